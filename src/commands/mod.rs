@@ -1,0 +1,4 @@
+//! One module per subcommand: each resolves its inputs, calls the library, and prints.
+
+pub mod schema;
+pub mod validate;

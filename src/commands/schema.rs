@@ -1,0 +1,20 @@
+//! `flexform schema`: print the JSON Schema of a document, generated from the Rust types.
+
+use crate::cli::SchemaKind;
+use crate::exit_status::ExitStatus;
+
+/// The JSON Schema of `kind`, pretty-printed with a trailing newline (as committed in schemas/).
+pub fn schema_text(kind: SchemaKind) -> String {
+    let schema = match kind {
+        SchemaKind::Config => schemars::schema_for!(crate::config::Config),
+    };
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
+    text.push('\n');
+    text
+}
+
+/// Prints the schema on stdout.
+pub fn run(kind: SchemaKind) -> anyhow::Result<ExitStatus> {
+    print!("{}", schema_text(kind));
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,34 @@
+//! `flexform validate`: check the configuration offline, touching no network and no state.
+
+use crate::config::Config;
+use crate::exit_status::ExitStatus;
+use crate::settings::Settings;
+
+/// Validates the configuration file and prints a one-line summary on stdout.
+pub fn run(settings: &Settings) -> anyhow::Result<ExitStatus> {
+    let loaded = Config::load(&settings.config_path)?;
+    println!(
+        "{}",
+        summary(&settings.config_path.display().to_string(), &loaded.config)
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// `flexform.yaml: 3 instances, 1 credentials profile: valid`
+pub fn summary(path: &str, config: &Config) -> String {
+    let instances = config.instances.len();
+    let profiles = config.profile_count();
+    format!(
+        "{path}: {instances} instance{}, {profiles} credentials profile{}: valid",
+        plural(instances),
+        plural(profiles)
+    )
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

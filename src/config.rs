@@ -1,0 +1,412 @@
+//! The desired-state file (`flexform.yaml`): its types, its JSON Schema and its validation.
+//!
+//! Loading is the first step of every command: the file is parsed into a tree that remembers
+//! where every value came from, each part is checked on its own so that one run reports every
+//! error it can, and only a fully valid file becomes a [`Config`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use marked_yaml::{LoaderOptions, Node};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config_error::{ConfigError, Diagnostic, Location};
+use crate::sid::AccountSid;
+
+/// The only configuration format version this binary understands.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// Pattern of instance and credentials profile names.
+pub const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,62}$";
+
+/// The desired state: which Twilio accounts must have a Flex instance, and how to reach them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "flexform configuration")]
+pub struct Config {
+    /// Format version of this file. Only `1` exists.
+    #[schemars(range(min = 1, max = 1))]
+    pub version: u32,
+    /// Named credentials profiles. Values are names of environment variables, never secrets.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"pattern": NAME_PATTERN}))]
+    pub credentials: BTreeMap<String, CredentialsProfile>,
+    /// Instances by name: each names an account that must have a Flex instance. The address of
+    /// an instance is `flex_instance.<name>`.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": NAME_PATTERN}))]
+    pub instances: BTreeMap<String, InstanceSpec>,
+}
+
+/// Where to find one pair of credentials: the names of two environment variables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsProfile {
+    /// Environment variable holding an API key SID (`SK…`, recommended) or an account SID (`AC…`).
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub key_env: String,
+    /// Environment variable holding the API key secret, or the auth token.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub secret_env: String,
+}
+
+/// One account that must have a Flex instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceSpec {
+    /// The Twilio account that must have a Flex instance (`AC` + 32 hex digits).
+    pub account_sid: AccountSid,
+    /// Name of a profile under `credentials`. Omitted: the default profile
+    /// (`TWILIO_API_KEY`/`TWILIO_API_SECRET`, else `TWILIO_ACCOUNT_SID`/`TWILIO_AUTH_TOKEN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+    /// Options sent when the instance is created. They cannot be changed afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<ConversationsSpec>,
+}
+
+impl InstanceSpec {
+    /// The `conversations.default` input, if the configuration sets it.
+    pub fn conversations_default(&self) -> Option<bool> {
+        self.conversations.as_ref().and_then(|c| c.default)
+    }
+}
+
+/// Flex Conversations options for a new instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationsSpec {
+    /// When true, the Conversations service created during provisioning becomes the account's
+    /// default conversation service. Omitted: not sent, the server's default applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<bool>,
+}
+
+/// A configuration that passed validation, with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes, hex: ties a saved plan to the configuration it was made from.
+    pub sha256: String,
+    /// The validated configuration.
+    pub config: Config,
+}
+
+/// Checks that a name can be used for an instance or a credentials profile.
+pub fn is_valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes[1..]
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+}
+
+fn is_valid_env_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && (bytes[0].is_ascii_alphabetic() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::NotUtf8 {
+            path: path.to_owned(),
+            offset: e.utf8_error().valid_up_to(),
+        })?;
+        let config = Self::parse(&text).map_err(|diagnostics| ConfigError::Invalid {
+            path: path.to_owned(),
+            source_text: text.clone(),
+            diagnostics,
+        })?;
+        Ok(LoadedConfig {
+            path: path.to_owned(),
+            sha256: crate::util::sha256_hex(text.as_bytes()),
+            config,
+        })
+    }
+
+    /// Validates configuration text, returning every error found.
+    pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
+        Validator::default().run(text)
+    }
+
+    /// Number of credentials profiles the instances actually have to choose from.
+    pub fn profile_count(&self) -> usize {
+        self.credentials.len()
+    }
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &["version", "credentials", "instances"];
+
+/// Collects diagnostics while walking the marked YAML tree.
+#[derive(Default)]
+struct Validator {
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Validator {
+    fn run(mut self, text: &str) -> Result<Config, Vec<Diagnostic>> {
+        if text.trim().is_empty()
+            || text
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            return Err(vec![Diagnostic::new(
+                Location::start(),
+                "the file is empty: expected a mapping with `version` and `instances`",
+            )]);
+        }
+        let options = LoaderOptions::default().error_on_duplicate_keys(true);
+        let root = match marked_yaml::parse_yaml_with_options(0, text, options) {
+            Ok(root) => root,
+            Err(err) => return Err(vec![Diagnostic::from_load_error(&err, text)]),
+        };
+        let Some(map) = root.as_mapping() else {
+            return Err(vec![Diagnostic::new(
+                Location::of(root.span()),
+                "expected a mapping with `version` and `instances` at the top level",
+            )]);
+        };
+
+        let mut version = None;
+        let mut credentials = BTreeMap::new();
+        let mut instances = BTreeMap::new();
+        let mut instance_nodes = Vec::new();
+        for (key, value) in map.iter() {
+            match key.as_str() {
+                "version" => {
+                    if let Some(v) = self.deserialize::<u32>(key, value, text) {
+                        if v == CONFIG_VERSION {
+                            version = Some(v);
+                        } else {
+                            self.push(
+                                Diagnostic::new(
+                                    Location::of(value.span()),
+                                    format!("unsupported version {v}: this flexform reads version {CONFIG_VERSION}"),
+                                )
+                                .with_label("unsupported version")
+                                .with_help("set `version: 1`, or upgrade flexform if the file was written for a newer one"),
+                            );
+                            version = Some(v);
+                        }
+                    } else {
+                        version = Some(CONFIG_VERSION);
+                    }
+                }
+                "credentials" => {
+                    for (name, body) in self.entries(value, "credentials") {
+                        self.check_name(name, "credentials profile");
+                        if let Some(profile) =
+                            self.deserialize::<CredentialsProfile>(name, body, text)
+                        {
+                            for (field, env) in [
+                                ("key_env", &profile.key_env),
+                                ("secret_env", &profile.secret_env),
+                            ] {
+                                if !is_valid_env_name(env) {
+                                    let at = body
+                                        .as_mapping()
+                                        .and_then(|m| m.get_node(field))
+                                        .map_or(Location::of(body.span()), |n| {
+                                            Location::of(n.span())
+                                        });
+                                    self.push(
+                                        Diagnostic::new(at, format!("invalid environment variable name {env:?} in `{field}`"))
+                                            .with_label("not an environment variable name")
+                                            .with_help("name the variable that holds the value (letters, digits, `_`), never the secret itself"),
+                                    );
+                                }
+                            }
+                            credentials.insert(name.as_str().to_owned(), profile);
+                        }
+                    }
+                }
+                "instances" => {
+                    for (name, body) in self.entries(value, "instances") {
+                        self.check_name(name, "instance");
+                        if let Some(spec) = self.deserialize::<InstanceSpec>(name, body, text) {
+                            instance_nodes.push((name.as_str().to_owned(), body));
+                            instances.insert(name.as_str().to_owned(), spec);
+                        }
+                    }
+                }
+                other => {
+                    let mut diagnostic = Diagnostic::new(
+                        Location::of(key.span()),
+                        format!(
+                            "unknown field `{other}`, expected one of {}",
+                            quote_list(TOP_LEVEL_KEYS)
+                        ),
+                    )
+                    .with_label("unknown field");
+                    if let Some(s) = suggest(other, TOP_LEVEL_KEYS) {
+                        diagnostic = diagnostic.with_help(format!("did you mean `{s}`?"));
+                    }
+                    self.push(diagnostic);
+                }
+            }
+        }
+        if version.is_none() {
+            self.push(
+                Diagnostic::new(Location::of(root.span()), "missing field `version`")
+                    .with_help("add `version: 1` at the top of the file"),
+            );
+        }
+
+        // Semantic checks across instances, pointing at the offending values.
+        let mut accounts: HashMap<&str, (&str, Location)> = HashMap::new();
+        for (name, body) in &instance_nodes {
+            let spec = &instances[name];
+            let fields = body.as_mapping();
+            let field_at = |field: &str| {
+                fields
+                    .and_then(|m| m.get_node(field))
+                    .map_or(Location::of(body.span()), |n| Location::of(n.span()))
+            };
+            let account_at = field_at("account_sid");
+            if let Some((first, first_at)) = accounts.get(spec.account_sid.as_str()) {
+                self.push(
+                    Diagnostic::new(
+                        account_at,
+                        format!(
+                            "duplicate account: instances `{first}` (line {}) and `{name}` both name {}",
+                            first_at.line, spec.account_sid
+                        ),
+                    )
+                    .with_label("this account already has an instance above")
+                    .with_help("an account has at most one Flex instance: keep one of the two entries"),
+                );
+            } else {
+                accounts.insert(spec.account_sid.as_str(), (name.as_str(), account_at));
+            }
+            if let Some(profile) = &spec.credentials {
+                if !credentials.contains_key(profile) {
+                    let declared = credentials.keys().map(String::as_str).collect::<Vec<_>>();
+                    let mut diagnostic = Diagnostic::new(
+                        field_at("credentials"),
+                        format!("unknown credentials profile `{profile}` in instance `{name}`"),
+                    )
+                    .with_label("not declared under `credentials`");
+                    diagnostic = match suggest(profile, &declared) {
+                        Some(s) => diagnostic.with_help(format!("did you mean `{s}`?")),
+                        None if declared.is_empty() => diagnostic.with_help(
+                            "declare it under `credentials:` with `key_env` and `secret_env`, or remove the line to use the default profile",
+                        ),
+                        None => diagnostic.with_help(format!("declared profiles: {}", quote_list(&declared))),
+                    };
+                    self.push(diagnostic);
+                }
+            }
+        }
+
+        if self.diagnostics.is_empty() {
+            Ok(Config {
+                version: version.unwrap_or(CONFIG_VERSION),
+                credentials,
+                instances,
+            })
+        } else {
+            self.diagnostics
+                .sort_by_key(|d| (d.location.line, d.location.column));
+            Err(self.diagnostics)
+        }
+    }
+
+    fn push(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// The entries of a mapping section; a null section is an empty one.
+    fn entries<'n>(
+        &mut self,
+        node: &'n Node,
+        section: &str,
+    ) -> Vec<(&'n marked_yaml::types::MarkedScalarNode, &'n Node)> {
+        match node {
+            Node::Mapping(map) => map.iter().collect(),
+            Node::Scalar(s)
+                if s.as_str().is_empty() || s.as_str() == "~" || s.as_str() == "null" =>
+            {
+                Vec::new()
+            }
+            other => {
+                self.push(
+                    Diagnostic::new(
+                        Location::of(other.span()),
+                        format!("invalid type: expected a mapping of names to entries in `{section}`, found {}", describe(other)),
+                    )
+                    .with_label("expected a mapping"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn check_name(&mut self, name: &marked_yaml::types::MarkedScalarNode, what: &str) {
+        if !is_valid_name(name.as_str()) {
+            self.push(
+                Diagnostic::new(
+                    Location::of(name.span()),
+                    format!("invalid {what} name {:?}: names match {NAME_PATTERN}", name.as_str()),
+                )
+                .with_label("invalid name")
+                .with_help("use lower-case letters, digits, `-` and `_`, starting with a letter or digit, at most 63 characters"),
+            );
+        }
+    }
+
+    fn deserialize<T: serde::de::DeserializeOwned>(
+        &mut self,
+        key: &marked_yaml::types::MarkedScalarNode,
+        node: &Node,
+        text: &str,
+    ) -> Option<T> {
+        match marked_yaml::from_node::<T>(node) {
+            Ok(value) => Some(value),
+            Err(err) => {
+                let entry = Location::of(key.span());
+                self.push(Diagnostic::from_node_error(&err, node, entry, text));
+                None
+            }
+        }
+    }
+}
+
+/// A short description of a node's kind, for "found …" messages.
+pub(crate) fn describe(node: &Node) -> String {
+    match node {
+        Node::Scalar(s) => format!("{:?}", s.as_str()),
+        Node::Mapping(_) => "a mapping".to_owned(),
+        Node::Sequence(_) => "a sequence".to_owned(),
+    }
+}
+
+pub(crate) fn quote_list(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The closest known word, if it is close enough to be a likely typo.
+pub(crate) fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(word, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}

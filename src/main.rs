@@ -1,0 +1,5 @@
+//! The `flexform` binary: a thin shell around [`flexform::app::main`].
+
+fn main() -> std::process::ExitCode {
+    flexform::app::main().into()
+}

@@ -1,0 +1,277 @@
+//! `flexform validate` as a user runs it: valid examples pass, and every kind of mistake is
+//! reported with the file, the exact line and column, and the offending source line.
+
+mod common;
+
+use common::{run_in, stderr, stdout};
+
+const GOOD: &str = "AC0123456789abcdef0123456789abcdef";
+
+/// Writes `text` as flexform.yaml in a fresh folder, runs `validate`, and returns (code, stderr).
+fn validate(text: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("flexform.yaml"), text).unwrap();
+    let out = run_in(dir.path(), &["validate"]);
+    (out.status.code().unwrap(), stdout(&out), stderr(&out))
+}
+
+/// Asserts one error at `line:col` with `message` in it, followed by the snippet of that line.
+fn assert_error_at(stderr: &str, line: usize, col: usize, message: &str, source_line: &str) {
+    let header = format!("flexform.yaml:{line}:{col}: error: ");
+    let found = stderr
+        .lines()
+        .position(|l| l.starts_with(&header) && l.contains(message));
+    let Some(index) = found else {
+        panic!("no error `{header}…{message}` in:\n{stderr}");
+    };
+    let snippet = format!("{line} | {source_line}");
+    assert!(
+        stderr
+            .lines()
+            .skip(index)
+            .take(4)
+            .any(|l| l.trim_start() == snippet.trim_start()),
+        "no snippet `{snippet}` under the error in:\n{stderr}"
+    );
+}
+
+#[test]
+fn both_examples_are_valid() {
+    let root = common::repo_root();
+    for (file, summary) in [
+        (
+            "examples/quickstart.yaml",
+            "1 instance, 0 credentials profiles: valid",
+        ),
+        (
+            "examples/multi-account.yaml",
+            "3 instances, 2 credentials profiles: valid",
+        ),
+    ] {
+        let out = run_in(root, &["validate", "--config", file]);
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", stderr(&out));
+        assert_eq!(stdout(&out).trim(), format!("{file}: {summary}"));
+    }
+}
+
+#[test]
+fn config_option_is_accepted_after_and_before_the_subcommand_and_from_env() {
+    let root = common::repo_root();
+    let before = run_in(root, &["-c", "examples/quickstart.yaml", "validate"]);
+    assert_eq!(before.status.code(), Some(0), "{}", stderr(&before));
+    let env = common::flexform()
+        .current_dir(root)
+        .env("FLEXFORM_CONFIG", "examples/quickstart.yaml")
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert_eq!(env.status.code(), Some(0), "{}", stderr(&env));
+}
+
+#[test]
+fn empty_instances_map_is_valid() {
+    let (code, out, err) = validate("version: 1\ninstances: {}\n");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        "flexform.yaml: 0 instances, 0 credentials profiles: valid"
+    );
+}
+
+#[test]
+fn unknown_key_is_reported_at_the_key() {
+    let text = format!(
+        "version: 1\ninstances:\n  support:\n    account_sid: {GOOD}\n    conversatons:\n      default: true\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        5,
+        5,
+        "unknown field `conversatons`",
+        "    conversatons:",
+    );
+    assert!(err.contains("did you mean `conversations`?"), "{err}");
+}
+
+#[test]
+fn unknown_top_level_key_is_reported() {
+    let (code, _, err) = validate("version: 1\ninstance:\n  a: {}\n");
+    assert_eq!(code, 1);
+    assert_error_at(&err, 2, 1, "unknown field `instance`", "instance:");
+    assert!(err.contains("did you mean `instances`?"), "{err}");
+}
+
+#[test]
+fn wrong_type_is_reported_at_the_value() {
+    let text = format!(
+        "# comment\nversion: 1\ninstances:\n  support:\n    account_sid: {GOOD}\n    conversations:\n      default: maybe\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        7,
+        16,
+        "invalid type: expected a boolean, found \"maybe\"",
+        "      default: maybe",
+    );
+}
+
+#[test]
+fn bad_sid_is_reported_at_the_value() {
+    let (code, _, err) = validate("version: 1\ninstances:\n  support:\n    account_sid: AC123\n");
+    assert_eq!(code, 1);
+    assert_error_at(&err, 4, 18, "invalid account SID", "    account_sid: AC123");
+}
+
+#[test]
+fn missing_account_sid_is_reported_at_the_instance() {
+    let (code, _, err) = validate("version: 1\ninstances:\n  support:\n    credentials: x\n");
+    assert_eq!(code, 1);
+    assert_error_at(&err, 3, 3, "missing field `account_sid`", "  support:");
+}
+
+#[test]
+fn duplicate_instance_name_is_reported_at_the_second() {
+    let text = format!(
+        "version: 1\ninstances:\n  support:\n    account_sid: {GOOD}\n  support:\n    account_sid: AC00000000000000000000000000000001\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        5,
+        3,
+        "duplicate key `support` (first defined on line 3)",
+        "  support:",
+    );
+}
+
+#[test]
+fn duplicate_account_is_reported_at_the_second_value() {
+    let text = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n  b:\n    account_sid: {GOOD}\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        6,
+        18,
+        "duplicate account: instances `a` (line 4) and `b`",
+        &format!("    account_sid: {GOOD}"),
+    );
+}
+
+#[test]
+fn unknown_profile_is_reported_at_the_reference() {
+    let text = format!(
+        "version: 1\ncredentials:\n  emea:\n    key_env: K\n    secret_env: S\ninstances:\n  a:\n    account_sid: {GOOD}\n    credentials: emae\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        9,
+        18,
+        "unknown credentials profile `emae`",
+        "    credentials: emae",
+    );
+    assert!(err.contains("did you mean `emea`?"), "{err}");
+}
+
+#[test]
+fn yaml_syntax_error_is_reported_with_its_line() {
+    let text = format!("version: 1\ninstances:\n  a:\n    account_sid: \"{GOOD}\n");
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        4,
+        18,
+        "YAML syntax error",
+        &format!("    account_sid: \"{GOOD}"),
+    );
+}
+
+#[test]
+fn unsupported_version_is_reported() {
+    let (code, _, err) = validate("version: 2\ninstances: {}\n");
+    assert_eq!(code, 1);
+    assert_error_at(&err, 1, 10, "unsupported version 2", "version: 2");
+}
+
+#[test]
+fn all_errors_in_a_file_are_reported_not_only_the_first() {
+    let text = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: AC1\n  b:\n    account_sid: {GOOD}\n    conversations: {{default: maybe}}\n  Bad:\n    account_sid: {GOOD}\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(&err, 4, 18, "invalid account SID", "    account_sid: AC1");
+    assert_error_at(
+        &err,
+        7,
+        30,
+        "expected a boolean, found \"maybe\"",
+        "    conversations: {default: maybe}",
+    );
+    assert_error_at(&err, 8, 3, "invalid instance name \"Bad\"", "  Bad:");
+    assert!(
+        err.contains("flexform.yaml: 3 errors; nothing was changed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["validate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot read configuration file flexform.yaml"),
+        "{err}"
+    );
+    assert!(err.contains("--config"), "{err}");
+}
+
+#[test]
+fn validate_touches_no_state() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flexform.yaml"),
+        format!("version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n"),
+    )
+    .unwrap();
+    let out = run_in(
+        dir.path(),
+        &["validate", "--endpoint", "http://127.0.0.1:9"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(entries.len(), 1, "validate wrote files");
+}
+
+#[test]
+fn help_describes_every_option() {
+    let out = common::flexform().arg("--help").output().unwrap();
+    let help = stdout(&out);
+    for flag in [
+        "--config",
+        "--state",
+        "--endpoint",
+        "--color",
+        "--verbose",
+        "--quiet",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+    for sub in ["validate", "schema"] {
+        let out = common::flexform().args([sub, "--help"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(stdout(&out).contains("--config"));
+    }
+}
