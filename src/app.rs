@@ -24,6 +24,7 @@ pub fn main() -> ExitStatus {
         }
     };
     let settings = Settings::resolve(&cli.global);
+    init_logging(&settings);
     match run(cli.command, &settings) {
         Ok(status) => status,
         Err(err) => {
@@ -33,11 +34,36 @@ pub fn main() -> ExitStatus {
     }
 }
 
+/// Sends log lines to stderr: warnings by default, requests with -v, everything with -vv.
+/// Nothing logged ever includes credentials: the Authorization header is never logged.
+fn init_logging(settings: &Settings) {
+    let filter = match (settings.quiet, settings.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "warn,flexform=debug",
+        (false, _) => "debug,flexform=trace",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(settings.color_stderr)
+        .with_target(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .try_init();
+}
+
 /// Runs one command with resolved settings.
 pub fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitStatus> {
     match command {
         Command::Validate => commands::validate::run(settings),
         Command::Schema { kind } => commands::schema::run(kind),
+        Command::Plan(args) => commands::plan::run(settings, &args),
+        Command::Drift(args) => commands::drift::run(settings, &args),
+        Command::Apply(args) => commands::apply::run(settings, &args),
+        Command::Import(args) => commands::import::run(settings, &args),
+        Command::State(command) => commands::state::run(settings, &command),
+        Command::ForceUnlock { lock_id } => commands::state::force_unlock(settings, &lock_id),
+        Command::Show(args) => commands::show::run(settings, &args),
+        Command::Sim(args) => commands::sim::run(&args),
     }
 }
 

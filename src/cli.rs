@@ -1,6 +1,8 @@
 //! The command line: flags as clap parses them, before they are resolved into settings.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -86,6 +88,216 @@ pub enum Command {
         #[arg(value_enum, default_value_t = SchemaKind::Config)]
         kind: SchemaKind,
     },
+    /// Show what apply would do: observe every account, compare with the configuration and
+    /// the state. Read-only: never creates anything, never writes the state.
+    Plan(PlanArgs),
+    /// Check recorded instances against reality (deleted or failed outside flexform).
+    /// Read-only. Exit 0: no drift, 2: drift, 1: error.
+    Drift(DriftArgs),
+    /// Create the Flex instances that are missing and record every SID in the state.
+    Apply(ApplyArgs),
+    /// Record an existing instance in the state under NAME (it must be in the configuration).
+    Import(ImportArgs),
+    /// Inspect or edit the state: list, show, rm.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Clear stale lock info left by a killed run; refuses while a process holds the lock.
+    ForceUnlock {
+        /// The lock ID printed by the blocked command.
+        lock_id: String,
+    },
+    /// Render a saved plan (`flexform show plan.json`), or the state when no file is given.
+    Show(ShowArgs),
+    /// Run a local simulator of the Flex Instances API, to try flexform offline and in tests.
+    Sim(SimArgs),
+}
+
+/// How to print a plan or a drift report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Terraform-like text for people.
+    Human,
+    /// One JSON document (schema: `flexform schema plan`).
+    Json,
+    /// A Markdown summary for pull-request comments.
+    Markdown,
+}
+
+/// Output format flags shared by plan, drift and show.
+#[derive(Debug, Clone, Args)]
+pub struct FormatArgs {
+    /// Print JSON (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<OutputFormat>,
+}
+
+impl FormatArgs {
+    /// The chosen format.
+    pub fn resolve(&self) -> OutputFormat {
+        if self.json {
+            OutputFormat::Json
+        } else {
+            self.format.unwrap_or(OutputFormat::Human)
+        }
+    }
+}
+
+/// Network settings of commands that talk to the Flex API.
+#[derive(Debug, Clone, Args)]
+pub struct NetArgs {
+    /// Most requests in flight at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000), value_name = "N")]
+    pub parallelism: u16,
+    /// Time allowed to connect.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub request_timeout: Duration,
+    /// Attempts per read request, the first included (creates are never repeated blindly).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=20), value_name = "N")]
+    pub max_attempts: u32,
+}
+
+/// Options of `flexform plan`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Output format.
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Save the plan to FILE for `flexform apply FILE` (JSON, no secrets).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 0 when there is nothing to change and no drift, 2 when there is, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Network settings.
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// Options of `flexform apply`.
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `flexform plan --out`: carry out exactly that plan, without asking.
+    #[arg(value_name = "PLANFILE")]
+    pub plan_file: Option<PathBuf>,
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Return once instances are created, without waiting for them to be ready.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long to wait for new instances to become ready.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub wait_timeout: Duration,
+    /// How long to wait for the state lock (0s: fail at once if another run holds it).
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub lock_timeout: Duration,
+    /// Print events as JSON Lines on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Network settings.
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// Options of `flexform import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The instance name in the configuration.
+    pub name: String,
+    /// The existing instance's SID (GO…).
+    pub sid: String,
+    /// How long to wait for the state lock.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub lock_timeout: Duration,
+    /// Network settings.
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// `flexform state` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum StateCommand {
+    /// One line per instance: name, account, SID, status.
+    List,
+    /// One instance's record as JSON.
+    Show {
+        /// The instance name.
+        name: String,
+    },
+    /// Forget an instance (the instance itself is untouched).
+    Rm {
+        /// The instance name.
+        name: String,
+        /// How long to wait for the state lock.
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+        lock_timeout: Duration,
+    },
+}
+
+/// Options of `flexform drift`.
+#[derive(Debug, Clone, Args)]
+pub struct DriftArgs {
+    /// Output format.
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Network settings.
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// Options of `flexform show`.
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// A plan saved by `flexform plan --out`; without it, the state is shown.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Output format.
+    #[command(flatten)]
+    pub format: FormatArgs,
+}
+
+/// Options of `flexform sim`.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// How long a new instance stays `creation-in-progress` before it turns `ready`.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub ready_after: Duration,
+    /// Delay added to every answer.
+    #[arg(long, default_value = "0ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub latency: Duration,
+    /// Share of requests answered with 503 (0.0 to 1.0); POSTs failed this way create nothing.
+    #[arg(long, default_value_t = 0.0, value_name = "RATIO")]
+    pub fail_rate: f64,
+    /// Requests per second beyond which requests are answered 429 with Retry-After.
+    #[arg(long, value_name = "RPS")]
+    pub rate_limit: Option<f64>,
+    /// Accept only this username in Basic auth (else any non-empty pair).
+    #[arg(long, requires = "secret", value_name = "KEY")]
+    pub key: Option<String>,
+    /// Accept only this password in Basic auth; prefer the environment variable.
+    #[arg(
+        long,
+        requires = "key",
+        env = "FLEXFORM_SIM_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub secret: Option<String>,
+    /// Seed for SIDs and fault injection, for reproducible runs.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Keep simulated accounts in this file across restarts.
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
 }
 
 /// Documents that have a JSON Schema.
@@ -93,4 +305,8 @@ pub enum Command {
 pub enum SchemaKind {
     /// The desired-state file (flexform.yaml).
     Config,
+    /// The state file (flexform.state.json).
+    State,
+    /// A saved plan and `plan --json` output.
+    Plan,
 }

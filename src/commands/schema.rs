@@ -7,6 +7,8 @@ use crate::exit_status::ExitStatus;
 pub fn schema_text(kind: SchemaKind) -> String {
     let schema = match kind {
         SchemaKind::Config => schemars::schema_for!(crate::config::Config),
+        SchemaKind::State => schemars::schema_for!(crate::state::State),
+        SchemaKind::Plan => schemars::schema_for!(crate::plan_document::PlanDocument),
     };
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
     text.push('\n');

@@ -1,0 +1,587 @@
+//! The apply engine: carries out a plan, and only what it says.
+//!
+//! Creates run concurrently (bounded by the parallelism); every state change goes through one
+//! writer thread that commits in groups, so a pending-create record is durable before its POST
+//! is sent and a SID is durable right after its 201. A create whose outcome is unknown keeps its
+//! pending record for the next plan to resolve by discovery: it is never POSTed twice.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::Serialize;
+use tokio::sync::{oneshot, watch, Semaphore};
+
+use crate::client::{ApiError, Discovery, Fetched, FlexClient, Instance, InstanceStatus};
+use crate::config::Config;
+use crate::credentials::Credentials;
+use crate::history::HistoryChange;
+use crate::plan::{Action, Plan, ResourceChange};
+use crate::sid::InstanceSid;
+use crate::state::{InstanceRecord, Origin, PendingCreate, State};
+use crate::state_store::StateStore;
+
+/// How apply behaves.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Most creates in flight at once.
+    pub parallelism: usize,
+    /// Poll new instances until they settle.
+    pub wait: bool,
+    /// Give up waiting after this long (the instance stays recorded).
+    pub wait_timeout: Duration,
+    /// Look with discovery right before each POST (saved plans: time has passed since the plan).
+    pub verify_before_create: bool,
+    /// First and longest poll interval while waiting.
+    pub poll_interval: (Duration, Duration),
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            parallelism: 10,
+            wait: true,
+            wait_timeout: Duration::from_secs(600),
+            verify_before_create: false,
+            poll_interval: (Duration::from_secs(1), Duration::from_secs(10)),
+        }
+    }
+}
+
+/// What happens during apply, for people (progress) and machines (`--json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// Apply begins.
+    ApplyStart {
+        /// Instances to create.
+        create: usize,
+        /// Instances to adopt.
+        adopt: usize,
+    },
+    /// A create is about to be sent.
+    ApplyProgress {
+        /// `flex_instance.<name>`.
+        address: String,
+        /// create or adopt.
+        action: String,
+    },
+    /// A change took effect and is recorded.
+    ApplyComplete {
+        /// `flex_instance.<name>`.
+        address: String,
+        /// create or adopt.
+        action: String,
+        /// The instance.
+        flex_instance_sid: String,
+        /// Seconds since this change started.
+        elapsed_seconds: f64,
+    },
+    /// A change failed.
+    ApplyErrored {
+        /// `flex_instance.<name>`.
+        address: String,
+        /// create or adopt.
+        action: String,
+        /// What went wrong and what to do.
+        error: String,
+    },
+    /// A new instance changed status while waiting.
+    StatusChange {
+        /// `flex_instance.<name>`.
+        address: String,
+        /// The instance.
+        flex_instance_sid: String,
+        /// The new status.
+        status: String,
+        /// Seconds since this change started.
+        elapsed_seconds: f64,
+    },
+    /// The end.
+    ChangeSummary {
+        /// Instances created.
+        created: usize,
+        /// Instances adopted.
+        adopted: usize,
+        /// Changes that failed.
+        failed: usize,
+    },
+}
+
+/// Receives events as they happen.
+pub trait Reporter: Send + Sync {
+    /// One event.
+    fn event(&self, event: &Event);
+}
+
+/// How one change ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    /// Created (and recorded) this instance.
+    Created(InstanceSid),
+    /// Adopted (recorded) this instance.
+    Adopted(InstanceSid),
+    /// Failed; the message says why and what to do.
+    Failed(String),
+    /// Not started because of an interrupt.
+    NotStarted,
+}
+
+/// The result of an apply run.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyReport {
+    /// Outcome by address, in address order.
+    pub outcomes: BTreeMap<String, (Action, ChangeOutcome)>,
+    /// Whether an interrupt arrived.
+    pub interrupted: bool,
+}
+
+impl ApplyReport {
+    /// Counts (created, adopted, failed).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for (_, outcome) in self.outcomes.values() {
+            match outcome {
+                ChangeOutcome::Created(_) => counts.0 += 1,
+                ChangeOutcome::Adopted(_) => counts.1 += 1,
+                ChangeOutcome::Failed(_) => counts.2 += 1,
+                ChangeOutcome::NotStarted => {}
+            }
+        }
+        counts
+    }
+
+    /// Lines for the audit trail.
+    pub fn history(&self) -> Vec<HistoryChange> {
+        self.outcomes
+            .iter()
+            .map(|(address, (action, outcome))| {
+                let (sid, text) = match outcome {
+                    ChangeOutcome::Created(sid) | ChangeOutcome::Adopted(sid) => {
+                        (Some(sid.to_string()), "ok".to_owned())
+                    }
+                    ChangeOutcome::Failed(e) => (None, format!("failed: {e}")),
+                    ChangeOutcome::NotStarted => (None, "not started (interrupted)".to_owned()),
+                };
+                HistoryChange {
+                    address: address.clone(),
+                    action: action_name(*action).to_owned(),
+                    flex_instance_sid: sid,
+                    outcome: text,
+                }
+            })
+            .collect()
+    }
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Create => "create",
+        Action::Adopt => "adopt",
+        Action::NoOp => "no-op",
+    }
+}
+
+/// A change to the state, sent to the writer.
+#[derive(Debug)]
+enum Update {
+    Pending(String, PendingCreate),
+    ClearPending(String),
+    Record(String, InstanceRecord),
+    Status(String, Instance),
+}
+
+fn apply_update(state: &mut State, update: Update) {
+    match update {
+        Update::Pending(name, pending) => {
+            state.pending.insert(name, pending);
+        }
+        Update::ClearPending(name) => {
+            state.pending.remove(&name);
+        }
+        Update::Record(name, record) => {
+            state.pending.remove(&name);
+            state.instances.insert(name, record);
+        }
+        Update::Status(name, instance) => {
+            if let Some(record) = state.instances.get_mut(&name) {
+                if record.flex_instance_sid == instance.flex_instance_sid {
+                    record.status = instance.status;
+                    record.date_updated = instance.date_updated.or(record.date_updated.take());
+                    record.observed_at = Some(crate::util::now_rfc3339());
+                }
+            }
+        }
+    }
+}
+
+type Ack = oneshot::Sender<Result<(), String>>;
+
+/// The single writer of the state: a thread that commits queued updates in groups.
+struct Writer {
+    sender: Option<tokio::sync::mpsc::UnboundedSender<(Update, Ack)>>,
+    thread: Option<std::thread::JoinHandle<StateStore>>,
+}
+
+impl Writer {
+    fn start(mut store: StateStore) -> Self {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<(Update, Ack)>();
+        let thread = std::thread::Builder::new()
+            .name("flexform-state-writer".into())
+            .spawn(move || {
+                while let Some(first) = receiver.blocking_recv() {
+                    let mut batch = vec![first];
+                    while let Ok(more) = receiver.try_recv() {
+                        batch.push(more);
+                    }
+                    let (updates, acks): (Vec<Update>, Vec<Ack>) = batch.into_iter().unzip();
+                    let result = store
+                        .commit(|state| {
+                            for update in updates {
+                                apply_update(state, update);
+                            }
+                        })
+                        .map(|_| ())
+                        .map_err(|e| e.to_string());
+                    for ack in acks {
+                        let _ = ack.send(result.clone());
+                    }
+                }
+                store
+            })
+            .expect("the state writer thread starts");
+        Self {
+            sender: Some(sender),
+            thread: Some(thread),
+        }
+    }
+
+    fn handle(&self) -> WriterHandle {
+        WriterHandle {
+            sender: self.sender.clone().expect("writer is running"),
+        }
+    }
+
+    /// Stops the writer after every queued update is written, and gives the store back.
+    fn finish(mut self) -> StateStore {
+        self.sender.take();
+        self.thread
+            .take()
+            .expect("writer is running")
+            .join()
+            .expect("the state writer does not panic")
+    }
+}
+
+#[derive(Clone)]
+struct WriterHandle {
+    sender: tokio::sync::mpsc::UnboundedSender<(Update, Ack)>,
+}
+
+impl WriterHandle {
+    /// Queues an update and waits until it is durable.
+    async fn write(&self, update: Update) -> Result<(), String> {
+        let (ack, done) = oneshot::channel();
+        self.sender
+            .send((update, ack))
+            .map_err(|_| "the state writer stopped".to_owned())?;
+        done.await
+            .unwrap_or_else(|_| Err("the state writer stopped".to_owned()))
+    }
+}
+
+/// Everything apply needs besides the plan.
+pub struct ApplyContext<'a> {
+    /// The API client.
+    pub client: &'a FlexClient,
+    /// The configuration (for `conversations.default`).
+    pub config: &'a Config,
+    /// Credentials by instance name.
+    pub credentials: &'a BTreeMap<String, Credentials>,
+    /// Behaviour.
+    pub options: ApplyOptions,
+    /// Where events go.
+    pub reporter: Arc<dyn Reporter>,
+    /// Counts interrupts (Ctrl-C, SIGTERM): 1 = start nothing new, 2 = stop waiting.
+    pub interrupts: watch::Receiver<u32>,
+}
+
+/// Carries out `plan` against the locked `store`; returns the store (for history) and what
+/// happened.
+pub async fn execute(
+    plan: &Plan,
+    store: StateStore,
+    ctx: ApplyContext<'_>,
+) -> (StateStore, ApplyReport) {
+    let changes: Vec<&ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
+    let summary = plan.summary();
+    ctx.reporter.event(&Event::ApplyStart {
+        create: summary.create,
+        adopt: summary.adopt,
+    });
+    let writer = Writer::start(store);
+    let handle = writer.handle();
+    let slots = Arc::new(Semaphore::new(ctx.options.parallelism.max(1)));
+    let ctx = &ctx;
+    let mut tasks: FuturesUnordered<_> = changes
+        .into_iter()
+        .map(|change| {
+            let handle = handle.clone();
+            let slots = slots.clone();
+            async move {
+                let outcome = run_change(change, ctx, &handle, &slots).await;
+                (change.address.clone(), change.action, outcome)
+            }
+        })
+        .collect();
+    let mut report = ApplyReport::default();
+    while let Some((address, action, outcome)) = tasks.next().await {
+        report.outcomes.insert(address, (action, outcome));
+    }
+    drop(tasks);
+    drop(handle);
+    report.interrupted = *ctx.interrupts.borrow() > 0;
+    let (created, adopted, failed) = report.counts();
+    ctx.reporter.event(&Event::ChangeSummary {
+        created,
+        adopted,
+        failed,
+    });
+    (writer.finish(), report)
+}
+
+async fn run_change(
+    change: &ResourceChange,
+    ctx: &ApplyContext<'_>,
+    writer: &WriterHandle,
+    slots: &Semaphore,
+) -> ChangeOutcome {
+    let started = Instant::now();
+    let Ok(_slot) = slots.acquire().await else {
+        return ChangeOutcome::NotStarted;
+    };
+    if *ctx.interrupts.borrow() > 0 {
+        return ChangeOutcome::NotStarted;
+    }
+    let name = &change.name;
+    let action = action_name(change.action).to_owned();
+    let fail = |error: String| {
+        ctx.reporter.event(&Event::ApplyErrored {
+            address: change.address.clone(),
+            action: action.clone(),
+            error: error.clone(),
+        });
+        ChangeOutcome::Failed(error)
+    };
+    let Some(credentials) = ctx.credentials.get(name) else {
+        return fail(format!("no credentials resolved for instance `{name}`"));
+    };
+    let spec = ctx.config.instances.get(name);
+    let account = &change.account_sid;
+    ctx.reporter.event(&Event::ApplyProgress {
+        address: change.address.clone(),
+        action: action.clone(),
+    });
+
+    // Adopt: record the discovered SID; no POST.
+    let adopt_sid = match change.action {
+        Action::Adopt => change
+            .after
+            .as_ref()
+            .and_then(|a| a.flex_instance_sid.clone()),
+        _ => None,
+    };
+    let mut adopt_sid = adopt_sid;
+    if change.action == Action::Create && ctx.options.verify_before_create {
+        match ctx.client.discover(account, credentials).await {
+            Ok(Discovery::Found(sid)) => adopt_sid = Some(sid),
+            Ok(_) => {}
+            Err(e) => return fail(format!("could not check {account} for an existing instance before creating: {e}; nothing was sent")),
+        }
+    }
+    if let Some(sid) = adopt_sid {
+        let instance = match ctx.client.get_instance(account, credentials, &sid).await {
+            Ok(Fetched::Found(instance)) if instance.account_sid == *account => instance,
+            Ok(Fetched::Found(instance)) => {
+                return fail(format!(
+                    "{sid} belongs to account {}, not {account}; nothing was recorded",
+                    instance.account_sid
+                ))
+            }
+            Ok(Fetched::NotFound) => {
+                return fail(format!(
+                    "discovered instance {sid} cannot be fetched (404); nothing was recorded"
+                ))
+            }
+            Err(e) => {
+                return fail(format!(
+                    "cannot fetch discovered instance {sid}: {e}; nothing was recorded"
+                ))
+            }
+        };
+        let record = InstanceRecord {
+            account_sid: account.clone(),
+            // What an adopted instance was created with is not known: the API does not say.
+            conversations_default: None,
+            date_created: instance.date_created.clone(),
+            date_updated: instance.date_updated.clone(),
+            flex_instance_sid: sid.clone(),
+            observed_at: Some(crate::util::now_rfc3339()),
+            origin: Origin::Adopted,
+            status: instance.status.clone(),
+        };
+        if let Err(e) = writer.write(Update::Record(name.clone(), record)).await {
+            return fail(format!("cannot record adopted instance {sid}: {e}"));
+        }
+        ctx.reporter.event(&Event::ApplyComplete {
+            address: change.address.clone(),
+            action: "adopt".into(),
+            flex_instance_sid: sid.to_string(),
+            elapsed_seconds: started.elapsed().as_secs_f64(),
+        });
+        drop(_slot);
+        return match wait_for(change, &instance, ctx, writer, started).await {
+            Ok(()) => ChangeOutcome::Adopted(sid),
+            Err(e) => fail(e),
+        };
+    }
+
+    // Create: pending record first, durable, then exactly one POST.
+    let conversations_default = spec.and_then(|s| s.conversations_default());
+    let pending = PendingCreate {
+        account_sid: account.clone(),
+        address: change.address.clone(),
+        conversations_default,
+        started_at: crate::util::now_rfc3339(),
+    };
+    if let Err(e) = writer.write(Update::Pending(name.clone(), pending)).await {
+        return fail(format!(
+            "cannot record the pending create, so nothing was sent: {e}"
+        ));
+    }
+    let instance = match ctx.client.create_instance(account, credentials, conversations_default).await {
+        Ok(instance) => instance,
+        Err(e @ ApiError::OutcomeUnknown { .. }) => {
+            return fail(format!(
+                "{e}. The pending create stays recorded; the next `flexform plan` resolves it by discovery (adopt if it exists, create if not)"
+            ))
+        }
+        Err(e) => {
+            // A definite answer: nothing was created. Forget the pending record.
+            let _ = writer.write(Update::ClearPending(name.clone())).await;
+            return fail(e.to_string());
+        }
+    };
+    let sid = instance.flex_instance_sid.clone();
+    let record = InstanceRecord {
+        account_sid: account.clone(),
+        conversations_default,
+        date_created: instance.date_created.clone(),
+        date_updated: instance.date_updated.clone(),
+        flex_instance_sid: sid.clone(),
+        observed_at: Some(crate::util::now_rfc3339()),
+        origin: Origin::Created,
+        status: instance.status.clone(),
+    };
+    if let Err(e) = writer.write(Update::Record(name.clone(), record)).await {
+        return fail(format!(
+            "created {sid} but could not record it: {e}. Record it with `flexform import {name} {sid}` once the state is writable"
+        ));
+    }
+    ctx.reporter.event(&Event::ApplyComplete {
+        address: change.address.clone(),
+        action: "create".into(),
+        flex_instance_sid: sid.to_string(),
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    });
+    drop(_slot);
+    match wait_for(change, &instance, ctx, writer, started).await {
+        Ok(()) => ChangeOutcome::Created(sid),
+        Err(e) => fail(e),
+    }
+}
+
+/// Polls a new instance until it is ready, failed, the wait times out, or a second interrupt.
+async fn wait_for(
+    change: &ResourceChange,
+    first: &Instance,
+    ctx: &ApplyContext<'_>,
+    writer: &WriterHandle,
+    started: Instant,
+) -> Result<(), String> {
+    let sid = &first.flex_instance_sid;
+    let mut status = first.status.clone();
+    let report_status = |status: &InstanceStatus| {
+        ctx.reporter.event(&Event::StatusChange {
+            address: change.address.clone(),
+            flex_instance_sid: sid.to_string(),
+            status: status.to_string(),
+            elapsed_seconds: started.elapsed().as_secs_f64(),
+        })
+    };
+    report_status(&status);
+    if !ctx.options.wait {
+        return Ok(());
+    }
+    let credentials = ctx.credentials.get(&change.name).ok_or("no credentials")?;
+    let deadline = Instant::now() + ctx.options.wait_timeout;
+    let (mut delay, max_delay) = ctx.options.poll_interval;
+    let mut interrupts = ctx.interrupts.clone();
+    while status == InstanceStatus::CreationInProgress {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(format!(
+                "{sid} is recorded and still provisioning after {}; run `flexform plan` later to check on it",
+                humantime::format_duration(ctx.options.wait_timeout)
+            ));
+        }
+        let sleep = tokio::time::sleep(delay.min(deadline - now));
+        tokio::select! {
+            _ = sleep => {}
+            _ = async {
+                while *interrupts.borrow_and_update() < 2 {
+                    if interrupts.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            } => {
+                return Err(format!("{sid} is recorded; stopped waiting for it (interrupted)"));
+            }
+        }
+        delay = (delay * 2).min(max_delay);
+        match ctx
+            .client
+            .get_instance(&change.account_sid, credentials, sid)
+            .await
+        {
+            Ok(Fetched::Found(instance)) => {
+                if instance.status != status {
+                    status = instance.status.clone();
+                    report_status(&status);
+                    let _ = writer
+                        .write(Update::Status(change.name.clone(), instance))
+                        .await;
+                }
+            }
+            Ok(Fetched::NotFound) => {
+                return Err(format!(
+                    "{sid} disappeared while provisioning (404); run `flexform plan`"
+                ));
+            }
+            Err(e) => {
+                tracing::warn!("{}: polling {sid} failed: {e}", change.address);
+            }
+        }
+    }
+    match status {
+        InstanceStatus::CreationFailed => Err(format!(
+            "provisioning of {sid} failed (creation-failed); it is recorded, and the next plan proposes a new create"
+        )),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,233 @@
+//! `ApiError`: every way a Flex API call can fail, with the request, HTTP status and Twilio code.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A failed Flex API call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// Twilio answered with an error body (any of its three shapes).
+    #[error("Twilio API error {} (HTTP {status}) on {method} {path}: {message}{}{}",
+        code.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+        more_info.as_ref().map_or_else(String::new, |u| format!(" ({u})")),
+        hint(*status))]
+    Twilio {
+        /// Request method.
+        method: &'static str,
+        /// Request path.
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// Twilio error code, when the body has one.
+        code: Option<u32>,
+        /// Twilio's message.
+        message: String,
+        /// Link to Twilio's error documentation.
+        more_info: Option<String>,
+    },
+    /// An error status with a body that is not a Twilio error (a proxy's HTML page, nothing).
+    #[error("HTTP {status_line} on {method} {path}{}", hint(*status))]
+    Http {
+        /// Request method.
+        method: &'static str,
+        /// Request path.
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// Status code and reason, e.g. `502 Bad Gateway`.
+        status_line: String,
+    },
+    /// A success status with a body that is not what the API documents.
+    #[error("unexpected response to {method} {path} (HTTP {status}): {reason}; body: {excerpt:?}")]
+    InvalidResponse {
+        /// Request method.
+        method: &'static str,
+        /// Request path.
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// What was wrong.
+        reason: String,
+        /// At most 200 characters of the body.
+        excerpt: String,
+    },
+    /// No answer within the request timeout (reads: after every retry).
+    #[error("{method} {path} timed out after {}", humantime::format_duration(*after))]
+    Timeout {
+        /// Request method.
+        method: &'static str,
+        /// Request path.
+        path: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// The server could not be reached.
+    #[error("cannot connect to {endpoint} for {method} {path}: {reason}; check --endpoint and the network")]
+    Connect {
+        /// Request method.
+        method: &'static str,
+        /// Request path.
+        path: String,
+        /// Base URL.
+        endpoint: String,
+        /// The underlying cause.
+        reason: String,
+    },
+    /// A create may or may not have taken effect (5xx, timeout or lost connection after the
+    /// request was sent). Never retried blindly: resolved by discovery.
+    #[error("outcome of {method} {path} is unknown ({cause}): the instance may have been created")]
+    OutcomeUnknown {
+        /// Request method.
+        method: &'static str,
+        /// Request path.
+        path: String,
+        /// What happened.
+        cause: String,
+    },
+}
+
+impl ApiError {
+    /// The HTTP status, when there was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Twilio { status, .. }
+            | ApiError::Http { status, .. }
+            | ApiError::InvalidResponse { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The Twilio error code, when the answer had one.
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            ApiError::Twilio { code, .. } => *code,
+            _ => None,
+        }
+    }
+}
+
+/// What the user can do about common statuses.
+fn hint(status: u16) -> &'static str {
+    match status {
+        401 => "; check the credentials for this instance (key and secret variables)",
+        403 => "; the credentials are valid but may not act on this account: use the account's own API key",
+        429 => "; Twilio is rate limiting: lower --parallelism or try again later",
+        _ => "",
+    }
+}
+
+/// All three Twilio error shapes, read permissively.
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    code: Option<u32>,
+    message: Option<String>,
+    more_info: Option<String>,
+    #[serde(default)]
+    errors: Vec<NewErrorItem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NewErrorItem {
+    code: Option<u32>,
+    message: Option<String>,
+    #[serde(rename = "infoUrl")]
+    info_url: Option<String>,
+}
+
+/// Builds the error for a non-success answer, from whatever its body holds.
+pub(crate) fn from_response(
+    method: &'static str,
+    path: &str,
+    status: reqwest::StatusCode,
+    body: &[u8],
+) -> ApiError {
+    if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
+        let (code, message, more_info) = match parsed.errors.into_iter().next() {
+            Some(item) if parsed.code.is_none() => (item.code, item.message, item.info_url),
+            _ => (parsed.code, parsed.message, parsed.more_info),
+        };
+        if code.is_some() || message.is_some() {
+            let more_info = more_info
+                .or_else(|| code.map(|c| format!("https://www.twilio.com/docs/errors/{c}")));
+            return ApiError::Twilio {
+                method,
+                path: path.to_owned(),
+                status: status.as_u16(),
+                code,
+                message: message
+                    .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned()),
+                more_info,
+            };
+        }
+    }
+    ApiError::Http {
+        method,
+        path: path.to_owned(),
+        status: status.as_u16(),
+        status_line: format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        )
+        .trim_end()
+        .to_owned(),
+    }
+}
+
+/// At most 200 characters of a body, for error messages.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+
+    #[test]
+    fn classic_shape() {
+        let body = br#"{"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}"#;
+        let err = from_response("GET", "/v2/Instances/GO1", StatusCode::UNAUTHORIZED, body);
+        assert!(err.to_string().starts_with(
+            "Twilio API error 20003 (HTTP 401) on GET /v2/Instances/GO1: Authenticate (https://www.twilio.com/docs/errors/20003)"
+        ), "{err}");
+    }
+
+    #[test]
+    fn api_standards_v1_shape() {
+        let body = br#"{"code": 20404, "message": "Not found", "httpStatusCode": 404, "params": {}, "userError": true}"#;
+        let err = from_response("GET", "/v1/Configuration", StatusCode::NOT_FOUND, body);
+        assert_eq!(err.code(), Some(20404));
+        assert_eq!(
+            err.to_string(),
+            "Twilio API error 20404 (HTTP 404) on GET /v1/Configuration: Not found (https://www.twilio.com/docs/errors/20404)"
+        );
+    }
+
+    #[test]
+    fn newer_shape() {
+        let body = br#"{"errors": [{"code": 45780, "message": "Too many concurrent requests", "infoUrl": "https://www.twilio.com/docs/errors/45780", "context": {}}]}"#;
+        let err = from_response("POST", "/v2/Instances", StatusCode::TOO_MANY_REQUESTS, body);
+        assert_eq!(err.code(), Some(45780));
+        assert!(err
+            .to_string()
+            .contains("Too many concurrent requests (https://www.twilio.com/docs/errors/45780)"));
+    }
+
+    #[test]
+    fn html_and_empty_bodies_print_the_status_line() {
+        let err = from_response(
+            "GET",
+            "/v2/Instances/GO1",
+            StatusCode::BAD_GATEWAY,
+            b"<html><body>Bad Gateway</body></html>",
+        );
+        assert_eq!(
+            err.to_string(),
+            "HTTP 502 Bad Gateway on GET /v2/Instances/GO1"
+        );
+        let err = from_response("GET", "/x", StatusCode::SERVICE_UNAVAILABLE, b"");
+        assert_eq!(err.to_string(), "HTTP 503 Service Unavailable on GET /x");
+    }
+}

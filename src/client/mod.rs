@@ -1,0 +1,421 @@
+//! The Flex API client: one reqwest client, typed operations, the retry policy, no globals.
+//!
+//! Every request carries HTTP Basic auth, `I-Twilio-Auth-Account`, `Accept: application/json`
+//! and a `flexform/<version>` User-Agent. Reads are retried per [`retry::RetryPolicy`]; a create
+//! that may have reached the server is never repeated and ends in
+//! [`ApiError::OutcomeUnknown`].
+
+pub mod api_error;
+pub mod instance;
+pub mod limiter;
+pub mod retry;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+
+pub use api_error::ApiError;
+pub use instance::{Discovery, Fetched, Instance, InstanceStatus};
+use limiter::Limiter;
+pub use retry::RetryPolicy;
+use retry::{Decision, Method, Outcome};
+
+use crate::credentials::Credentials;
+use crate::sid::{AccountSid, InstanceSid};
+
+/// The default Flex API host.
+pub const DEFAULT_ENDPOINT: &str = "https://flex-api.twilio.com";
+
+/// How to build a [`FlexClient`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Base URL, e.g. `https://flex-api.twilio.com` or a simulator's address.
+    pub base_url: String,
+    /// Time allowed to establish a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request, answer included.
+    pub request_timeout: Duration,
+    /// When to retry.
+    pub retry: RetryPolicy,
+    /// Most requests in flight at once (the adaptive limit never exceeds it).
+    pub max_in_flight: usize,
+}
+
+impl ClientConfig {
+    /// Defaults for `base_url`: connect 10 s, request 30 s, the default retry policy.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            max_in_flight: 10,
+        }
+    }
+}
+
+/// Counters of what the client saw, for summaries and benchmarks.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Attempts sent.
+    pub requests: AtomicU64,
+    /// 429 answers received.
+    pub rate_limited: AtomicU64,
+    /// Retries made.
+    pub retries: AtomicU64,
+}
+
+/// The Flex API client. Cheap to clone; clones share connections, limits and counters.
+#[derive(Debug, Clone)]
+pub struct FlexClient {
+    http: reqwest::Client,
+    base_url: String,
+    config: ClientConfig,
+    stats: Arc<ClientStats>,
+    limiter: Arc<Limiter>,
+}
+
+/// The User-Agent every request carries.
+pub fn user_agent() -> String {
+    format!(
+        "flexform/{} ({} {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+impl FlexClient {
+    /// Builds a client; fails only on an unusable base URL or TLS setup.
+    pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
+        let base_url = config.base_url.trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base_url).map_err(|e| ApiError::Connect {
+            method: "-",
+            path: String::new(),
+            endpoint: base_url.clone(),
+            reason: format!("invalid endpoint URL: {e}"),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ApiError::Connect {
+                method: "-",
+                path: String::new(),
+                endpoint: base_url,
+                reason: "the endpoint must be an http:// or https:// URL".to_owned(),
+            });
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .user_agent(user_agent())
+            .default_headers(headers)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_max_idle_per_host(config.max_in_flight.max(1))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| ApiError::Connect {
+                method: "-",
+                path: String::new(),
+                endpoint: base_url.clone(),
+                reason: e.to_string(),
+            })?;
+        let limiter = Arc::new(Limiter::new(config.max_in_flight.max(1)));
+        Ok(Self {
+            http,
+            base_url,
+            config,
+            stats: Arc::default(),
+            limiter,
+        })
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Counters of what this client (and its clones) saw.
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
+    }
+
+    /// The adaptive concurrency limiter shared by this client's requests.
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
+    /// `POST /v2/Instances`: starts provisioning Flex on `account`.
+    pub async fn create_instance(
+        &self,
+        account: &AccountSid,
+        credentials: &Credentials,
+        conversations_default: Option<bool>,
+    ) -> Result<Instance, ApiError> {
+        let path = "/v2/Instances";
+        let body = match conversations_default {
+            Some(default) => serde_json::json!({"conversations": {"default": default}}),
+            None => serde_json::json!({}),
+        };
+        let (status, bytes) = self
+            .execute(Method::Post, path, account, credentials, Some(body))
+            .await?;
+        if status == StatusCode::CREATED || status == StatusCode::OK {
+            parse_instance("POST", path, status, &bytes)
+        } else {
+            Err(api_error::from_response("POST", path, status, &bytes))
+        }
+    }
+
+    /// `GET /v2/Instances/{sid}`: the instance, or [`Fetched::NotFound`] on 404.
+    pub async fn get_instance(
+        &self,
+        account: &AccountSid,
+        credentials: &Credentials,
+        sid: &InstanceSid,
+    ) -> Result<Fetched, ApiError> {
+        let path = format!("/v2/Instances/{sid}");
+        let (status, bytes) = self
+            .execute(Method::Get, &path, account, credentials, None)
+            .await?;
+        match status {
+            StatusCode::OK => parse_instance("GET", &path, status, &bytes).map(Fetched::Found),
+            StatusCode::NOT_FOUND => Ok(Fetched::NotFound),
+            _ => Err(api_error::from_response("GET", &path, status, &bytes)),
+        }
+    }
+
+    /// `GET /v1/Configuration`: the account's existing instance, if any.
+    pub async fn discover(
+        &self,
+        account: &AccountSid,
+        credentials: &Credentials,
+    ) -> Result<Discovery, ApiError> {
+        let path = "/v1/Configuration";
+        let (status, bytes) = self
+            .execute(Method::Get, path, account, credentials, None)
+            .await?;
+        match status {
+            StatusCode::OK => {
+                let body: instance::ConfigurationBody =
+                    serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidResponse {
+                        method: "GET",
+                        path: path.to_owned(),
+                        status: status.as_u16(),
+                        reason: format!("not a Flex configuration: {e}"),
+                        excerpt: api_error::excerpt(&bytes),
+                    })?;
+                match body.flex_instance_sid {
+                    None => Ok(Discovery::None),
+                    Some(text) => {
+                        InstanceSid::parse(&text)
+                            .map(Discovery::Found)
+                            .map_err(|reason| ApiError::InvalidResponse {
+                                method: "GET",
+                                path: path.to_owned(),
+                                status: status.as_u16(),
+                                reason,
+                                excerpt: api_error::excerpt(&bytes),
+                            })
+                    }
+                }
+            }
+            StatusCode::NOT_FOUND => Ok(Discovery::Unavailable),
+            _ => Err(api_error::from_response("GET", path, status, &bytes)),
+        }
+    }
+
+    /// Sends one logical request, retrying as the policy says. Returns the final status and
+    /// body; interpreting them is the caller's job.
+    async fn execute(
+        &self,
+        method: Method,
+        path: &str,
+        account: &AccountSid,
+        credentials: &Credentials,
+        body: Option<serde_json::Value>,
+    ) -> Result<(StatusCode, bytes::Bytes), ApiError> {
+        let method_name = match method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        };
+        let url = format!("{}{}", self.base_url, path);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let permit = self.limiter.acquire().await;
+            let mut request = match method {
+                Method::Get => self.http.get(&url),
+                Method::Post => self.http.post(&url),
+            }
+            .basic_auth(&credentials.username, Some(credentials.password.expose()))
+            .header("I-Twilio-Auth-Account", account.as_str());
+            if let Some(body) = &body {
+                request = request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.to_string());
+            }
+            let started = Instant::now();
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let result = async {
+                let response = request.send().await?;
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+                let bytes = response.bytes().await?;
+                Ok::<_, reqwest::Error>((status, retry_after, bytes))
+            }
+            .await;
+            let elapsed = started.elapsed();
+            let (outcome, answer, failure) = match result {
+                Ok((status, retry_after, bytes)) => {
+                    tracing::debug!(
+                        "{method_name} {path} -> {} in {} ms (attempt {attempt}, account {account})",
+                        status.as_u16(),
+                        elapsed.as_millis()
+                    );
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (
+                        Outcome::Status {
+                            code: status.as_u16(),
+                            retry_after,
+                        },
+                        Some((status, bytes)),
+                        None,
+                    )
+                }
+                Err(err) => {
+                    tracing::debug!(
+                        "{method_name} {path} -> failed in {} ms (attempt {attempt}): {}",
+                        elapsed.as_millis(),
+                        describe(&err)
+                    );
+                    let outcome = if err.is_connect() {
+                        Outcome::ConnectFailed
+                    } else if err.is_timeout() {
+                        Outcome::TimedOut
+                    } else {
+                        Outcome::ConnectionLost
+                    };
+                    (outcome, None, Some(err))
+                }
+            };
+            permit.finish(match outcome {
+                Outcome::Status { code, .. } => limiter::Signal::from_status(code),
+                _ => limiter::Signal::Neutral,
+            });
+            match self
+                .config
+                .retry
+                .decide(method, outcome, attempt, rand::random::<f64>())
+            {
+                Decision::RetryAfter(delay) => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!("{method_name} {path}: retrying in {} ms", delay.as_millis());
+                    tokio::time::sleep(delay).await;
+                }
+                Decision::Stop => {
+                    return match (answer, failure) {
+                        (Some(answer), _) => Ok(answer),
+                        (None, Some(err)) => {
+                            Err(self.transport_error(method_name, path, outcome, &err))
+                        }
+                        (None, None) => unreachable!("an attempt ends in an answer or an error"),
+                    };
+                }
+                Decision::OutcomeUnknown => {
+                    let cause = match (&answer, &failure) {
+                        (Some((status, bytes)), _) => {
+                            api_error::from_response(method_name, path, *status, bytes).to_string()
+                        }
+                        (None, Some(err)) => self
+                            .transport_error(method_name, path, outcome, err)
+                            .to_string(),
+                        (None, None) => "no answer".to_owned(),
+                    };
+                    return Err(ApiError::OutcomeUnknown {
+                        method: method_name,
+                        path: path.to_owned(),
+                        cause,
+                    });
+                }
+            }
+        }
+    }
+
+    fn transport_error(
+        &self,
+        method: &'static str,
+        path: &str,
+        outcome: Outcome,
+        err: &reqwest::Error,
+    ) -> ApiError {
+        match outcome {
+            Outcome::TimedOut => ApiError::Timeout {
+                method,
+                path: path.to_owned(),
+                after: self.config.request_timeout,
+            },
+            _ => ApiError::Connect {
+                method,
+                path: path.to_owned(),
+                endpoint: self.base_url.clone(),
+                reason: describe(err),
+            },
+        }
+    }
+}
+
+/// A reqwest error's chain of causes, without the URL (which holds nothing secret, but is
+/// already in the message).
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = String::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if text.is_empty() {
+        text = err.without_url_ref().to_string();
+    }
+    text
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let text = self.to_string();
+        match self.url() {
+            Some(url) => text.replace(&format!(" ({url})"), ""),
+            None => text,
+        }
+    }
+}
+
+fn parse_instance(
+    method: &'static str,
+    path: &str,
+    status: StatusCode,
+    bytes: &[u8],
+) -> Result<Instance, ApiError> {
+    serde_json::from_slice::<Instance>(bytes).map_err(|e| ApiError::InvalidResponse {
+        method,
+        path: path.to_owned(),
+        status: status.as_u16(),
+        reason: format!("not a Flex instance: {e}"),
+        excerpt: api_error::excerpt(bytes),
+    })
+}

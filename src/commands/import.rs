@@ -1,0 +1,100 @@
+//! `flexform import NAME SID`: record an existing instance under a configured name.
+
+use anyhow::{bail, Context};
+
+use crate::cli::ImportArgs;
+use crate::client::Fetched;
+use crate::config::Config;
+use crate::credentials;
+use crate::exit_status::ExitStatus;
+use crate::history::{self, HistoryChange, HistoryEntry};
+use crate::plan::address;
+use crate::planning;
+use crate::settings::Settings;
+use crate::sid::InstanceSid;
+use crate::state::{InstanceRecord, Origin};
+use crate::state_store::StateStore;
+
+/// Imports one instance.
+pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
+    let sid = InstanceSid::parse(&args.sid).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config = Config::load(&settings.config_path)?;
+    let Some(spec) = config.config.instances.get(&args.name) else {
+        bail!(
+            "instance `{}` is not in {}; add it to the configuration first",
+            args.name,
+            settings.config_path.display()
+        );
+    };
+    let creds = credentials::resolve(&config.config, &args.name, spec)?;
+    let mut store = StateStore::open(&settings.state_path, "import", args.lock_timeout)?;
+    let serial_before = store.state().serial;
+    if let Some(existing) = store.state().instances.get(&args.name) {
+        if existing.flex_instance_sid == sid {
+            println!(
+                "{} already records {sid}; nothing to do.",
+                address(&args.name)
+            );
+            return Ok(ExitStatus::Success);
+        }
+        bail!(
+            "{} already records {}; run `flexform state rm {}` first to replace it",
+            address(&args.name),
+            existing.flex_instance_sid,
+            args.name
+        );
+    }
+    let client = planning::client(settings, &args.net)?;
+    let fetched = planning::block_on(client.get_instance(&spec.account_sid, &creds, &sid))?
+        .with_context(|| format!("cannot fetch {sid}"))?;
+    let instance = match fetched {
+        Fetched::Found(instance) => instance,
+        Fetched::NotFound => bail!(
+            "{sid} does not exist, or is not visible to account {}; nothing was recorded",
+            spec.account_sid
+        ),
+    };
+    if instance.account_sid != spec.account_sid {
+        bail!(
+            "{sid} belongs to account {}, but `{}` is configured for {}; nothing was recorded",
+            instance.account_sid,
+            args.name,
+            spec.account_sid
+        );
+    }
+    let name = args.name.clone();
+    let record = InstanceRecord {
+        account_sid: instance.account_sid.clone(),
+        conversations_default: None,
+        date_created: instance.date_created.clone(),
+        date_updated: instance.date_updated.clone(),
+        flex_instance_sid: sid.clone(),
+        observed_at: Some(crate::util::now_rfc3339()),
+        origin: Origin::Imported,
+        status: instance.status.clone(),
+    };
+    store.commit(|state| {
+        state.pending.remove(&name);
+        state.instances.insert(name.clone(), record);
+    })?;
+    let entry = HistoryEntry::new(
+        "import",
+        serial_before,
+        store.state().serial,
+        vec![HistoryChange {
+            address: address(&args.name),
+            action: "import".into(),
+            flex_instance_sid: Some(sid.to_string()),
+            outcome: "ok".into(),
+        }],
+    );
+    if let Err(e) = history::append(store.path(), &entry) {
+        eprintln!("warning: cannot append to the history: {e}");
+    }
+    println!(
+        "Imported {sid} ({}) as {}.",
+        instance.status,
+        address(&args.name)
+    );
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,152 @@
+//! The simulator's optional data file: instances loaded on start and rewritten, atomically and
+//! durably, after every change, so that simulated accounts survive a restart.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::lock;
+use super::store::{Record, Store};
+
+/// What the file holds.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Contents {
+    /// Every instance, in creation order.
+    instances: Vec<Record>,
+}
+
+/// The data file and what of the store is on disk.
+#[derive(Debug)]
+pub(crate) struct DataFile {
+    path: PathBuf,
+    /// The store version last written. Held while writing, so that writes never interleave and
+    /// a caller that waited for it knows its change is on disk.
+    written: Mutex<Option<u64>>,
+}
+
+impl DataFile {
+    /// The file at `path`, nothing written yet.
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            written: Mutex::new(None),
+        }
+    }
+
+    /// The instances in the file, or `None` when there is no file.
+    pub fn read(&self) -> io::Result<Option<Vec<Record>>> {
+        let text = match std::fs::read(&self.path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => {
+                return Err(io::Error::new(
+                    err.kind(),
+                    format!("cannot read {}: {err}", self.path.display()),
+                ))
+            }
+        };
+        let contents: Contents = serde_json::from_slice(&text).map_err(|err| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: not a simulator data file: {err}", self.path.display()),
+            )
+        })?;
+        Ok(Some(contents.instances))
+    }
+
+    /// Writes the store unless its current version is already on disk. Blocking: call it from
+    /// `spawn_blocking` in async code. When it returns `Ok`, every change made to the store
+    /// before the call is on disk, so concurrent callers share one write.
+    pub fn save(&self, store: &Mutex<Store>) -> io::Result<()> {
+        let mut written = lock(&self.written);
+        let (version, records) = {
+            let store = lock(store);
+            if *written == Some(store.version()) {
+                return Ok(());
+            }
+            (store.version(), store.snapshot())
+        };
+        let mut bytes = serde_json::to_vec_pretty(&Contents { instances: records })
+            .map_err(io::Error::other)?;
+        bytes.push(b'\n');
+        write_durably(&self.path, &bytes).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!("cannot write {}: {err}", self.path.display()),
+            )
+        })?;
+        *written = Some(version);
+        Ok(())
+    }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves either the old or the new file: a temp
+/// file in the same folder, written and synced, renamed over `path`, then the folder synced.
+fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|err| err.error)?;
+    sync_dir(dir)
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    // Windows cannot open a folder as a file; the rename is durable once the file is.
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn saves_only_new_versions_and_reads_them_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = DataFile::new(dir.path().join("sim.json"));
+        assert!(file.read().unwrap().is_none());
+        let store = Mutex::new(Store::new(StdRng::seed_from_u64(1)));
+        lock(&store)
+            .create(
+                "AC0123456789abcdef0123456789abcdef",
+                Some(true),
+                SystemTime::now(),
+                Duration::from_secs(1),
+            )
+            .unwrap();
+        file.save(&store).unwrap();
+        let records = file.read().unwrap().unwrap();
+        assert_eq!(records, lock(&store).snapshot());
+
+        // Nothing changed: the file is not rewritten (a stray edit survives).
+        std::fs::write(dir.path().join("sim.json"), "{\"instances\": []}").unwrap();
+        file.save(&store).unwrap();
+        assert!(file.read().unwrap().unwrap().is_empty());
+        // No temp file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sim.json");
+        std::fs::write(&path, "not json").unwrap();
+        let err = DataFile::new(path).read().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("sim.json"), "{err}");
+    }
+}

@@ -1,0 +1,483 @@
+//! The simulator's HTTP layer: the Flex API routes behind a gate that counts, delays, rate-limits
+//! and fails requests; the `/_sim/` test-control routes; Twilio-shaped error bodies.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::basic_auth::is_authorized;
+use super::store::READY;
+use super::token_bucket::retry_after_secs;
+use super::{lock, Counters, Faults, Shared, SimInstance};
+
+/// The header naming the account a request acts on.
+const ACCOUNT_HEADER: &str = "i-twilio-auth-account";
+/// `url` of the Configuration resource, as the real API spells it.
+const CONFIGURATION_URL: &str = "https://flex-api.twilio.com/v1/Configuration";
+
+const CREATE_ROUTE: &str = "/v2/Instances";
+const FETCH_ROUTE: &str = "/v2/Instances/{sid}";
+const DISCOVERY_ROUTE: &str = "/v1/Configuration";
+
+type SharedState = State<Arc<Shared>>;
+
+/// Every route, with request logging around all of them.
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route(CREATE_ROUTE, post(create).fallback(method_not_allowed))
+        .route(FETCH_ROUTE, get(fetch).fallback(method_not_allowed))
+        .route(DISCOVERY_ROUTE, get(discover).fallback(method_not_allowed))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), gate));
+    let control = Router::new()
+        .route("/_sim/instances", get(control_list))
+        .route("/_sim/instances/{sid}", delete(control_delete))
+        .route("/_sim/instances/{sid}/status", post(control_set_status))
+        .route("/_sim/stats", get(control_stats))
+        .route("/_sim/faults", get(control_faults).put(control_set_faults));
+    api.merge(control)
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_request))
+        .with_state(shared)
+}
+
+/// Logs each request at debug level: method, path, status, time taken. Never headers, so never
+/// the `Authorization` header.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "sim request"
+    );
+    response
+}
+
+/// In front of every Flex API route: count, delay by `latency`, refuse beyond the rate limit,
+/// and fail the configured share of requests, all before the request is looked at.
+async fn gate(State(shared): SharedState, request: Request, next: Next) -> Response {
+    let counters = &shared.counters;
+    Counters::bump(&counters.requests);
+    // Only matched routes pass through here, so the path alone tells which one it is.
+    let path = request.uri().path();
+    match *request.method() {
+        Method::POST if path == CREATE_ROUTE => Counters::bump(&counters.create_requests),
+        Method::GET if path == DISCOVERY_ROUTE => Counters::bump(&counters.discoveries),
+        Method::GET if path.starts_with("/v2/Instances/") => Counters::bump(&counters.gets),
+        _ => {}
+    }
+    if !shared.latency.is_zero() {
+        tokio::time::sleep(shared.latency).await;
+    }
+    let refused = shared
+        .bucket
+        .as_ref()
+        .and_then(|bucket| lock(bucket).try_take(Instant::now()).err());
+    if let Some(wait) = refused {
+        Counters::bump(&counters.rate_limited);
+        let mut response = twilio_error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests");
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, retry_after_secs(wait).into());
+        return response;
+    }
+    if shared.fail_rate > 0.0 && lock(&shared.fault_rng).random::<f64>() < shared.fail_rate {
+        Counters::bump(&counters.failed);
+        return twilio_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            20503,
+            "Service unavailable",
+        );
+    }
+    next.run(request).await
+}
+
+/// `POST /v2/Instances`.
+async fn create(State(shared): SharedState, headers: HeaderMap, body: Bytes) -> Response {
+    let account = match authorize(&shared, &headers) {
+        Ok(account) => account,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let conversations_default = match parse_create_body(&body) {
+        Ok(value) => value,
+        Err(message) => return twilio_error(StatusCode::BAD_REQUEST, 20001, message),
+    };
+    let now = SystemTime::now();
+    let created = lock(&shared.store)
+        .create(&account, conversations_default, now, shared.ready_after)
+        .map(|record| record.view(now));
+    let Ok(instance) = created else {
+        return twilio_error(
+            StatusCode::CONFLICT,
+            20409,
+            "Flex instance already exists for this account",
+        );
+    };
+    Counters::bump(&shared.counters.creates);
+    let (hold, error_after_commit) = {
+        let mut faults = lock(&shared.faults);
+        let error = faults.create_error_after_commit > 0;
+        if error {
+            faults.create_error_after_commit -= 1;
+        }
+        (faults.hold_create_response_ms, error)
+    };
+    if let Err(response) = save(&shared).await {
+        return response;
+    }
+    if let Some(ms) = hold {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if error_after_commit {
+        return twilio_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            20500,
+            "Internal Server Error",
+        );
+    }
+    (StatusCode::CREATED, Json(InstanceBody::from(&instance))).into_response()
+}
+
+/// `GET /v2/Instances/{sid}`: 404 also when the instance belongs to another account.
+async fn fetch(
+    State(shared): SharedState,
+    Path(sid): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let account = match authorize(&shared, &headers) {
+        Ok(account) => account,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let now = SystemTime::now();
+    let instance = lock(&shared.store)
+        .get(&sid)
+        .filter(|record| record.account_sid == account)
+        .map(|record| record.view(now));
+    match instance {
+        Some(instance) => (StatusCode::OK, Json(InstanceBody::from(&instance))).into_response(),
+        None => resource_not_found(uri.path()),
+    }
+}
+
+/// `GET /v1/Configuration`: the account's instance that is not deleted, if any.
+async fn discover(State(shared): SharedState, uri: Uri, headers: HeaderMap) -> Response {
+    let account = match authorize(&shared, &headers) {
+        Ok(account) => account,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if lock(&shared.faults).discovery_unavailable {
+        return resource_not_found(uri.path());
+    }
+    let now = SystemTime::now();
+    let instance = lock(&shared.store)
+        .live_for_account(&account)
+        .map(|record| record.view(now));
+    let status = match instance.as_ref().map(|i| i.status.as_str()) {
+        None => "notstarted",
+        Some(READY) => "ok",
+        Some(_) => "inprogress",
+    };
+    let body = serde_json::json!({
+        "account_sid": account,
+        "flex_instance_sid": instance.as_ref().map(|i| &i.flex_instance_sid),
+        "status": status,
+        "date_created": instance.as_ref().map(|i| &i.date_created),
+        "date_updated": instance.as_ref().map(|i| &i.date_updated),
+        "url": CONFIGURATION_URL,
+    });
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// `GET /_sim/instances`.
+async fn control_list(State(shared): SharedState) -> Json<Vec<SimInstance>> {
+    Json(shared.instances())
+}
+
+/// What `POST /_sim/instances/{sid}/status` takes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+}
+
+/// `POST /_sim/instances/{sid}/status`.
+async fn control_set_status(
+    State(shared): SharedState,
+    Path(sid): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let status = match serde_json::from_slice::<StatusBody>(&body) {
+        Ok(body) => body.status,
+        Err(err) => {
+            return twilio_error(
+                StatusCode::BAD_REQUEST,
+                20001,
+                format!("expected {{\"status\": \"…\"}}: {err}"),
+            )
+        }
+    };
+    let found = shared.set_status(&sid, &status);
+    control_answer(&shared, found, uri.path()).await
+}
+
+/// `DELETE /_sim/instances/{sid}`.
+async fn control_delete(State(shared): SharedState, Path(sid): Path<String>, uri: Uri) -> Response {
+    let found = shared.delete_instance(&sid);
+    control_answer(&shared, found, uri.path()).await
+}
+
+/// `204` once the change is saved, or `404` when there was nothing to change.
+async fn control_answer(shared: &Arc<Shared>, found: bool, path: &str) -> Response {
+    if !found {
+        return resource_not_found(path);
+    }
+    match save(shared).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(response) => response,
+    }
+}
+
+/// `GET /_sim/stats`.
+async fn control_stats(State(shared): SharedState) -> Response {
+    Json(shared.counters.snapshot()).into_response()
+}
+
+/// `GET /_sim/faults`.
+async fn control_faults(State(shared): SharedState) -> Json<Faults> {
+    Json(shared.faults())
+}
+
+/// `PUT /_sim/faults`.
+async fn control_set_faults(State(shared): SharedState, body: Bytes) -> Response {
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(faults) => {
+            shared.set_faults(faults);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(err) => twilio_error(
+            StatusCode::BAD_REQUEST,
+            20001,
+            format!("invalid faults: {err}"),
+        ),
+    }
+}
+
+/// Any path that is not a route.
+async fn not_found(uri: Uri) -> Response {
+    resource_not_found(uri.path())
+}
+
+/// A method that a route does not take.
+async fn method_not_allowed(method: Method) -> Response {
+    twilio_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        20004,
+        format!("Method not allowed: {method}"),
+    )
+}
+
+/// Why a Flex API request was refused before its route looked at it.
+#[derive(Debug)]
+enum Rejection {
+    /// No acceptable Basic auth.
+    Unauthenticated,
+    /// No `I-Twilio-Auth-Account` header.
+    MissingAccount,
+    /// An `I-Twilio-Auth-Account` header that is not an account SID; holds what was sent.
+    BadAccount(String),
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        match self {
+            Rejection::Unauthenticated => {
+                let mut response = twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+                response.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"Twilio API\""),
+                );
+                response
+            }
+            Rejection::MissingAccount => twilio_error(
+                StatusCode::BAD_REQUEST,
+                20001,
+                "Missing required header I-Twilio-Auth-Account: the SID (AC…) of the account to \
+                 act on",
+            ),
+            Rejection::BadAccount(found) => twilio_error(
+                StatusCode::BAD_REQUEST,
+                20001,
+                format!(
+                    "Invalid header I-Twilio-Auth-Account: expected `AC` followed by 32 \
+                     hexadecimal digits, found {found:?}"
+                ),
+            ),
+        }
+    }
+}
+
+/// The account the request acts on, once Basic auth and the account header are acceptable.
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<String, Rejection> {
+    let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let expected = shared
+        .credentials
+        .as_ref()
+        .map(|(user, password)| (user.as_str(), password.as_str()));
+    if !is_authorized(authorization, expected) {
+        return Err(Rejection::Unauthenticated);
+    }
+    let value = headers
+        .get(ACCOUNT_HEADER)
+        .ok_or(Rejection::MissingAccount)?;
+    match value.to_str() {
+        Ok(account) if crate::sid::AccountSid::parse(account).is_ok() => Ok(account.to_owned()),
+        _ => Err(Rejection::BadAccount(
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        )),
+    }
+}
+
+/// `conversations.default` from a create body, which must be `{}` or
+/// `{"conversations": {"default": bool}}`, or why the body is refused.
+fn parse_create_body(body: &[u8]) -> Result<Option<bool>, String> {
+    let refuse = |why: String| {
+        format!(
+            "Invalid request body: {why}; expected {{}} or \
+             {{\"conversations\": {{\"default\": true}}}}"
+        )
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|err| refuse(format!("not JSON ({err})")))?;
+    let Some(fields) = value.as_object() else {
+        return Err(refuse("not a JSON object".to_owned()));
+    };
+    if let Some(unknown) = fields.keys().find(|k| *k != "conversations") {
+        return Err(refuse(format!("unknown field `{unknown}`")));
+    }
+    let Some(conversations) = fields.get("conversations") else {
+        return Ok(None);
+    };
+    let Some(conversations) = conversations.as_object() else {
+        return Err(refuse("`conversations` is not an object".to_owned()));
+    };
+    if let Some(unknown) = conversations.keys().find(|k| *k != "default") {
+        return Err(refuse(format!("unknown field `conversations.{unknown}`")));
+    }
+    match conversations.get("default") {
+        Some(serde_json::Value::Bool(default)) => Ok(Some(*default)),
+        Some(_) => Err(refuse(
+            "`conversations.default` is not a boolean".to_owned(),
+        )),
+        None => Err(refuse("missing field `conversations.default`".to_owned())),
+    }
+}
+
+/// The instance resource as the API returns it.
+#[derive(Serialize)]
+struct InstanceBody<'a> {
+    flex_instance_sid: &'a str,
+    account_sid: &'a str,
+    status: &'a str,
+    date_created: &'a str,
+    date_updated: &'a str,
+}
+
+impl<'a> From<&'a SimInstance> for InstanceBody<'a> {
+    fn from(instance: &'a SimInstance) -> Self {
+        Self {
+            flex_instance_sid: &instance.flex_instance_sid,
+            account_sid: &instance.account_sid,
+            status: &instance.status,
+            date_created: &instance.date_created,
+            date_updated: &instance.date_updated,
+        }
+    }
+}
+
+/// Twilio's classic error body.
+#[derive(Serialize)]
+struct TwilioError {
+    code: u32,
+    message: String,
+    more_info: String,
+    status: u16,
+}
+
+fn twilio_error(status: StatusCode, code: u32, message: impl Into<String>) -> Response {
+    let body = TwilioError {
+        code,
+        message: message.into(),
+        more_info: format!("https://www.twilio.com/docs/errors/{code}"),
+        status: status.as_u16(),
+    };
+    (status, Json(body)).into_response()
+}
+
+fn resource_not_found(path: &str) -> Response {
+    twilio_error(
+        StatusCode::NOT_FOUND,
+        20404,
+        format!("The requested resource {path} was not found"),
+    )
+}
+
+/// Saves the data file before a change is answered; a failure is answered 500 (the change is
+/// made in memory but may not survive a restart, an ambiguous outcome like any 500).
+async fn save(shared: &Arc<Shared>) -> Result<(), Response> {
+    shared.save_async().await.map_err(|err| {
+        tracing::error!("simulator data file: {err}");
+        twilio_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            20500,
+            "Internal Server Error: the simulator could not save its data file",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_bodies_are_empty_or_conversations_default() {
+        assert_eq!(parse_create_body(b"{}"), Ok(None));
+        assert_eq!(
+            parse_create_body(br#"{"conversations": {"default": true}}"#),
+            Ok(Some(true))
+        );
+        assert_eq!(
+            parse_create_body(br#"{"conversations": {"default": false}}"#),
+            Ok(Some(false))
+        );
+        for bad in [
+            &b""[..],
+            b"not json",
+            b"[]",
+            br#"{"conversation": {"default": true}}"#,
+            br#"{"conversations": {}}"#,
+            br#"{"conversations": {"default": "yes"}}"#,
+            br#"{"conversations": {"default": true, "x": 1}}"#,
+            br#"{"conversations": null}"#,
+            br#"{"conversations": [true]}"#,
+        ] {
+            let err = parse_create_body(bad).unwrap_err();
+            assert!(err.starts_with("Invalid request body"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! `StateError`: what can go wrong reading, writing or locking the state.
+
+use std::path::PathBuf;
+
+/// Errors of the state layer. None of them leaves the state file changed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The state file exists but could not be read.
+    #[error("cannot read state file {}: {source}", path.display())]
+    Read {
+        /// The state file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The state file is not valid state JSON. It is left untouched.
+    #[error("state file {}:{line}:{column} is corrupt: {message}; it was not changed. Restore it from {}.backup or from version control", path.display(), path.display())]
+    Corrupt {
+        /// The state file.
+        path: PathBuf,
+        /// Line of the problem.
+        line: usize,
+        /// Column of the problem.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// The state was written by a newer flexform.
+    #[error("state file {} has format_version {found}, newer than this flexform understands ({supported}); upgrade flexform. The file was not changed", path.display())]
+    TooNew {
+        /// The state file.
+        path: PathBuf,
+        /// Its format version.
+        found: u64,
+        /// The newest this binary reads.
+        supported: u32,
+    },
+    /// Writing the state (or its backup or history) failed. The previous state is intact.
+    #[error("cannot write {}: {source}; the previous state is intact", path.display())]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another process holds the state lock.
+    #[error("state is locked by {holder}; wait for it to finish, or pass --lock-timeout to wait. If no flexform is running, `flexform force-unlock {id}` clears stale lock info")]
+    Locked {
+        /// Who holds it and since when, from the lock info.
+        holder: String,
+        /// The lock ID to pass to force-unlock.
+        id: String,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("cannot lock {}: {source}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A state write would replace a state of another lineage or an older serial.
+    #[error("state {} changed under this run (expected serial {expected}, found {found}); nothing was written", path.display())]
+    Conflict {
+        /// The state.
+        path: PathBuf,
+        /// The serial this run read.
+        expected: u64,
+        /// The serial now stored.
+        found: u64,
+    },
+}

@@ -1,0 +1,933 @@
+//! The Flex API simulator over real HTTP: the create → ready cycle, the one-instance rule, auth,
+//! discovery, every fault, the `/_sim/` controls, the data file, and `flexform sim` as a user
+//! runs it. Every request goes to 127.0.0.1.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use flexform::sim::{self, Faults, SimConfig, SimHandle, SimInstance, SimStats};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+const OTHER: &str = "ACfedcba9876543210fedcba9876543210";
+
+/// A client that never goes through a proxy, whatever the environment says.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// A simulator and a client for it, speaking the Flex API with the pair `key:secret`.
+struct Sim {
+    handle: SimHandle,
+    client: reqwest::Client,
+}
+
+impl Sim {
+    async fn start(config: SimConfig) -> Self {
+        Self {
+            handle: sim::spawn(config).await.expect("the simulator starts"),
+            client: client(),
+        }
+    }
+
+    async fn with_defaults() -> Self {
+        Self::start(SimConfig::default()).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.handle.url())
+    }
+
+    fn api(&self, method: reqwest::Method, path: &str, account: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .basic_auth("key", Some("secret"))
+            .header("I-Twilio-Auth-Account", account)
+    }
+
+    async fn create(&self, account: &str, body: Value) -> reqwest::Response {
+        self.api(reqwest::Method::POST, "/v2/Instances", account)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn fetch(&self, account: &str, sid: &str) -> reqwest::Response {
+        self.api(
+            reqwest::Method::GET,
+            &format!("/v2/Instances/{sid}"),
+            account,
+        )
+        .send()
+        .await
+        .unwrap()
+    }
+
+    async fn discover(&self, account: &str) -> reqwest::Response {
+        self.api(reqwest::Method::GET, "/v1/Configuration", account)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates an instance that must be created, and returns its SID.
+    async fn created(&self, account: &str) -> String {
+        let response = self.create(account, json!({})).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        body["flex_instance_sid"].as_str().unwrap().to_owned()
+    }
+
+    async fn control(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+}
+
+/// Asserts a classic Twilio error body with this HTTP status and code; returns its message.
+async fn assert_twilio_error(response: reqwest::Response, status: StatusCode, code: u64) -> String {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status.as_u16(), "{body}");
+    assert_eq!(
+        body["more_info"],
+        format!("https://www.twilio.com/docs/errors/{code}"),
+        "{body}"
+    );
+    let message = body["message"].as_str().expect("a message").to_owned();
+    assert!(!message.is_empty());
+    message
+}
+
+fn is_instance_sid(sid: &str) -> bool {
+    sid.len() == 34
+        && sid.starts_with("GO")
+        && sid[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn is_twilio_date(date: &str) -> bool {
+    let b = date.as_bytes();
+    b.len() == 20
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b'T',
+            13 | 16 => c == b':',
+            19 => c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+#[tokio::test]
+async fn an_instance_is_created_in_progress_then_turns_ready() {
+    let sim = Sim::start(SimConfig {
+        ready_after: Duration::from_millis(200),
+        ..SimConfig::default()
+    })
+    .await;
+    let response = sim
+        .create(ACCOUNT, json!({"conversations": {"default": true}}))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    let fields: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "flex_instance_sid",
+            "account_sid",
+            "status",
+            "date_created",
+            "date_updated"
+        ]
+    );
+    let sid = body["flex_instance_sid"].as_str().unwrap().to_owned();
+    assert!(is_instance_sid(&sid), "{sid}");
+    assert_eq!(body["account_sid"], ACCOUNT);
+    assert_eq!(body["status"], "creation-in-progress");
+    let created = body["date_created"].as_str().unwrap().to_owned();
+    assert!(is_twilio_date(&created), "{created}");
+    assert_eq!(body["date_updated"], created);
+
+    let response = sim.fetch(ACCOUNT, &sid).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let now: Value = response.json().await.unwrap();
+    assert_eq!(now["status"], "creation-in-progress");
+    assert_eq!(now["flex_instance_sid"], sid);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ready: Value = sim.fetch(ACCOUNT, &sid).await.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["date_created"], created);
+    let updated = ready["date_updated"].as_str().unwrap();
+    assert!(is_twilio_date(updated) && updated >= created.as_str());
+
+    let instances = sim.handle.instances();
+    assert_eq!(
+        instances,
+        [SimInstance {
+            flex_instance_sid: sid,
+            account_sid: ACCOUNT.to_owned(),
+            status: "ready".to_owned(),
+            date_created: created,
+            date_updated: updated.to_owned(),
+            conversations_default: Some(true),
+        }]
+    );
+    let stats = sim.handle.stats();
+    assert_eq!(
+        (
+            stats.requests,
+            stats.creates,
+            stats.create_requests,
+            stats.gets
+        ),
+        (3, 1, 1, 2)
+    );
+}
+
+#[tokio::test]
+async fn a_second_create_for_the_same_account_is_a_conflict() {
+    let sim = Sim::with_defaults().await;
+    let first = sim.created(ACCOUNT).await;
+    let message = assert_twilio_error(
+        sim.create(ACCOUNT, json!({"conversations": {"default": false}}))
+            .await,
+        StatusCode::CONFLICT,
+        20409,
+    )
+    .await;
+    assert_eq!(message, "Flex instance already exists for this account");
+    let other = sim.created(OTHER).await;
+    assert_ne!(first, other);
+    let stats = sim.handle.stats();
+    assert_eq!((stats.creates, stats.create_requests), (2, 3));
+    assert_eq!(sim.handle.instances().len(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_creates_for_one_account_make_exactly_one_instance() {
+    let sim = Sim::with_defaults().await;
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let request = sim
+            .api(reqwest::Method::POST, "/v2/Instances", ACCOUNT)
+            .json(&json!({}));
+        tasks.push(tokio::spawn(async move {
+            request.send().await.unwrap().status()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count(),
+        49
+    );
+    assert_eq!(sim.handle.instances().len(), 1);
+    assert_eq!(sim.handle.stats().creates, 1);
+}
+
+#[tokio::test]
+async fn an_instance_is_not_found_for_another_account_or_an_unknown_sid() {
+    let sim = Sim::with_defaults().await;
+    let sid = sim.created(ACCOUNT).await;
+    assert_eq!(sim.fetch(ACCOUNT, &sid).await.status(), StatusCode::OK);
+    let message =
+        assert_twilio_error(sim.fetch(OTHER, &sid).await, StatusCode::NOT_FOUND, 20404).await;
+    assert_eq!(
+        message,
+        format!("The requested resource /v2/Instances/{sid} was not found")
+    );
+    let unknown = format!("GO{}", "0".repeat(32));
+    assert_twilio_error(
+        sim.fetch(ACCOUNT, &unknown).await,
+        StatusCode::NOT_FOUND,
+        20404,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn requests_without_acceptable_basic_auth_are_refused_and_change_nothing() {
+    let sim = Sim::with_defaults().await;
+    let no_auth = sim
+        .client
+        .post(sim.url("/v2/Instances"))
+        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(no_auth.headers().contains_key("www-authenticate"));
+    let message = assert_twilio_error(no_auth, StatusCode::UNAUTHORIZED, 20003).await;
+    assert_eq!(message, "Authenticate");
+    let empty_secret = sim
+        .client
+        .get(sim.url("/v1/Configuration"))
+        .basic_auth("key", Some(""))
+        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty_secret.status(), StatusCode::UNAUTHORIZED);
+    assert!(sim.handle.instances().is_empty());
+    // Any non-empty pair is accepted when no credentials are configured.
+    let any = sim
+        .client
+        .get(sim.url("/v1/Configuration"))
+        .basic_auth("whoever", Some("whatever"))
+        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(any.status(), StatusCode::OK);
+
+    let strict = Sim::start(SimConfig {
+        credentials: Some(("SKkey".to_owned(), "right".to_owned())),
+        ..SimConfig::default()
+    })
+    .await;
+    let send = |user: &'static str, password: &'static str| {
+        strict
+            .client
+            .post(strict.url("/v2/Instances"))
+            .basic_auth(user, Some(password))
+            .header("I-Twilio-Auth-Account", ACCOUNT)
+            .json(&json!({}))
+            .send()
+    };
+    assert_twilio_error(
+        send("SKkey", "wrong").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        20003,
+    )
+    .await;
+    assert_twilio_error(
+        send("SKother", "right").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        20003,
+    )
+    .await;
+    assert!(strict.handle.instances().is_empty());
+    assert_eq!(
+        send("SKkey", "right").await.unwrap().status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_account_header_is_a_bad_request() {
+    let sim = Sim::with_defaults().await;
+    let missing = sim
+        .client
+        .post(sim.url("/v2/Instances"))
+        .basic_auth("key", Some("secret"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let message = assert_twilio_error(missing, StatusCode::BAD_REQUEST, 20001).await;
+    assert!(message.contains("I-Twilio-Auth-Account"), "{message}");
+    for bad in [
+        "ACnope",
+        "GO0123456789abcdef0123456789abcdef",
+        "AC0123456789abcdef0123456789abcdeg",
+    ] {
+        let message = assert_twilio_error(
+            sim.create(bad, json!({})).await,
+            StatusCode::BAD_REQUEST,
+            20001,
+        )
+        .await;
+        assert!(
+            message.contains("I-Twilio-Auth-Account") && message.contains(bad),
+            "{message}"
+        );
+    }
+    assert!(sim.handle.instances().is_empty());
+}
+
+#[tokio::test]
+async fn a_create_body_of_another_shape_is_a_bad_request() {
+    let sim = Sim::with_defaults().await;
+    for body in [
+        json!([]),
+        json!({"conversations": true}),
+        json!({"conversations": {"default": "yes"}}),
+        json!({"friendly_name": "x"}),
+    ] {
+        let message = assert_twilio_error(
+            sim.create(ACCOUNT, body.clone()).await,
+            StatusCode::BAD_REQUEST,
+            20001,
+        )
+        .await;
+        assert!(
+            message.starts_with("Invalid request body"),
+            "{body}: {message}"
+        );
+    }
+    let not_json = sim
+        .api(reqwest::Method::POST, "/v2/Instances", ACCOUNT)
+        .body("conversations=true")
+        .send()
+        .await
+        .unwrap();
+    assert_twilio_error(not_json, StatusCode::BAD_REQUEST, 20001).await;
+    assert!(sim.handle.instances().is_empty());
+    assert_eq!(sim.handle.stats().creates, 0);
+}
+
+#[tokio::test]
+async fn discovery_reports_notstarted_then_inprogress_then_ok() {
+    let sim = Sim::start(SimConfig {
+        ready_after: Duration::from_millis(200),
+        ..SimConfig::default()
+    })
+    .await;
+    let discovered = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["account_sid"], ACCOUNT);
+        assert_eq!(body["url"], "https://flex-api.twilio.com/v1/Configuration");
+        (body["flex_instance_sid"].clone(), body["status"].clone())
+    };
+    assert_eq!(
+        discovered(sim.discover(ACCOUNT).await).await,
+        (Value::Null, json!("notstarted"))
+    );
+    let sid = sim.created(ACCOUNT).await;
+    assert_eq!(
+        discovered(sim.discover(ACCOUNT).await).await,
+        (json!(sid), json!("inprogress"))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        discovered(sim.discover(ACCOUNT).await).await,
+        (json!(sid), json!("ok"))
+    );
+    // Another account sees nothing of it.
+    let other: Value = sim.discover(OTHER).await.json().await.unwrap();
+    assert_eq!(other["flex_instance_sid"], Value::Null);
+    assert_eq!(sim.handle.stats().discoveries, 4);
+
+    sim.handle.set_faults(Faults {
+        discovery_unavailable: true,
+        ..Faults::default()
+    });
+    let message =
+        assert_twilio_error(sim.discover(ACCOUNT).await, StatusCode::NOT_FOUND, 20404).await;
+    assert_eq!(
+        message,
+        "The requested resource /v1/Configuration was not found"
+    );
+    // Only discovery is affected.
+    assert_eq!(sim.fetch(ACCOUNT, &sid).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn latency_delays_every_answer() {
+    let latency = Duration::from_millis(300);
+    let sim = Sim::start(SimConfig {
+        latency,
+        ..SimConfig::default()
+    })
+    .await;
+    let started = Instant::now();
+    assert_eq!(sim.discover(ACCOUNT).await.status(), StatusCode::OK);
+    assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
+    let started = Instant::now();
+    let unauthenticated = sim
+        .client
+        .get(sim.url("/v1/Configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_fail_rate_of_one_answers_503_and_a_failed_post_creates_nothing() {
+    let sim = Sim::start(SimConfig {
+        fail_rate: 1.0,
+        ..SimConfig::default()
+    })
+    .await;
+    let message = assert_twilio_error(
+        sim.create(ACCOUNT, json!({})).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        20503,
+    )
+    .await;
+    assert_eq!(message, "Service unavailable");
+    assert_eq!(
+        sim.discover(ACCOUNT).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(sim.handle.instances().is_empty());
+    let stats = sim.handle.stats();
+    assert_eq!(
+        (
+            stats.failed,
+            stats.creates,
+            stats.create_requests,
+            stats.requests
+        ),
+        (2, 0, 1, 2)
+    );
+}
+
+#[tokio::test]
+async fn a_fail_rate_fails_a_share_of_requests_reproducibly_with_a_seed() {
+    async fn outcomes(seed: u64) -> Vec<bool> {
+        let sim = Sim::start(SimConfig {
+            fail_rate: 0.5,
+            seed: Some(seed),
+            ..SimConfig::default()
+        })
+        .await;
+        let mut failed = Vec::new();
+        for _ in 0..40 {
+            failed.push(sim.discover(ACCOUNT).await.status() == StatusCode::SERVICE_UNAVAILABLE);
+        }
+        assert_eq!(
+            sim.handle.stats().failed,
+            failed.iter().filter(|f| **f).count() as u64
+        );
+        failed
+    }
+    let first = outcomes(11).await;
+    let failures = first.iter().filter(|f| **f).count();
+    assert!((5..=35).contains(&failures), "{failures} of 40 failed");
+    assert_eq!(outcomes(11).await, first);
+}
+
+#[tokio::test]
+async fn beyond_the_rate_limit_requests_get_429_with_retry_after() {
+    let sim = Sim::start(SimConfig {
+        rate_limit: Some(2.0),
+        ..SimConfig::default()
+    })
+    .await;
+    let mut ok = 0;
+    let mut limited = 0;
+    for _ in 0..10 {
+        let response = sim.discover(ACCOUNT).await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry_after: u64 = response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(retry_after >= 1);
+            assert_twilio_error(response, StatusCode::TOO_MANY_REQUESTS, 20429).await;
+            limited += 1;
+        } else {
+            assert_eq!(response.status(), StatusCode::OK);
+            ok += 1;
+        }
+    }
+    assert!((2..=4).contains(&ok), "{ok} let through");
+    assert_eq!(sim.handle.stats().rate_limited, limited);
+    assert_eq!(sim.handle.stats().requests, 10);
+}
+
+#[tokio::test]
+async fn a_held_create_response_leaves_a_created_instance_its_client_never_learned() {
+    let sim = Sim::with_defaults().await;
+    sim.handle.set_faults(Faults {
+        hold_create_response_ms: Some(3_000),
+        ..Faults::default()
+    });
+    let impatient = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = impatient
+        .post(sim.url("/v2/Instances"))
+        .basic_auth("key", Some("secret"))
+        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    let instances = sim.handle.instances();
+    assert_eq!(instances.len(), 1);
+    assert_eq!(instances[0].account_sid, ACCOUNT);
+    assert_eq!(sim.handle.stats().creates, 1);
+
+    // A patient client gets its answer after the hold.
+    sim.handle.set_faults(Faults {
+        hold_create_response_ms: Some(400),
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    sim.created(OTHER).await;
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(sim.handle.stats().creates, 2);
+}
+
+#[tokio::test]
+async fn an_error_after_commit_answers_500_but_the_instance_exists() {
+    let sim = Sim::with_defaults().await;
+    let put = sim
+        .control(reqwest::Method::PUT, "/_sim/faults")
+        .await
+        .json(&json!({"create_error_after_commit": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::NO_CONTENT);
+    assert_twilio_error(
+        sim.create(ACCOUNT, json!({})).await,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        20500,
+    )
+    .await;
+    let instances = sim.handle.instances();
+    assert_eq!(instances.len(), 1);
+    assert_eq!(sim.handle.stats().creates, 1);
+    let discovered: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    assert_eq!(
+        discovered["flex_instance_sid"],
+        instances[0].flex_instance_sid
+    );
+    assert_eq!(
+        sim.create(ACCOUNT, json!({})).await.status(),
+        StatusCode::CONFLICT
+    );
+    // The fault was for one create only.
+    sim.created(OTHER).await;
+    let faults: Faults = sim
+        .control(reqwest::Method::GET, "/_sim/faults")
+        .await
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(faults.create_error_after_commit, 0);
+}
+
+#[tokio::test]
+async fn control_endpoints_list_set_status_delete_and_report() {
+    let sim = Sim::with_defaults().await;
+    let sid = sim.created(ACCOUNT).await;
+    let listed: Vec<SimInstance> = sim
+        .control(reqwest::Method::GET, "/_sim/instances")
+        .await
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, sim.handle.instances());
+    assert_eq!(listed[0].flex_instance_sid, sid);
+
+    let set_status = |sid: String, body: Value| {
+        let request = sim
+            .client
+            .post(sim.url(&format!("/_sim/instances/{sid}/status")))
+            .json(&body);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        set_status(sid.clone(), json!({"status": "creation-failed"})).await,
+        StatusCode::NO_CONTENT
+    );
+    let fetched: Value = sim.fetch(ACCOUNT, &sid).await.json().await.unwrap();
+    assert_eq!(fetched["status"], "creation-failed");
+    assert_eq!(
+        set_status(format!("GO{}", "0".repeat(32)), json!({"status": "ready"})).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        set_status(sid.clone(), json!({"state": "ready"})).await,
+        StatusCode::BAD_REQUEST
+    );
+
+    // `deleted` frees the account; the old instance can still be fetched.
+    assert!(sim.handle.set_status(&sid, "deleted"));
+    let discovered: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    assert_eq!(discovered["status"], "notstarted");
+    let second = sim.created(ACCOUNT).await;
+    let old: Value = sim.fetch(ACCOUNT, &sid).await.json().await.unwrap();
+    assert_eq!(old["status"], "deleted");
+
+    // DELETE forgets it entirely.
+    let delete = |sid: String| {
+        let request = sim
+            .client
+            .delete(sim.url(&format!("/_sim/instances/{sid}")));
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(delete(second.clone()).await, StatusCode::NO_CONTENT);
+    assert_eq!(delete(second.clone()).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        sim.fetch(ACCOUNT, &second).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    sim.created(ACCOUNT).await;
+    assert!(sim.handle.delete_instance(&sid));
+    assert!(!sim.handle.delete_instance(&sid));
+    assert!(!sim.handle.set_status(&sid, "ready"));
+    assert_eq!(sim.handle.instances().len(), 1);
+
+    // Stats over HTTP equal the handle's, and control requests are not counted.
+    let stats: SimStats = sim
+        .control(reqwest::Method::GET, "/_sim/stats")
+        .await
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats, sim.handle.stats());
+    assert_eq!(
+        (stats.requests, stats.creates, stats.gets, stats.discoveries),
+        (7, 3, 3, 1)
+    );
+
+    let bad_faults = sim
+        .control(reqwest::Method::PUT, "/_sim/faults")
+        .await
+        .json(&json!({"hold_create_response": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_faults.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_twilio_errors() {
+    let sim = Sim::with_defaults().await;
+    let unknown = sim
+        .api(reqwest::Method::GET, "/v2/Nothing", ACCOUNT)
+        .send()
+        .await
+        .unwrap();
+    assert_twilio_error(unknown, StatusCode::NOT_FOUND, 20404).await;
+    let wrong_method = sim
+        .api(reqwest::Method::DELETE, "/v2/Instances", ACCOUNT)
+        .send()
+        .await
+        .unwrap();
+    assert_twilio_error(wrong_method, StatusCode::METHOD_NOT_ALLOWED, 20004).await;
+}
+
+#[tokio::test]
+async fn a_seed_makes_instance_sids_reproducible() {
+    async fn first_sid(seed: Option<u64>) -> String {
+        Sim::start(SimConfig {
+            seed,
+            ..SimConfig::default()
+        })
+        .await
+        .created(ACCOUNT)
+        .await
+    }
+    assert_eq!(first_sid(Some(42)).await, first_sid(Some(42)).await);
+    assert_ne!(first_sid(Some(42)).await, first_sid(Some(43)).await);
+    assert_ne!(first_sid(None).await, first_sid(None).await);
+}
+
+#[tokio::test]
+async fn the_data_file_keeps_instances_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.json");
+    let config = SimConfig {
+        ready_after: Duration::from_secs(3600),
+        data: Some(path.clone()),
+        ..SimConfig::default()
+    };
+    let sim = Sim::start(config.clone()).await;
+    let first = sim.created(ACCOUNT).await;
+    // Answered means written: the file holds the instance before any shutdown.
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(&first), "{text}");
+    let second = sim.created(OTHER).await;
+    assert!(sim.handle.set_status(&second, "creation-failed"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("creation-failed"), "{text}");
+    let before = sim.handle.instances();
+    sim.handle.shutdown().await;
+
+    let again = Sim::start(config).await;
+    assert_eq!(again.handle.instances(), before);
+    let fetched: Value = again.fetch(ACCOUNT, &first).await.json().await.unwrap();
+    assert_eq!(fetched["status"], "creation-in-progress");
+    assert_eq!(
+        again.create(ACCOUNT, json!({})).await.status(),
+        StatusCode::CONFLICT
+    );
+    // A control DELETE is written too.
+    let deleted = again
+        .client
+        .delete(again.url(&format!("/_sim/instances/{first}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert!(!std::fs::read_to_string(&path).unwrap().contains(&first));
+}
+
+#[tokio::test]
+async fn a_data_file_that_does_not_parse_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.json");
+    std::fs::write(&path, "{ not json").unwrap();
+    let err = sim::spawn(SimConfig {
+        data: Some(path),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert!(err.to_string().contains("sim.json"), "{err}");
+}
+
+/// Kills the child if the test ends early.
+struct Reaper(Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn flexform_sim_prints_its_url_serves_and_stops_on_sigterm() {
+    let child = common::flexform()
+        .args(["sim", "--listen", "127.0.0.1:0", "--ready-after", "100ms"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Reaper(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let first_line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let url = first_line
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {first_line:?}"))
+        .to_owned();
+    let port: u16 = url
+        .strip_prefix("http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("url: {url}"))
+        .parse()
+        .unwrap();
+    assert_ne!(port, 0);
+
+    let client = client();
+    let created: Value = client
+        .post(format!("{url}/v2/Instances"))
+        .basic_auth("key", Some("secret"))
+        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["status"], "creation-in-progress");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sid = created["flex_instance_sid"].as_str().unwrap();
+    let fetched: Value = client
+        .get(format!("{url}/v2/Instances/{sid}"))
+        .basic_auth("key", Some("secret"))
+        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["status"], "ready");
+
+    let killed = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "flexform sim ignored SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains(&format!("export FLEXFORM_ENDPOINT={url}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("TWILIO_API_KEY"), "{stderr}");
+}
+
+#[test]
+fn flexform_sim_refuses_out_of_range_flags() {
+    for (flag, name) in [
+        ("--fail-rate=2", "--fail-rate"),
+        ("--rate-limit=0", "--rate-limit"),
+    ] {
+        let out = common::flexform()
+            .args(["sim", "--listen", "127.0.0.1:0", flag])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = common::stderr(&out);
+        assert!(stderr.contains(name), "{stderr}");
+        assert!(common::stdout(&out).is_empty());
+    }
+}
