@@ -64,6 +64,12 @@ pub fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitStatus> 
         Command::ForceUnlock { lock_id } => commands::state::force_unlock(settings, &lock_id),
         Command::Show(args) => commands::show::run(settings, &args),
         Command::Sim(args) => commands::sim::run(&args),
+        Command::Demo(args) => commands::demo::run(settings, &args),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "flexform", &mut std::io::stdout());
+            Ok(ExitStatus::Success)
+        }
     }
 }
 

@@ -110,6 +110,26 @@ pub enum Command {
     Show(ShowArgs),
     /// Run a local simulator of the Flex Instances API, to try flexform offline and in tests.
     Sim(SimArgs),
+    /// Walk through validate, plan, apply, drift and healing against the built-in simulator:
+    /// no credentials, no network.
+    Demo(DemoArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Options of `flexform demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Work in this folder and keep it afterwards (default: a temporary folder, removed).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// How long simulated instances take to become ready.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub ready_after: Duration,
 }
 
 /// How to print a plan or a drift report.

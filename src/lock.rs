@@ -72,6 +72,18 @@ fn read_info(file: &mut File) -> Option<LockInfo> {
     serde_json::from_str(&text).ok()
 }
 
+/// The holder's info. A holder writes it right after taking the lock, so a run that lost the
+/// race by a hair can find the file still empty: look again briefly before saying "no info".
+fn holder_info(file: &mut File) -> Option<LockInfo> {
+    for _ in 0..10 {
+        if let Some(info) = read_info(file) {
+            return Some(info);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    read_info(file)
+}
+
 impl StateLock {
     /// Takes the lock for `operation`, retrying with backoff until `timeout` (zero: try once).
     pub fn acquire(
@@ -88,7 +100,7 @@ impl StateLock {
                 Ok(()) => break,
                 Err(TryLockError::WouldBlock) => {
                     if Instant::now() >= deadline {
-                        let info = read_info(&mut file);
+                        let info = holder_info(&mut file);
                         return Err(StateError::Locked {
                             holder: info.as_ref().map_or_else(
                                 || "another flexform process (no lock info)".to_owned(),

@@ -58,11 +58,13 @@ pub fn summary_line(doc: &PlanDocument) -> String {
     }
 }
 
-fn attribute_lines(view: Option<&InstanceView>) -> String {
+/// The attributes of `view`, one per line. `unset` stands for a missing SID or status: in a
+/// `before` view that is an instance not found (404), in an `after` view a value known after
+/// apply.
+fn attribute_lines(view: Option<&InstanceView>, unset: &str) -> String {
     let Some(v) = view else {
         return String::new();
     };
-    let later = "(known after apply)";
     format!(
         "account_sid           = \"{}\"\nconversations_default = {}\nflex_instance_sid     = {}\nstatus                = {}\n",
         v.account_sid,
@@ -70,10 +72,10 @@ fn attribute_lines(view: Option<&InstanceView>) -> String {
             .map_or_else(|| "(server default)".to_owned(), |d| d.to_string()),
         v.flex_instance_sid
             .as_ref()
-            .map_or_else(|| later.to_owned(), |s| format!("\"{s}\"")),
+            .map_or_else(|| unset.to_owned(), |s| format!("\"{s}\"")),
         v.status
             .as_ref()
-            .map_or_else(|| later.to_owned(), |s| format!("\"{s}\"")),
+            .map_or_else(|| unset.to_owned(), |s| format!("\"{s}\"")),
     )
 }
 
@@ -89,8 +91,8 @@ fn block(out: &mut String, change: &ResourceChange, style: Style) {
         .map_or_else(String::new, |r| format!(" ({r})"));
     let _ = writeln!(out, "  # {} {verb}{reason}", style.bold(&change.address));
     let _ = writeln!(out, "  {symbol} flex_instance \"{}\" {{", change.name);
-    let before = attribute_lines(change.before.as_ref());
-    let after = attribute_lines(change.after.as_ref());
+    let before = attribute_lines(change.before.as_ref(), "(not found)");
+    let after = attribute_lines(change.after.as_ref(), "(known after apply)");
     let diff = TextDiff::from_lines(&before, &after);
     for line in diff.iter_all_changes() {
         let text = line.value().trim_end_matches('\n');

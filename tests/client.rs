@@ -79,13 +79,23 @@ fn instance_body(status: &str) -> Value {
     })
 }
 
+/// `flexform/<version> (<os> <arch>)`, spelled out here so that a change to `user_agent()` shows.
+fn expected_user_agent() -> String {
+    format!(
+        "flexform/{} ({} {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
 /// A request as every call must send it: Basic auth, account header, User-Agent, Accept.
 fn authed(verb: &str, route: &str) -> MockBuilder {
     Mock::given(method(verb))
         .and(path(route))
         .and(basic_auth(USERNAME, SECRET))
         .and(header("I-Twilio-Auth-Account", ACCOUNT))
-        .and(header("User-Agent", user_agent().as_str()))
+        .and(header("User-Agent", expected_user_agent().as_str()))
         .and(header("Accept", "application/json"))
 }
 
@@ -131,6 +141,7 @@ async fn create_instance_sends_the_documented_request_with_conversations_default
         .await
         .unwrap();
 
+    assert_eq!(user_agent(), expected_user_agent());
     assert_eq!(created.flex_instance_sid, instance());
     assert_eq!(created.account_sid, account());
     assert_eq!(created.status, InstanceStatus::CreationInProgress);
@@ -886,4 +897,42 @@ async fn the_secret_never_reaches_errors_or_logs() {
             assert!(!text.contains(needle), "{needle:?} leaked into:\n{text}");
         }
     }
+}
+
+#[tokio::test]
+async fn garbled_201_is_an_unknown_outcome_not_a_failure() {
+    // A 201 means the instance exists: an unreadable body must not read as "nothing created".
+    let server = MockServer::start().await;
+    authed("POST", "/v2/Instances")
+        .respond_with(ResponseTemplate::new(201).set_body_string("<html>proxy</html>"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server, fast_retry(5))
+        .create_instance(&account(), &credentials(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::OutcomeUnknown { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let server = MockServer::start().await;
+    authed("POST", "/v2/Instances")
+        .respond_with(
+            ResponseTemplate::new(302).insert_header("Location", instance_path().as_str()),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(instance_body("ready")))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let err = client(&server, fast_retry(5))
+        .create_instance(&account(), &credentials(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::Http { status: 302, .. }), "{err:?}");
 }

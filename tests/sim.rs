@@ -535,6 +535,7 @@ async fn beyond_the_rate_limit_requests_get_429_with_retry_after() {
     .await;
     let mut ok = 0;
     let mut limited = 0;
+    let started = Instant::now();
     for _ in 0..10 {
         let response = sim.discover(ACCOUNT).await;
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
@@ -551,7 +552,10 @@ async fn beyond_the_rate_limit_requests_get_429_with_retry_after() {
             ok += 1;
         }
     }
-    assert!((2..=4).contains(&ok), "{ok} let through");
+    // The bucket holds 2 tokens and refills 2 a second, however slow this machine is.
+    let refilled = (started.elapsed().as_secs_f64() * 2.0).ceil() as u64;
+    assert!(ok >= 2 && ok <= 2 + refilled, "{ok} let through");
+    assert!(limited >= 1);
     assert_eq!(sim.handle.stats().rate_limited, limited);
     assert_eq!(sim.handle.stats().requests, 10);
 }

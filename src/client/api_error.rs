@@ -74,6 +74,18 @@ pub enum ApiError {
         /// The underlying cause.
         reason: String,
     },
+    /// The connection broke after the request was sent (reads: after every retry).
+    #[error("connection to {endpoint} was lost during {method} {path}: {reason}")]
+    ConnectionLost {
+        /// Request method.
+        method: &'static str,
+        /// Request path.
+        path: String,
+        /// Base URL.
+        endpoint: String,
+        /// The underlying cause.
+        reason: String,
+    },
     /// A create may or may not have taken effect (5xx, timeout or lost connection after the
     /// request was sent). Never retried blindly: resolved by discovery.
     #[error("outcome of {method} {path} is unknown ({cause}): the instance may have been created")]

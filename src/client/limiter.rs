@@ -40,6 +40,7 @@ struct Inner {
 #[derive(Debug)]
 pub struct Limiter {
     max: usize,
+    adaptive: bool,
     inner: Mutex<Inner>,
     notify: Notify,
 }
@@ -52,10 +53,12 @@ pub struct Permit<'a> {
 }
 
 impl Limiter {
-    /// A limiter allowing up to `max` requests in flight, starting at `max`.
-    pub fn new(max: usize) -> Self {
+    /// A limiter allowing up to `max` requests in flight, starting at `max`; it adapts to load
+    /// only when `adaptive`.
+    pub fn new(max: usize, adaptive: bool) -> Self {
         Self {
             max: max.max(1),
+            adaptive,
             inner: Mutex::new(Inner {
                 limit: max.max(1) as f64,
                 in_flight: 0,
@@ -90,7 +93,9 @@ impl Limiter {
     fn release(&self, signal: Signal) {
         let mut inner = self.inner.lock().expect("limiter lock");
         inner.in_flight = inner.in_flight.saturating_sub(1);
-        inner.limit = next_limit(inner.limit, self.max, signal);
+        if self.adaptive {
+            inner.limit = next_limit(inner.limit, self.max, signal);
+        }
         drop(inner);
         self.notify.notify_waiters();
     }
@@ -137,7 +142,7 @@ mod tests {
 
     #[tokio::test]
     async fn never_more_in_flight_than_the_limit() {
-        let limiter = Limiter::new(2);
+        let limiter = Limiter::new(2, true);
         let a = limiter.acquire().await;
         let _b = limiter.acquire().await;
         let third =

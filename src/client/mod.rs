@@ -42,6 +42,9 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// Most requests in flight at once (the adaptive limit never exceeds it).
     pub max_in_flight: usize,
+    /// Shrink the number of requests in flight on 429/503 and grow it back slowly (AIMD).
+    /// Off: always `max_in_flight` (for comparison in benchmarks).
+    pub adaptive: bool,
 }
 
 impl ClientConfig {
@@ -53,6 +56,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             max_in_flight: 10,
+            adaptive: true,
         }
     }
 }
@@ -111,6 +115,9 @@ impl FlexClient {
         let http = reqwest::Client::builder()
             .user_agent(user_agent())
             .default_headers(headers)
+            // Never follow redirects: a followed 302 turns a create into a read that "succeeds",
+            // and a followed 307 would send the create twice.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .pool_max_idle_per_host(config.max_in_flight.max(1))
@@ -122,7 +129,7 @@ impl FlexClient {
                 endpoint: base_url.clone(),
                 reason: e.to_string(),
             })?;
-        let limiter = Arc::new(Limiter::new(config.max_in_flight.max(1)));
+        let limiter = Arc::new(Limiter::new(config.max_in_flight.max(1), config.adaptive));
         Ok(Self {
             http,
             base_url,
@@ -162,8 +169,14 @@ impl FlexClient {
         let (status, bytes) = self
             .execute(Method::Post, path, account, credentials, Some(body))
             .await?;
-        if status == StatusCode::CREATED || status == StatusCode::OK {
-            parse_instance("POST", path, status, &bytes)
+        if status.is_success() {
+            // The server said yes: the instance exists even if the answer cannot be read, so a
+            // garbled success is an unknown outcome (resolved by discovery), never "nothing".
+            parse_instance("POST", path, status, &bytes).map_err(|e| ApiError::OutcomeUnknown {
+                method: "POST",
+                path: path.to_owned(),
+                cause: e.to_string(),
+            })
         } else {
             Err(api_error::from_response("POST", path, status, &bytes))
         }
@@ -363,6 +376,12 @@ impl FlexClient {
                 path: path.to_owned(),
                 after: self.config.request_timeout,
             },
+            Outcome::ConnectionLost => ApiError::ConnectionLost {
+                method,
+                path: path.to_owned(),
+                endpoint: self.base_url.clone(),
+                reason: describe(err),
+            },
             _ => ApiError::Connect {
                 method,
                 path: path.to_owned(),
@@ -373,36 +392,16 @@ impl FlexClient {
     }
 }
 
-/// A reqwest error's chain of causes, without the URL (which holds nothing secret, but is
-/// already in the message).
+/// A reqwest error and its chain of causes, in one line.
 fn describe(err: &reqwest::Error) -> String {
-    let mut text = String::new();
+    let mut text = err.to_string();
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(err);
     while let Some(cause) = source {
-        if !text.is_empty() {
-            text.push_str(": ");
-        }
+        text.push_str(": ");
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    if text.is_empty() {
-        text = err.without_url_ref().to_string();
-    }
     text
-}
-
-trait WithoutUrl {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrl for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let text = self.to_string();
-        match self.url() {
-            Some(url) => text.replace(&format!(" ({url})"), ""),
-            None => text,
-        }
-    }
 }
 
 fn parse_instance(

@@ -215,27 +215,34 @@ fn confirm() -> anyhow::Result<bool> {
 }
 
 /// Counts Ctrl-C and SIGTERM: the first stops new creates, the second stops waiting.
+///
+/// The handlers are registered before this returns (not later, inside the spawned task), so
+/// that a signal arriving as the first create starts is counted instead of killing the process
+/// with its pending record unresolved, and none is lost between two receptions.
 fn listen_for_interrupts(quiet: bool) -> watch::Receiver<u32> {
     let (sender, receiver) = watch::channel(0u32);
+    #[cfg(unix)]
+    let (mut interrupt, mut term) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
+    };
     tokio::spawn(async move {
-        #[cfg(unix)]
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         loop {
             #[cfg(unix)]
-            let terminated = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
+            {
+                tokio::select! {
+                    _ = next(&mut interrupt) => {}
+                    _ = next(&mut term) => {}
                 }
-            };
+            }
             #[cfg(not(unix))]
-            let terminated = std::future::pending::<()>();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminated => {}
+            {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
             }
             let mut count = 0;
             sender.send_modify(|n| {
@@ -254,6 +261,17 @@ fn listen_for_interrupts(quiet: bool) -> watch::Receiver<u32> {
         }
     });
     receiver
+}
+
+/// The next delivery of `signal`; never, when it could not be registered.
+#[cfg(unix)]
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 /// `--json`: one event per line on stdout.

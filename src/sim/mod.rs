@@ -3,7 +3,17 @@
 //! faults and test-control endpoints under `/_sim/`. Users run it with `flexform sim` to try
 //! flexform offline; end-to-end tests and benchmarks start it in-process with [`spawn`].
 //!
-//! Every request takes the state lock once, for an O(1) operation, and never across an await.
+//! Flex API behaviour: Basic auth (any non-empty pair, or only [`SimConfig::credentials`]) and
+//! an `I-Twilio-Auth-Account` header are required; one instance per account unless its status is
+//! `deleted` (else `409`); an instance is `creation-in-progress` until
+//! [`SimConfig::ready_after`] has elapsed, then `ready`; an instance of another account is `404`.
+//! Discovery answers `notstarted` without an instance, `ok` when it is `ready`, and `inprogress`
+//! for any other status. Errors are Twilio's classic body (`code`, `message`, `more_info`,
+//! `status`).
+//!
+//! Every Flex API request takes the state lock once, for an O(1) operation, and never across an
+//! await; the data file is written off the async workers, one write serving every change
+//! waiting for it.
 //!
 //! Test-control endpoints (no authentication, not counted in [`SimStats`], never delayed or
 //! failed by faults):
@@ -39,7 +49,7 @@ use tokio::task::JoinHandle;
 
 use data_file::DataFile;
 use store::Store;
-pub use token_bucket::{retry_after_secs, TokenBucket};
+use token_bucket::TokenBucket;
 
 /// How long [`SimHandle::shutdown`] lets answers in flight finish before cutting connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -214,8 +224,8 @@ impl Counters {
     }
 }
 
-/// Everything the request handlers share. Each piece has its own short-lived lock.
-#[derive(Debug)]
+/// Everything the request handlers share. Each piece has its own short-lived lock. Not
+/// `Debug`: it holds the accepted secret.
 struct Shared {
     ready_after: Duration,
     latency: Duration,
@@ -346,7 +356,6 @@ pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
 
 /// A running simulator. Dropping it stops the server at once; [`SimHandle::shutdown`] lets
 /// answers in flight finish first.
-#[derive(Debug)]
 pub struct SimHandle {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -425,6 +434,15 @@ impl SimHandle {
         if let Err(err) = self.shared.save() {
             tracing::error!("simulator data file: {err}");
         }
+    }
+}
+
+impl fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,341 @@
+//! Scale benchmark: plan and apply over thousands of accounts against the in-process simulator
+//! at a fixed latency, compared with the physical bound N x latency / parallelism.
+//!
+//! `cargo bench --bench scale` runs the full table (N = 1,000 and 10,000; parallelism 10 and
+//! 100; latency 20 ms) and the rate-limit case; `BENCH_QUICK=1` runs a small case for CI.
+//! Wall time, CPU time and peak RSS are those of the `flexform` process, measured with wait4.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flexform::client::{ClientConfig, FlexClient};
+use flexform::config::Config;
+use flexform::credentials::Credentials;
+use flexform::progress::Progress;
+use flexform::secret::Secret;
+use flexform::sim::{self, SimConfig};
+use flexform::state::State;
+
+/// What one run of the binary cost.
+struct Measure {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: i64,
+    code: i32,
+}
+
+/// Runs the flexform binary and measures it with wait4 (its own CPU time and peak RSS).
+fn run(dir: &Path, endpoint: &str, args: &[&str]) -> Measure {
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_flexform"))
+        .current_dir(dir)
+        .args(args)
+        .args(["--endpoint", endpoint, "-q"])
+        .env("TWILIO_API_KEY", "SKbench")
+        .env("TWILIO_API_SECRET", "bench-secret")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("flexform starts");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: plain FFI call with valid out-pointers; the child has not been waited for.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    let wall = started.elapsed();
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    if code == 1 || code == -1 {
+        use std::io::Read;
+        let mut err = String::new();
+        let _ = child.stderr.map(|mut e| e.read_to_string(&mut err));
+        panic!("flexform {args:?} failed ({code}): {err}");
+    }
+    Measure {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss,
+        code,
+    }
+}
+
+fn account(i: usize) -> String {
+    format!("AC{i:032x}")
+}
+
+fn write_config(dir: &Path, n: usize) {
+    let mut text = String::with_capacity(n * 64);
+    text.push_str("version: 1\ninstances:\n");
+    for i in 0..n {
+        text.push_str(&format!("  i{i}:\n    account_sid: {}\n", account(i)));
+    }
+    std::fs::write(dir.join("flexform.yaml"), text).unwrap();
+}
+
+struct Row {
+    case: String,
+    n: usize,
+    parallelism: usize,
+    latency: Duration,
+    m: Measure,
+    extra: String,
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "\n| case | N | parallelism | latency | wall | bound | ratio | CPU/instance | peak RSS | notes |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    for r in rows {
+        let bound = r.latency.as_secs_f64() * r.n as f64 / r.parallelism as f64;
+        println!(
+            "| {} | {} | {} | {} ms | {:.3} s | {:.3} s | {:.2} | {:.0} µs | {:.1} MiB | {} |",
+            r.case,
+            r.n,
+            r.parallelism,
+            r.latency.as_millis(),
+            r.m.wall.as_secs_f64(),
+            bound,
+            r.m.wall.as_secs_f64() / bound,
+            r.m.cpu.as_secs_f64() * 1e6 / r.n as f64,
+            r.m.max_rss_kib as f64 / 1024.0,
+            r.extra
+        );
+    }
+}
+
+/// plan (fresh), apply (saved plan, --no-wait), plan (recorded) for one case.
+fn estate_case(
+    rt: &tokio::runtime::Runtime,
+    n: usize,
+    parallelism: usize,
+    latency: Duration,
+    rows: &mut Vec<Row>,
+) {
+    let sim = rt
+        .block_on(sim::spawn(SimConfig {
+            latency,
+            ready_after: Duration::ZERO,
+            seed: Some(7),
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let url = sim.url();
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), n);
+    let p = parallelism.to_string();
+
+    let fresh = run(
+        dir.path(),
+        &url,
+        &[
+            "plan",
+            "--parallelism",
+            &p,
+            "--detailed-exitcode",
+            "--out",
+            "plan.json",
+        ],
+    );
+    assert_eq!(fresh.code, 2, "a fresh estate has creates");
+    rows.push(Row {
+        case: "plan, fresh estate (N discoveries)".into(),
+        n,
+        parallelism,
+        latency,
+        m: fresh,
+        extra: String::new(),
+    });
+
+    let apply = run(
+        dir.path(),
+        &url,
+        &["apply", "plan.json", "--parallelism", &p, "--no-wait"],
+    );
+    assert_eq!(apply.code, 0);
+    assert_eq!(
+        sim.stats().creates as usize,
+        n,
+        "every instance created once"
+    );
+    rows.push(Row {
+        case: "apply, saved plan (N creates, --no-wait)".into(),
+        n,
+        parallelism,
+        latency,
+        m: apply,
+        extra: String::new(),
+    });
+
+    let recorded = run(
+        dir.path(),
+        &url,
+        &["plan", "--parallelism", &p, "--detailed-exitcode"],
+    );
+    assert_eq!(recorded.code, 0, "nothing left to do");
+    rows.push(Row {
+        case: "plan, recorded estate (N GETs)".into(),
+        n,
+        parallelism,
+        latency,
+        m: recorded,
+        extra: String::new(),
+    });
+    drop(sim);
+}
+
+/// Observation of N fresh accounts against a rate-limited simulator, adaptive concurrency on
+/// and off: how many 429s each draws, and how long each takes.
+fn rate_limit_case(rt: &tokio::runtime::Runtime, n: usize, parallelism: usize, rate: f64) {
+    println!("\nRate-limit case: N = {n}, parallelism {parallelism}, simulator --rate-limit {rate} rps, latency 20 ms");
+    println!("| concurrency | wall | 429s received | retries | requests sent | final limit |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for adaptive in [false, true] {
+        let sim = rt
+            .block_on(sim::spawn(SimConfig {
+                latency: Duration::from_millis(20),
+                rate_limit: Some(rate),
+                seed: Some(3),
+                ..SimConfig::default()
+            }))
+            .unwrap();
+        let mut text = String::from("version: 1\ninstances:\n");
+        for i in 0..n {
+            text.push_str(&format!("  i{i}:\n    account_sid: {}\n", account(i)));
+        }
+        let config = Config::parse(&text).unwrap();
+        let credentials = config
+            .instances
+            .keys()
+            .map(|name| {
+                (
+                    name.clone(),
+                    Credentials {
+                        username: "SKbench".into(),
+                        password: Secret::new("s"),
+                        source: "bench".into(),
+                    },
+                )
+            })
+            .collect();
+        let client = FlexClient::new(ClientConfig {
+            max_in_flight: parallelism,
+            adaptive,
+            retry: flexform::client::RetryPolicy {
+                max_attempts: 20,
+                ..Default::default()
+            },
+            ..ClientConfig::new(sim.url())
+        })
+        .unwrap();
+        let started = Instant::now();
+        let observed = rt.block_on(flexform::observe::observe(
+            &client,
+            &config,
+            &State::empty(),
+            &credentials,
+            parallelism,
+            &Progress::hidden(),
+        ));
+        let wall = started.elapsed();
+        let failed = observed
+            .values()
+            .filter(|o| matches!(o, flexform::plan::Observation::Failed(_)))
+            .count();
+        let stats = client.stats();
+        use std::sync::atomic::Ordering::Relaxed;
+        println!(
+            "| {} | {:.2} s | {} | {} | {} | {} |{}",
+            if adaptive { "adaptive (AIMD)" } else { "fixed" },
+            wall.as_secs_f64(),
+            stats.rate_limited.load(Relaxed),
+            stats.retries.load(Relaxed),
+            stats.requests.load(Relaxed),
+            client.limiter().current_limit(),
+            if failed > 0 {
+                format!(" {failed} failed")
+            } else {
+                String::new()
+            }
+        );
+        drop(sim);
+    }
+}
+
+/// validate of a large configuration, and state load + save, timed in-process.
+fn micro(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), n);
+    let started = Instant::now();
+    let loaded = Config::load(&dir.path().join("flexform.yaml")).unwrap();
+    let validate = started.elapsed();
+    let mut state = State::empty();
+    for (name, spec) in &loaded.config.instances {
+        state.instances.insert(
+            name.clone(),
+            flexform::state::InstanceRecord {
+                account_sid: spec.account_sid.clone(),
+                conversations_default: None,
+                date_created: Some("2026-11-24T00:00:00Z".into()),
+                date_updated: Some("2026-11-24T00:00:00Z".into()),
+                flex_instance_sid: flexform::sid::InstanceSid::parse(&format!(
+                    "GO{:032x}",
+                    name.len()
+                ))
+                .unwrap(),
+                observed_at: Some("2026-11-24T00:00:00Z".into()),
+                origin: flexform::state::Origin::Created,
+                status: flexform::client::InstanceStatus::Ready,
+            },
+        );
+    }
+    let path = dir.path().join("s.json");
+    std::fs::write(&path, state.to_bytes()).unwrap();
+    let started = Instant::now();
+    let loaded_state = State::load(&path).unwrap().unwrap();
+    flexform::fs_util::write_atomic(&path, &loaded_state.to_bytes(), Some(0o600)).unwrap();
+    let load_save = started.elapsed();
+    println!(
+        "\nIn-process, N = {n}: validate {:.1} ms (target < 200 ms); state load + durable save {:.1} ms (target < 100 ms); state file {:.1} MiB",
+        validate.as_secs_f64() * 1e3,
+        load_save.as_secs_f64() * 1e3,
+        std::fs::metadata(&path).unwrap().len() as f64 / 1048576.0
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; ignore arguments.
+    let quick = std::env::var_os("BENCH_QUICK").is_some_and(|v| v != "0");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let latency = Duration::from_millis(20);
+    let mut rows = Vec::new();
+    let cases: &[(usize, usize)] = if quick {
+        &[(200, 20)]
+    } else {
+        &[(1_000, 10), (1_000, 100), (10_000, 10), (10_000, 100)]
+    };
+    for &(n, parallelism) in cases {
+        eprintln!("running N = {n}, parallelism {parallelism}…");
+        estate_case(&rt, n, parallelism, latency, &mut rows);
+    }
+    print_table(&rows);
+    micro(if quick { 1_000 } else { 10_000 });
+    if quick {
+        rate_limit_case(&rt, 300, 20, 50.0);
+    } else {
+        rate_limit_case(&rt, 2_000, 100, 200.0);
+    }
+}

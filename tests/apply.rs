@@ -1,0 +1,1115 @@
+//! `flexform apply`, `import` and `state` as a user runs them, against the in-process Flex API
+//! simulator: creates only where missing, never twice (crash, ambiguous answer, interrupt,
+//! concurrent run), and a state file that records every SID and survives a failed write.
+//!
+//! Each test starts its own simulator on 127.0.0.1 inside the test's tokio runtime and runs the
+//! real binary, with a clean environment, in its own temporary folder.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use flexform::history::HistoryEntry;
+use flexform::sim::{self, Faults, SimConfig, SimHandle, SimStats};
+use flexform::state::{Origin, State};
+use serde::Deserialize;
+
+const KEY: &str = "SKtest";
+const SECRET: &str = "sim-secret";
+const A: &str = "AC11111111111111111111111111111111";
+const B: &str = "AC22222222222222222222222222222222";
+const C: &str = "AC33333333333333333333333333333333";
+const OTHER: &str = "ACffffffffffffffffffffffffffffffff";
+/// How long a simulated instance provisions; apply polls from 1 s.
+const READY: Duration = Duration::from_millis(300);
+/// Proxy variables that must not send loopback requests elsewhere.
+const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+];
+
+/// One instance of the configuration: name, account, `conversations.default`.
+type Spec<'a> = (&'a str, &'a str, Option<bool>);
+
+fn config_yaml(instances: &[Spec<'_>]) -> String {
+    let mut yaml = String::from("version: 1\ninstances:\n");
+    for (name, account, default) in instances {
+        yaml.push_str(&format!("  {name}:\n    account_sid: {account}\n"));
+        if let Some(default) = default {
+            yaml.push_str(&format!("    conversations:\n      default: {default}\n"));
+        }
+    }
+    yaml
+}
+
+/// A temporary project folder (configuration, state) and a simulator.
+struct Project {
+    dir: tempfile::TempDir,
+    sim: SimHandle,
+}
+
+impl Project {
+    async fn start(ready_after: Duration, instances: &[Spec<'_>]) -> Self {
+        let sim = sim::spawn(SimConfig {
+            ready_after,
+            ..SimConfig::default()
+        })
+        .await
+        .expect("the simulator starts");
+        let project = Self {
+            dir: tempfile::tempdir().unwrap(),
+            sim,
+        };
+        project.write_config(instances);
+        project
+    }
+
+    fn write_config(&self, instances: &[Spec<'_>]) {
+        std::fs::write(self.path("flexform.yaml"), config_yaml(instances)).unwrap();
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.path("flexform.state.json")
+    }
+
+    /// `flexform --endpoint <sim> ARGS` in the project folder, stdin not a terminal.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = common::flexform();
+        for var in PROXY_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.current_dir(self.dir.path())
+            .env("TWILIO_API_KEY", KEY)
+            .env("TWILIO_API_SECRET", SECRET)
+            .arg("--endpoint")
+            .arg(self.sim.url())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Runs flexform to the end, off the runtime's worker threads (the simulator runs there).
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = self.command(args);
+        tokio::task::spawn_blocking(move || cmd.output().expect("the flexform binary runs"))
+            .await
+            .unwrap()
+    }
+
+    fn spawn(&self, args: &[&str]) -> Running {
+        Running(Some(
+            self.command(args)
+                .spawn()
+                .expect("the flexform binary starts"),
+        ))
+    }
+
+    fn state_bytes(&self) -> Vec<u8> {
+        std::fs::read(self.state_path()).expect("the state file exists")
+    }
+
+    fn state(&self) -> State {
+        State::from_bytes(&self.state_path(), &self.state_bytes()).expect("the state parses")
+    }
+
+    fn history(&self) -> Vec<HistoryEntry> {
+        let path = self.path("flexform.state.json.history.jsonl");
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("each history line is an entry"))
+            .collect()
+    }
+
+    fn stats(&self) -> SimStats {
+        self.sim.stats()
+    }
+
+    /// The SID of the simulator's only instance on `account`.
+    fn sim_sid(&self, account: &str) -> String {
+        let found: Vec<_> = self
+            .sim
+            .instances()
+            .into_iter()
+            .filter(|i| i.account_sid == account)
+            .collect();
+        assert_eq!(found.len(), 1, "instances on {account}: {found:?}");
+        found[0].flex_instance_sid.clone()
+    }
+
+    /// Creates an instance on `account` behind flexform's back, as someone else would.
+    async fn create_directly(&self, account: &str) -> String {
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .post(format!("{}/v2/Instances", self.sim.url()))
+            .basic_auth("someone", Some("else"))
+            .header("I-Twilio-Auth-Account", account)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["flex_instance_sid"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the simulator has created `n` instances.
+    async fn wait_for_creates(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.stats().creates < n {
+            assert!(
+                Instant::now() < deadline,
+                "the simulator never saw {n} creates: {:?}",
+                self.stats()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// A flexform process started in the background; killed if a test ends before it does.
+struct Running(Option<Child>);
+
+impl Running {
+    fn id(&self) -> u32 {
+        self.0.as_ref().expect("not yet waited for").id()
+    }
+
+    /// SIGKILL.
+    fn kill(&mut self) {
+        self.0.as_mut().expect("not yet waited for").kill().unwrap();
+    }
+
+    /// Waits for the end, off the runtime's worker threads.
+    async fn output(mut self) -> Output {
+        let child = self.0.take().expect("not yet waited for");
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    common::stdout(output)
+}
+
+fn stderr(output: &Output) -> String {
+    common::stderr(output)
+}
+
+/// Asserts the exit code, showing both streams when it is wrong.
+#[track_caller]
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// Runs `apply --auto-approve` and expects it to succeed.
+async fn apply_ok(project: &Project, extra: &[&str]) -> Output {
+    let mut args = vec!["apply", "--auto-approve"];
+    args.extend_from_slice(extra);
+    let output = project.run(&args).await;
+    assert_exit(&output, 0);
+    output
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_creates_every_missing_instance_and_records_each_sid() {
+    let project = Project::start(
+        READY,
+        &[("a", A, Some(true)), ("b", B, Some(false)), ("c", C, None)],
+    )
+    .await;
+    let output = apply_ok(&project, &[]).await;
+    assert!(
+        stdout(&output).contains("Apply complete! Resources: 3 created, 0 adopted, 0 failed."),
+        "{}",
+        stdout(&output)
+    );
+
+    let stats = project.stats();
+    assert_eq!(stats.create_requests, 3, "{stats:?}");
+    assert_eq!(stats.creates, 3, "{stats:?}");
+    assert_eq!(stats.discoveries, 3, "one discovery per account: {stats:?}");
+
+    // The bodies: conversations.default as configured, and nothing when it is not configured.
+    let mut sent: Vec<(String, Option<bool>)> = project
+        .sim
+        .instances()
+        .into_iter()
+        .map(|i| (i.account_sid, i.conversations_default))
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec![
+            (A.to_owned(), Some(true)),
+            (B.to_owned(), Some(false)),
+            (C.to_owned(), None)
+        ]
+    );
+
+    let state = project.state();
+    assert!(state.pending.is_empty(), "{state:?}");
+    assert_eq!(state.instances.len(), 3);
+    for (name, account, default) in [("a", A, Some(true)), ("b", B, Some(false)), ("c", C, None)] {
+        let record = &state.instances[name];
+        assert_eq!(record.account_sid.to_string(), account);
+        assert_eq!(
+            record.flex_instance_sid.to_string(),
+            project.sim_sid(account)
+        );
+        assert_eq!(record.status.to_string(), "ready", "{name}");
+        assert_eq!(record.origin, Origin::Created);
+        assert_eq!(record.conversations_default, default);
+    }
+
+    let history = project.history();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].command, "apply");
+    assert_eq!(history[0].changes.len(), 3);
+    assert_eq!(history[0].serial_before, 0);
+    assert_eq!(history[0].serial_after, state.serial);
+    for change in &history[0].changes {
+        assert_eq!(change.action, "create");
+        assert_eq!(change.outcome, "ok");
+        assert!(change.flex_instance_sid.is_some());
+    }
+
+    assert!(
+        !project.path("flexform.state.json.backup").exists(),
+        "no previous state, so no backup"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(project.state_path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn second_apply_sends_no_post_and_plan_then_reports_no_changes() {
+    let project = Project::start(READY, &[("a", A, None), ("b", B, Some(true))]).await;
+    apply_ok(&project, &[]).await;
+    let before = project.stats();
+    let state_before = project.state_bytes();
+    assert_eq!(before.create_requests, 2);
+
+    let output = apply_ok(&project, &[]).await;
+    assert!(
+        stdout(&output).contains("No changes."),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(project.stats().create_requests, before.create_requests);
+    assert_eq!(project.state_bytes(), state_before, "nothing to record");
+    assert_eq!(
+        project.history().len(),
+        1,
+        "a run without changes adds no entry"
+    );
+
+    let output = project.run(&["plan", "--detailed-exitcode"]).await;
+    assert_exit(&output, 0);
+    assert_eq!(project.stats().create_requests, before.create_requests);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_adopts_an_existing_instance_without_a_post() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    let existing = project.create_directly(A).await;
+    assert_eq!(project.stats().create_requests, 1);
+
+    let output = apply_ok(&project, &[]).await;
+    assert!(
+        stdout(&output).contains("will be adopted"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(
+        project.stats().create_requests,
+        1,
+        "flexform sent no POST for an account that has an instance"
+    );
+    let record = &project.state().instances["a"];
+    assert_eq!(record.flex_instance_sid.to_string(), existing);
+    assert_eq!(record.origin, Origin::Adopted);
+    let history = project.history();
+    assert_eq!(history[0].changes[0].action, "adopt");
+    assert_eq!(
+        history[0].changes[0].flex_instance_sid.as_deref(),
+        Some(existing.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_plan_applies_without_prompt() {
+    let project = Project::start(READY, &[("a", A, Some(true))]).await;
+    let output = project.run(&["plan", "--out", "plan.json"]).await;
+    assert_exit(&output, 0);
+    assert_eq!(project.stats().create_requests, 0, "plan never creates");
+
+    let output = project.run(&["apply", "plan.json"]).await;
+    assert_exit(&output, 0);
+    assert_eq!(project.stats().creates, 1);
+    let record = &project.state().instances["a"];
+    assert_eq!(record.flex_instance_sid.to_string(), project.sim_sid(A));
+    assert_eq!(project.sim.instances()[0].conversations_default, Some(true));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_saved_plan_is_refused_without_a_request() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    apply_ok(&project, &[]).await;
+    project.write_config(&[("a", A, None), ("b", B, None)]);
+    let output = project.run(&["plan", "--out", "plan.json"]).await;
+    assert_exit(&output, 0);
+    // The state changes after the plan was made.
+    apply_ok(&project, &[]).await;
+    let before = project.stats();
+    let state_before = project.state_bytes();
+
+    let output = project.run(&["apply", "plan.json"]).await;
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("Saved plan is stale"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(project.stats(), before, "no request of any kind");
+    assert_eq!(project.state_bytes(), state_before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_plan_from_before_the_first_state_is_stale_once_a_state_exists() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    let output = project.run(&["plan", "--out", "plan.json"]).await;
+    assert_exit(&output, 0);
+    apply_ok(&project, &[]).await;
+    let before = project.stats();
+
+    let output = project.run(&["apply", "plan.json"]).await;
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("Saved plan is stale"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(project.stats(), before, "no request of any kind");
+    assert_eq!(project.stats().create_requests, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_plan_of_another_lineage_is_refused_without_a_request() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    apply_ok(&project, &[]).await;
+    project.write_config(&[("a", A, None), ("b", B, None)]);
+    let output = project.run(&["plan", "--out", "plan.json"]).await;
+    assert_exit(&output, 0);
+    // Another state, same serial, other lineage: e.g. a state file of another estate.
+    let mut state = project.state();
+    state.lineage = "00000000-0000-4000-8000-000000000000".into();
+    std::fs::write(project.state_path(), state.to_bytes()).unwrap();
+    let before = project.stats();
+
+    let output = project.run(&["apply", "plan.json"]).await;
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("Saved plan does not match the given state"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(project.stats(), before, "no request of any kind");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_without_terminal_or_auto_approve_refuses_before_any_request() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    let output = project.run(&["apply"]).await;
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("--auto-approve"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(project.stats().requests, 0);
+    assert!(!project.state_path().exists());
+}
+
+/// Ambiguous failure: the simulator creates the instance, then answers 500
+/// (`create_error_after_commit`). The other instance is created and recorded; the failed one
+/// keeps its pending record, which the next plan resolves as adopt, with no second POST.
+#[tokio::test(flavor = "multi_thread")]
+async fn partial_failure_with_an_ambiguous_answer_records_the_success_and_adopts_later() {
+    let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
+    project.sim.set_faults(Faults {
+        create_error_after_commit: 1,
+        ..Faults::default()
+    });
+    let output = project.run(&["apply", "--auto-approve"]).await;
+    assert_exit(&output, 1);
+    assert_eq!(project.stats().create_requests, 2);
+    assert_eq!(project.stats().creates, 2);
+
+    let state = project.state();
+    assert_eq!(state.instances.len(), 1, "{state:?}");
+    assert_eq!(state.pending.len(), 1, "{state:?}");
+    let (ok_name, ok_record) = state.instances.iter().next().unwrap();
+    let failed_name = state.pending.keys().next().unwrap().clone();
+    assert_ne!(ok_name, &failed_name);
+    let failed_account = if failed_name == "a" { A } else { B };
+    assert_eq!(
+        ok_record.flex_instance_sid.to_string(),
+        project.sim_sid(&ok_record.account_sid.to_string())
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("error: flex_instance.{failed_name}")) && err.contains("20500"),
+        "each failure is listed with its Twilio error: {err}"
+    );
+    assert!(
+        stdout(&output).contains("1 created, 0 adopted, 1 failed"),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = project.run(&["plan"]).await;
+    assert_exit(&output, 0);
+    assert!(
+        stdout(&output).contains(&format!("flex_instance.{failed_name} will be adopted")),
+        "{}",
+        stdout(&output)
+    );
+
+    apply_ok(&project, &[]).await;
+    assert_eq!(project.stats().create_requests, 2, "no second POST");
+    let state = project.state();
+    assert!(state.pending.is_empty());
+    let record = &state.instances[&failed_name];
+    assert_eq!(
+        record.flex_instance_sid.to_string(),
+        project.sim_sid(failed_account)
+    );
+    assert_eq!(record.origin, Origin::Adopted);
+}
+
+/// Definite failure: the plan is made while discovery is unavailable, someone creates the
+/// instance of `b` meanwhile, and the POST for `b` is answered 409. `a` is still created and
+/// recorded; `b` keeps no pending record (nothing was created by that POST).
+#[tokio::test(flavor = "multi_thread")]
+async fn partial_failure_with_a_definite_error_records_the_success() {
+    let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
+    project.sim.set_faults(Faults {
+        discovery_unavailable: true,
+        ..Faults::default()
+    });
+    let output = project.run(&["plan", "--out", "plan.json"]).await;
+    assert_exit(&output, 0);
+    let theirs = project.create_directly(B).await;
+
+    let output = project.run(&["apply", "plan.json"]).await;
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert!(
+        err.contains("error: flex_instance.b") && err.contains("20409"),
+        "{err}"
+    );
+    assert_eq!(project.stats().creates, 2, "a, and b by someone else");
+    let state = project.state();
+    assert_eq!(
+        state.instances["a"].flex_instance_sid.to_string(),
+        project.sim_sid(A)
+    );
+    assert!(!state.instances.contains_key("b"));
+    assert!(state.pending.is_empty(), "{state:?}");
+    assert_eq!(project.sim_sid(B), theirs);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_while_the_post_answer_is_held_then_plan_adopts_and_apply_sends_no_post() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    project.sim.set_faults(Faults {
+        hold_create_response_ms: Some(30_000),
+        ..Faults::default()
+    });
+    let mut child = project.spawn(&["apply", "--auto-approve"]);
+    project.wait_for_creates(1).await;
+    child.kill();
+    let _ = child.output().await;
+    project.sim.set_faults(Faults::default());
+    let created = project.sim_sid(A);
+
+    // The pending record was durable before the POST.
+    let state = project.state();
+    assert!(state.instances.is_empty(), "{state:?}");
+    assert_eq!(state.pending["a"].account_sid.to_string(), A);
+
+    let output = project.run(&["plan"]).await;
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    assert!(
+        text.contains("flex_instance.a will be adopted") && text.contains("> flex_instance \"a\""),
+        "{text}"
+    );
+    assert!(text.contains(&created), "{text}");
+
+    apply_ok(&project, &[]).await;
+    assert_eq!(project.stats().create_requests, 1, "no second POST");
+    let state = project.state();
+    assert!(state.pending.is_empty());
+    assert_eq!(state.instances["a"].flex_instance_sid.to_string(), created);
+    assert_eq!(state.instances["a"].origin, Origin::Adopted);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_applies_at_once_one_proceeds_the_other_fails_at_once_naming_the_holder() {
+    let hold = Duration::from_millis(2000);
+    let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
+    project.sim.set_faults(Faults {
+        hold_create_response_ms: Some(hold.as_millis() as u64),
+        ..Faults::default()
+    });
+    let args = ["apply", "--auto-approve"];
+    let started = Instant::now();
+    let first = project.spawn(&args);
+    let second = project.spawn(&args);
+    let timed = |child: Running| async move {
+        let output = child.output().await;
+        (output, started.elapsed())
+    };
+    let ((one, one_took), (two, two_took)) = tokio::join!(timed(first), timed(second));
+
+    let codes = (one.status.code(), two.status.code());
+    let (winner, (loser, loser_took)) = match codes {
+        (Some(0), Some(1)) => (one, (two, two_took)),
+        (Some(1), Some(0)) => (two, (one, one_took)),
+        _ => panic!(
+            "expected exactly one success: {codes:?}\n{}\n{}\n{}\n{}",
+            stderr(&one),
+            stdout(&one),
+            stderr(&two),
+            stdout(&two)
+        ),
+    };
+    assert!(
+        loser_took < Duration::from_millis(1000),
+        "the blocked run fails at once, well before the held create ({hold:?}): {loser_took:?}"
+    );
+    let err = stderr(&loser);
+    assert!(
+        err.contains("state is locked by")
+            && err.contains("@")
+            && err.contains("apply since")
+            && err.contains("force-unlock"),
+        "{err}"
+    );
+    assert!(stdout(&winner).contains("2 created"), "{}", stdout(&winner));
+    let stats = project.stats();
+    assert_eq!(stats.create_requests, 2, "{stats:?}");
+    assert_eq!(stats.creates, 2, "{stats:?}");
+    let state = project.state();
+    assert_eq!(
+        state.instances["a"].flex_instance_sid.to_string(),
+        project.sim_sid(A)
+    );
+    assert_eq!(
+        state.instances["b"].flex_instance_sid.to_string(),
+        project.sim_sid(B)
+    );
+}
+
+/// Makes a folder immutable (`chattr +i`) and undoes it on drop, so that the temporary folder
+/// can be removed whatever happens.
+struct Immutable(PathBuf);
+
+impl Immutable {
+    /// `None` when this system cannot make the folder refuse new files.
+    fn new(dir: PathBuf) -> Option<Self> {
+        let set = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        let guard = set.then(|| Self(dir.clone()));
+        let probe = dir.join("probe");
+        if std::fs::write(&probe, b"x").is_err() {
+            return guard;
+        }
+        let _ = std::fs::remove_file(&probe);
+        drop(guard);
+        None
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Read-only folder for users other than root.
+struct ReadOnly(PathBuf);
+
+impl ReadOnly {
+    #[cfg(unix)]
+    fn new(dir: PathBuf) -> Option<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).ok()?;
+        let guard = Self(dir.clone());
+        let probe = dir.join("probe");
+        if std::fs::write(&probe, b"x").is_err() {
+            return Some(guard);
+        }
+        let _ = std::fs::remove_file(&probe);
+        None
+    }
+
+    #[cfg(not(unix))]
+    fn new(_dir: PathBuf) -> Option<Self> {
+        None
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_write_failure_sends_nothing_and_leaves_the_previous_state_intact() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    apply_ok(&project, &[]).await;
+    project.write_config(&[("a", A, None), ("b", B, None)]);
+    let state_before = project.state_bytes();
+    let before = project.stats();
+
+    let dir = project.dir.path().to_owned();
+    let immutable = Immutable::new(dir.clone());
+    let read_only = if immutable.is_none() {
+        ReadOnly::new(dir.clone())
+    } else {
+        None
+    };
+    if immutable.is_none() && read_only.is_none() {
+        println!(
+            "SKIPPED: cannot make {} refuse new files here",
+            dir.display()
+        );
+        return;
+    }
+
+    let output = project.run(&["apply", "--auto-approve"]).await;
+    drop(immutable);
+    drop(read_only);
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert!(
+        err.contains("error: flex_instance.b")
+            && err.contains("cannot write flexform.state.json")
+            && err.contains("previous state is intact")
+            && err.contains("nothing was sent"),
+        "{err}"
+    );
+    assert_eq!(
+        project.stats().create_requests,
+        before.create_requests,
+        "no POST without a durable pending record"
+    );
+    assert_eq!(
+        project.state_bytes(),
+        state_before,
+        "the state is unchanged"
+    );
+    assert!(project.sim.instances().iter().all(|i| i.account_sid != B));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn import_records_checks_the_account_and_state_commands_list_show_rm() {
+    let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
+    let sid_a = project.create_directly(A).await;
+    let sid_b = project.create_directly(B).await;
+    let sid_other = project.create_directly(OTHER).await;
+
+    let output = project.run(&["import", "a", &sid_a]).await;
+    assert_exit(&output, 0);
+    let record = &project.state().instances["a"];
+    assert_eq!(record.flex_instance_sid.to_string(), sid_a);
+    assert_eq!(record.origin, Origin::Imported);
+
+    let state_before = project.state_bytes();
+    let unknown = "GO0123456789abcdef0123456789abcdef";
+    let output = project.run(&["import", "b", unknown]).await;
+    assert_exit(&output, 1);
+    assert!(
+        stderr(&output).contains("does not exist"),
+        "{}",
+        stderr(&output)
+    );
+    let output = project.run(&["import", "b", &sid_other]).await;
+    assert_exit(&output, 1);
+    assert_eq!(project.state_bytes(), state_before, "nothing recorded");
+
+    let output = project.run(&["import", "b", &sid_b]).await;
+    assert_exit(&output, 0);
+
+    let output = project.run(&["state", "list"]).await;
+    assert_exit(&output, 0);
+    let text = stdout(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with("a") && lines[0].contains(A) && lines[0].contains(&sid_a),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("b") && lines[1].contains(B) && lines[1].contains(&sid_b),
+        "{text}"
+    );
+
+    let output = project.run(&["state", "show", "a"]).await;
+    assert_exit(&output, 0);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(shown["flex_instance_sid"], sid_a.as_str());
+    assert_eq!(shown["account_sid"], A);
+
+    let requests = project.stats().requests;
+    let sim_before = project.sim.instances();
+    let output = project.run(&["state", "rm", "a"]).await;
+    assert_exit(&output, 0);
+    let state = project.state();
+    assert!(!state.instances.contains_key("a"));
+    assert!(state.instances.contains_key("b"));
+    assert_eq!(project.stats().requests, requests, "rm sends nothing");
+    assert_eq!(
+        project.sim.instances(),
+        sim_before,
+        "the instance is untouched"
+    );
+
+    let history = project.history();
+    let commands: Vec<&str> = history.iter().map(|e| e.command.as_str()).collect();
+    assert_eq!(commands, ["import", "import", "state rm"]);
+    let rm = &history[2];
+    assert_eq!(rm.changes[0].action, "rm");
+    assert_eq!(
+        rm.changes[0].flex_instance_sid.as_deref(),
+        Some(sid_a.as_str())
+    );
+    assert_eq!(rm.serial_after, rm.serial_before + 1);
+}
+
+/// `apply --json` events, decoded strictly so that a schema change is a deliberate one.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum JsonEvent {
+    ApplyStart {
+        create: usize,
+        adopt: usize,
+    },
+    ApplyComplete {
+        address: String,
+        action: String,
+        flex_instance_sid: String,
+        elapsed_seconds: f64,
+    },
+    ApplyErrored {
+        address: String,
+        action: String,
+        error: String,
+    },
+    StatusChange {
+        address: String,
+        flex_instance_sid: String,
+        status: String,
+        elapsed_seconds: f64,
+    },
+    ChangeSummary {
+        created: usize,
+        adopted: usize,
+        failed: usize,
+    },
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_json_prints_one_event_per_line() {
+    let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
+    let existing = project.create_directly(B).await;
+    let output = apply_ok(&project, &["--json"]).await;
+    let events: Vec<JsonEvent> = stdout(&output)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not an event: {line}: {e}"))
+        })
+        .collect();
+
+    assert!(
+        matches!(
+            events.first(),
+            Some(JsonEvent::ApplyStart {
+                create: 1,
+                adopt: 1
+            })
+        ),
+        "{events:?}"
+    );
+    assert!(
+        matches!(
+            events.last(),
+            Some(JsonEvent::ChangeSummary {
+                created: 1,
+                adopted: 1,
+                failed: 0
+            })
+        ),
+        "{events:?}"
+    );
+    let created = project.sim_sid(A);
+    let complete = |address: &str| {
+        events.iter().find_map(|e| match e {
+            JsonEvent::ApplyComplete {
+                address: a,
+                action,
+                flex_instance_sid,
+                elapsed_seconds,
+            } if a == address => {
+                Some((action.clone(), flex_instance_sid.clone(), *elapsed_seconds))
+            }
+            _ => None,
+        })
+    };
+    let (action, sid, elapsed) = complete("flex_instance.a").expect("a completes");
+    assert_eq!(
+        (action.as_str(), sid.as_str()),
+        ("create", created.as_str())
+    );
+    assert!(elapsed >= 0.0);
+    let (action, sid, _) = complete("flex_instance.b").expect("b completes");
+    assert_eq!(
+        (action.as_str(), sid.as_str()),
+        ("adopt", existing.as_str())
+    );
+    let statuses: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            JsonEvent::StatusChange {
+                address,
+                flex_instance_sid,
+                status,
+                elapsed_seconds,
+            } if address == "flex_instance.a" => {
+                assert_eq!(flex_instance_sid, &created);
+                assert!(*elapsed_seconds >= 0.0);
+                Some(status.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, ["creation-in-progress", "ready"], "{events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, JsonEvent::ApplyErrored { .. })),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_json_reports_a_failed_change() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    project.sim.set_faults(Faults {
+        create_error_after_commit: 1,
+        ..Faults::default()
+    });
+    let output = project.run(&["apply", "--auto-approve", "--json"]).await;
+    assert_exit(&output, 1);
+    let events: Vec<JsonEvent> = stdout(&output)
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not an event: {line}: {e}"))
+        })
+        .collect();
+    let errored: Vec<(&str, &str, &str)> = events
+        .iter()
+        .filter_map(|e| match e {
+            JsonEvent::ApplyErrored {
+                address,
+                action,
+                error,
+            } => Some((address.as_str(), action.as_str(), error.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errored.len(), 1, "{events:?}");
+    let (address, action, error) = errored[0];
+    assert_eq!((address, action), ("flex_instance.a", "create"));
+    assert!(
+        error.contains("unknown") && error.contains("20500"),
+        "{error}"
+    );
+    assert!(
+        matches!(
+            events.last(),
+            Some(JsonEvent::ChangeSummary {
+                created: 0,
+                adopted: 0,
+                failed: 1
+            })
+        ),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_wait_records_the_instance_in_progress_and_returns_at_once() {
+    let project = Project::start(Duration::from_secs(10), &[("a", A, None)]).await;
+    let started = Instant::now();
+    apply_ok(&project, &["--no-wait"]).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(project.stats().gets, 0, "no polling: {:?}", project.stats());
+    let record = &project.state().instances["a"];
+    assert_eq!(record.flex_instance_sid.to_string(), project.sim_sid(A));
+    assert_eq!(record.status.to_string(), "creation-in-progress");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_timeout_is_an_error_that_says_the_instance_is_recorded() {
+    let project = Project::start(Duration::from_secs(10), &[("a", A, None)]).await;
+    let started = Instant::now();
+    let output = project
+        .run(&["apply", "--auto-approve", "--wait-timeout", "1s"])
+        .await;
+    assert_exit(&output, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let err = stderr(&output);
+    assert!(err.contains("is recorded and still provisioning"), "{err}");
+    let state = project.state();
+    let record = &state.instances["a"];
+    assert_eq!(record.flex_instance_sid.to_string(), project.sim_sid(A));
+    assert_eq!(record.status.to_string(), "creation-in-progress");
+    assert!(state.pending.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creation_failed_while_waiting_is_recorded_and_the_next_plan_proposes_create() {
+    let project = Project::start(Duration::from_secs(60), &[("a", A, None)]).await;
+    let child = project.spawn(&["apply", "--auto-approve"]);
+    project.wait_for_creates(1).await;
+    let sid = project.sim_sid(A);
+    assert!(project.sim.set_status(&sid, "creation-failed"));
+    let output = child.output().await;
+    assert_exit(&output, 1);
+    let err = stderr(&output);
+    assert!(
+        err.contains("error: flex_instance.a") && err.contains("creation-failed"),
+        "{err}"
+    );
+    let record = &project.state().instances["a"];
+    assert_eq!(record.flex_instance_sid.to_string(), sid);
+    assert_eq!(record.status.to_string(), "creation-failed");
+
+    let output = project.run(&["plan", "--json"]).await;
+    assert_exit(&output, 0);
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let change = &plan["resource_changes"][0];
+    assert_eq!(change["address"], "flex_instance.a");
+    assert_eq!(change["action"], "create");
+    let kinds: Vec<&str> = plan["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["address"] == "flex_instance.a")
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"creation_failed"), "{plan}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_the_create_in_flight_starts_no_other_and_exits_130() {
+    let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
+    project.sim.set_faults(Faults {
+        hold_create_response_ms: Some(1500),
+        ..Faults::default()
+    });
+    let child = project.spawn(&["apply", "--auto-approve", "--parallelism", "1"]);
+    project.wait_for_creates(1).await;
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.output().await;
+    assert_exit(&output, 130);
+
+    let stats = project.stats();
+    assert_eq!(stats.create_requests, 1, "no new create after SIGTERM");
+    let state = project.state();
+    assert!(state.pending.is_empty(), "{state:?}");
+    assert_eq!(state.instances.len(), 1, "{state:?}");
+    let (done, record) = state.instances.iter().next().unwrap();
+    let account = record.account_sid.to_string();
+    assert_eq!(
+        record.flex_instance_sid.to_string(),
+        project.sim_sid(&account)
+    );
+    let undone = if done == "a" { "b" } else { "a" };
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("not started: flex_instance.{undone}")),
+        "{err}"
+    );
+    let history = project.history();
+    assert_eq!(history.len(), 1);
+    assert!(history[0].changes.iter().any(
+        |c| c.address == format!("flex_instance.{undone}") && c.outcome.contains("not started")
+    ));
+}

@@ -1,0 +1,108 @@
+//! The CI recipes in examples/ci are valid YAML, and every `flexform` command line in them is
+//! accepted by the real command-line parser, so they cannot drift from the real flags.
+
+mod common;
+
+use clap::Parser;
+use flexform::cli::Cli;
+
+/// Every string in a YAML document.
+fn strings(value: &serde_yaml::Value, out: &mut Vec<String>) {
+    match value {
+        serde_yaml::Value::String(s) => out.push(s.clone()),
+        serde_yaml::Value::Sequence(items) => items.iter().for_each(|v| strings(v, out)),
+        serde_yaml::Value::Mapping(map) => map.iter().for_each(|(k, v)| {
+            strings(k, out);
+            strings(v, out);
+        }),
+        serde_yaml::Value::Tagged(tagged) => strings(&tagged.value, out),
+        _ => {}
+    }
+}
+
+/// The `flexform …` commands in shell text: each line split at `&&`, `||`, `;` and `|`,
+/// redirections dropped.
+fn flexform_commands(script: &str) -> Vec<Vec<String>> {
+    let mut commands = Vec::new();
+    for line in script.lines() {
+        let line = line.trim().trim_start_matches("- ");
+        for segment in line
+            .split("&&")
+            .flat_map(|s| s.split("||"))
+            .flat_map(|s| s.split(';'))
+            .flat_map(|s| s.split('|'))
+        {
+            let segment = segment.trim();
+            if !segment.starts_with("flexform ") {
+                continue;
+            }
+            let command = segment.split('>').next().unwrap_or(segment);
+            commands.push(shell_words::split(command).expect("shell words"));
+        }
+    }
+    commands
+}
+
+fn check(file: &str) -> usize {
+    let text = std::fs::read_to_string(common::repo_root().join(file)).unwrap();
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut all = Vec::new();
+    strings(&doc, &mut all);
+    let mut count = 0;
+    for script in all {
+        for words in flexform_commands(&script) {
+            if let Err(e) = Cli::try_parse_from(&words) {
+                panic!("{file}: `{}` is rejected by the CLI:\n{e}", words.join(" "));
+            }
+            count += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn github_actions_recipe_uses_real_commands() {
+    let count = check("examples/ci/github-actions.yml");
+    assert!(
+        count >= 5,
+        "expected validate, plan, show, apply and drift; found {count} commands"
+    );
+}
+
+#[test]
+fn gitlab_recipe_uses_real_commands() {
+    let count = check("examples/ci/gitlab-ci.yml");
+    assert!(
+        count >= 5,
+        "expected validate, plan, show, apply and drift; found {count} commands"
+    );
+}
+
+#[test]
+fn a_wrong_flag_would_be_caught() {
+    // The check above is only worth something if the parser rejects unknown flags.
+    let words = shell_words::split("flexform plan --detailed-exit-code").unwrap();
+    assert!(Cli::try_parse_from(&words).is_err());
+    assert_eq!(
+        flexform_commands("flexform drift --json > drift.json || true").len(),
+        1
+    );
+}
+
+#[test]
+fn completions_are_generated_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = common::flexform()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("flexform"), "{shell}: {text}");
+        assert!(
+            text.contains("detailed-exitcode"),
+            "{shell} completion lacks plan flags"
+        );
+    }
+}
