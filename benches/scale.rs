@@ -26,6 +26,8 @@ struct Measure {
 }
 
 /// Runs the flexform binary and measures it with wait4 (its own CPU time and peak RSS).
+// The child is reaped by wait4 below, not by `Child::wait`, so that its rusage can be read.
+#[allow(clippy::zombie_processes)]
 fn run(dir: &Path, endpoint: &str, args: &[&str]) -> Measure {
     let started = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_flexform"))

@@ -397,7 +397,13 @@ async fn stale_saved_plan_is_refused_without_a_request() {
     let output = project.run(&["plan", "--out", "plan.json"]).await;
     assert_exit(&output, 0);
     // The state changes after the plan was made.
+    let previous = project.state_bytes();
     apply_ok(&project, &[]).await;
+    assert_eq!(
+        std::fs::read(project.path("flexform.state.json.backup")).unwrap(),
+        previous,
+        "the first write of a run backs up the previous state"
+    );
     let before = project.stats();
     let state_before = project.state_bytes();
 
@@ -452,6 +458,69 @@ async fn saved_plan_of_another_lineage_is_refused_without_a_request() {
         stderr(&output)
     );
     assert_eq!(project.stats(), before, "no request of any kind");
+}
+
+/// Time passes between `plan --out` and `apply plan.json`: an instance created meanwhile is
+/// found by the discovery made right before the POST, and adopted instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_plan_adopts_an_instance_created_since_the_plan_without_a_post() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    let output = project.run(&["plan", "--out", "plan.json"]).await;
+    assert_exit(&output, 0);
+    let theirs = project.create_directly(A).await;
+
+    let output = project.run(&["apply", "plan.json"]).await;
+    assert_exit(&output, 0);
+    assert_eq!(
+        project.stats().create_requests,
+        1,
+        "only the one made above"
+    );
+    let record = &project.state().instances["a"];
+    assert_eq!(record.flex_instance_sid.to_string(), theirs);
+    assert_eq!(record.origin, Origin::Adopted);
+}
+
+/// An ambiguous create on an account without discovery: the pending record blocks the
+/// instance, with the ways out, and no second POST is ever sent; `import` resolves it.
+#[tokio::test(flavor = "multi_thread")]
+async fn unresolved_pending_create_blocks_without_discovery_until_imported() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    project.sim.set_faults(Faults {
+        discovery_unavailable: true,
+        create_error_after_commit: 1,
+        ..Faults::default()
+    });
+    let output = project.run(&["apply", "--auto-approve"]).await;
+    assert_exit(&output, 1);
+    assert_eq!(project.stats().create_requests, 1);
+    assert!(project.state().pending.contains_key("a"));
+    let created = project.sim_sid(A);
+
+    let output = project.run(&["plan"]).await;
+    assert_exit(&output, 1);
+    let text = stdout(&output);
+    assert!(
+        text.contains("pending_create_unresolved")
+            && text.contains("flexform import a")
+            && text.contains("flexform state rm a"),
+        "{text}"
+    );
+    let output = project.run(&["apply", "--auto-approve"]).await;
+    assert_exit(&output, 1);
+    assert_eq!(
+        project.stats().create_requests,
+        1,
+        "never a blind second POST"
+    );
+
+    let output = project.run(&["import", "a", &created]).await;
+    assert_exit(&output, 0);
+    let state = project.state();
+    assert!(state.pending.is_empty(), "{state:?}");
+    assert_eq!(state.instances["a"].flex_instance_sid.to_string(), created);
+    let output = project.run(&["plan", "--detailed-exitcode"]).await;
+    assert_exit(&output, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

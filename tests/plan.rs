@@ -480,6 +480,13 @@ async fn plan_and_drift(ws: &Workspace, url: &str, plan_code: i32, drift_code: i
     assert_eq!(d_json.code, drift_code, "drift --json: {d_json:?}");
     let drift_json = decode_plan(&d_json.stdout);
 
+    // Progress goes to stderr only on a terminal; without errors, stderr stays empty.
+    for run in [&human, &as_json, &d, &d_json] {
+        assert!(
+            run.code == 1 || run.stderr.is_empty(),
+            "unexpected stderr: {run:?}"
+        );
+    }
     let has_state = ws.state_path().exists();
     for doc in [&plan_json, &drift_json] {
         assert_eq!(doc.config_sha256, ws.config_sha256());
@@ -846,7 +853,14 @@ async fn deleted_outside_against_the_simulator() {
     let forgotten = sim.create(&a, None).await;
     let deleted = sim.create(&b, None).await;
     let deleting = sim.create(&c, None).await;
-    assert!(sim.handle.delete_instance(&forgotten));
+    // Forgotten entirely, through the simulator's control endpoint: fetches answer 404.
+    let response = sim
+        .http
+        .delete(format!("{}/_sim/instances/{forgotten}", sim.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
     sim.set_status(&deleted, "deleted");
     sim.set_status(&deleting, "deletion-in-progress");
     let ws = Workspace::new(&config_yaml(&[
@@ -1351,7 +1365,8 @@ async fn mixed_plan_json_covers_every_row_of_the_table() {
     use ActionJson::*;
     use KindJson as K;
     use SeverityJson as S;
-    let expected: Vec<(&str, ActionJson, Vec<(SeverityJson, KindJson)>)> = vec![
+    type Row = (&'static str, ActionJson, Vec<(SeverityJson, KindJson)>);
+    let expected: Vec<Row> = vec![
         ("adopt-me", Adopt, vec![]),
         ("brand-new", Create, vec![]),
         (

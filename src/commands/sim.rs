@@ -57,6 +57,9 @@ pub fn run(args: &SimArgs) -> anyhow::Result<ExitStatus> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        // Listen for signals before announcing the address: whoever reads the first line may
+        // send SIGTERM at once.
+        let mut stop = StopSignals::install().context("cannot listen for Ctrl-C or SIGTERM")?;
         let handle = sim::spawn(config.clone())
             .await
             .context("cannot start the simulator")?;
@@ -85,9 +88,7 @@ pub fn run(args: &SimArgs) -> anyhow::Result<ExitStatus> {
         if let Some(path) = &config.data {
             eprintln!("Instances are kept in {}.", path.display());
         }
-        wait_for_stop_signal()
-            .await
-            .context("cannot listen for Ctrl-C or SIGTERM")?;
+        stop.wait().await;
         eprintln!("stopping the simulator");
         handle.shutdown().await;
         Ok(ExitStatus::Success)
@@ -105,20 +106,44 @@ fn install_logging() {
         .try_init();
 }
 
-/// Resolves on Ctrl-C, or on SIGTERM on Unix.
-async fn wait_for_stop_signal() -> std::io::Result<()> {
+/// Ctrl-C, and SIGTERM on Unix, caught from the moment they are installed.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut terminate = signal(SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result,
-            _ = terminate.recv() => Ok(()),
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    ctrl_c: tokio::signal::windows::CtrlC,
+}
+
+impl StopSignals {
+    /// Installs the handlers now (inside a tokio runtime), not when first awaited.
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(windows)]
+        {
+            Ok(Self {
+                ctrl_c: tokio::signal::windows::ctrl_c()?,
+            })
         }
     }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await
+
+    /// Resolves on the first of the signals.
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(windows)]
+        self.ctrl_c.recv().await;
     }
 }
 
