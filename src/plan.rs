@@ -126,15 +126,6 @@ impl DiagnosticKind {
         )
     }
 
-    /// Whether this kind is drift of reality against the record (what `flexform drift` checks;
-    /// configuration changes not yet applied are not drift).
-    pub fn is_reality_drift(self) -> bool {
-        matches!(
-            self,
-            DiagnosticKind::DeletedOutside | DiagnosticKind::CreationFailed
-        )
-    }
-
     /// The kind as written in JSON.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -22,6 +22,7 @@ pub struct PlanDocument {
     /// Version of flexform that made the plan.
     pub flexform_version: String,
     /// Lineage of the state the plan was made against (null: there was no state yet).
+    #[schemars(required, extend("type" = ["string", "null"]))]
     pub state_lineage: Option<String>,
     /// Serial of that state (0: there was no state yet).
     pub state_serial: u64,

@@ -92,7 +92,11 @@ fn block(out: &mut String, change: &ResourceChange, style: Style) {
     let _ = writeln!(out, "  # {} {verb}{reason}", style.bold(&change.address));
     let _ = writeln!(out, "  {symbol} flex_instance \"{}\" {{", change.name);
     let before = attribute_lines(change.before.as_ref(), "(not found)");
-    let after = attribute_lines(change.after.as_ref(), "(known after apply)");
+    // An orphan stays in the state as it is: show its record, not a removal.
+    let after = match &change.after {
+        None if change.action == Action::NoOp => before.clone(),
+        after => attribute_lines(after.as_ref(), "(known after apply)"),
+    };
     let diff = TextDiff::from_lines(&before, &after);
     for line in diff.iter_all_changes() {
         let text = line.value().trim_end_matches('\n');
@@ -256,6 +260,60 @@ pub fn state_table(state: &crate::state::State) -> String {
             out,
             "{name}\t{}\t(pending create since {})\t-",
             p.account_sid, p.started_at
+        );
+    }
+    out
+}
+
+/// The terminal view of `flexform drift`: findings only, no plan.
+pub fn drift_report(doc: &PlanDocument, style: Style) -> String {
+    let mut out = String::new();
+    let checked = doc.resource_changes.len();
+    let plural = |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+    let findings: Vec<_> = doc
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity >= Severity::Warning)
+        .collect();
+    let drift = doc.summary.drift;
+    if drift == 0 {
+        let _ = writeln!(
+            out,
+            "No drift: {checked} recorded {} {} reality.",
+            plural(checked, "instance", "instances"),
+            plural(checked, "matches", "match")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.bold(&format!(
+                "Drift: {drift} of {checked} recorded {} no longer {} reality.",
+                plural(checked, "instance", "instances"),
+                plural(drift, "matches", "match")
+            ))
+        );
+    }
+    if !findings.is_empty() {
+        out.push('\n');
+        for d in &findings {
+            let (mark, label) = match (d.severity, d.kind.is_drift()) {
+                (Severity::Error, _) => (style.red("x"), "error"),
+                (_, true) => (style.yellow("!"), "drift"),
+                _ => (style.yellow("!"), "warning"),
+            };
+            let _ = writeln!(
+                out,
+                "  {mark} {label} {} ({}): {}",
+                d.address,
+                d.kind.as_str(),
+                d.message
+            );
+        }
+    }
+    if drift > 0 {
+        out.push_str(
+            "\nRun `flexform plan` to review the repair and `flexform apply` to carry it out.\n",
         );
     }
     out

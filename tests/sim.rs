@@ -831,11 +831,12 @@ impl Drop for Reaper {
     }
 }
 
+/// Starts `flexform sim` on a free port and returns it with the URL from its first line.
 #[cfg(unix)]
-#[tokio::test]
-async fn flexform_sim_prints_its_url_serves_and_stops_on_sigterm() {
+async fn start_flexform_sim(args: &[&str]) -> (Reaper, String) {
     let child = common::flexform()
-        .args(["sim", "--listen", "127.0.0.1:0", "--ready-after", "100ms"])
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -861,7 +862,42 @@ async fn flexform_sim_prints_its_url_serves_and_stops_on_sigterm() {
         .parse()
         .unwrap();
     assert_ne!(port, 0);
+    (child, url)
+}
 
+/// Sends `signal` (`-TERM`, `-INT`) with `kill`, waits for the exit, and returns the exit
+/// code (`None` when killed by the signal) and everything written on stderr.
+#[cfg(unix)]
+async fn stop_with(mut child: Reaper, signal: &str) -> (Option<i32>, String) {
+    let killed = std::process::Command::new("kill")
+        .arg(signal)
+        .arg(child.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "flexform sim ignored {signal}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.code(), stderr)
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn flexform_sim_prints_its_url_serves_and_stops_on_sigterm() {
+    let (child, url) = start_flexform_sim(&["--ready-after", "100ms"]).await;
     let client = client();
     let created: Value = client
         .post(format!("{url}/v2/Instances"))
@@ -889,34 +925,23 @@ async fn flexform_sim_prints_its_url_serves_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(fetched["status"], "ready");
 
-    let killed = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.0.id().to_string())
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "flexform sim ignored SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let mut stderr = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    let (code, stderr) = stop_with(child, "-TERM").await;
+    assert_eq!(code, Some(0), "stderr:\n{stderr}");
     assert!(
         stderr.contains(&format!("export FLEXFORM_ENDPOINT={url}")),
         "{stderr}"
     );
     assert!(stderr.contains("TWILIO_API_KEY"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn flexform_sim_handles_a_signal_sent_as_soon_as_it_announces_its_url() {
+    for signal in ["-TERM", "-INT"] {
+        let (child, _url) = start_flexform_sim(&[]).await;
+        let (code, stderr) = stop_with(child, signal).await;
+        assert_eq!(code, Some(0), "{signal}, stderr:\n{stderr}");
+    }
 }
 
 #[test]
@@ -934,4 +959,18 @@ fn flexform_sim_refuses_out_of_range_flags() {
         assert!(stderr.contains(name), "{stderr}");
         assert!(common::stdout(&out).is_empty());
     }
+}
+
+#[tokio::test]
+async fn a_failed_provisioning_frees_the_account_for_a_new_create() {
+    // flexform's plan proposes a new create after creation-failed; the simulator allows it.
+    let sim = Sim::with_defaults().await;
+    let first = sim.created(ACCOUNT).await;
+    assert!(sim.handle.set_status(&first, "creation-failed"));
+    let discovered: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    assert_eq!(discovered["flex_instance_sid"], Value::Null);
+    let second = sim.created(ACCOUNT).await;
+    assert_ne!(first, second);
+    let old: Value = sim.fetch(ACCOUNT, &first).await.json().await.unwrap();
+    assert_eq!(old["status"], "creation-failed");
 }

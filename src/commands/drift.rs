@@ -19,29 +19,10 @@ pub fn run(settings: &Settings, args: &DriftArgs) -> anyhow::Result<ExitStatus> 
     match args.format.resolve() {
         OutputFormat::Json => print!("{}", document.to_json()),
         OutputFormat::Markdown => print!("{}", render::markdown(&document, "flexform drift")),
-        OutputFormat::Human => {
-            if drift == 0 && !planned.plan.has_errors() {
-                println!(
-                    "No drift: {} recorded instance{} match{} reality.",
-                    document.resource_changes.len(),
-                    if document.resource_changes.len() == 1 {
-                        ""
-                    } else {
-                        "s"
-                    },
-                    if document.resource_changes.len() == 1 {
-                        "es"
-                    } else {
-                        ""
-                    }
-                );
-            } else {
-                print!(
-                    "{}",
-                    render::human(&document, Style::new(settings.color_stdout))
-                );
-            }
-        }
+        OutputFormat::Human => print!(
+            "{}",
+            render::drift_report(&document, Style::new(settings.color_stdout))
+        ),
     }
     Ok(if planned.plan.has_errors() {
         ExitStatus::Failure

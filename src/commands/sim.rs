@@ -51,7 +51,6 @@ pub fn config(args: &SimArgs) -> anyhow::Result<SimConfig> {
 /// Runs the simulator until Ctrl-C or SIGTERM, then shuts it down gracefully.
 pub fn run(args: &SimArgs) -> anyhow::Result<ExitStatus> {
     let config = config(args)?;
-    install_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -93,17 +92,6 @@ pub fn run(args: &SimArgs) -> anyhow::Result<ExitStatus> {
         handle.shutdown().await;
         Ok(ExitStatus::Success)
     })
-}
-
-/// Request logs at debug level when `RUST_LOG` asks for them (e.g. `RUST_LOG=flexform=debug`);
-/// does nothing when the application has installed its own subscriber already.
-fn install_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// Ctrl-C, and SIGTERM on Unix, caught from the moment they are installed.

@@ -55,8 +55,10 @@ impl Record {
         }
     }
 
+    /// Whether the instance occupies its account: a `deleted` instance does not, and neither
+    /// does one whose provisioning failed (the account may try again, as flexform's plan does).
     fn is_live(&self) -> bool {
-        self.status != DELETED
+        self.status != DELETED && self.status != "creation-failed"
     }
 }
 
@@ -185,7 +187,7 @@ impl Store {
         self.by_sid.get(sid).and_then(|seq| self.records.get(seq))
     }
 
-    /// The account's instance that is not `deleted`, if any.
+    /// The account's live instance (not `deleted`, not `creation-failed`), if any.
     pub fn live_for_account(&self, account: &str) -> Option<&Record> {
         self.by_account
             .get(account)
@@ -193,7 +195,7 @@ impl Store {
             .filter(|r| r.is_live())
     }
 
-    /// Creates the account's instance, unless it already has one that is not `deleted`.
+    /// Creates the account's instance, unless it already has a live one.
     pub fn create(
         &mut self,
         account: &str,
