@@ -13,13 +13,13 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use tokio::sync::{oneshot, watch, Semaphore};
 
-use crate::client::{ApiError, Discovery, Fetched, FlexClient, Instance, InstanceStatus};
+use crate::client::{ApiError, Fetched, FlexClient, Instance, InstanceStatus};
 use crate::config::Config;
 use crate::credentials::Credentials;
 use crate::history::HistoryChange;
 use crate::plan::{Action, Plan, ResourceChange};
 use crate::sid::InstanceSid;
-use crate::state::{InstanceRecord, Origin, PendingCreate, State};
+use crate::state::{InstanceRecord, Origin, PendingCreate, StateUpdate};
 use crate::state_store::StateStore;
 
 /// How apply behaves.
@@ -31,8 +31,6 @@ pub struct ApplyOptions {
     pub wait: bool,
     /// Give up waiting after this long (the instance stays recorded).
     pub wait_timeout: Duration,
-    /// Look with discovery right before each POST (saved plans: time has passed since the plan).
-    pub verify_before_create: bool,
     /// First and longest poll interval while waiting.
     pub poll_interval: (Duration, Duration),
 }
@@ -43,7 +41,6 @@ impl Default for ApplyOptions {
             parallelism: 10,
             wait: true,
             wait_timeout: Duration::from_secs(600),
-            verify_before_create: false,
             poll_interval: (Duration::from_secs(1), Duration::from_secs(10)),
         }
     }
@@ -183,77 +180,36 @@ fn action_name(action: Action) -> &'static str {
     }
 }
 
-/// A change to the state, sent to the writer.
-#[derive(Debug)]
-enum Update {
-    Pending(String, PendingCreate),
-    ClearPending(String),
-    Record(String, InstanceRecord),
-    Status(String, Instance),
-}
-
-fn apply_update(state: &mut State, update: Update) {
-    match update {
-        Update::Pending(name, pending) => {
-            state.pending.insert(name, pending);
-        }
-        Update::ClearPending(name) => {
-            state.pending.remove(&name);
-        }
-        Update::Record(name, record) => {
-            state.pending.remove(&name);
-            state.instances.insert(name, record);
-        }
-        Update::Status(name, instance) => {
-            if let Some(record) = state.instances.get_mut(&name) {
-                if record.flex_instance_sid == instance.flex_instance_sid {
-                    record.status = instance.status;
-                    record.date_updated = instance.date_updated.or(record.date_updated.take());
-                    record.observed_at = Some(crate::util::now_rfc3339());
-                }
-            }
-        }
-    }
-}
-
 type Ack = oneshot::Sender<Result<(), String>>;
+type Update = StateUpdate;
 
-/// The single writer of the state: a thread that commits queued updates in groups.
+/// The single writer of the state: a task that records queued updates in groups (one durable
+/// write for everything that queued while the previous write ran).
 struct Writer {
     sender: Option<tokio::sync::mpsc::UnboundedSender<(Update, Ack)>>,
-    thread: Option<std::thread::JoinHandle<StateStore>>,
+    task: Option<tokio::task::JoinHandle<StateStore>>,
 }
 
 impl Writer {
     fn start(mut store: StateStore) -> Self {
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<(Update, Ack)>();
-        let thread = std::thread::Builder::new()
-            .name("flexform-state-writer".into())
-            .spawn(move || {
-                while let Some(first) = receiver.blocking_recv() {
-                    let mut batch = vec![first];
-                    while let Ok(more) = receiver.try_recv() {
-                        batch.push(more);
-                    }
-                    let (updates, acks): (Vec<Update>, Vec<Ack>) = batch.into_iter().unzip();
-                    let result = store
-                        .commit(|state| {
-                            for update in updates {
-                                apply_update(state, update);
-                            }
-                        })
-                        .map(|_| ())
-                        .map_err(|e| e.to_string());
-                    for ack in acks {
-                        let _ = ack.send(result.clone());
-                    }
+        let task = tokio::spawn(async move {
+            while let Some(first) = receiver.recv().await {
+                let mut batch = vec![first];
+                while let Ok(more) = receiver.try_recv() {
+                    batch.push(more);
                 }
-                store
-            })
-            .expect("the state writer thread starts");
+                let (updates, acks): (Vec<Update>, Vec<Ack>) = batch.into_iter().unzip();
+                let result = store.record(updates).await.map_err(|e| e.to_string());
+                for ack in acks {
+                    let _ = ack.send(result.clone());
+                }
+            }
+            store
+        });
         Self {
             sender: Some(sender),
-            thread: Some(thread),
+            task: Some(task),
         }
     }
 
@@ -263,13 +219,13 @@ impl Writer {
         }
     }
 
-    /// Stops the writer after every queued update is written, and gives the store back.
-    fn finish(mut self) -> StateStore {
+    /// Stops the writer after every queued update is recorded, and gives the store back.
+    async fn finish(mut self) -> StateStore {
         self.sender.take();
-        self.thread
+        self.task
             .take()
             .expect("writer is running")
-            .join()
+            .await
             .expect("the state writer does not panic")
     }
 }
@@ -352,7 +308,7 @@ pub async fn execute(
         adopted,
         failed,
     });
-    (writer.finish(), report)
+    (writer.finish().await, report)
 }
 
 async fn run_change(
@@ -396,14 +352,6 @@ async fn run_change(
             .and_then(|a| a.flex_instance_sid.clone()),
         _ => None,
     };
-    let mut adopt_sid = adopt_sid;
-    if change.action == Action::Create && ctx.options.verify_before_create {
-        match ctx.client.discover(account, credentials).await {
-            Ok(Discovery::Found(sid)) => adopt_sid = Some(sid),
-            Ok(_) => {}
-            Err(e) => return fail(format!("could not check {account} for an existing instance before creating: {e}; nothing was sent")),
-        }
-    }
     if let Some(sid) = adopt_sid {
         let instance = match ctx.client.get_instance(account, credentials, &sid).await {
             Ok(Fetched::Found(instance)) if instance.account_sid == *account => instance,
@@ -435,7 +383,13 @@ async fn run_change(
             origin: Origin::Adopted,
             status: instance.status.clone(),
         };
-        if let Err(e) = writer.write(Update::Record(name.clone(), record)).await {
+        if let Err(e) = writer
+            .write(Update::Record {
+                name: name.clone(),
+                record,
+            })
+            .await
+        {
             return fail(format!("cannot record adopted instance {sid}: {e}"));
         }
         ctx.reporter.event(&Event::ApplyComplete {
@@ -459,7 +413,13 @@ async fn run_change(
         conversations_default,
         started_at: crate::util::now_rfc3339(),
     };
-    if let Err(e) = writer.write(Update::Pending(name.clone(), pending)).await {
+    if let Err(e) = writer
+        .write(Update::Pending {
+            name: name.clone(),
+            pending,
+        })
+        .await
+    {
         return fail(format!(
             "cannot record the pending create, so nothing was sent: {e}"
         ));
@@ -473,7 +433,7 @@ async fn run_change(
         }
         Err(e) => {
             // A definite answer: nothing was created. Forget the pending record.
-            let _ = writer.write(Update::ClearPending(name.clone())).await;
+            let _ = writer.write(Update::ClearPending { name: name.clone() }).await;
             return fail(e.to_string());
         }
     };
@@ -488,7 +448,13 @@ async fn run_change(
         origin: Origin::Created,
         status: instance.status.clone(),
     };
-    if let Err(e) = writer.write(Update::Record(name.clone(), record)).await {
+    if let Err(e) = writer
+        .write(Update::Record {
+            name: name.clone(),
+            record,
+        })
+        .await
+    {
         return fail(format!(
             "created {sid} but could not record it: {e}. Record it with `flexform import {name} {sid}` once the state is writable"
         ));
@@ -564,7 +530,13 @@ async fn wait_for(
                     status = instance.status.clone();
                     report_status(&status);
                     let _ = writer
-                        .write(Update::Status(change.name.clone(), instance))
+                        .write(Update::Status {
+                            name: change.name.clone(),
+                            flex_instance_sid: instance.flex_instance_sid,
+                            status: instance.status,
+                            date_updated: instance.date_updated,
+                            observed_at: crate::util::now_rfc3339(),
+                        })
                         .await;
                 }
             }

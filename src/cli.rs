@@ -98,7 +98,7 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Record an existing instance in the state under NAME (it must be in the configuration).
     Import(ImportArgs),
-    /// Inspect or edit the state: list, show, rm.
+    /// Inspect or edit the state: list, show, rm, pull, push.
     #[command(subcommand)]
     State(StateCommand),
     /// Clear stale lock info left by a killed run; refuses while a process holds the lock.
@@ -249,6 +249,20 @@ pub enum StateCommand {
     Show {
         /// The instance name.
         name: String,
+    },
+    /// Print the whole state as JSON (from either backend).
+    Pull,
+    /// Replace the state with FILE (refused if its lineage differs or it is not newer, unless
+    /// --force). With `pull`, moves a state between a local file and postgres.
+    Push {
+        /// A state file.
+        file: PathBuf,
+        /// Replace even a state of another lineage or a newer serial.
+        #[arg(long)]
+        force: bool,
+        /// How long to wait for the state lock.
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+        lock_timeout: Duration,
     },
     /// Forget an instance (the instance itself is untouched).
     Rm {

@@ -37,6 +37,39 @@ pub struct Config {
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": NAME_PATTERN}))]
     pub instances: BTreeMap<String, InstanceSpec>,
+    /// Where the state lives. Omitted: the local file (`--state`, default
+    /// `flexform.state.json` beside this file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateConfig>,
+}
+
+/// Which state backend to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// A JSON file (`--state`).
+    #[default]
+    Local,
+    /// A PostgreSQL database shared by many pipelines, one workspace per estate.
+    Postgres,
+}
+
+/// Where the state lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// `local` (default) or `postgres`.
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// postgres: the environment variable holding the connection string (never the string
+    /// itself, which holds a password), e.g. `FLEXFORM_DATABASE_URL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub url_env: Option<String>,
+    /// postgres: the workspace holding this estate; many workspaces share one database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$"))]
+    pub workspace: Option<String>,
 }
 
 /// Where to find one pair of credentials: the names of two environment variables.
@@ -148,7 +181,7 @@ impl Config {
     }
 }
 
-const TOP_LEVEL_KEYS: &[&str] = &["version", "credentials", "instances"];
+const TOP_LEVEL_KEYS: &[&str] = &["version", "credentials", "instances", "state"];
 
 /// Collects diagnostics while walking the marked YAML tree.
 #[derive(Default)]
@@ -184,8 +217,15 @@ impl Validator {
         let mut credentials = BTreeMap::new();
         let mut instances = BTreeMap::new();
         let mut instance_nodes = Vec::new();
+        let mut state = None;
         for (key, value) in map.iter() {
             match key.as_str() {
+                "state" => {
+                    if let Some(config) = self.deserialize::<StateConfig>(key, value, text) {
+                        self.check_state(&config, key, value);
+                        state = Some(config);
+                    }
+                }
                 "version" => {
                     if let Some(v) = self.deserialize::<u32>(key, value, text) {
                         if v == CONFIG_VERSION {
@@ -316,6 +356,7 @@ impl Validator {
                 version: version.unwrap_or(CONFIG_VERSION),
                 credentials,
                 instances,
+                state,
             })
         } else {
             self.diagnostics
@@ -350,6 +391,71 @@ impl Validator {
                     .with_label("expected a mapping"),
                 );
                 Vec::new()
+            }
+        }
+    }
+
+    /// A postgres backend needs `url_env` and `workspace`; the local one takes neither.
+    fn check_state(
+        &mut self,
+        config: &StateConfig,
+        key: &marked_yaml::types::MarkedScalarNode,
+        node: &Node,
+    ) {
+        let at = |field: &str| {
+            node.as_mapping()
+                .and_then(|m| m.get_node(field))
+                .map_or(Location::of(key.span()), |n| Location::of(n.span()))
+        };
+        match config.backend {
+            BackendKind::Postgres => {
+                for (field, value) in [
+                    ("url_env", &config.url_env),
+                    ("workspace", &config.workspace),
+                ] {
+                    if value.is_none() {
+                        self.push(
+                            Diagnostic::new(
+                                Location::of(key.span()),
+                                format!("missing field `{field}` for `backend: postgres`"),
+                            )
+                            .with_label("in this section")
+                            .with_help(
+                                "e.g. `url_env: FLEXFORM_DATABASE_URL` and `workspace: emea-prod`",
+                            ),
+                        );
+                    }
+                }
+                if let Some(env) = &config.url_env {
+                    if !is_valid_env_name(env) {
+                        self.push(
+                            Diagnostic::new(at("url_env"), format!("invalid environment variable name {env:?} in `url_env`"))
+                                .with_label("not an environment variable name")
+                                .with_help("name the variable that holds the connection string, never the string itself"),
+                        );
+                    }
+                }
+                if let Some(workspace) = &config.workspace {
+                    if !is_valid_name(workspace) {
+                        self.push(
+                            Diagnostic::new(at("workspace"), format!("invalid workspace name {workspace:?}: names match {NAME_PATTERN}"))
+                                .with_label("invalid name"),
+                        );
+                    }
+                }
+            }
+            BackendKind::Local => {
+                for field in ["url_env", "workspace"] {
+                    if node.as_mapping().and_then(|m| m.get_node(field)).is_some() {
+                        self.push(
+                            Diagnostic::new(
+                                at(field),
+                                format!("`{field}` only applies to `backend: postgres`"),
+                            )
+                            .with_label("not used by the local backend"),
+                        );
+                    }
+                }
             }
         }
     }

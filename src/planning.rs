@@ -1,8 +1,6 @@
 //! The read side shared by plan, drift and apply: load the configuration and the state,
 //! resolve credentials, observe, and decide.
 
-use std::path::Path;
-
 use anyhow::Context;
 
 use crate::cli::NetArgs;
@@ -81,11 +79,6 @@ pub fn resolve_credentials(
     })
 }
 
-/// Loads the state at `path` (missing: `None`).
-pub fn load_state(path: &Path) -> anyhow::Result<Option<State>> {
-    Ok(State::load(path)?)
-}
-
 /// Loads, observes and plans.
 pub async fn make_plan(
     settings: &Settings,
@@ -93,7 +86,8 @@ pub async fn make_plan(
     scope: Scope,
 ) -> anyhow::Result<Planned> {
     let config = Config::load(&settings.config_path)?;
-    let state = load_state(&settings.state_path)?;
+    let location = crate::state_store::StateLocation::resolve(settings, Some(&config.config))?;
+    let state = location.load().await?;
     plan_against(settings, net, config, state, scope).await
 }
 

@@ -93,6 +93,149 @@ pub struct PendingCreate {
     pub started_at: String,
 }
 
+/// One change to the state, as the apply engine records it (and as the journal stores it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum StateUpdate {
+    /// A create is about to be sent.
+    Pending {
+        /// Instance name.
+        name: String,
+        /// The record.
+        pending: PendingCreate,
+    },
+    /// A create definitely did not happen.
+    ClearPending {
+        /// Instance name.
+        name: String,
+    },
+    /// An instance was created or adopted (replaces any pending record).
+    Record {
+        /// Instance name.
+        name: String,
+        /// The record.
+        record: InstanceRecord,
+    },
+    /// A recorded instance changed status.
+    Status {
+        /// Instance name.
+        name: String,
+        /// The instance (ignored if the record now holds another).
+        flex_instance_sid: InstanceSid,
+        /// Its new status.
+        status: InstanceStatus,
+        /// When the API says it changed.
+        date_updated: Option<String>,
+        /// When flexform saw it.
+        observed_at: String,
+    },
+}
+
+impl StateUpdate {
+    /// Applies the change to `state`. Applying the same update twice has the same effect as
+    /// once, so that a journal can be replayed safely.
+    pub fn apply_to(self, state: &mut State) {
+        match self {
+            StateUpdate::Pending { name, pending } => {
+                state.pending.insert(name, pending);
+            }
+            StateUpdate::ClearPending { name } => {
+                state.pending.remove(&name);
+            }
+            StateUpdate::Record { name, record } => {
+                state.pending.remove(&name);
+                state.instances.insert(name, record);
+            }
+            StateUpdate::Status {
+                name,
+                flex_instance_sid,
+                status,
+                date_updated,
+                observed_at,
+            } => {
+                if let Some(record) = state.instances.get_mut(&name) {
+                    if record.flex_instance_sid == flex_instance_sid {
+                        record.status = status;
+                        if date_updated.is_some() {
+                            record.date_updated = date_updated;
+                        }
+                        record.observed_at = Some(observed_at);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One line of `<state>.journal`: an update and the state it applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Lineage of the state file the update applies to.
+    pub lineage: String,
+    /// Serial of the state file the update applies to.
+    pub base_serial: u64,
+    /// The update.
+    pub update: StateUpdate,
+}
+
+/// The journal beside a state file: updates made since the file was last written, replayed by
+/// every reader and folded into the file by the next writer.
+pub fn journal_path(state_path: &Path) -> std::path::PathBuf {
+    let mut name = state_path.as_os_str().to_owned();
+    name.push(".journal");
+    std::path::PathBuf::from(name)
+}
+
+/// Reads the journal of `state_path` and applies it to `state` (read from that file, or empty
+/// if there is none). Returns whether there was anything to apply. A line cut short by a crash
+/// ends the journal; a journal written for another state is an error.
+pub fn replay_journal(
+    state_path: &Path,
+    state: &mut State,
+    state_existed: bool,
+) -> Result<bool, StateError> {
+    let path = journal_path(state_path);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => return Err(StateError::Read { path, source }),
+    };
+    let mut applied = false;
+    let mut lines = bytes.split(|b| *b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let entry: JournalEntry = match serde_json::from_slice(line) {
+            Ok(entry) => entry,
+            // Only the last line can be torn (a crash mid-append); it was never acknowledged.
+            Err(_) if lines.peek().is_none() => break,
+            Err(e) => {
+                return Err(StateError::Corrupt {
+                    path,
+                    line: 0,
+                    column: 0,
+                    message: e.to_string(),
+                })
+            }
+        };
+        if state_existed && (entry.lineage != state.lineage || entry.base_serial != state.serial) {
+            return Err(StateError::JournalMismatch {
+                journal: path,
+                state: state_path.to_owned(),
+            });
+        }
+        if !state_existed && !applied {
+            // A run that crashed before its first compaction: adopt the journal's lineage.
+            state.lineage = entry.lineage.clone();
+            state.serial = entry.base_serial;
+        }
+        entry.update.apply_to(state);
+        applied = true;
+    }
+    Ok(applied)
+}
+
 impl State {
     /// A new, empty state with a fresh lineage (serial 0: nothing written yet).
     pub fn empty() -> Self {
@@ -106,8 +249,18 @@ impl State {
         }
     }
 
-    /// Reads the state at `path`; a missing file is an empty state (`None`).
+    /// Reads the state at `path` with any journaled updates applied (in memory only); a missing
+    /// file without a journal is no state (`None`).
     pub fn load(path: &Path) -> Result<Option<State>, StateError> {
+        let file = Self::load_file(path)?;
+        let existed = file.is_some();
+        let mut state = file.unwrap_or_else(State::empty);
+        let replayed = replay_journal(path, &mut state, existed)?;
+        Ok((existed || replayed).then_some(state))
+    }
+
+    /// Reads the state file alone; a missing file is `None`.
+    pub fn load_file(path: &Path) -> Result<Option<State>, StateError> {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

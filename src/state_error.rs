@@ -59,6 +59,25 @@ pub enum StateError {
         /// Why.
         source: std::io::Error,
     },
+    /// The journal beside the state was written for another state (the file was replaced,
+    /// e.g. restored from a backup, after a run was interrupted).
+    #[error("{} does not belong to {} (it was written for another lineage or serial: was the state restored after an interrupted run?). Nothing was changed. Move the journal aside to use the state as it is, or restore the state the journal belongs to", journal.display(), state.display())]
+    JournalMismatch {
+        /// The journal.
+        journal: PathBuf,
+        /// The state file.
+        state: PathBuf,
+    },
+    /// The database behind the state could not be used.
+    #[error("{target}: {what} failed: {message}")]
+    Database {
+        /// Where: workspace and host, never the password.
+        target: String,
+        /// What was being done.
+        what: String,
+        /// The database's message.
+        message: String,
+    },
     /// A state write would replace a state of another lineage or an older serial.
     #[error("state {} changed under this run (expected serial {expected}, found {found}); nothing was written", path.display())]
     Conflict {

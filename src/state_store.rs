@@ -1,188 +1,211 @@
-//! `StateStore`: the locked, durable home of the state for commands that change it.
-//!
-//! Opening takes the lock and reads the state; every [`StateStore::commit`] that changes the
-//! content raises the serial by one and replaces the file atomically and durably, the first
-//! one of a run after copying the previous file to `<state>.backup`.
+//! `StateStore`: where the state lives (a local file, or a PostgreSQL workspace) behind one
+//! interface: read without a lock, or open under the lock, commit, record, keep history.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::fs_util::write_atomic;
-use crate::lock::StateLock;
-use crate::state::State;
+use crate::config::{BackendKind, Config};
+use crate::history::{self, HistoryEntry};
+use crate::local_store::LocalStore;
+use crate::pg_store::{PgLocation, PgStore};
+use crate::secret::Secret;
+use crate::settings::Settings;
+use crate::state::{State, StateUpdate};
 use crate::state_error::StateError;
 
-/// A state held under lock for one command run.
-#[derive(Debug)]
-pub struct StateStore {
-    path: PathBuf,
-    lock: StateLock,
-    state: State,
-    existed: bool,
-    backed_up: bool,
-    serial_at_open: u64,
+/// Where the state is.
+#[derive(Debug, Clone)]
+pub enum StateLocation {
+    /// A JSON file.
+    Local(PathBuf),
+    /// A workspace in PostgreSQL.
+    Postgres(PgLocation),
 }
 
-/// The backup file beside a state file.
-pub fn backup_path(state_path: &Path) -> PathBuf {
-    let mut name = state_path.as_os_str().to_owned();
-    name.push(".backup");
-    PathBuf::from(name)
+impl StateLocation {
+    /// Resolves the location from the configuration's `state:` section and `--state`.
+    pub fn resolve(settings: &Settings, config: Option<&Config>) -> anyhow::Result<Self> {
+        let Some(state) = config.and_then(|c| c.state.as_ref()) else {
+            return Ok(Self::Local(settings.state_path.clone()));
+        };
+        match state.backend {
+            BackendKind::Local => Ok(Self::Local(settings.state_path.clone())),
+            BackendKind::Postgres => {
+                if settings.state_explicit {
+                    anyhow::bail!(
+                        "--state (or FLEXFORM_STATE) names a state file, but {} keeps the state in postgres (workspace `{}`); drop --state",
+                        settings.config_path.display(),
+                        state.workspace.as_deref().unwrap_or("?")
+                    );
+                }
+                let variable = state.url_env.clone().unwrap_or_default();
+                let url = std::env::var(&variable)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "environment variable {variable} is not set: it must hold the PostgreSQL connection string (named by `state.url_env` in {})",
+                            settings.config_path.display()
+                        )
+                    })?;
+                Ok(Self::Postgres(PgLocation {
+                    url: Secret::new(url),
+                    workspace: state.workspace.clone().unwrap_or_default(),
+                }))
+            }
+        }
+    }
+
+    /// The location for commands that may run without a configuration file (show, state): the
+    /// configuration decides the backend when it exists; otherwise the local state file.
+    pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
+        if settings.config_path.exists() {
+            let config = Config::load(&settings.config_path)?;
+            Self::resolve(settings, Some(&config.config))
+        } else {
+            Self::resolve(settings, None)
+        }
+    }
+
+    /// For messages: the file, or the workspace and host.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Local(path) => path.display().to_string(),
+            Self::Postgres(pg) => pg.describe(),
+        }
+    }
+
+    /// Reads the state without locking (plan, drift, show, pull). `None`: no state yet.
+    pub async fn load(&self) -> Result<Option<State>, StateError> {
+        match self {
+            Self::Local(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || State::load(&path))
+                    .await
+                    .expect("state reading does not panic")
+            }
+            Self::Postgres(pg) => crate::pg_store::load(pg).await,
+        }
+    }
+}
+
+/// A state held under its lock for one command run.
+#[derive(Debug)]
+pub enum StateStore {
+    /// A local file.
+    Local(LocalStore),
+    /// A PostgreSQL workspace.
+    Postgres(PgStore),
 }
 
 impl StateStore {
-    /// Locks the state for `operation` (waiting up to `lock_timeout`) and reads it.
-    pub fn open(path: &Path, operation: &str, lock_timeout: Duration) -> Result<Self, StateError> {
-        let lock = StateLock::acquire(path, operation, lock_timeout)?;
-        let loaded = State::load(path)?;
-        let existed = loaded.is_some();
-        let state = loaded.unwrap_or_else(State::empty);
-        Ok(Self {
-            path: path.to_owned(),
-            serial_at_open: state.serial,
-            lock,
-            state,
-            existed,
-            backed_up: false,
-        })
+    /// Takes the lock for `operation` (waiting up to `lock_timeout`) and reads the state.
+    pub async fn open(
+        location: &StateLocation,
+        operation: &str,
+        lock_timeout: Duration,
+    ) -> Result<Self, StateError> {
+        match location {
+            StateLocation::Local(path) => {
+                let path = path.clone();
+                let operation = operation.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    LocalStore::open(&path, &operation, lock_timeout)
+                })
+                .await
+                .expect("opening the state does not panic")
+                .map(Self::Local)
+            }
+            StateLocation::Postgres(pg) => PgStore::open(pg, operation, lock_timeout)
+                .await
+                .map(Self::Postgres),
+        }
     }
 
     /// The state as last committed (or read).
     pub fn state(&self) -> &State {
-        &self.state
-    }
-
-    /// Whether a state file existed when the store was opened (or has been written since).
-    pub fn exists(&self) -> bool {
-        self.existed
-    }
-
-    /// The serial when the store was opened.
-    pub fn serial_at_open(&self) -> u64 {
-        self.serial_at_open
-    }
-
-    /// The state file path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The held lock.
-    pub fn lock(&self) -> &StateLock {
-        &self.lock
-    }
-
-    /// Applies `change`; if the content changed, writes it with the next serial. On error the
-    /// file and this store's view are both left as they were.
-    pub fn commit(&mut self, change: impl FnOnce(&mut State)) -> Result<bool, StateError> {
-        let mut next = self.state.clone();
-        change(&mut next);
-        if next.instances == self.state.instances
-            && next.pending == self.state.pending
-            && self.existed
-        {
-            return Ok(false);
+        match self {
+            Self::Local(s) => s.state(),
+            Self::Postgres(s) => s.state(),
         }
-        next.serial = self.state.serial + 1;
-        next.flexform_version = env!("CARGO_PKG_VERSION").to_owned();
-        if !self.backed_up {
-            if self.existed {
-                let previous = std::fs::read(&self.path).map_err(|source| StateError::Read {
-                    path: self.path.clone(),
-                    source,
-                })?;
-                let backup = backup_path(&self.path);
-                write_atomic(&backup, &previous, Some(0o600)).map_err(|source| {
+    }
+
+    /// Whether a state existed when opened (or has been written since).
+    pub fn exists(&self) -> bool {
+        match self {
+            Self::Local(s) => s.exists(),
+            Self::Postgres(s) => s.exists(),
+        }
+    }
+
+    /// For messages: the file, or the workspace and host.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Local(s) => s.path().display().to_string(),
+            Self::Postgres(s) => s.describe(),
+        }
+    }
+
+    /// Applies `change` and writes it if the content changed.
+    pub async fn commit(&mut self, change: impl FnOnce(&mut State)) -> Result<bool, StateError> {
+        match self {
+            Self::Local(s) => tokio::task::block_in_place(|| s.commit(change)),
+            Self::Postgres(s) => s.commit(change).await,
+        }
+    }
+
+    /// Records a group of updates durably (the apply engine's hot path).
+    pub async fn record(&mut self, updates: Vec<StateUpdate>) -> Result<(), StateError> {
+        match self {
+            Self::Local(s) => tokio::task::block_in_place(|| s.record(updates)),
+            Self::Postgres(s) => s
+                .commit(|state| {
+                    for update in updates {
+                        update.apply_to(state);
+                    }
+                })
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    /// Makes recorded updates part of the state proper (local: folds the journal into the file).
+    pub async fn compact(&mut self) -> Result<(), StateError> {
+        match self {
+            Self::Local(s) => tokio::task::block_in_place(|| s.compact()),
+            Self::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// Replaces the whole state (`state push`).
+    pub async fn replace(&mut self, state: State) -> Result<(), StateError> {
+        match self {
+            Self::Local(s) => tokio::task::block_in_place(|| s.replace(state)),
+            Self::Postgres(s) => s.replace(state).await,
+        }
+    }
+
+    /// Appends one line to the audit trail.
+    pub async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StateError> {
+        match self {
+            Self::Local(s) => {
+                let path = s.path().to_owned();
+                tokio::task::block_in_place(|| history::append(&path, entry)).map_err(|source| {
                     StateError::Write {
-                        path: backup,
+                        path: history::history_path(&path),
                         source,
                     }
-                })?;
+                })
             }
-            self.backed_up = true;
-        }
-        write_atomic(&self.path, &next.to_bytes(), Some(0o600)).map_err(|source| {
-            StateError::Write {
-                path: self.path.clone(),
-                source,
-            }
-        })?;
-        self.state = next;
-        self.existed = true;
-        Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sid::AccountSid;
-    use crate::state::PendingCreate;
-
-    fn pending() -> PendingCreate {
-        PendingCreate {
-            account_sid: AccountSid::parse("AC0123456789abcdef0123456789abcdef").unwrap(),
-            address: "flex_instance.a".into(),
-            conversations_default: None,
-            started_at: "now".into(),
+            Self::Postgres(s) => s.append_history(entry).await,
         }
     }
 
-    #[test]
-    fn serial_rises_per_change_and_lineage_stays() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.json");
-        let mut store = StateStore::open(&path, "apply", Duration::ZERO).unwrap();
-        store
-            .commit(|s| {
-                s.pending.insert("a".into(), pending());
-            })
-            .unwrap();
-        let lineage = store.state().lineage.clone();
-        assert_eq!(store.state().serial, 1);
-        assert!(
-            !store.commit(|_| {}).unwrap(),
-            "an unchanged commit writes nothing"
-        );
-        store
-            .commit(|s| {
-                s.pending.clear();
-            })
-            .unwrap();
-        drop(store);
-        let on_disk = State::load(&path).unwrap().unwrap();
-        assert_eq!(on_disk.serial, 2);
-        assert_eq!(on_disk.lineage, lineage);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+    /// Releases the lock.
+    pub async fn release(self) {
+        match self {
+            Self::Local(s) => drop(s),
+            Self::Postgres(s) => s.release().await,
         }
-    }
-
-    #[test]
-    fn first_write_of_a_run_backs_up_the_previous_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.json");
-        let mut store = StateStore::open(&path, "apply", Duration::ZERO).unwrap();
-        store
-            .commit(|s| {
-                s.pending.insert("a".into(), pending());
-            })
-            .unwrap();
-        assert!(!backup_path(&path).exists(), "no previous state, no backup");
-        drop(store);
-        let before = std::fs::read(&path).unwrap();
-        let mut store = StateStore::open(&path, "apply", Duration::ZERO).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap();
-        store
-            .commit(|s| {
-                s.pending.insert("b".into(), pending());
-            })
-            .unwrap();
-        assert_eq!(std::fs::read(backup_path(&path)).unwrap(), before);
     }
 }

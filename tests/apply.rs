@@ -120,8 +120,11 @@ impl Project {
         std::fs::read(self.state_path()).expect("the state file exists")
     }
 
+    /// The state as flexform reads it: the file with any journaled updates applied.
     fn state(&self) -> State {
-        State::from_bytes(&self.state_path(), &self.state_bytes()).expect("the state parses")
+        State::load(&self.state_path())
+            .expect("the state parses")
+            .expect("a state exists")
     }
 
     fn history(&self) -> Vec<HistoryEntry> {
@@ -460,21 +463,39 @@ async fn saved_plan_of_another_lineage_is_refused_without_a_request() {
     assert_eq!(project.stats(), before, "no request of any kind");
 }
 
-/// Time passes between `plan --out` and `apply plan.json`: an instance created meanwhile is
-/// found by the discovery made right before the POST, and adopted instead.
+/// A saved plan is carried out as made (as Terraform does): an instance created outside
+/// flexform since the plan meets the API's one-instance-per-account rule, a definite 409 that
+/// records nothing and creates nothing; the next plan adopts the instance without a POST.
 #[tokio::test(flavor = "multi_thread")]
-async fn saved_plan_adopts_an_instance_created_since_the_plan_without_a_post() {
+async fn saved_plan_meets_an_instance_created_since_with_a_409_and_the_next_plan_adopts() {
     let project = Project::start(READY, &[("a", A, None)]).await;
     let output = project.run(&["plan", "--out", "plan.json"]).await;
     assert_exit(&output, 0);
     let theirs = project.create_directly(A).await;
 
     let output = project.run(&["apply", "plan.json"]).await;
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains("20409"), "{}", stderr(&output));
+    assert_eq!(project.stats().creates, 1, "only the one made above");
+    let state = project.state();
+    assert!(
+        state.instances.is_empty() && state.pending.is_empty(),
+        "{state:?}"
+    );
+
+    let output = project.run(&["plan"]).await;
+    assert!(
+        stdout(&output).contains("will be adopted"),
+        "{}",
+        stdout(&output)
+    );
+    let before = project.stats().create_requests;
+    let output = project.run(&["apply", "--auto-approve"]).await;
     assert_exit(&output, 0);
     assert_eq!(
         project.stats().create_requests,
-        1,
-        "only the one made above"
+        before,
+        "adopting sends no POST"
     );
     let record = &project.state().instances["a"];
     assert_eq!(record.flex_instance_sid.to_string(), theirs);

@@ -12,12 +12,12 @@ use crate::apply::{self, ApplyContext, ApplyOptions, ChangeOutcome, Event, Repor
 use crate::cli::ApplyArgs;
 use crate::config::Config;
 use crate::exit_status::ExitStatus;
-use crate::history::{self, HistoryEntry};
+use crate::history::HistoryEntry;
 use crate::plan_document::PlanDocument;
 use crate::planning::{self, Scope};
 use crate::render::{self, Style};
 use crate::settings::Settings;
-use crate::state_store::StateStore;
+use crate::state_store::{StateLocation, StateStore};
 
 /// Runs apply.
 pub fn run(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
@@ -30,9 +30,10 @@ pub fn run(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<ExitStatus> 
 }
 
 async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
-    let store = StateStore::open(&settings.state_path, "apply", args.lock_timeout)?;
-    let serial_before = store.state().serial;
     let config = Config::load(&settings.config_path)?;
+    let location = StateLocation::resolve(settings, Some(&config.config))?;
+    let store = StateStore::open(&location, "apply", args.lock_timeout).await?;
+    let serial_before = store.state().serial;
     let style = Style::new(settings.color_stdout);
 
     let (plan, credentials, client, saved) = match &args.plan_file {
@@ -105,7 +106,6 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
         parallelism: usize::from(args.net.parallelism),
         wait: !args.no_wait,
         wait_timeout: args.wait_timeout,
-        verify_before_create: saved,
         ..ApplyOptions::default()
     };
     let ctx = ApplyContext {
@@ -116,16 +116,20 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
         reporter,
         interrupts,
     };
-    let (store, report) = apply::execute(&plan, store, ctx).await;
+    let (mut store, report) = apply::execute(&plan, store, ctx).await;
+    let compacted = store.compact().await;
     let serial_after = store.state().serial;
     let entry = HistoryEntry::new("apply", serial_before, serial_after, report.history());
-    if let Err(e) = history::append(store.path(), &entry) {
+    if let Err(e) = store.append_history(&entry).await {
+        eprintln!("warning: cannot append to the history: {e}");
+    }
+    store.release().await;
+    let compact_failed = compacted.is_err();
+    if let Err(e) = compacted {
         eprintln!(
-            "warning: cannot append to {}: {e}",
-            history::history_path(store.path()).display()
+            "error: {e}. Every change is kept in the journal beside the state and is folded in by the next flexform run"
         );
     }
-    drop(store);
 
     let (created, adopted, failed) = report.counts();
     let not_started: Vec<&String> = report
@@ -159,7 +163,7 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
         }
         return Ok(ExitStatus::Interrupted);
     }
-    Ok(if failed > 0 {
+    Ok(if failed > 0 || compact_failed {
         ExitStatus::Failure
     } else {
         ExitStatus::Success
@@ -179,7 +183,7 @@ fn check_saved_plan(
         }
         (Some(_), false) => bail!(
             "Saved plan does not match the given state: {} does not exist; nothing was sent",
-            store.path().display()
+            store.describe()
         ),
         (None, true) => {
             bail!("Saved plan is stale: the state changed after the plan was made; run plan again")

@@ -7,16 +7,20 @@ use crate::client::Fetched;
 use crate::config::Config;
 use crate::credentials;
 use crate::exit_status::ExitStatus;
-use crate::history::{self, HistoryChange, HistoryEntry};
+use crate::history::{HistoryChange, HistoryEntry};
 use crate::plan::address;
 use crate::planning;
 use crate::settings::Settings;
 use crate::sid::InstanceSid;
 use crate::state::{InstanceRecord, Origin};
-use crate::state_store::StateStore;
+use crate::state_store::{StateLocation, StateStore};
 
 /// Imports one instance.
 pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
+    planning::block_on(run_async(settings, args))?
+}
+
+async fn run_async(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
     let sid = InstanceSid::parse(&args.sid).map_err(|e| anyhow::anyhow!("{e}"))?;
     let config = Config::load(&settings.config_path)?;
     let Some(spec) = config.config.instances.get(&args.name) else {
@@ -27,7 +31,8 @@ pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus>
         );
     };
     let creds = credentials::resolve(&config.config, &args.name, spec)?;
-    let mut store = StateStore::open(&settings.state_path, "import", args.lock_timeout)?;
+    let location = StateLocation::resolve(settings, Some(&config.config))?;
+    let mut store = StateStore::open(&location, "import", args.lock_timeout).await?;
     let serial_before = store.state().serial;
     if let Some(existing) = store.state().instances.get(&args.name) {
         if existing.flex_instance_sid == sid {
@@ -35,17 +40,22 @@ pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus>
                 "{} already records {sid}; nothing to do.",
                 address(&args.name)
             );
+            store.release().await;
             return Ok(ExitStatus::Success);
         }
-        bail!(
+        let message = format!(
             "{} already records {}; run `flexform state rm {}` first to replace it",
             address(&args.name),
             existing.flex_instance_sid,
             args.name
         );
+        store.release().await;
+        bail!(message);
     }
     let client = planning::client(settings, &args.net)?;
-    let fetched = planning::block_on(client.get_instance(&spec.account_sid, &creds, &sid))?
+    let fetched = client
+        .get_instance(&spec.account_sid, &creds, &sid)
+        .await
         .with_context(|| format!("cannot fetch {sid}"))?;
     let instance = match fetched {
         Fetched::Found(instance) => instance,
@@ -73,10 +83,12 @@ pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus>
         origin: Origin::Imported,
         status: instance.status.clone(),
     };
-    store.commit(|state| {
-        state.pending.remove(&name);
-        state.instances.insert(name.clone(), record);
-    })?;
+    store
+        .commit(|state| {
+            state.pending.remove(&name);
+            state.instances.insert(name.clone(), record);
+        })
+        .await?;
     let entry = HistoryEntry::new(
         "import",
         serial_before,
@@ -88,9 +100,10 @@ pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus>
             outcome: "ok".into(),
         }],
     );
-    if let Err(e) = history::append(store.path(), &entry) {
+    if let Err(e) = store.append_history(&entry).await {
         eprintln!("warning: cannot append to the history: {e}");
     }
+    store.release().await;
     println!(
         "Imported {sid} ({}) as {}.",
         instance.status,

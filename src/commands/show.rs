@@ -5,7 +5,7 @@ use crate::exit_status::ExitStatus;
 use crate::plan_document::PlanDocument;
 use crate::render::{self, Style};
 use crate::settings::Settings;
-use crate::state::State;
+use crate::state_store::StateLocation;
 
 /// Shows a saved plan (with FILE) or the state.
 pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<ExitStatus> {
@@ -22,12 +22,13 @@ pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<ExitStatus> {
         }
         return Ok(ExitStatus::Success);
     }
-    let state = State::load(&settings.state_path)?;
+    let location = StateLocation::from_settings(settings)?;
+    let state = crate::planning::block_on(location.load())??;
     match (state, format) {
         (None, OutputFormat::Json) => println!("null"),
         (None, _) => println!(
             "No state at {}: nothing has been applied yet.",
-            settings.state_path.display()
+            location.describe()
         ),
         (Some(state), OutputFormat::Json) => {
             print!("{}", String::from_utf8_lossy(&state.to_bytes()))

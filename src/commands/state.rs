@@ -1,28 +1,34 @@
-//! `flexform state list|show|rm` and `flexform force-unlock`.
+//! `flexform state list|show|rm|pull|push` and `flexform force-unlock`, on either backend.
 
 use anyhow::bail;
 
 use crate::cli::StateCommand;
 use crate::exit_status::ExitStatus;
-use crate::history::{self, HistoryChange, HistoryEntry};
+use crate::history::{HistoryChange, HistoryEntry};
 use crate::lock::{self, ForceUnlock};
 use crate::plan::address;
+use crate::planning;
 use crate::render;
 use crate::settings::Settings;
 use crate::state::State;
-use crate::state_store::StateStore;
+use crate::state_store::{StateLocation, StateStore};
 
 /// Runs a `state` subcommand.
 pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitStatus> {
+    let location = StateLocation::from_settings(settings)?;
+    planning::block_on(run_async(&location, command))?
+}
+
+async fn run_async(location: &StateLocation, command: &StateCommand) -> anyhow::Result<ExitStatus> {
     match command {
         StateCommand::List => {
-            if let Some(state) = State::load(&settings.state_path)? {
+            if let Some(state) = location.load().await? {
                 print!("{}", render::state_table(&state));
             }
             Ok(ExitStatus::Success)
         }
         StateCommand::Show { name } => {
-            let state = State::load(&settings.state_path)?.unwrap_or_else(State::empty);
+            let state = location.load().await?.unwrap_or_else(State::empty);
             if let Some(record) = state.instances.get(name) {
                 println!("{}", serde_json::to_string_pretty(record)?);
             } else if let Some(pending) = state.pending.get(name) {
@@ -31,15 +37,71 @@ pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitSt
                     serde_json::to_string_pretty(&serde_json::json!({"pending_create": pending}))?
                 );
             } else {
-                bail!(
-                    "no instance named `{name}` in {}",
-                    settings.state_path.display()
-                );
+                bail!("no instance named `{name}` in {}", location.describe());
             }
             Ok(ExitStatus::Success)
         }
+        StateCommand::Pull => {
+            match location.load().await? {
+                Some(state) => print!("{}", String::from_utf8_lossy(&state.to_bytes())),
+                None => bail!("{} has no state yet", location.describe()),
+            }
+            Ok(ExitStatus::Success)
+        }
+        StateCommand::Push {
+            file,
+            force,
+            lock_timeout,
+        } => {
+            let bytes = std::fs::read(file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let pushed = State::from_bytes(file, &bytes)?;
+            let mut store = StateStore::open(location, "state push", *lock_timeout).await?;
+            let current = store.state().clone();
+            if store.exists() && !force {
+                if pushed.lineage != current.lineage {
+                    let target = store.describe();
+                    store.release().await;
+                    bail!(
+                        "refusing to push: {} has lineage {}, but {target} has lineage {}; pass --force to replace a different state",
+                        file.display(),
+                        pushed.lineage,
+                        current.lineage
+                    );
+                }
+                if pushed.serial <= current.serial {
+                    let target = store.describe();
+                    store.release().await;
+                    bail!(
+                        "refusing to push: {} has serial {}, not newer than {target} (serial {}); pull first, or pass --force",
+                        file.display(),
+                        pushed.serial,
+                        current.serial
+                    );
+                }
+            }
+            let serial_before = current.serial;
+            store.replace(pushed).await?;
+            let entry = HistoryEntry::new(
+                "state push",
+                serial_before,
+                store.state().serial,
+                Vec::new(),
+            );
+            if let Err(e) = store.append_history(&entry).await {
+                eprintln!("warning: cannot append to the history: {e}");
+            }
+            println!(
+                "Pushed {} to {} (serial {}).",
+                file.display(),
+                store.describe(),
+                store.state().serial
+            );
+            store.release().await;
+            Ok(ExitStatus::Success)
+        }
         StateCommand::Rm { name, lock_timeout } => {
-            let mut store = StateStore::open(&settings.state_path, "state rm", *lock_timeout)?;
+            let mut store = StateStore::open(location, "state rm", *lock_timeout).await?;
             let serial_before = store.state().serial;
             let sid = store
                 .state()
@@ -47,15 +109,16 @@ pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitSt
                 .get(name)
                 .map(|r| r.flex_instance_sid.to_string());
             if sid.is_none() && !store.state().pending.contains_key(name) {
-                bail!(
-                    "no instance named `{name}` in {}",
-                    settings.state_path.display()
-                );
+                let target = store.describe();
+                store.release().await;
+                bail!("no instance named `{name}` in {target}");
             }
-            store.commit(|state| {
-                state.instances.remove(name);
-                state.pending.remove(name);
-            })?;
+            store
+                .commit(|state| {
+                    state.instances.remove(name);
+                    state.pending.remove(name);
+                })
+                .await?;
             let entry = HistoryEntry::new(
                 "state rm",
                 serial_before,
@@ -67,9 +130,10 @@ pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitSt
                     outcome: "ok".into(),
                 }],
             );
-            if let Err(e) = history::append(store.path(), &entry) {
+            if let Err(e) = store.append_history(&entry).await {
                 eprintln!("warning: cannot append to the history: {e}");
             }
+            store.release().await;
             println!(
                 "Removed {} from the state{}. The instance itself is untouched.",
                 address(name),
@@ -82,6 +146,11 @@ pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitSt
 
 /// Clears stale lock info.
 pub fn force_unlock(settings: &Settings, id: &str) -> anyhow::Result<ExitStatus> {
+    if let StateLocation::Postgres(_) = StateLocation::from_settings(settings)? {
+        bail!(
+            "the postgres backend needs no force-unlock: its lock is released when the holding session ends"
+        );
+    }
     match lock::force_unlock(&settings.state_path, id) {
         Ok(ForceUnlock::Cleared) => {
             println!("Cleared stale lock info {id}.");
