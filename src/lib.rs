@@ -30,4 +30,5 @@ pub mod sim;
 pub mod state;
 pub mod state_error;
 pub mod state_store;
+pub mod stdout;
 pub mod util;

@@ -50,3 +50,48 @@ fn schema_rejects_what_validate_rejects() {
         assert!(!validator.is_valid(&doc), "schema accepted:\n{bad}");
     }
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    // `flexform show plan.json | head -1` on a plan larger than a pipe's buffer: the reader
+    // goes away early; flexform must end quietly, not panic.
+    use std::io::{BufRead, BufReader};
+    let changes: Vec<serde_json::Value> = (0..3000)
+        .map(|i| {
+            let account = format!("AC{i:032x}");
+            serde_json::json!({
+                "address": format!("flex_instance.i{i}"), "name": format!("i{i}"),
+                "account_sid": account, "action": "create", "reason": "no instance on the account",
+                "before": null,
+                "after": {"account_sid": account, "conversations_default": null,
+                          "flex_instance_sid": null, "status": null}
+            })
+        })
+        .collect();
+    let plan = serde_json::json!({
+        "format_version": "1", "flexform_version": "0.1.0", "state_lineage": null,
+        "state_serial": 0, "config_sha256": "0", "created_at": "2026-11-24T00:00:00Z",
+        "resource_changes": changes, "diagnostics": [],
+        "summary": {"create": 3000, "adopt": 0, "no_op": 0, "drift": 0}
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plan.json");
+    std::fs::write(&file, plan.to_string()).unwrap();
+    let mut child = common::flexform()
+        .arg("show")
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here, closing the pipe long before the ~1 MB of output is written.
+    let out = child.wait_with_output().unwrap();
+    assert!(first.starts_with("flexform will perform"), "{first}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

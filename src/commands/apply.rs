@@ -56,7 +56,7 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
             .await?;
             let document = planned.document();
             if !args.json {
-                print!("{}", render::human(&document, style));
+                crate::out!("{}", render::human(&document, style));
             }
             (planned.plan, planned.credentials, planned.client, false)
         }
@@ -81,9 +81,9 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
                 adopted: 0,
                 failed: 0,
             };
-            println!("{}", serde_json::to_string(&summary)?);
+            crate::outln!("{}", serde_json::to_string(&summary)?);
         } else if saved {
-            println!("No changes. Flex instances match the configuration.");
+            crate::outln!("No changes. Flex instances match the configuration.");
         }
         return Ok(ExitStatus::Success);
     }
@@ -146,9 +146,9 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
     if !args.json {
         let line = format!("Resources: {created} created, {adopted} adopted, {failed} failed.");
         if failed == 0 && not_started.is_empty() {
-            println!("Apply complete! {line}");
+            crate::outln!("Apply complete! {line}");
         } else {
-            println!("Apply finished with errors. {line}");
+            crate::outln!("Apply finished with errors. {line}");
         }
     }
     if report.interrupted {

@@ -69,11 +69,11 @@ pub fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<ExitStatus> {
         }))
         .context("cannot start the simulator")?;
     let endpoint = sim.url();
-    println!(
+    crate::outln!(
         "flexform demo: a simulated Flex API at {endpoint}; working in {}",
         dir.display()
     );
-    println!("(no credentials and no network needed: the simulator stands in for Twilio)\n");
+    crate::outln!("(no credentials and no network needed: the simulator stands in for Twilio)\n");
 
     let demo = Demo {
         settings,
@@ -119,9 +119,9 @@ pub fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<ExitStatus> {
     demo.step("flexform drift", ExitStatus::Success)?;
 
     runtime.block_on(sim.shutdown());
-    println!("Demo complete: every step behaved as described.");
+    crate::outln!("Demo complete: every step behaved as described.");
     if args.dir.is_some() {
-        println!(
+        crate::outln!(
             "The configuration, state and history are in {}: try `flexform show --state {}`.",
             dir.display(),
             state_path.display()
@@ -139,12 +139,12 @@ struct Demo<'a> {
 
 impl Demo<'_> {
     fn heading(number: usize, text: &str) {
-        println!("==> Step {number}: {text}");
+        crate::outln!("==> Step {number}: {text}");
     }
 
     /// Runs `line` as a user would type it and checks its exit status.
     fn step(&self, line: &str, expected: ExitStatus) -> anyhow::Result<()> {
-        println!("$ {line}");
+        crate::outln!("$ {line}");
         let mut words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
         words.extend([
             "--config".to_owned(),
@@ -166,7 +166,7 @@ impl Demo<'_> {
                 ExitStatus::Failure
             }
         };
-        println!("(exit {})\n", status.code());
+        crate::outln!("(exit {})\n", status.code());
         if status != expected {
             bail!(
                 "demo failed: `{line}` exited {} where {} was expected",

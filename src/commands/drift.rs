@@ -17,9 +17,9 @@ pub fn run(settings: &Settings, args: &DriftArgs) -> anyhow::Result<ExitStatus> 
     let document = planned.document();
     let drift = document.summary.drift;
     match args.format.resolve() {
-        OutputFormat::Json => print!("{}", document.to_json()),
-        OutputFormat::Markdown => print!("{}", render::markdown(&document, "flexform drift")),
-        OutputFormat::Human => print!(
+        OutputFormat::Json => crate::out!("{}", document.to_json()),
+        OutputFormat::Markdown => crate::out!("{}", render::markdown(&document, "flexform drift")),
+        OutputFormat::Human => crate::out!(
             "{}",
             render::drift_report(&document, Style::new(settings.color_stdout))
         ),

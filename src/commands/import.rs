@@ -36,7 +36,7 @@ async fn run_async(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exi
     let serial_before = store.state().serial;
     if let Some(existing) = store.state().instances.get(&args.name) {
         if existing.flex_instance_sid == sid {
-            println!(
+            crate::outln!(
                 "{} already records {sid}; nothing to do.",
                 address(&args.name)
             );
@@ -104,7 +104,7 @@ async fn run_async(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exi
         eprintln!("warning: cannot append to the history: {e}");
     }
     store.release().await;
-    println!(
+    crate::outln!(
         "Imported {sid} ({}) as {}.",
         instance.status,
         address(&args.name)

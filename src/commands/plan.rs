@@ -11,12 +11,12 @@ pub fn run(settings: &Settings, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
     let planned = planning::block_on(planning::make_plan(settings, &args.net, Scope::Everything))??;
     let document = planned.document();
     match args.format.resolve() {
-        OutputFormat::Human => print!(
+        OutputFormat::Human => crate::out!(
             "{}",
             render::human(&document, Style::new(settings.color_stdout))
         ),
-        OutputFormat::Json => print!("{}", document.to_json()),
-        OutputFormat::Markdown => print!("{}", render::markdown(&document, "flexform plan")),
+        OutputFormat::Json => crate::out!("{}", document.to_json()),
+        OutputFormat::Markdown => crate::out!("{}", render::markdown(&document, "flexform plan")),
     }
     if let Some(out) = &args.out {
         crate::fs_util::write_atomic(out, document.to_json().as_bytes(), None)

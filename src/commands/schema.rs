@@ -17,6 +17,6 @@ pub fn schema_text(kind: SchemaKind) -> String {
 
 /// Prints the schema on stdout.
 pub fn run(kind: SchemaKind) -> anyhow::Result<ExitStatus> {
-    print!("{}", schema_text(kind));
+    crate::out!("{}", schema_text(kind));
     Ok(ExitStatus::Success)
 }

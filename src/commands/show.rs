@@ -13,27 +13,29 @@ pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<ExitStatus> {
     if let Some(file) = &args.file {
         let document = PlanDocument::load(file)?;
         match format {
-            OutputFormat::Human => print!(
+            OutputFormat::Human => crate::out!(
                 "{}",
                 render::human(&document, Style::new(settings.color_stdout))
             ),
-            OutputFormat::Json => print!("{}", document.to_json()),
-            OutputFormat::Markdown => print!("{}", render::markdown(&document, "flexform plan")),
+            OutputFormat::Json => crate::out!("{}", document.to_json()),
+            OutputFormat::Markdown => {
+                crate::out!("{}", render::markdown(&document, "flexform plan"))
+            }
         }
         return Ok(ExitStatus::Success);
     }
     let location = StateLocation::from_settings(settings)?;
     let state = crate::planning::block_on(location.load())??;
     match (state, format) {
-        (None, OutputFormat::Json) => println!("null"),
-        (None, _) => println!(
+        (None, OutputFormat::Json) => crate::outln!("null"),
+        (None, _) => crate::outln!(
             "No state at {}: nothing has been applied yet.",
             location.describe()
         ),
         (Some(state), OutputFormat::Json) => {
-            print!("{}", String::from_utf8_lossy(&state.to_bytes()))
+            crate::out!("{}", String::from_utf8_lossy(&state.to_bytes()))
         }
-        (Some(state), _) => print!("{}", render::state_table(&state)),
+        (Some(state), _) => crate::out!("{}", render::state_table(&state)),
     }
     Ok(ExitStatus::Success)
 }

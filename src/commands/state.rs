@@ -23,16 +23,16 @@ async fn run_async(location: &StateLocation, command: &StateCommand) -> anyhow::
     match command {
         StateCommand::List => {
             if let Some(state) = location.load().await? {
-                print!("{}", render::state_table(&state));
+                crate::out!("{}", render::state_table(&state));
             }
             Ok(ExitStatus::Success)
         }
         StateCommand::Show { name } => {
             let state = location.load().await?.unwrap_or_else(State::empty);
             if let Some(record) = state.instances.get(name) {
-                println!("{}", serde_json::to_string_pretty(record)?);
+                crate::outln!("{}", serde_json::to_string_pretty(record)?);
             } else if let Some(pending) = state.pending.get(name) {
-                println!(
+                crate::outln!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({"pending_create": pending}))?
                 );
@@ -43,7 +43,7 @@ async fn run_async(location: &StateLocation, command: &StateCommand) -> anyhow::
         }
         StateCommand::Pull => {
             match location.load().await? {
-                Some(state) => print!("{}", String::from_utf8_lossy(&state.to_bytes())),
+                Some(state) => crate::out!("{}", String::from_utf8_lossy(&state.to_bytes())),
                 None => bail!("{} has no state yet", location.describe()),
             }
             Ok(ExitStatus::Success)
@@ -91,7 +91,7 @@ async fn run_async(location: &StateLocation, command: &StateCommand) -> anyhow::
             if let Err(e) = store.append_history(&entry).await {
                 eprintln!("warning: cannot append to the history: {e}");
             }
-            println!(
+            crate::outln!(
                 "Pushed {} to {} (serial {}).",
                 file.display(),
                 store.describe(),
@@ -134,7 +134,7 @@ async fn run_async(location: &StateLocation, command: &StateCommand) -> anyhow::
                 eprintln!("warning: cannot append to the history: {e}");
             }
             store.release().await;
-            println!(
+            crate::outln!(
                 "Removed {} from the state{}. The instance itself is untouched.",
                 address(name),
                 sid.map_or_else(String::new, |s| format!(" ({s})"))
@@ -153,11 +153,11 @@ pub fn force_unlock(settings: &Settings, id: &str) -> anyhow::Result<ExitStatus>
     }
     match lock::force_unlock(&settings.state_path, id) {
         Ok(ForceUnlock::Cleared) => {
-            println!("Cleared stale lock info {id}.");
+            crate::outln!("Cleared stale lock info {id}.");
             Ok(ExitStatus::Success)
         }
         Ok(ForceUnlock::NothingToClear) => {
-            println!("No lock info to clear: the state is not locked.");
+            crate::outln!("No lock info to clear: the state is not locked.");
             Ok(ExitStatus::Success)
         }
         Err(message) => bail!(message),

@@ -7,7 +7,7 @@ use crate::settings::Settings;
 /// Validates the configuration file and prints a one-line summary on stdout.
 pub fn run(settings: &Settings) -> anyhow::Result<ExitStatus> {
     let loaded = Config::load(&settings.config_path)?;
-    println!(
+    crate::outln!(
         "{}",
         summary(&settings.config_path.display().to_string(), &loaded.config)
     );
