@@ -372,17 +372,8 @@ async fn run_change(
                 ))
             }
         };
-        let record = InstanceRecord {
-            account_sid: account.clone(),
-            // What an adopted instance was created with is not known: the API does not say.
-            conversations_default: None,
-            date_created: instance.date_created.clone(),
-            date_updated: instance.date_updated.clone(),
-            flex_instance_sid: sid.clone(),
-            observed_at: Some(crate::util::now_rfc3339()),
-            origin: Origin::Adopted,
-            status: instance.status.clone(),
-        };
+        // What an adopted instance was created with is not known: the API does not say.
+        let record = InstanceRecord::observed(&instance, Origin::Adopted, None);
         if let Err(e) = writer
             .write(Update::Record {
                 name: name.clone(),
@@ -438,16 +429,7 @@ async fn run_change(
         }
     };
     let sid = instance.flex_instance_sid.clone();
-    let record = InstanceRecord {
-        account_sid: account.clone(),
-        conversations_default,
-        date_created: instance.date_created.clone(),
-        date_updated: instance.date_updated.clone(),
-        flex_instance_sid: sid.clone(),
-        observed_at: Some(crate::util::now_rfc3339()),
-        origin: Origin::Created,
-        status: instance.status.clone(),
-    };
+    let record = InstanceRecord::observed(&instance, Origin::Created, conversations_default);
     if let Err(e) = writer
         .write(Update::Record {
             name: name.clone(),

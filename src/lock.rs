@@ -29,7 +29,19 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
-    fn describe(&self) -> String {
+    /// Info for a lock taken now by this process for `operation`.
+    pub fn new(operation: &str) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation: operation.to_owned(),
+            who: crate::util::who(),
+            created: crate::util::now_rfc3339(),
+            flexform_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    /// `who (operation since created, lock ID id)`, for a blocked run's message.
+    pub fn describe(&self) -> String {
         format!(
             "{} ({} since {}, lock ID {})",
             self.who, self.operation, self.created, self.id
@@ -117,13 +129,7 @@ impl StateLock {
                 Err(TryLockError::Error(source)) => return Err(StateError::Lock { path, source }),
             }
         }
-        let info = LockInfo {
-            id: uuid::Uuid::new_v4().to_string(),
-            operation: operation.to_owned(),
-            who: crate::util::who(),
-            created: crate::util::now_rfc3339(),
-            flexform_version: env!("CARGO_PKG_VERSION").to_owned(),
-        };
+        let info = LockInfo::new(operation);
         let write = |file: &mut File| -> std::io::Result<()> {
             file.set_len(0)?;
             file.seek(SeekFrom::Start(0))?;

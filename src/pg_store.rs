@@ -265,13 +265,7 @@ impl PgStore {
             tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
             delay = (delay * 2).min(Duration::from_secs(2));
         }
-        let info = LockInfo {
-            id: uuid::Uuid::new_v4().to_string(),
-            operation: operation.to_owned(),
-            who: crate::util::who(),
-            created: crate::util::now_rfc3339(),
-            flexform_version: env!("CARGO_PKG_VERSION").to_owned(),
-        };
+        let info = LockInfo::new(operation);
         let info_json = serde_json::to_string(&info).expect("lock info serializes");
         client
             .execute(

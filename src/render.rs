@@ -114,6 +114,23 @@ fn block(out: &mut String, change: &ResourceChange, style: Style) {
     out.push('\n');
 }
 
+/// `  ! drift flex_instance.a (deleted_outside): …`
+fn diagnostic_line(out: &mut String, d: &crate::plan::Diagnostic, style: Style) {
+    let (mark, label) = match (d.severity, d.kind.is_drift()) {
+        (Severity::Error, _) => (style.red("x"), "error"),
+        (_, true) => (style.yellow("!"), "drift"),
+        (Severity::Warning, false) => (style.yellow("!"), "warning"),
+        (Severity::Info, false) => ("i".to_owned(), "info"),
+    };
+    let _ = writeln!(
+        out,
+        "  {mark} {label} {} ({}): {}",
+        d.address,
+        d.kind.as_str(),
+        d.message
+    );
+}
+
 /// The terminal view of a plan.
 pub fn human(doc: &PlanDocument, style: Style) -> String {
     let mut out = String::new();
@@ -137,19 +154,7 @@ pub fn human(doc: &PlanDocument, style: Style) -> String {
     if !doc.diagnostics.is_empty() {
         out.push_str("Diagnostics:\n");
         for d in &doc.diagnostics {
-            let (mark, label) = match (d.severity, d.kind.is_drift()) {
-                (Severity::Error, _) => (style.red("x"), "error"),
-                (_, true) => (style.yellow("!"), "drift"),
-                (Severity::Warning, false) => (style.yellow("!"), "warning"),
-                (Severity::Info, false) => ("i".to_owned(), "info"),
-            };
-            let _ = writeln!(
-                out,
-                "  {mark} {label} {} ({}): {}",
-                d.address,
-                d.kind.as_str(),
-                d.message
-            );
+            diagnostic_line(&mut out, d, style);
         }
         out.push('\n');
     }
@@ -297,18 +302,7 @@ pub fn drift_report(doc: &PlanDocument, style: Style) -> String {
     if !findings.is_empty() {
         out.push('\n');
         for d in &findings {
-            let (mark, label) = match (d.severity, d.kind.is_drift()) {
-                (Severity::Error, _) => (style.red("x"), "error"),
-                (_, true) => (style.yellow("!"), "drift"),
-                _ => (style.yellow("!"), "warning"),
-            };
-            let _ = writeln!(
-                out,
-                "  {mark} {label} {} ({}): {}",
-                d.address,
-                d.kind.as_str(),
-                d.message
-            );
+            diagnostic_line(&mut out, d, style);
         }
     }
     if drift > 0 {

@@ -75,6 +75,26 @@ pub struct InstanceRecord {
     pub status: InstanceStatus,
 }
 
+impl InstanceRecord {
+    /// A record of `instance` as the API just described it.
+    pub fn observed(
+        instance: &crate::client::Instance,
+        origin: Origin,
+        conversations_default: Option<bool>,
+    ) -> Self {
+        Self {
+            account_sid: instance.account_sid.clone(),
+            conversations_default,
+            date_created: instance.date_created.clone(),
+            date_updated: instance.date_updated.clone(),
+            flex_instance_sid: instance.flex_instance_sid.clone(),
+            observed_at: Some(crate::util::now_rfc3339()),
+            origin,
+            status: instance.status.clone(),
+        }
+    }
+}
+
 fn default_origin() -> Origin {
     Origin::Adopted
 }

@@ -73,16 +73,7 @@ async fn run_async(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exi
         );
     }
     let name = args.name.clone();
-    let record = InstanceRecord {
-        account_sid: instance.account_sid.clone(),
-        conversations_default: None,
-        date_created: instance.date_created.clone(),
-        date_updated: instance.date_updated.clone(),
-        flex_instance_sid: sid.clone(),
-        observed_at: Some(crate::util::now_rfc3339()),
-        origin: Origin::Imported,
-        status: instance.status.clone(),
-    };
+    let record = InstanceRecord::observed(&instance, Origin::Imported, None);
     store
         .commit(|state| {
             state.pending.remove(&name);
