@@ -139,6 +139,21 @@ async fn apply_records_in_postgres_and_plan_then_has_nothing_to_do() {
     assert_eq!(code(&out), 0, "{}", common::stdout(&out));
     let out = p.run(&["state", "list"]).await;
     assert_eq!(common::stdout(&out).lines().count(), 2);
+    let out = p.run(&["state", "show", "a"]).await;
+    assert!(
+        common::stdout(&out).contains("\"flex_instance_sid\""),
+        "{}",
+        common::stdout(&out)
+    );
+    let out = p.run(&["state", "rm", "b"]).await;
+    assert_eq!(code(&out), 0, "{}", common::stderr(&out));
+    let state = p.pull().await;
+    assert_eq!(state.instances.keys().collect::<Vec<_>>(), ["a"]);
+    assert_eq!(
+        p.sim.instances().len(),
+        2,
+        "state rm leaves the instance itself alone"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -382,6 +397,18 @@ async fn bad_credentials_and_unreachable_databases_are_clear_and_never_show_the_
             "nothing sent to Flex when the state is unreadable"
         );
     }
+    // TLS when the URL asks for it: this test server has none, so the handshake is refused.
+    let mut cmd = p.command(&["plan"]);
+    cmd.env("FLEXFORM_DATABASE_URL", format!("{url}?sslmode=require"));
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    let err = common::stderr(&out).to_lowercase();
+    assert!(
+        err.contains("tls"),
+        "sslmode=require must attempt TLS: {err}"
+    );
     // --state is a local-file option.
     let out = p.run(&["plan", "--state", "x.json"]).await;
     assert_eq!(code(&out), 1);
