@@ -29,7 +29,11 @@ fn config_validator() -> jsonschema::Validator {
 #[test]
 fn examples_validate_against_the_schema() {
     let validator = config_validator();
-    for file in ["examples/quickstart.yaml", "examples/multi-account.yaml"] {
+    for file in [
+        "examples/quickstart.yaml",
+        "examples/multi-account.yaml",
+        "examples/shared-state.yaml",
+    ] {
         let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
         let doc: serde_json::Value = serde_yaml::from_str(&text).unwrap();
         let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();

@@ -69,6 +69,35 @@ fn config_option_is_accepted_after_and_before_the_subcommand_and_from_env() {
 }
 
 #[test]
+fn a_postgres_backend_needs_its_url_variable_and_workspace() {
+    let (code, _, err) =
+        validate("version: 1\nstate:\n  backend: postgres\n  url_env: DB_URL\ninstances: {}\n");
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        2,
+        1,
+        "missing field `workspace` for `backend: postgres`",
+        "state:",
+    );
+    let (code, _, err) = validate("version: 1\nstate:\n  workspace: w\ninstances: {}\n");
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        3,
+        14,
+        "`workspace` only applies to `backend: postgres`",
+        "  workspace: w",
+    );
+    let (code, _, err) = validate("version: 1\nstate:\n  backend: sqlite\ninstances: {}\n");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("flexform.yaml:3:12: error:") && err.contains("sqlite"),
+        "{err}"
+    );
+}
+
+#[test]
 fn empty_instances_map_is_valid() {
     let (code, out, err) = validate("version: 1\ninstances: {}\n");
     assert_eq!(code, 0, "{err}");
