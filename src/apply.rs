@@ -81,6 +81,9 @@ pub enum Event {
         address: String,
         /// create or adopt.
         action: String,
+        /// The instance, when it exists and is recorded (e.g. it was created but provisioning
+        /// failed or the wait timed out).
+        flex_instance_sid: Option<String>,
         /// What went wrong and what to do.
         error: String,
     },
@@ -119,8 +122,14 @@ pub enum ChangeOutcome {
     Created(InstanceSid),
     /// Adopted (recorded) this instance.
     Adopted(InstanceSid),
-    /// Failed; the message says why and what to do.
-    Failed(String),
+    /// Failed; the message says why and what to do. The SID is set when the instance exists
+    /// and is recorded (created or adopted, then provisioning failed or the wait ended).
+    Failed {
+        /// The recorded instance, if any.
+        sid: Option<InstanceSid>,
+        /// Why, and what to do.
+        error: String,
+    },
     /// Not started because of an interrupt.
     NotStarted,
 }
@@ -142,7 +151,7 @@ impl ApplyReport {
             match outcome {
                 ChangeOutcome::Created(_) => counts.0 += 1,
                 ChangeOutcome::Adopted(_) => counts.1 += 1,
-                ChangeOutcome::Failed(_) => counts.2 += 1,
+                ChangeOutcome::Failed { .. } => counts.2 += 1,
                 ChangeOutcome::NotStarted => {}
             }
         }
@@ -158,7 +167,9 @@ impl ApplyReport {
                     ChangeOutcome::Created(sid) | ChangeOutcome::Adopted(sid) => {
                         (Some(sid.to_string()), "ok".to_owned())
                     }
-                    ChangeOutcome::Failed(e) => (None, format!("failed: {e}")),
+                    ChangeOutcome::Failed { sid, error } => {
+                        (sid.as_ref().map(|s| s.to_string()), format!("failed: {error}"))
+                    }
                     ChangeOutcome::NotStarted => (None, "not started (interrupted)".to_owned()),
                 };
                 HistoryChange {
@@ -326,14 +337,19 @@ async fn run_change(
     }
     let name = &change.name;
     let action = action_name(change.action).to_owned();
-    let fail = |error: String| {
+    let fail_with = |sid: Option<&InstanceSid>, error: String| {
         ctx.reporter.event(&Event::ApplyErrored {
             address: change.address.clone(),
             action: action.clone(),
+            flex_instance_sid: sid.map(|s| s.to_string()),
             error: error.clone(),
         });
-        ChangeOutcome::Failed(error)
+        ChangeOutcome::Failed {
+            sid: sid.cloned(),
+            error,
+        }
     };
+    let fail = |error: String| fail_with(None, error);
     let Some(credentials) = ctx.credentials.get(name) else {
         return fail(format!("no credentials resolved for instance `{name}`"));
     };
@@ -392,7 +408,7 @@ async fn run_change(
         drop(_slot);
         return match wait_for(change, &instance, ctx, writer, started).await {
             Ok(()) => ChangeOutcome::Adopted(sid),
-            Err(e) => fail(e),
+            Err(e) => fail_with(Some(&sid), e),
         };
     }
 
@@ -422,6 +438,14 @@ async fn run_change(
                 "{e}. The pending create stays recorded; the next `flexform plan` resolves it by discovery (adopt if it exists, create if not)"
             ))
         }
+        Err(e) if e.status() == Some(409) => {
+            // The account already has an instance (made outside flexform, or by an earlier
+            // create whose answer was lost): keep the pending record, so that the next plan
+            // finds it by discovery and adopts it rather than creating again.
+            return fail(format!(
+                "{e}. The account already has a Flex instance; the next `flexform plan` adopts it"
+            ));
+        }
         Err(e) => {
             // A definite answer: nothing was created. Forget the pending record.
             let _ = writer.write(Update::ClearPending { name: name.clone() }).await;
@@ -450,7 +474,7 @@ async fn run_change(
     drop(_slot);
     match wait_for(change, &instance, ctx, writer, started).await {
         Ok(()) => ChangeOutcome::Created(sid),
-        Err(e) => fail(e),
+        Err(e) => fail_with(Some(&sid), e),
     }
 }
 

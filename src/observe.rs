@@ -31,6 +31,7 @@ pub async fn observe(
             .get(name)
             .map(|r| r.flex_instance_sid.clone());
         let creds = credentials.get(name);
+        let pending = state.pending.contains_key(name);
         async move {
             let Some(creds) = creds else {
                 return (
@@ -38,7 +39,8 @@ pub async fn observe(
                     Observation::Failed("no credentials resolved".to_owned()),
                 );
             };
-            let observation = match recorded {
+            // An interrupted create is resolved by discovery, even over an older record.
+            let observation = match recorded.filter(|_| !pending) {
                 Some(sid) => match client.get_instance(&spec.account_sid, creds, &sid).await {
                     Ok(fetched) => Observation::Fetched(fetched),
                     Err(e) => Observation::Failed(e.to_string()),

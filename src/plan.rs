@@ -310,6 +310,44 @@ pub fn plan(desired: &Config, state: &State, observed: &Observations) -> Plan {
                 );
                 change.after = change.before.clone();
             }
+            // No SID recorded, or a create was interrupted (even over an older record): what
+            // discovery says decides, so that an interrupted create is never sent twice.
+            (_, Observation::Discovered(discovery)) if pending.is_some() || record.is_none() => {
+                match (discovery, pending) {
+                    (Discovery::Found(sid), _) => {
+                        change.action = Action::Adopt;
+                        change.reason = Some(if pending.is_some() {
+                            "an interrupted create did take effect: found by discovery".to_owned()
+                        } else {
+                            "existing instance found by discovery".to_owned()
+                        });
+                        change.after = Some(InstanceView {
+                            flex_instance_sid: Some(sid.clone()),
+                            conversations_default: pending.and_then(|p| p.conversations_default),
+                            ..after_create
+                        });
+                    }
+                    (Discovery::Unavailable, Some(p)) => {
+                        diag(
+                        Severity::Error,
+                        DiagnosticKind::PendingCreateUnresolved,
+                        format!(
+                            "a create for {} started at {} was interrupted and discovery is not available for this account, so flexform cannot tell whether it took effect. If the account has a Flex instance, run `flexform import {name} GO…` with its SID; if it has none, run `flexform state rm {name}` and apply again",
+                            p.account_sid, p.started_at
+                        ),
+                    );
+                    }
+                    (Discovery::None | Discovery::Unavailable, _) => {
+                        change.action = Action::Create;
+                        change.reason = Some(if pending.is_some() {
+                            "an interrupted create did not take effect".to_owned()
+                        } else {
+                            "no instance on the account".to_owned()
+                        });
+                        change.after = Some(after_create);
+                    }
+                }
+            }
             (Some(record), Observation::Fetched(fetched)) => {
                 let found = match fetched {
                     Fetched::Found(instance) => Some(instance),
@@ -408,10 +446,9 @@ pub fn plan(desired: &Config, state: &State, observed: &Observations) -> Plan {
                     );
                 }
             }
-            (Some(_), Observation::Discovered(_) | Observation::Skipped)
-            | (None, Observation::Fetched(_) | Observation::Skipped) => {
-                // The observer always fetches recorded SIDs and discovers the rest; anything
-                // else is a bug upstream, reported rather than guessed at.
+            _ => {
+                // The observer fetches recorded SIDs and discovers the rest (and interrupted
+                // creates); anything else is a bug upstream, reported rather than guessed at.
                 diag(
                     Severity::Error,
                     DiagnosticKind::ObserveFailed,
@@ -419,40 +456,6 @@ pub fn plan(desired: &Config, state: &State, observed: &Observations) -> Plan {
                 );
                 change.after = change.before.clone();
             }
-            (None, Observation::Discovered(discovery)) => match (discovery, pending) {
-                (Discovery::Found(sid), _) => {
-                    change.action = Action::Adopt;
-                    change.reason = Some(if pending.is_some() {
-                        "an interrupted create did take effect: found by discovery".to_owned()
-                    } else {
-                        "existing instance found by discovery".to_owned()
-                    });
-                    change.after = Some(InstanceView {
-                        flex_instance_sid: Some(sid.clone()),
-                        conversations_default: pending.and_then(|p| p.conversations_default),
-                        ..after_create
-                    });
-                }
-                (Discovery::Unavailable, Some(p)) => {
-                    diag(
-                        Severity::Error,
-                        DiagnosticKind::PendingCreateUnresolved,
-                        format!(
-                            "a create for {} started at {} was interrupted and discovery is not available for this account, so flexform cannot tell whether it took effect. If the account has a Flex instance, run `flexform import {name} GO…` with its SID; if it has none, run `flexform state rm {name}` and apply again",
-                            p.account_sid, p.started_at
-                        ),
-                    );
-                }
-                (Discovery::None | Discovery::Unavailable, _) => {
-                    change.action = Action::Create;
-                    change.reason = Some(if pending.is_some() {
-                        "an interrupted create did not take effect".to_owned()
-                    } else {
-                        "no instance on the account".to_owned()
-                    });
-                    change.after = Some(after_create);
-                }
-            },
         }
         out.changes.push(change);
     }
@@ -723,6 +726,38 @@ mod tests {
             ),
             (Some(Action::Create), vec![])
         );
+    }
+
+    #[test]
+    fn pending_create_over_an_older_record_resolves_by_discovery() {
+        // A recreate (after deleted_outside) was interrupted: the old SID is still recorded.
+        let mut state = recorded();
+        state.pending = pending_state().pending;
+        let p = plan(&config(None), &state, &observed(found()));
+        assert_eq!(p.changes[0].action, Action::Adopt);
+        assert_eq!(
+            p.changes[0]
+                .after
+                .as_ref()
+                .unwrap()
+                .flex_instance_sid
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            FOUND
+        );
+        let p = plan(
+            &config(None),
+            &state,
+            &observed(Observation::Discovered(Discovery::None)),
+        );
+        assert_eq!(p.changes[0].action, Action::Create);
+        let p = plan(
+            &config(None),
+            &state,
+            &observed(Observation::Discovered(Discovery::Unavailable)),
+        );
+        assert_eq!(p.diagnostics[0].kind, K::PendingCreateUnresolved);
     }
 
     #[test]

@@ -479,8 +479,8 @@ async fn saved_plan_meets_an_instance_created_since_with_a_409_and_the_next_plan
     assert_eq!(project.stats().creates, 1, "only the one made above");
     let state = project.state();
     assert!(
-        state.instances.is_empty() && state.pending.is_empty(),
-        "{state:?}"
+        state.instances.is_empty() && state.pending.contains_key("a"),
+        "a 409 means the account has an instance: the pending record stays: {state:?}"
     );
 
     let output = project.run(&["plan"]).await;
@@ -615,9 +615,9 @@ async fn partial_failure_with_an_ambiguous_answer_records_the_success_and_adopts
     assert_eq!(record.origin, Origin::Adopted);
 }
 
-/// Definite failure: the plan is made while discovery is unavailable, someone creates the
-/// instance of `b` meanwhile, and the POST for `b` is answered 409. `a` is still created and
-/// recorded; `b` keeps no pending record (nothing was created by that POST).
+/// The plan is made while discovery is unavailable, someone creates the instance of `b`
+/// meanwhile, and the POST for `b` is answered 409. `a` is still created and recorded; `b`
+/// keeps its pending record (the account has an instance), which blocks it until resolved.
 #[tokio::test(flavor = "multi_thread")]
 async fn partial_failure_with_a_definite_error_records_the_success() {
     let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
@@ -643,8 +643,58 @@ async fn partial_failure_with_a_definite_error_records_the_success() {
         project.sim_sid(A)
     );
     assert!(!state.instances.contains_key("b"));
-    assert!(state.pending.is_empty(), "{state:?}");
+    assert!(state.pending.contains_key("b"), "{state:?}");
     assert_eq!(project.sim_sid(B), theirs);
+    // Discovery is back: the next apply adopts `b` without a POST.
+    project.sim.set_faults(Faults::default());
+    let before = project.stats().create_requests;
+    let output = project.run(&["apply", "--auto-approve"]).await;
+    assert_exit(&output, 0);
+    assert_eq!(project.stats().create_requests, before);
+    assert_eq!(project.state().instances["b"].flex_instance_sid.to_string(), theirs);
+}
+
+/// Definite refusal: `b`'s credentials are rejected (401) when its POST is sent. Nothing was
+/// created, so its pending record is cleared; `a` is created and recorded; exit 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn partial_failure_with_a_definite_refusal_clears_the_pending_record() {
+    let sim = sim::spawn(SimConfig {
+        ready_after: READY,
+        credentials: Some((KEY.into(), SECRET.into())),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("flexform.yaml"),
+        format!(
+            "version: 1\ncredentials:\n  bp:\n    key_env: B_KEY\n    secret_env: B_SECRET\ninstances:\n  a:\n    account_sid: {A}\n  b:\n    account_sid: {B}\n    credentials: bp\n"
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str], b_secret: &str| {
+        let mut cmd = common::flexform();
+        cmd.current_dir(dir.path())
+            .env("TWILIO_API_KEY", KEY)
+            .env("TWILIO_API_SECRET", SECRET)
+            .env("B_KEY", KEY)
+            .env("B_SECRET", b_secret)
+            .arg("--endpoint")
+            .arg(sim.url())
+            .args(args)
+            .stdin(Stdio::null());
+        async move { tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap() }
+    };
+    assert_exit(&run(&["plan", "--out", "plan.json"], SECRET).await, 0);
+    let output = run(&["apply", "plan.json", "--no-wait"], "rotated-away").await;
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains("HTTP 401"), "{}", stderr(&output));
+    let state = State::load(&dir.path().join("flexform.state.json")).unwrap().unwrap();
+    assert!(state.instances.contains_key("a"));
+    assert!(!state.instances.contains_key("b"));
+    assert!(state.pending.is_empty(), "{state:?}");
+    assert_eq!(sim.stats().creates, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -945,6 +995,7 @@ enum JsonEvent {
     ApplyErrored {
         address: String,
         action: String,
+        flex_instance_sid: Option<String>,
         error: String,
     },
     StatusChange {
@@ -1065,6 +1116,7 @@ async fn apply_json_reports_a_failed_change() {
                 address,
                 action,
                 error,
+                ..
             } => Some((address.as_str(), action.as_str(), error.as_str())),
             _ => None,
         })
@@ -1144,6 +1196,11 @@ async fn creation_failed_while_waiting_is_recorded_and_the_next_plan_proposes_cr
     let record = &project.state().instances["a"];
     assert_eq!(record.flex_instance_sid.to_string(), sid);
     assert_eq!(record.status.to_string(), "creation-failed");
+    // The audit trail names the instance that was created, though its provisioning failed.
+    let history = project.history();
+    let change = &history.last().unwrap().changes[0];
+    assert_eq!(change.flex_instance_sid.as_deref(), Some(sid.as_str()));
+    assert!(change.outcome.starts_with("failed: "), "{change:?}");
 
     let output = project.run(&["plan", "--json"]).await;
     assert_exit(&output, 0);
@@ -1202,4 +1259,35 @@ async fn sigterm_finishes_the_create_in_flight_starts_no_other_and_exits_130() {
     assert!(history[0].changes.iter().any(
         |c| c.address == format!("flex_instance.{undone}") && c.outcome.contains("not started")
     ));
+}
+
+/// A recreate (after the recorded instance was deleted outside flexform) whose answer is lost:
+/// the pending record sits beside the old record, and discovery, not the old SID, decides.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_recreate_over_an_old_record_is_adopted_not_repeated() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    assert_exit(&project.run(&["apply", "--auto-approve"]).await, 0);
+    let old = project.sim_sid(A);
+    assert!(project.sim.delete_instance(&old));
+    project.sim.set_faults(Faults {
+        create_error_after_commit: 1,
+        ..Faults::default()
+    });
+    let output = project.run(&["apply", "--auto-approve"]).await;
+    assert_exit(&output, 1);
+    let state = project.state();
+    assert!(state.pending.contains_key("a"), "{state:?}");
+    assert_eq!(state.instances["a"].flex_instance_sid.to_string(), old);
+    let new = project.sim_sid(A);
+    project.sim.set_faults(Faults::default());
+
+    let output = project.run(&["plan"]).await;
+    assert!(stdout(&output).contains("will be adopted"), "{}", stdout(&output));
+    let before = project.stats().create_requests;
+    assert_exit(&project.run(&["apply", "--auto-approve"]).await, 0);
+    assert_eq!(project.stats().create_requests, before, "no second POST");
+    let state = project.state();
+    assert_eq!(state.instances["a"].flex_instance_sid.to_string(), new);
+    assert!(state.pending.is_empty());
+    assert_exit(&project.run(&["plan", "--detailed-exitcode"]).await, 0);
 }

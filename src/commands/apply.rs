@@ -139,7 +139,7 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
         .map(|(address, _)| address)
         .collect();
     for (address, (_, outcome)) in &report.outcomes {
-        if let ChangeOutcome::Failed(error) = outcome {
+        if let ChangeOutcome::Failed { error, .. } = outcome {
             eprintln!("error: {address}: {error}");
         }
     }
