@@ -167,9 +167,10 @@ impl ApplyReport {
                     ChangeOutcome::Created(sid) | ChangeOutcome::Adopted(sid) => {
                         (Some(sid.to_string()), "ok".to_owned())
                     }
-                    ChangeOutcome::Failed { sid, error } => {
-                        (sid.as_ref().map(|s| s.to_string()), format!("failed: {error}"))
-                    }
+                    ChangeOutcome::Failed { sid, error } => (
+                        sid.as_ref().map(|s| s.to_string()),
+                        format!("failed: {error}"),
+                    ),
                     ChangeOutcome::NotStarted => (None, "not started (interrupted)".to_owned()),
                 };
                 HistoryChange {

@@ -22,16 +22,15 @@ pub struct Cli {
 /// Options accepted before or after the subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Desired-state file.
+    /// Desired-state file [default: flexform.yaml].
     #[arg(
         short = 'c',
         long,
         global = true,
         env = "FLEXFORM_CONFIG",
-        default_value = "flexform.yaml",
         value_name = "PATH"
     )]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
 
     /// State file [default: flexform.state.json beside the config file].
     #[arg(

@@ -201,7 +201,20 @@ impl Validator {
                 "the file is empty: expected a mapping with `version` and `instances`",
             )]);
         }
-        let options = LoaderOptions::default().error_on_duplicate_keys(true);
+        // Editors on some systems save a byte-order mark: it is not part of the first key.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if let Some(line) = second_document(text) {
+            return Err(vec![Diagnostic::new(
+                Location { line, column: 1 },
+                "a second YAML document: flexform reads one document per file",
+            )
+            .with_label("document separator")
+            .with_help("merge the documents, or remove the `---` line")]);
+        }
+        // Quoted values stay strings: `default: "true"` is a string, not a boolean.
+        let options = LoaderOptions::default()
+            .error_on_duplicate_keys(true)
+            .prevent_coercion(true);
         let root = match marked_yaml::parse_yaml_with_options(0, text, options) {
             Ok(root) => root,
             Err(err) => return Err(vec![Diagnostic::from_load_error(&err, text)]),
@@ -306,7 +319,8 @@ impl Validator {
         }
 
         // Semantic checks across instances, pointing at the offending values.
-        let mut accounts: HashMap<&str, (&str, Location)> = HashMap::new();
+        // Account SIDs are hex: compare them without regard to case.
+        let mut accounts: HashMap<String, (&str, Location)> = HashMap::new();
         for (name, body) in &instance_nodes {
             let spec = &instances[name];
             let fields = body.as_mapping();
@@ -316,7 +330,8 @@ impl Validator {
                     .map_or(Location::of(body.span()), |n| Location::of(n.span()))
             };
             let account_at = field_at("account_sid");
-            if let Some((first, first_at)) = accounts.get(spec.account_sid.as_str()) {
+            let account_key = spec.account_sid.as_str().to_ascii_lowercase();
+            if let Some((first, first_at)) = accounts.get(&account_key) {
                 self.push(
                     Diagnostic::new(
                         account_at,
@@ -329,7 +344,7 @@ impl Validator {
                     .with_help("an account has at most one Flex instance: keep one of the two entries"),
                 );
             } else {
-                accounts.insert(spec.account_sid.as_str(), (name.as_str(), account_at));
+                accounts.insert(account_key, (name.as_str(), account_at));
             }
             if let Some(profile) = &spec.credentials {
                 if !credentials.contains_key(profile) {
@@ -488,6 +503,24 @@ impl Validator {
             }
         }
     }
+}
+
+/// The line of a `---` that starts a second document, if any: the loader reads only the first
+/// document, and silently ignoring the rest would hide instances.
+fn second_document(text: &str) -> Option<usize> {
+    let mut seen_content = false;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_end();
+        let is_separator = trimmed == "---" || trimmed.starts_with("--- ");
+        if is_separator && seen_content {
+            return Some(index + 1);
+        }
+        let code = trimmed.trim_start();
+        if !is_separator && !code.is_empty() && !code.starts_with('#') {
+            seen_content = true;
+        }
+    }
+    None
 }
 
 /// A short description of a node's kind, for "found …" messages.

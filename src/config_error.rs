@@ -139,8 +139,8 @@ impl Diagnostic {
                 Self::new(
                     at,
                     format!(
-                        "invalid type: expected a boolean, found {:?}",
-                        unquote(&token(at))
+                        "invalid type: expected a boolean, found {}",
+                        found(&token(at))
                     ),
                 )
                 .with_label("expected `true` or `false`")
@@ -150,8 +150,8 @@ impl Diagnostic {
                 Self::new(
                     at,
                     format!(
-                        "invalid type: expected an integer, found {:?}",
-                        unquote(&token(at))
+                        "invalid type: expected an integer, found {}",
+                        found(&token(at))
                     ),
                 )
                 .with_label("expected an integer")
@@ -210,6 +210,8 @@ fn rephrase(message: &str) -> String {
         if let Some((found, expected)) = rest.split_once(", expected ") {
             let expected = if expected.starts_with("struct ") {
                 "a mapping"
+            } else if matches!(expected, "u8" | "u16" | "u32" | "u64" | "i32" | "i64") {
+                "an integer"
             } else {
                 expected
             };
@@ -231,6 +233,17 @@ fn label_for(message: &str) -> String {
         "not an account SID".to_owned()
     } else {
         "here".to_owned()
+    }
+}
+
+/// `"maybe"` for a plain scalar; `the quoted string "true"` for a quoted one (quotes make a
+/// value a string, which is why `"true"` is not a boolean).
+fn found(token: &str) -> String {
+    let t = token.trim();
+    if t.starts_with('"') || t.starts_with('\'') {
+        format!("the quoted string {t}")
+    } else {
+        format!("{:?}", unquote(t))
     }
 }
 

@@ -44,11 +44,19 @@ impl Style {
     }
 }
 
-/// The one-line summary: `Plan: 2 to create, 1 to adopt, 5 unchanged. Drift: 1.` or
-/// `No changes. Flex instances match the configuration.`
+/// The one-line summary: `Plan: 2 to create, 1 to adopt, 5 unchanged. Drift: 1.`,
+/// `No changes. Flex instances match the configuration.`, or, when the plan has errors,
+/// `Plan failed: 1 error; …` (never "no changes" for a plan that could not be made).
 pub fn summary_line(doc: &PlanDocument) -> String {
     let s = doc.summary;
-    if s.create == 0 && s.adopt == 0 && s.drift == 0 {
+    let errors = error_count(doc);
+    if errors > 0 {
+        format!(
+            "Plan failed: {errors} error{}; nothing can be applied until {} resolved.",
+            if errors == 1 { "" } else { "s" },
+            if errors == 1 { "it is" } else { "they are" }
+        )
+    } else if s.create == 0 && s.adopt == 0 && s.drift == 0 {
         "No changes. Flex instances match the configuration.".to_owned()
     } else {
         format!(
@@ -56,6 +64,13 @@ pub fn summary_line(doc: &PlanDocument) -> String {
             s.create, s.adopt, s.no_op, s.drift
         )
     }
+}
+
+fn error_count(doc: &PlanDocument) -> usize {
+    doc.diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count()
 }
 
 /// The attributes of `view`, one per line. `unset` stands for a missing SID or status: in a
@@ -281,7 +296,17 @@ pub fn drift_report(doc: &PlanDocument, style: Style) -> String {
         .filter(|d| d.severity >= Severity::Warning)
         .collect();
     let drift = doc.summary.drift;
-    if drift == 0 {
+    let errors = error_count(doc);
+    if errors > 0 {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.bold(&format!(
+                "Drift check failed: {errors} error{}; {drift} drift found among the instances that could be checked.",
+                plural(errors, "", "s")
+            ))
+        );
+    } else if drift == 0 {
         let _ = writeln!(
             out,
             "No drift: {checked} recorded {} {} reality.",

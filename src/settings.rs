@@ -10,6 +10,8 @@ use crate::cli::{ColorChoice, GlobalArgs};
 pub struct Settings {
     /// The desired-state file.
     pub config_path: PathBuf,
+    /// Whether `--config`/`FLEXFORM_CONFIG` named it (rather than the default).
+    pub config_explicit: bool,
     /// The state file.
     pub state_path: PathBuf,
     /// Whether `--state`/`FLEXFORM_STATE` named the state file explicitly.
@@ -33,10 +35,13 @@ pub struct Settings {
 impl Settings {
     /// Resolves the global flags.
     pub fn resolve(args: &GlobalArgs) -> Self {
+        let config_path = args
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("flexform.yaml"));
         let state_path = match &args.state {
             Some(p) => p.clone(),
-            None => args
-                .config
+            None => config_path
                 .parent()
                 .map(|dir| dir.join("flexform.state.json"))
                 .unwrap_or_else(|| PathBuf::from("flexform.state.json")),
@@ -50,7 +55,8 @@ impl Settings {
         let stdout_tty = std::io::stdout().is_terminal();
         let stderr_tty = std::io::stderr().is_terminal();
         Self {
-            config_path: args.config.clone(),
+            config_explicit: args.config.is_some(),
+            config_path,
             state_path,
             state_explicit: args.state.is_some(),
             endpoint: args.endpoint.clone(),

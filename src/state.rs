@@ -19,6 +19,7 @@ pub const STATE_FORMAT_VERSION: u32 = 1;
 /// The state document. Fields are declared in alphabetical order so that the JSON keys are
 /// sorted and git diffs stay small.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[schemars(title = "flexform state")]
 pub struct State {
     /// Version of flexform that last wrote this state.
@@ -51,6 +52,7 @@ pub enum Origin {
 
 /// One recorded Flex instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct InstanceRecord {
     /// The account it belongs to.
     pub account_sid: AccountSid,
@@ -101,6 +103,7 @@ fn default_origin() -> Origin {
 
 /// A create that was started: written before the POST, replaced by the SID after it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PendingCreate {
     /// The account the POST was for.
     pub account_sid: AccountSid,
@@ -389,5 +392,14 @@ mod tests {
             matches!(err, StateError::TooNew { found: 7, .. }),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_rather_than_lost_on_the_next_write() {
+        let mut doc = serde_json::to_value(State::empty()).unwrap();
+        doc["extra"] = serde_json::json!(5);
+        let err = State::from_bytes(Path::new("s.json"), doc.to_string().as_bytes()).unwrap_err();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("extra"), "{err}");
     }
 }

@@ -78,3 +78,33 @@ fn demo_runs_every_step_and_leaves_state_and_history() {
     assert_eq!(instance["flex_instance_sid"], second_sid);
     assert!(work.join("flexform.state.json.backup").exists());
 }
+
+#[test]
+fn demo_uses_the_given_configuration_even_with_named_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("demo");
+    let out = common::flexform()
+        .current_dir(common::repo_root())
+        .args([
+            "demo",
+            "--ready-after",
+            "200ms",
+            "-c",
+            "examples/multi-account.yaml",
+            "--dir",
+        ])
+        .arg(&work)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("flexform.state.json")).unwrap()).unwrap();
+    let names: Vec<&String> = state["instances"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["sales", "support-amer", "support-emea"]);
+}

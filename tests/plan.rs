@@ -1030,6 +1030,18 @@ async fn account_mismatch_is_an_error_against_wiremock() {
         "{}",
         r.plan.stdout
     );
+    // A plan that could not be made never reads as "no changes" or "no drift".
+    assert!(
+        r.plan.stdout.contains("Plan failed: 1 error;") && !r.plan.stdout.contains("No changes"),
+        "{}",
+        r.plan.stdout
+    );
+    assert!(
+        r.drift.stdout.contains("Drift check failed: 1 error;")
+            && !r.drift.stdout.contains("No drift"),
+        "{}",
+        r.drift.stdout
+    );
     server.verify().await;
 }
 

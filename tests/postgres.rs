@@ -21,7 +21,13 @@ fn database_url(test: &str) -> Option<String> {
     match std::env::var("FLEXFORM_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            println!("skipped {test}: FLEXFORM_TEST_DATABASE_URL is not set");
+            // Written to stderr directly, past the test harness's capture, so that a plain
+            // `cargo test` shows what was skipped.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test}: FLEXFORM_TEST_DATABASE_URL is not set"
+            );
             None
         }
     }

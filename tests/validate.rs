@@ -98,6 +98,59 @@ fn a_postgres_backend_needs_its_url_variable_and_workspace() {
 }
 
 #[test]
+fn quoted_values_are_strings_not_booleans_or_numbers() {
+    let text = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n    conversations:\n      default: \"true\"\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        6,
+        16,
+        "expected a boolean, found the quoted string \"true\"",
+        "      default: \"true\"",
+    );
+    let (code, _, err) = validate("version: \"1\"\ninstances: {}\n");
+    assert_eq!(code, 1);
+    assert_error_at(&err, 1, 10, "expected an integer", "version: \"1\"");
+}
+
+#[test]
+fn a_second_document_is_an_error_not_ignored() {
+    let text = format!(
+        "version: 1\ninstances: {{}}\n---\nversion: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(&err, 3, 1, "a second YAML document", "---");
+}
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_key() {
+    let (code, out, err) = validate("\u{feff}version: 1\ninstances: {}\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("valid"));
+}
+
+#[test]
+fn accounts_differing_only_in_case_are_the_same_account() {
+    let upper = GOOD.to_uppercase();
+    let text = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n  b:\n    account_sid: {upper}\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        6,
+        18,
+        "duplicate account",
+        &format!("    account_sid: {upper}"),
+    );
+}
+
+#[test]
 fn empty_instances_map_is_valid() {
     let (code, out, err) = validate("version: 1\ninstances: {}\n");
     assert_eq!(code, 0, "{err}");

@@ -62,6 +62,14 @@ pub enum ApiError {
         /// The timeout.
         after: Duration,
     },
+    /// The endpoint is not a usable URL.
+    #[error("invalid endpoint {endpoint:?}: {reason}; pass an http:// or https:// URL with --endpoint or FLEXFORM_ENDPOINT")]
+    InvalidEndpoint {
+        /// What was given.
+        endpoint: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The server could not be reached.
     #[error("cannot connect to {endpoint} for {method} {path}: {reason}; check --endpoint and the network")]
     Connect {

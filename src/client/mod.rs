@@ -96,18 +96,14 @@ impl FlexClient {
     /// Builds a client; fails only on an unusable base URL or TLS setup.
     pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
         let base_url = config.base_url.trim_end_matches('/').to_owned();
-        let parsed = reqwest::Url::parse(&base_url).map_err(|e| ApiError::Connect {
-            method: "-",
-            path: String::new(),
+        let parsed = reqwest::Url::parse(&base_url).map_err(|e| ApiError::InvalidEndpoint {
             endpoint: base_url.clone(),
-            reason: format!("invalid endpoint URL: {e}"),
+            reason: e.to_string(),
         })?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ApiError::Connect {
-                method: "-",
-                path: String::new(),
+            return Err(ApiError::InvalidEndpoint {
                 endpoint: base_url,
-                reason: "the endpoint must be an http:// or https:// URL".to_owned(),
+                reason: format!("the scheme is {}", parsed.scheme()),
             });
         }
         let mut headers = HeaderMap::new();
@@ -123,11 +119,9 @@ impl FlexClient {
             .pool_max_idle_per_host(config.max_in_flight.max(1))
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| ApiError::Connect {
-                method: "-",
-                path: String::new(),
+            .map_err(|e| ApiError::InvalidEndpoint {
                 endpoint: base_url.clone(),
-                reason: e.to_string(),
+                reason: format!("cannot set up the HTTP client: {e}"),
             })?;
         let limiter = Arc::new(Limiter::new(config.max_in_flight.max(1), config.adaptive));
         Ok(Self {

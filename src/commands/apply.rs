@@ -62,26 +62,56 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
         }
     };
 
-    if plan.has_errors() {
+    let errors: Vec<_> = plan
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == crate::plan::Severity::Error)
+        .collect();
+    if !errors.is_empty() {
         if saved || args.json {
-            for d in plan
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == crate::plan::Severity::Error)
-            {
+            for d in &errors {
                 eprintln!("error: {}: {}", d.address, d.message);
+            }
+        }
+        if args.json {
+            // Pipelines reading the event stream see why nothing happened.
+            let summary = plan.summary();
+            let mut events = vec![Event::ApplyStart {
+                create: summary.create,
+                adopt: summary.adopt,
+            }];
+            events.extend(errors.iter().map(|d| Event::ApplyErrored {
+                address: d.address.clone(),
+                action: "plan".to_owned(),
+                flex_instance_sid: None,
+                error: format!("{} ({})", d.message, d.kind.as_str()),
+            }));
+            events.push(Event::ChangeSummary {
+                created: 0,
+                adopted: 0,
+                failed: errors.len(),
+            });
+            for event in events {
+                crate::outln!("{}", serde_json::to_string(&event)?);
             }
         }
         bail!("the plan has errors (see above); nothing was changed");
     }
     if !plan.has_changes() {
         if args.json {
-            let summary = Event::ChangeSummary {
-                created: 0,
-                adopted: 0,
-                failed: 0,
-            };
-            crate::outln!("{}", serde_json::to_string(&summary)?);
+            for event in [
+                Event::ApplyStart {
+                    create: 0,
+                    adopt: 0,
+                },
+                Event::ChangeSummary {
+                    created: 0,
+                    adopted: 0,
+                    failed: 0,
+                },
+            ] {
+                crate::outln!("{}", serde_json::to_string(&event)?);
+            }
         } else if saved {
             crate::outln!("No changes. Flex instances match the configuration.");
         }

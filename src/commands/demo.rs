@@ -3,7 +3,7 @@
 //! Each step is the command line a user would type, parsed by the real parser and run by the
 //! real command functions; the demo only checks that each step behaved as described.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -45,13 +45,40 @@ pub fn run(settings: &Settings, args: &DemoArgs) -> anyhow::Result<ExitStatus> {
             (temp.path().to_owned(), Some(temp))
         }
     };
-    let config_text =
-        if settings.config_path.exists() && settings.config_path != Path::new("flexform.yaml") {
-            std::fs::read_to_string(&settings.config_path)
-                .with_context(|| format!("cannot read {}", settings.config_path.display()))?
-        } else {
-            QUICKSTART.to_owned()
-        };
+    let config_text = if settings.config_explicit {
+        std::fs::read_to_string(&settings.config_path)
+            .with_context(|| format!("cannot read {}", settings.config_path.display()))?
+    } else {
+        QUICKSTART.to_owned()
+    };
+    // The demo's simulator accepts any credentials: give every profile the configuration names
+    // a stand-in. The state stays in the demo folder.
+    if let Ok(config) = crate::config::Config::parse(&config_text) {
+        let postgres = config
+            .state
+            .as_ref()
+            .is_some_and(|s| s.backend == crate::config::BackendKind::Postgres);
+        if postgres {
+            bail!(
+                "the demo keeps its state in a local file; remove the `state:` section from {} (or run the demo without --config)",
+                settings.config_path.display()
+            );
+        }
+        for profile in config.credentials.values() {
+            for (var, value) in [
+                (&profile.key_env, "SKdemo"),
+                (&profile.secret_env, "demo-secret"),
+            ] {
+                if std::env::var_os(var).is_none() {
+                    // SAFETY: still single-threaded, as above.
+                    #[allow(unused_unsafe)]
+                    unsafe {
+                        std::env::set_var(var, value)
+                    };
+                }
+            }
+        }
+    }
     let config_path = dir.join("flexform.yaml");
     std::fs::write(&config_path, config_text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
