@@ -61,6 +61,9 @@ impl LocalStore {
             store.state = recovered;
             store.journal = None;
             store.compact_journaled()?;
+        } else if journal_path(path).exists() {
+            // A journal already folded into the file (the run died just before removing it).
+            store.compact_journaled()?;
         }
         Ok(store)
     }
@@ -387,5 +390,25 @@ mod tests {
         let store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
         assert_eq!(store.state().lineage, lineage);
         assert_eq!(State::load_file(&path).unwrap().unwrap().pending.len(), 1);
+    }
+
+    #[test]
+    fn a_journal_already_folded_in_is_not_applied_twice_nor_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap();
+        store.record(vec![pending_update("a")]).unwrap();
+        let journal = std::fs::read(journal_path(&path)).unwrap();
+        store.compact().unwrap();
+        drop(store);
+        // A crash between writing the file and removing the journal.
+        std::fs::write(journal_path(&path), &journal).unwrap();
+        let seen = State::load(&path).unwrap().unwrap();
+        assert_eq!(seen.serial, 2);
+        assert_eq!(seen.pending.len(), 1);
+        let store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        assert_eq!(store.state().serial, 2, "nothing new to write");
+        assert!(!journal_path(&path).exists());
     }
 }

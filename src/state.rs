@@ -242,6 +242,12 @@ pub fn replay_journal(
                 })
             }
         };
+        if state_existed && entry.lineage == state.lineage && entry.base_serial + 1 == state.serial
+        {
+            // Already folded into this file: the run died after writing the file and before
+            // removing the journal. Nothing to apply; the next writer removes the journal.
+            continue;
+        }
         if state_existed && (entry.lineage != state.lineage || entry.base_serial != state.serial) {
             return Err(StateError::JournalMismatch {
                 journal: path,
