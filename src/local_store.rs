@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::fs_util::{sync_dir, write_atomic};
 use crate::lock::StateLock;
-use crate::state::{journal_path, replay_journal, JournalEntry, State, StateUpdate};
+use crate::state::{journal_path, read_journal, replay_journal, JournalEntry, State, StateUpdate};
 use crate::state_error::StateError;
 
 /// A state file held under lock for one command run.
@@ -29,6 +29,9 @@ pub struct LocalStore {
     file_state: State,
     /// Open journal, once something was recorded in it this run.
     journal: Option<std::fs::File>,
+    /// Set when a journal write failed: its tail may be torn, so nothing more is recorded
+    /// (and so no further POST is sent) in this run.
+    broken: Option<String>,
 }
 
 /// The backup file beside a state file.
@@ -55,14 +58,14 @@ impl LocalStore {
             existed,
             backed_up: false,
             journal: None,
+            broken: None,
         };
-        let mut recovered = store.state.clone();
-        if replay_journal(path, &mut recovered, existed)? {
-            store.state = recovered;
-            store.journal = None;
-            store.compact_journaled()?;
-        } else if journal_path(path).exists() {
-            // A journal already folded into the file (the run died just before removing it).
+        if let Some(journal) = read_journal(path)? {
+            let mut recovered = store.state.clone();
+            if replay_journal(path, &journal, &mut recovered, existed)? {
+                store.state = recovered;
+            }
+            // Fold it in (or, if it was folded already, just remove it).
             store.compact_journaled()?;
         }
         Ok(store)
@@ -111,22 +114,42 @@ impl LocalStore {
     /// Records updates durably in the journal (one append and one fsync for the group), and
     /// applies them to this store's view. The file itself is rewritten by [`Self::compact`].
     pub fn record(&mut self, updates: Vec<StateUpdate>) -> Result<(), StateError> {
+        if let Some(reason) = &self.broken {
+            return Err(StateError::Write {
+                path: journal_path(&self.path),
+                source: std::io::Error::other(format!(
+                    "an earlier write to the journal failed ({reason}); nothing more is recorded in this run"
+                )),
+            });
+        }
+        let result = self.append(&updates);
+        if let Err(e) = &result {
+            self.broken = Some(e.to_string());
+        }
+        result?;
+        for update in updates {
+            update.apply_to(&mut self.state);
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, updates: &[StateUpdate]) -> Result<(), StateError> {
         let path = journal_path(&self.path);
         let write_error = |source| StateError::Write {
             path: path.clone(),
             source,
         };
         if self.journal.is_none() {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(write_error)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options.open(&path).map_err(write_error)?;
             sync_dir(parent_dir(&path)).map_err(write_error)?;
             self.journal = Some(file);
         }
         let mut text = Vec::with_capacity(updates.len() * 256);
-        for update in &updates {
+        for update in updates {
             let entry = JournalEntry {
                 lineage: self.file_state.lineage.clone(),
                 base_serial: self.file_state.serial,
@@ -137,11 +160,7 @@ impl LocalStore {
         }
         let file = self.journal.as_mut().expect("opened above");
         file.write_all(&text).map_err(write_error)?;
-        file.sync_data().map_err(write_error)?;
-        for update in updates {
-            update.apply_to(&mut self.state);
-        }
-        Ok(())
+        file.sync_data().map_err(write_error)
     }
 
     /// Folds journaled updates into the state file (one atomic, durable write) and removes
@@ -410,5 +429,46 @@ mod tests {
         let store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
         assert_eq!(store.state().serial, 2, "nothing new to write");
         assert!(!journal_path(&path).exists());
+    }
+
+    #[test]
+    fn a_complete_line_that_does_not_parse_is_refused_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap();
+        store.record(vec![pending_update("a")]).unwrap();
+        drop(store);
+        let journal = journal_path(&path);
+        let mut text = std::fs::read(&journal).unwrap();
+        text.extend_from_slice(b"{\"op\": \"from_a_newer_flexform\"}\n");
+        std::fs::write(&journal, &text).unwrap();
+        assert!(matches!(
+            State::load(&path),
+            Err(StateError::Corrupt { line: 2, .. })
+        ));
+        assert!(LocalStore::open(&path, "apply", Duration::ZERO).is_err());
+        assert!(
+            journal.exists(),
+            "a journal that cannot be read is never removed"
+        );
+    }
+
+    #[test]
+    fn a_newer_file_of_the_same_lineage_does_not_swallow_an_unfolded_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap(); // serial 1
+        store.record(vec![pending_update("a")]).unwrap(); // journal, base 1
+        drop(store);
+        // Another serial-2 file of the same lineage arrives (e.g. from version control).
+        let mut other = State::load_file(&path).unwrap().unwrap();
+        other.serial = 2;
+        std::fs::write(&path, other.to_bytes()).unwrap();
+        assert!(matches!(
+            State::load(&path),
+            Err(StateError::JournalMismatch { .. })
+        ));
     }
 }

@@ -120,6 +120,15 @@ pub async fn connect(location: &PgLocation) -> Result<Client, StateError> {
 
 /// Creates or upgrades the tables, once, whoever gets there first.
 pub async fn migrate(client: &mut Client, location: &PgLocation) -> Result<(), StateError> {
+    // Already current: no DDL, so a user with table privileges only (no CREATE) can work.
+    if let Ok(row) = client
+        .query_one("SELECT max(version) FROM flexform_schema", &[])
+        .await
+    {
+        if row.try_get::<_, Option<i32>>(0).ok().flatten() == Some(SCHEMA_VERSION) {
+            return Ok(());
+        }
+    }
     let e = |err| db_error(location, "creating the flexform tables", err);
     let tx = client.transaction().await.map_err(e)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
@@ -208,6 +217,7 @@ pub struct PgStore {
     exists: bool,
     backed_up: bool,
     info: LockInfo,
+    serial_at_open: u64,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -277,7 +287,9 @@ impl PgStore {
             .map_err(|e| db_error(location, "recording the lock holder", e))?;
         let loaded = read_state(&client, location).await?;
         let exists = loaded.is_some();
+        let serial_at_open = loaded.as_ref().map_or(0, |s| s.serial);
         Ok(Self {
+            serial_at_open,
             client,
             location: location.clone(),
             state: loaded.unwrap_or_else(State::empty),
@@ -290,6 +302,11 @@ impl PgStore {
     /// The state as last committed (or read).
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// The serial when opened (the postgres backend has no journal to fold in).
+    pub fn serial_at_open(&self) -> u64 {
+        self.serial_at_open
     }
 
     /// Whether the workspace has a state row.

@@ -209,60 +209,99 @@ pub fn journal_path(state_path: &Path) -> std::path::PathBuf {
     std::path::PathBuf::from(name)
 }
 
-/// Reads the journal of `state_path` and applies it to `state` (read from that file, or empty
-/// if there is none). Returns whether there was anything to apply. A line cut short by a crash
-/// ends the journal; a journal written for another state is an error.
+/// Reads the journal of `state_path`, if any (`None` when there is none).
+pub fn read_journal(state_path: &Path) -> Result<Option<Vec<u8>>, StateError> {
+    let path = journal_path(state_path);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StateError::Read { path, source }),
+    }
+}
+
+/// Parses journal bytes. Only a last line without its newline can be torn (a crash
+/// mid-append: it was never acknowledged, so nothing depended on it); any complete line that
+/// does not parse (damage, or an update a newer flexform wrote) is an error, never skipped.
+fn parse_journal(path: &Path, bytes: &[u8]) -> Result<Vec<JournalEntry>, StateError> {
+    let mut entries = Vec::new();
+    let complete = bytes.ends_with(b"\n");
+    let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    let last = lines.len() - 1;
+    for (index, line) in lines.iter().enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<JournalEntry>(line) {
+            Ok(entry) => entries.push(entry),
+            Err(_) if index == last && !complete => break,
+            Err(e) => {
+                return Err(StateError::Corrupt {
+                    path: path.to_owned(),
+                    line: index + 1,
+                    column: e.column(),
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// Applies the journal of `state_path` (its bytes, read beforehand) to `state`, read from that
+/// file (`state_existed`) or empty. Returns whether anything was applied. A journal already
+/// folded into this file (the run died between writing the file and removing the journal) is
+/// recognised and skipped; a journal written for another state is an error.
 pub fn replay_journal(
     state_path: &Path,
+    journal: &[u8],
     state: &mut State,
     state_existed: bool,
 ) -> Result<bool, StateError> {
     let path = journal_path(state_path);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(source) => return Err(StateError::Read { path, source }),
+    let entries = parse_journal(&path, journal)?;
+    let Some(first) = entries.first() else {
+        return Ok(false);
     };
-    let mut applied = false;
-    let mut lines = bytes.split(|b| *b == b'\n').peekable();
-    while let Some(line) = lines.next() {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let entry: JournalEntry = match serde_json::from_slice(line) {
-            Ok(entry) => entry,
-            // Only the last line can be torn (a crash mid-append); it was never acknowledged.
-            Err(_) if lines.peek().is_none() => break,
-            Err(e) => {
-                return Err(StateError::Corrupt {
-                    path,
-                    line: 0,
-                    column: 0,
-                    message: e.to_string(),
-                })
-            }
-        };
-        if state_existed && entry.lineage == state.lineage && entry.base_serial + 1 == state.serial
-        {
-            // Already folded into this file: the run died after writing the file and before
-            // removing the journal. Nothing to apply; the next writer removes the journal.
-            continue;
-        }
-        if state_existed && (entry.lineage != state.lineage || entry.base_serial != state.serial) {
-            return Err(StateError::JournalMismatch {
-                journal: path,
-                state: state_path.to_owned(),
-            });
-        }
-        if !state_existed && !applied {
-            // A run that crashed before its first compaction: adopt the journal's lineage.
-            state.lineage = entry.lineage.clone();
-            state.serial = entry.base_serial;
-        }
-        entry.update.apply_to(state);
-        applied = true;
+    let mismatch = || StateError::JournalMismatch {
+        journal: path.clone(),
+        state: state_path.to_owned(),
+    };
+    if entries
+        .iter()
+        .any(|e| e.lineage != first.lineage || e.base_serial != first.base_serial)
+    {
+        return Err(mismatch());
     }
-    Ok(applied)
+    if state_existed {
+        if first.lineage != state.lineage {
+            return Err(mismatch());
+        }
+        if first.base_serial + 1 == state.serial {
+            // Folded already? Replaying a fold onto its own result changes nothing (every
+            // update sets absolute values); if it would change something, this file is not
+            // that fold, and the journal's records must not be dropped silently.
+            let mut again = state.clone();
+            for entry in &entries {
+                entry.update.clone().apply_to(&mut again);
+            }
+            return if again.instances == state.instances && again.pending == state.pending {
+                Ok(false)
+            } else {
+                Err(mismatch())
+            };
+        }
+        if first.base_serial != state.serial {
+            return Err(mismatch());
+        }
+    } else {
+        // A run that crashed before its first write: the journal's lineage is the state's.
+        state.lineage = first.lineage.clone();
+        state.serial = first.base_serial;
+    }
+    for entry in entries {
+        entry.update.apply_to(state);
+    }
+    Ok(true)
 }
 
 impl State {
@@ -281,10 +320,16 @@ impl State {
     /// Reads the state at `path` with any journaled updates applied (in memory only); a missing
     /// file without a journal is no state (`None`).
     pub fn load(path: &Path) -> Result<Option<State>, StateError> {
+        // The journal first: a writer folds it into the file before removing it, so reading in
+        // this order never misses an update, whatever a concurrent apply does in between.
+        let journal = read_journal(path)?;
         let file = Self::load_file(path)?;
         let existed = file.is_some();
         let mut state = file.unwrap_or_else(State::empty);
-        let replayed = replay_journal(path, &mut state, existed)?;
+        let replayed = match &journal {
+            Some(bytes) => replay_journal(path, bytes, &mut state, existed)?,
+            None => false,
+        };
         Ok((existed || replayed).then_some(state))
     }
 

@@ -138,6 +138,15 @@ impl StateStore {
         }
     }
 
+    /// The serial as read when opened, before an interrupted run's journal was folded in:
+    /// what `plan` reported as the state's serial.
+    pub fn serial_at_open(&self) -> u64 {
+        match self {
+            Self::Local(s) => s.serial_at_open(),
+            Self::Postgres(s) => s.serial_at_open(),
+        }
+    }
+
     /// For messages: the file, or the workspace and host.
     pub fn describe(&self) -> String {
         match self {

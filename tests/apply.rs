@@ -1308,3 +1308,78 @@ async fn an_interrupted_recreate_over_an_old_record_is_adopted_not_repeated() {
     assert!(state.pending.is_empty());
     assert_exit(&project.run(&["plan", "--detailed-exitcode"]).await, 0);
 }
+
+/// After a crash, `plan --out` reads the journal without folding it; the apply that folds it
+/// must still accept that plan (the content the plan saw is exactly what it folds in).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_made_after_a_crash_is_not_stale() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    project.sim.set_faults(Faults {
+        hold_create_response_ms: Some(30_000),
+        ..Faults::default()
+    });
+    let mut child = project.spawn(&["apply", "--auto-approve"]);
+    project.wait_for_creates(1).await;
+    child.kill();
+    let _ = child.output().await;
+    project.sim.set_faults(Faults::default());
+    assert!(project.path("flexform.state.json.journal").exists());
+
+    assert_exit(&project.run(&["plan", "--out", "plan.json"]).await, 0);
+    let before = project.stats().create_requests;
+    let output = project.run(&["apply", "plan.json"]).await;
+    assert_exit(&output, 0);
+    assert_eq!(
+        project.stats().create_requests,
+        before,
+        "adopted, not created again"
+    );
+    assert_eq!(
+        project.state().instances["a"].flex_instance_sid.to_string(),
+        project.sim_sid(A)
+    );
+}
+
+/// A pending create younger than a request can live may still be on its way to Twilio:
+/// discovery saying "none" is no answer yet, and the plan waits rather than create again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recent_pending_create_is_not_recreated_while_it_may_be_in_flight() {
+    let project = Project::start(READY, &[("a", A, None)]).await;
+    let write_pending = |started_at: String| {
+        let mut state = State::empty();
+        state.pending.insert(
+            "a".into(),
+            flexform::state::PendingCreate {
+                account_sid: flexform::sid::AccountSid::parse(A).unwrap(),
+                address: "flex_instance.a".into(),
+                conversations_default: None,
+                started_at,
+            },
+        );
+        std::fs::write(project.state_path(), state.to_bytes()).unwrap();
+    };
+    let now = std::time::SystemTime::now();
+    write_pending(humantime::format_rfc3339_seconds(now).to_string());
+    let output = project.run(&["plan", "--detailed-exitcode"]).await;
+    assert_exit(&output, 1);
+    assert!(
+        stdout(&output).contains("may still be in flight"),
+        "{}",
+        stdout(&output)
+    );
+    let output = project.run(&["apply", "--auto-approve"]).await;
+    assert_exit(&output, 1);
+    assert_eq!(
+        project.stats().create_requests,
+        0,
+        "nothing sent while it may be in flight"
+    );
+
+    write_pending(humantime::format_rfc3339_seconds(now - Duration::from_secs(300)).to_string());
+    let output = project.run(&["plan"]).await;
+    assert!(
+        stdout(&output).contains("an interrupted create did not take effect"),
+        "{}",
+        stdout(&output)
+    );
+}

@@ -432,3 +432,37 @@ async fn bad_credentials_and_unreachable_databases_are_clear_and_never_show_the_
     assert_eq!(code(&out), 1);
     assert!(common::stderr(&out).contains("FLEXFORM_DATABASE_URL"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_carries_an_interrupted_runs_journal_along() {
+    let Some(url) = database_url("push_journal") else {
+        return;
+    };
+    let p = Project::start(url, workspace(), &[("a", A)]).await;
+    p.write_config(&[("a", A)], false);
+    p.sim.set_faults(Faults {
+        hold_create_response_ms: Some(30_000),
+        ..Faults::default()
+    });
+    let mut child = p.command(&["apply", "--auto-approve"]).spawn().unwrap();
+    wait_for(|| p.sim.stats().creates >= 1).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    p.sim.set_faults(Faults::default());
+    assert!(p.dir.path().join("flexform.state.json.journal").exists());
+
+    p.write_config(&[("a", A)], true);
+    let out = p.run(&["state", "push", "flexform.state.json"]).await;
+    assert_eq!(code(&out), 0, "{}", common::stderr(&out));
+    assert!(
+        p.pull().await.pending.contains_key("a"),
+        "the pending create moved with the state"
+    );
+    let out = p.run(&["apply", "--auto-approve"]).await;
+    assert_eq!(code(&out), 0, "{}", common::stderr(&out));
+    assert_eq!(
+        p.sim.stats().create_requests,
+        1,
+        "adopted, never sent twice"
+    );
+}

@@ -220,7 +220,12 @@ fn check_saved_plan(
         }
         _ => {}
     }
-    if store.exists() && document.state_serial != state.serial {
+    // `plan` reads an interrupted run's journal without folding it; this apply folded it when
+    // it opened the state, raising the serial by one. The plan saw exactly that content.
+    if store.exists()
+        && document.state_serial != state.serial
+        && document.state_serial != store.serial_at_open()
+    {
         bail!(
             "Saved plan is stale: the state changed after the plan was made (serial {} then, {} now); run plan again",
             document.state_serial,
@@ -288,7 +293,7 @@ fn listen_for_interrupts(quiet: bool) -> watch::Receiver<u32> {
                     eprintln!("\nInterrupt received: no new creates will start; requests in flight finish and are recorded. Interrupt again to stop waiting.");
                 } else {
                     eprintln!(
-                        "\nSecond interrupt: no more waiting; every SID is already recorded."
+                        "\nSecond interrupt: no more waiting. Created instances are recorded; creates still in flight are recorded as their answers arrive."
                     );
                 }
             }

@@ -53,9 +53,10 @@ async fn run_async(location: &StateLocation, command: &StateCommand) -> anyhow::
             force,
             lock_timeout,
         } => {
-            let bytes = std::fs::read(file)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-            let pushed = State::from_bytes(file, &bytes)?;
+            // Read as flexform reads a local state: with its journal, so that an interrupted
+            // run's pending creates and SIDs move along with it.
+            let pushed = State::load(file)?
+                .ok_or_else(|| anyhow::anyhow!("{} does not exist", file.display()))?;
             let mut store = StateStore::open(location, "state push", *lock_timeout).await?;
             let current = store.state().clone();
             if store.exists() && !force {
