@@ -325,6 +325,44 @@ mod tests {
         assert_eq!(std::fs::read(backup_path(&path)).unwrap(), before);
     }
 
+    /// A state file at serial 1 and a journal (base 1) holding a pending create for `a`, as a
+    /// crashed apply leaves them.
+    fn state_with_journal() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap();
+        store.record(vec![pending_update("a")]).unwrap();
+        drop(store);
+        (dir, path)
+    }
+
+    #[test]
+    fn after_a_failed_journal_write_nothing_more_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store.record(vec![pending_update("a")]).unwrap();
+        // The journal's handle turns unwritable (as a full disk or an I/O error would).
+        store.journal = Some(std::fs::File::open(journal_path(&path)).unwrap());
+        assert!(store.record(vec![pending_update("b")]).is_err());
+        // Even with a good handle again, the run records nothing more: the tail may be torn.
+        store.journal = Some(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(journal_path(&path))
+                .unwrap(),
+        );
+        let err = store.record(vec![pending_update("c")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("an earlier write to the journal failed"),
+            "{err}"
+        );
+        assert!(!store.state().pending.contains_key("b"));
+        assert!(!store.state().pending.contains_key("c"));
+    }
+
     fn pending_update(name: &str) -> StateUpdate {
         StateUpdate::Pending {
             name: name.into(),
@@ -373,12 +411,8 @@ mod tests {
 
     #[test]
     fn a_torn_last_line_is_ignored_and_a_foreign_journal_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.json");
-        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap();
-        store.record(vec![pending_update("a")]).unwrap();
-        drop(store);
+        let (dir, path) = state_with_journal();
+        let _keep = dir;
         let journal = journal_path(&path);
         let mut text = std::fs::read(&journal).unwrap();
         text.extend_from_slice(b"{\"lineage\": \"cut sh");
@@ -433,12 +467,8 @@ mod tests {
 
     #[test]
     fn a_complete_line_that_does_not_parse_is_refused_not_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.json");
-        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap();
-        store.record(vec![pending_update("a")]).unwrap();
-        drop(store);
+        let (dir, path) = state_with_journal();
+        let _keep = dir;
         let journal = journal_path(&path);
         let mut text = std::fs::read(&journal).unwrap();
         text.extend_from_slice(b"{\"op\": \"from_a_newer_flexform\"}\n");

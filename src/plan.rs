@@ -555,6 +555,12 @@ mod tests {
         [("a".to_owned(), o)].into()
     }
 
+    /// The SID the first change will record.
+    fn after_sid(p: &Plan) -> &str {
+        let after = p.changes[0].after.as_ref().expect("a planned change");
+        after.flex_instance_sid.as_ref().expect("a SID").as_str()
+    }
+
     fn found() -> Observation {
         Observation::Discovered(Discovery::Found(InstanceSid::parse(FOUND).unwrap()))
     }
@@ -593,17 +599,7 @@ mod tests {
     fn no_sid_and_discovered_adopts_without_post() {
         let p = plan(&config(None), &State::empty(), &observed(found()));
         assert_eq!(p.changes[0].action, Action::Adopt);
-        assert_eq!(
-            p.changes[0]
-                .after
-                .as_ref()
-                .unwrap()
-                .flex_instance_sid
-                .as_ref()
-                .unwrap()
-                .as_str(),
-            FOUND
-        );
+        assert_eq!(after_sid(&p), FOUND);
         assert!(p.diagnostics.is_empty());
     }
 
@@ -735,17 +731,7 @@ mod tests {
         state.pending = pending_state().pending;
         let p = plan(&config(None), &state, &observed(found()));
         assert_eq!(p.changes[0].action, Action::Adopt);
-        assert_eq!(
-            p.changes[0]
-                .after
-                .as_ref()
-                .unwrap()
-                .flex_instance_sid
-                .as_ref()
-                .unwrap()
-                .as_str(),
-            FOUND
-        );
+        assert_eq!(after_sid(&p), FOUND);
         let p = plan(
             &config(None),
             &state,

@@ -171,6 +171,20 @@ impl Project {
     }
 
     /// Waits until the simulator has created `n` instances.
+    /// Runs `apply`, lets the simulator create the instance but hold the answer, and kills
+    /// flexform (SIGKILL) meanwhile: the instance exists, flexform never learned its SID.
+    async fn crash_during_held_create(&self) {
+        self.sim.set_faults(Faults {
+            hold_create_response_ms: Some(30_000),
+            ..Faults::default()
+        });
+        let mut child = self.spawn(&["apply", "--auto-approve"]);
+        self.wait_for_creates(1).await;
+        child.kill();
+        let _ = child.output().await;
+        self.sim.set_faults(Faults::default());
+    }
+
     async fn wait_for_creates(&self, n: u64) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.stats().creates < n {
@@ -709,15 +723,7 @@ async fn partial_failure_with_a_definite_refusal_clears_the_pending_record() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_while_the_post_answer_is_held_then_plan_adopts_and_apply_sends_no_post() {
     let project = Project::start(READY, &[("a", A, None)]).await;
-    project.sim.set_faults(Faults {
-        hold_create_response_ms: Some(30_000),
-        ..Faults::default()
-    });
-    let mut child = project.spawn(&["apply", "--auto-approve"]);
-    project.wait_for_creates(1).await;
-    child.kill();
-    let _ = child.output().await;
-    project.sim.set_faults(Faults::default());
+    project.crash_during_held_create().await;
     let created = project.sim_sid(A);
 
     // The pending record was durable before the POST.
@@ -1314,15 +1320,7 @@ async fn an_interrupted_recreate_over_an_old_record_is_adopted_not_repeated() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_plan_made_after_a_crash_is_not_stale() {
     let project = Project::start(READY, &[("a", A, None)]).await;
-    project.sim.set_faults(Faults {
-        hold_create_response_ms: Some(30_000),
-        ..Faults::default()
-    });
-    let mut child = project.spawn(&["apply", "--auto-approve"]);
-    project.wait_for_creates(1).await;
-    child.kill();
-    let _ = child.output().await;
-    project.sim.set_faults(Faults::default());
+    project.crash_during_held_create().await;
     assert!(project.path("flexform.state.json.journal").exists());
 
     assert_exit(&project.run(&["plan", "--out", "plan.json"]).await, 0);
