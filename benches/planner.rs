@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use flexform::client::{Fetched, Instance, InstanceStatus};
+use flexform::config::sid::{AccountSid, InstanceSid};
 use flexform::config::Config;
 use flexform::plan::{plan, Observation};
-use flexform::sid::{AccountSid, InstanceSid};
 use flexform::state::{InstanceRecord, Origin, State};
 
 const N: usize = 10_000;

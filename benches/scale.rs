@@ -10,10 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flexform::client::{ClientConfig, FlexClient};
+use flexform::config::credentials::Credentials;
+use flexform::config::secret::Secret;
 use flexform::config::Config;
-use flexform::credentials::Credentials;
-use flexform::progress::Progress;
-use flexform::secret::Secret;
 use flexform::sim::{self, SimConfig};
 use flexform::state::State;
 
@@ -240,13 +239,13 @@ fn rate_limit_case(rt: &tokio::runtime::Runtime, n: usize, parallelism: usize, r
         })
         .unwrap();
         let started = Instant::now();
-        let observed = rt.block_on(flexform::observe::observe(
+        let observed = rt.block_on(flexform::plan::observe(
             &client,
             &config,
             &State::empty(),
             &credentials,
             parallelism,
-            &Progress::hidden(),
+            &|| {},
         ));
         let wall = started.elapsed();
         let failed = observed
@@ -289,7 +288,7 @@ fn micro(n: usize) {
                 conversations_default: None,
                 date_created: Some("2026-11-24T00:00:00Z".into()),
                 date_updated: Some("2026-11-24T00:00:00Z".into()),
-                flex_instance_sid: flexform::sid::InstanceSid::parse(&format!(
+                flex_instance_sid: flexform::config::sid::InstanceSid::parse(&format!(
                     "GO{:032x}",
                     name.len()
                 ))
@@ -304,7 +303,7 @@ fn micro(n: usize) {
     std::fs::write(&path, state.to_bytes()).unwrap();
     let started = Instant::now();
     let loaded_state = State::load(&path).unwrap().unwrap();
-    flexform::fs_util::write_atomic(&path, &loaded_state.to_bytes(), Some(0o600)).unwrap();
+    flexform::support::fs::write_atomic(&path, &loaded_state.to_bytes(), Some(0o600)).unwrap();
     let load_save = started.elapsed();
     println!(
         "\nIn-process, N = {n}: validate {:.1} ms (target < 200 ms); state load + durable save {:.1} ms (target < 100 ms); state file {:.1} MiB",

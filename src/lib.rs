@@ -1,34 +1,25 @@
 //! flexform: a Terraform-style reconciler for Twilio Flex instances.
 //!
-//! The pipeline: load the desired state ([`config`]), observe what exists, decide with a pure
-//! planner, then act, recording every SID in a crash-safe state file.
+//! The pipeline, one module tree per stage (see ARCHITECTURE.md for the map):
+//!
+//! 1. [`config`]: load and validate the desired state (`flexform.yaml`); resolve credentials.
+//! 2. [`state`]: read what flexform recorded (a local file with its journal, or PostgreSQL).
+//! 3. [`plan`]: observe every instance through the [`client`] (async, concurrent, complete
+//!    before anything is decided), then decide with the pure [`plan::plan`] function.
+//! 4. [`apply`]: carry out exactly what the plan says, recording a durable pending-create
+//!    before every POST and every SID right after its answer.
+//! 5. [`cli`]: the command line around it all, the only code that knows clap and the terminal.
+//!
+//! [`sim`] is a local simulator of the Flex API for tests, the demo and offline use.
+//!
+//! The public surface is what the binary, the tests and the benchmarks use: the stage
+//! modules' entry points and types, re-exported at each module's top.
 
-pub mod app;
 pub mod apply;
 pub mod cli;
 pub mod client;
-pub mod commands;
 pub mod config;
-pub mod config_error;
-pub mod credentials;
-pub mod exit_status;
-pub mod fs_util;
-pub mod history;
-pub mod local_store;
-pub mod lock;
-pub mod observe;
-pub mod pg_store;
 pub mod plan;
-pub mod plan_document;
-pub mod planning;
-pub mod progress;
-pub mod render;
-pub mod secret;
-pub mod settings;
-pub mod sid;
 pub mod sim;
 pub mod state;
-pub mod state_error;
-pub mod state_store;
-pub mod stdout;
-pub mod util;
+pub mod support;

@@ -1,5 +1,5 @@
-//! The `flexform` binary: a thin shell around [`flexform::app::main`].
+//! The `flexform` binary: a thin shell around [`flexform::cli::main`].
 
 fn main() -> std::process::ExitCode {
-    flexform::app::main().into()
+    flexform::cli::main().into()
 }

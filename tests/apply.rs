@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use flexform::history::HistoryEntry;
 use flexform::sim::{self, Faults, SimConfig, SimHandle, SimStats};
+use flexform::state::HistoryEntry;
 use flexform::state::{Origin, State};
 use serde::Deserialize;
 
@@ -1348,7 +1348,7 @@ async fn a_recent_pending_create_is_not_recreated_while_it_may_be_in_flight() {
         state.pending.insert(
             "a".into(),
             flexform::state::PendingCreate {
-                account_sid: flexform::sid::AccountSid::parse(A).unwrap(),
+                account_sid: flexform::config::sid::AccountSid::parse(A).unwrap(),
                 address: "flex_instance.a".into(),
                 conversations_default: None,
                 started_at,

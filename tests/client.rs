@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use flexform::client::{
     user_agent, ApiError, ClientConfig, Discovery, Fetched, FlexClient, InstanceStatus, RetryPolicy,
 };
-use flexform::credentials::Credentials;
-use flexform::secret::Secret;
-use flexform::sid::{AccountSid, InstanceSid};
+use flexform::config::credentials::Credentials;
+use flexform::config::secret::Secret;
+use flexform::config::sid::{AccountSid, InstanceSid};
 use serde_json::{json, Value};
 use tracing_subscriber::util::SubscriberInitExt;
 use wiremock::matchers::{basic_auth, body_json, header, method, path};

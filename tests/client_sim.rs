@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use flexform::client::{
     ApiError, ClientConfig, Discovery, Fetched, FlexClient, InstanceStatus, RetryPolicy,
 };
-use flexform::credentials::Credentials;
-use flexform::secret::Secret;
-use flexform::sid::AccountSid;
+use flexform::config::credentials::Credentials;
+use flexform::config::secret::Secret;
+use flexform::config::sid::AccountSid;
 use flexform::sim::{self, SimConfig};
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";

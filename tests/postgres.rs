@@ -7,11 +7,11 @@ mod common;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use flexform::pg_store::{PgLocation, PgStore};
-use flexform::secret::Secret;
+use flexform::config::secret::Secret;
 use flexform::sim::{self, Faults, SimConfig, SimHandle};
+use flexform::state::postgres::{PgLocation, PgStore};
 use flexform::state::State;
-use flexform::state_error::StateError;
+use flexform::state::StateError;
 
 const A: &str = "AC0123456789abcdef0123456789abcdef";
 const B: &str = "ACfedcba9876543210fedcba9876543210";
@@ -282,7 +282,7 @@ async fn a_write_that_lost_a_race_fails_instead_of_overwriting() {
             s.pending.insert(
                 "a".into(),
                 flexform::state::PendingCreate {
-                    account_sid: flexform::sid::AccountSid::parse(A).unwrap(),
+                    account_sid: flexform::config::sid::AccountSid::parse(A).unwrap(),
                     address: "flex_instance.a".into(),
                     conversations_default: None,
                     started_at: "now".into(),

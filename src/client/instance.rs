@@ -5,7 +5,7 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::sid::{AccountSid, InstanceSid};
+use crate::config::sid::{AccountSid, InstanceSid};
 
 /// Lifecycle status of a Flex instance, as in Twilio's `flex.v2.instance` schema. Any status
 /// this binary does not know is kept as [`InstanceStatus::Unknown`] with its text.

@@ -23,8 +23,8 @@ use limiter::Limiter;
 pub use retry::RetryPolicy;
 use retry::{Decision, Method, Outcome};
 
-use crate::credentials::Credentials;
-use crate::sid::{AccountSid, InstanceSid};
+use crate::config::credentials::Credentials;
+use crate::config::sid::{AccountSid, InstanceSid};
 
 /// The default Flex API host.
 pub const DEFAULT_ENDPOINT: &str = "https://flex-api.twilio.com";

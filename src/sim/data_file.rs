@@ -1,8 +1,8 @@
 //! The simulator's optional data file: instances loaded on start and rewritten, atomically and
 //! durably, after every change, so that simulated accounts survive a restart.
 
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -71,7 +71,7 @@ impl DataFile {
         let mut bytes = serde_json::to_vec_pretty(&Contents { instances: records })
             .map_err(io::Error::other)?;
         bytes.push(b'\n');
-        write_durably(&self.path, &bytes).map_err(|err| {
+        crate::support::fs::write_atomic(&self.path, &bytes, None).map_err(|err| {
             io::Error::new(
                 err.kind(),
                 format!("cannot write {}: {err}", self.path.display()),
@@ -80,31 +80,6 @@ impl DataFile {
         *written = Some(version);
         Ok(())
     }
-}
-
-/// Replaces `path` with `bytes` so that a crash leaves either the old or the new file: a temp
-/// file in the same folder, written and synced, renamed over `path`, then the folder synced.
-fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|err| err.error)?;
-    sync_dir(dir)
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    // Windows cannot open a folder as a file; the rename is durable once the file is.
-    Ok(())
 }
 
 #[cfg(test)]

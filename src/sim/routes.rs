@@ -346,7 +346,9 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<String, Rejection> 
         .get(ACCOUNT_HEADER)
         .ok_or(Rejection::MissingAccount)?;
     match value.to_str() {
-        Ok(account) if crate::sid::AccountSid::parse(account).is_ok() => Ok(account.to_owned()),
+        Ok(account) if crate::config::sid::AccountSid::parse(account).is_ok() => {
+            Ok(account.to_owned())
+        }
         _ => Err(Rejection::BadAccount(
             String::from_utf8_lossy(value.as_bytes()).into_owned(),
         )),

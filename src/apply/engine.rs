@@ -1,0 +1,302 @@
+//! The apply engine: runs the plan's changes concurrently, bounded by the parallelism. An
+//! adopt records a discovered SID; a create makes its pending record durable, sends exactly one
+//! POST, and records the SID. A create whose outcome is unknown keeps its pending record for
+//! the next plan to resolve by discovery: it is never POSTed twice.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::{watch, Semaphore};
+
+use super::events::{Event, Reporter};
+use super::outcome::{ApplyError, ApplyReport, ChangeOutcome};
+use super::wait::wait_for;
+use super::writer::{Writer, WriterHandle};
+use crate::client::{ApiError, Fetched, FlexClient, Instance};
+use crate::config::credentials::Credentials;
+use crate::config::sid::InstanceSid;
+use crate::config::Config;
+use crate::plan::{Action, Plan, ResourceChange};
+use crate::state::{InstanceRecord, Origin, PendingCreate, StateStore, StateUpdate};
+
+/// How apply behaves.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Most creates in flight at once.
+    pub parallelism: usize,
+    /// Poll new instances until they settle.
+    pub wait: bool,
+    /// Give up waiting after this long (the instance stays recorded).
+    pub wait_timeout: Duration,
+    /// First and longest poll interval while waiting.
+    pub poll_interval: (Duration, Duration),
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            parallelism: 10,
+            wait: true,
+            wait_timeout: Duration::from_secs(600),
+            poll_interval: (Duration::from_secs(1), Duration::from_secs(10)),
+        }
+    }
+}
+
+/// Everything apply needs besides the plan.
+pub struct ApplyContext<'a> {
+    /// The API client.
+    pub client: &'a FlexClient,
+    /// The configuration (for `conversations.default`).
+    pub config: &'a Config,
+    /// Credentials by instance name.
+    pub credentials: &'a BTreeMap<String, Credentials>,
+    /// Behaviour.
+    pub options: ApplyOptions,
+    /// Where events go.
+    pub reporter: Arc<dyn Reporter>,
+    /// Counts interrupts (Ctrl-C, SIGTERM): 1 = start nothing new, 2 = stop waiting.
+    pub interrupts: watch::Receiver<u32>,
+}
+
+/// Carries out `plan` against the locked `store`; returns the store (for history) and what
+/// happened.
+pub async fn execute(
+    plan: &Plan,
+    store: StateStore,
+    ctx: ApplyContext<'_>,
+) -> (StateStore, ApplyReport) {
+    let changes: Vec<&ResourceChange> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .collect();
+    let summary = plan.summary();
+    ctx.reporter.event(&Event::ApplyStart {
+        create: summary.create,
+        adopt: summary.adopt,
+    });
+    let writer = Writer::start(store);
+    let handle = writer.handle();
+    let slots = Arc::new(Semaphore::new(ctx.options.parallelism.max(1)));
+    let ctx = &ctx;
+    let mut tasks: FuturesUnordered<_> = changes
+        .into_iter()
+        .map(|change| {
+            let handle = handle.clone();
+            let slots = slots.clone();
+            async move {
+                let outcome = run_change(change, ctx, &handle, &slots).await;
+                (change.address.clone(), change.action, outcome)
+            }
+        })
+        .collect();
+    let mut report = ApplyReport::default();
+    while let Some((address, action, outcome)) = tasks.next().await {
+        report.outcomes.insert(address, (action, outcome));
+    }
+    drop(tasks);
+    drop(handle);
+    report.interrupted = *ctx.interrupts.borrow() > 0;
+    let (created, adopted, failed) = report.counts();
+    ctx.reporter.event(&Event::ChangeSummary {
+        created,
+        adopted,
+        failed,
+    });
+    (writer.finish().await, report)
+}
+
+/// One change from start to end: a slot, then adopt or create, then the wait.
+async fn run_change(
+    change: &ResourceChange,
+    ctx: &ApplyContext<'_>,
+    writer: &WriterHandle,
+    slots: &Semaphore,
+) -> ChangeOutcome {
+    let started = Instant::now();
+    let Ok(slot) = slots.acquire().await else {
+        return ChangeOutcome::NotStarted;
+    };
+    if *ctx.interrupts.borrow() > 0 {
+        return ChangeOutcome::NotStarted;
+    }
+    let run = Run {
+        change,
+        ctx,
+        writer,
+        started,
+    };
+    let Some(credentials) = ctx.credentials.get(&change.name) else {
+        return run.failed(
+            None,
+            ApplyError::NoCredentials {
+                name: change.name.clone(),
+            },
+        );
+    };
+    ctx.reporter.event(&Event::ApplyProgress {
+        address: change.address.clone(),
+        action: change.action,
+    });
+    let adopt_sid = match change.action {
+        Action::Adopt => change
+            .after
+            .as_ref()
+            .and_then(|a| a.flex_instance_sid.clone()),
+        _ => None,
+    };
+    let instance = match adopt_sid {
+        Some(sid) => run.adopt(credentials, sid).await,
+        None => run.create(credentials).await,
+    };
+    let instance = match instance {
+        Ok(instance) => instance,
+        Err(error) => return run.failed(None, error),
+    };
+    // The slot bounds requests that create or adopt; waiting only polls.
+    drop(slot);
+    let sid = instance.flex_instance_sid.clone();
+    match wait_for(change, &instance, ctx, writer, started).await {
+        Ok(()) if change.action == Action::Adopt => ChangeOutcome::Adopted(sid),
+        Ok(()) => ChangeOutcome::Created(sid),
+        Err(error) => run.failed(Some(&sid), error),
+    }
+}
+
+/// One change under way.
+struct Run<'r, 'a> {
+    change: &'r ResourceChange,
+    ctx: &'r ApplyContext<'a>,
+    writer: &'r WriterHandle,
+    started: Instant,
+}
+
+impl Run<'_, '_> {
+    /// Reports the failure and turns it into an outcome.
+    fn failed(&self, sid: Option<&InstanceSid>, error: ApplyError) -> ChangeOutcome {
+        self.ctx.reporter.event(&Event::ApplyErrored {
+            address: self.change.address.clone(),
+            action: self.change.action,
+            flex_instance_sid: sid.map(|s| s.to_string()),
+            error: error.to_string(),
+        });
+        ChangeOutcome::Failed {
+            sid: sid.cloned(),
+            error,
+        }
+    }
+
+    /// Adopt: fetch the discovered instance, check its account, record it; no POST.
+    async fn adopt(
+        &self,
+        credentials: &Credentials,
+        sid: InstanceSid,
+    ) -> Result<Instance, ApplyError> {
+        let account = &self.change.account_sid;
+        let instance = match self
+            .ctx
+            .client
+            .get_instance(account, credentials, &sid)
+            .await
+        {
+            Ok(Fetched::Found(instance)) if instance.account_sid == *account => instance,
+            Ok(Fetched::Found(instance)) => {
+                return Err(ApplyError::WrongAccount {
+                    sid,
+                    found: instance.account_sid,
+                    expected: account.clone(),
+                })
+            }
+            Ok(Fetched::NotFound) => return Err(ApplyError::DiscoveredNotFound { sid }),
+            Err(source) => return Err(ApplyError::FetchDiscovered { sid, source }),
+        };
+        // What an adopted instance was created with is not known: the API does not say.
+        self.record(&instance, Origin::Adopted, None).await?;
+        Ok(instance)
+    }
+
+    /// Create: the pending record first, durable, then exactly one POST, then the SID.
+    async fn create(&self, credentials: &Credentials) -> Result<Instance, ApplyError> {
+        let name = &self.change.name;
+        let account = &self.change.account_sid;
+        let conversations_default = self
+            .ctx
+            .config
+            .instances
+            .get(name)
+            .and_then(|s| s.conversations_default());
+        let pending = PendingCreate {
+            account_sid: account.clone(),
+            address: self.change.address.clone(),
+            conversations_default,
+            started_at: crate::support::stamp::now_rfc3339(),
+        };
+        self.writer
+            .write(StateUpdate::Pending {
+                name: name.clone(),
+                pending,
+            })
+            .await
+            .map_err(ApplyError::PendingNotRecorded)?;
+        let created = self
+            .ctx
+            .client
+            .create_instance(account, credentials, conversations_default)
+            .await;
+        let instance = match created {
+            Ok(instance) => instance,
+            Err(e @ ApiError::OutcomeUnknown { .. }) => return Err(ApplyError::OutcomeUnknown(e)),
+            // The account already has an instance (made outside flexform, or by an earlier
+            // create whose answer was lost): keep the pending record, so that the next plan
+            // finds it by discovery and adopts it rather than creating again.
+            Err(e) if e.status() == Some(409) => return Err(ApplyError::AlreadyExists(e)),
+            Err(e) => {
+                // A definite answer: nothing was created. Forget the pending record.
+                let _ = self
+                    .writer
+                    .write(StateUpdate::ClearPending { name: name.clone() })
+                    .await;
+                return Err(ApplyError::Refused(e));
+            }
+        };
+        self.record(&instance, Origin::Created, conversations_default)
+            .await?;
+        Ok(instance)
+    }
+
+    /// Records the instance's SID durably and reports it.
+    async fn record(
+        &self,
+        instance: &Instance,
+        origin: Origin,
+        conversations_default: Option<bool>,
+    ) -> Result<(), ApplyError> {
+        let sid = &instance.flex_instance_sid;
+        let record = InstanceRecord::observed(instance, origin, conversations_default);
+        self.writer
+            .write(StateUpdate::Record {
+                name: self.change.name.clone(),
+                record,
+            })
+            .await
+            .map_err(|source| ApplyError::NotRecorded {
+                verb: match origin {
+                    Origin::Created => "created",
+                    _ => "adopted",
+                },
+                name: self.change.name.clone(),
+                sid: sid.clone(),
+                source,
+            })?;
+        self.ctx.reporter.event(&Event::ApplyComplete {
+            address: self.change.address.clone(),
+            action: self.change.action,
+            flex_instance_sid: sid.to_string(),
+            elapsed_seconds: self.started.elapsed().as_secs_f64(),
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! Apply: carry out a plan, and only what it says.
+//!
+//! [`execute`] runs the plan's changes concurrently ([`engine`]): an adopt records a
+//! discovered SID; a create records a durable pending-create first, then sends exactly one
+//! POST, then records the SID. Every state change goes through one writer task that records in
+//! groups ([`writer`]). New instances are polled until they settle ([`wait`]). What happens is
+//! reported as typed [`Event`]s ([`events`]) and summed up in an [`ApplyReport`] ([`outcome`]).
+
+mod engine;
+pub mod events;
+pub mod outcome;
+mod wait;
+mod writer;
+
+pub use engine::{execute, ApplyContext, ApplyOptions};
+pub use events::{Event, Reporter};
+pub use outcome::{ApplyError, ApplyReport, ChangeOutcome};

@@ -1,0 +1,401 @@
+//! `flexform apply`: plan (or read a saved plan), confirm, carry it out under the state lock,
+//! record the audit trail, and report.
+
+use std::io::BufRead;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::apply::{self, ApplyContext, ApplyOptions, ChangeOutcome, Event, Reporter};
+use crate::cli::args::ApplyArgs;
+use crate::cli::context::{self, Scope};
+use crate::cli::exit_status::ExitStatus;
+use crate::cli::output::Printer;
+use crate::cli::settings::Settings;
+use crate::cli::signals;
+use crate::config::Config;
+use crate::plan::render::{self, Style};
+use crate::plan::{Action, PlanDocument, Severity};
+use crate::state::{HistoryEntry, StateStore};
+
+/// Runs apply.
+pub fn run(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
+    if args.plan_file.is_none() && !args.auto_approve && !settings.stdin_is_terminal {
+        bail!(
+            "refusing to apply without confirmation: stdin is not a terminal. Pass --auto-approve, or apply a saved plan (`flexform plan --out plan.json`, then `flexform apply plan.json`). Nothing was changed"
+        );
+    }
+    context::block_on(run_async(settings, args))?
+}
+
+async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
+    let config = Config::load(&settings.config_path)?;
+    let location = context::state_location(settings, Some(&config.config))?;
+    let store = StateStore::open(&location, "apply", args.lock_timeout).await?;
+    let serial_before = store.state().serial;
+    let style = Style::new(settings.color_stdout);
+    let out = &settings.out;
+
+    let (plan, credentials, client, saved) = match &args.plan_file {
+        Some(file) => {
+            let document = PlanDocument::load(file)?;
+            check_saved_plan(&document, &store, &config.sha256)?;
+            let credentials = context::resolve_credentials(&config.config)?;
+            let client = context::client(settings, &args.net)?;
+            (document.plan(), credentials, client, true)
+        }
+        None => {
+            let state = store.exists().then(|| store.state().clone());
+            let planned = context::plan_against(
+                settings,
+                &args.net,
+                config.clone(),
+                state,
+                Scope::Everything,
+            )
+            .await?;
+            let document = planned.document();
+            if !args.json {
+                out.data(render::human(&document, style));
+            }
+            (planned.plan, planned.credentials, planned.client, false)
+        }
+    };
+
+    let errors: Vec<_> = plan
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    if !errors.is_empty() {
+        for d in &errors {
+            out.error(format!("{}: {}", d.address, d.message));
+        }
+        if args.json {
+            // Pipelines reading the event stream see why nothing happened.
+            let summary = plan.summary();
+            let mut events = vec![Event::ApplyStart {
+                create: summary.create,
+                adopt: summary.adopt,
+            }];
+            events.extend(errors.iter().map(|d| {
+                Event::ApplyErrored {
+                    address: d.address.clone(),
+                    action: plan
+                        .changes
+                        .iter()
+                        .find(|c| c.address == d.address)
+                        .map_or(Action::NoOp, |c| c.action),
+                    flex_instance_sid: None,
+                    error: format!("{} ({})", d.message, d.kind.as_str()),
+                }
+            }));
+            events.push(Event::ChangeSummary {
+                created: 0,
+                adopted: 0,
+                failed: errors.len(),
+            });
+            for event in &events {
+                out.data_line(event_json(event));
+            }
+        }
+        bail!("the plan has errors (see above); nothing was changed");
+    }
+    if !plan.has_changes() {
+        if args.json {
+            for event in [
+                Event::ApplyStart {
+                    create: 0,
+                    adopt: 0,
+                },
+                Event::ChangeSummary {
+                    created: 0,
+                    adopted: 0,
+                    failed: 0,
+                },
+            ] {
+                out.data_line(event_json(&event));
+            }
+        } else if saved {
+            out.data_line("No changes. Flex instances match the configuration.");
+        }
+        return Ok(ExitStatus::Success);
+    }
+    if !saved && !args.auto_approve && !confirm(out)? {
+        out.status("Apply cancelled. Nothing was changed.");
+        return Ok(ExitStatus::Failure);
+    }
+
+    let interrupts = listen_for_interrupts(*out);
+    let reporter: Arc<dyn Reporter> = if args.json {
+        Arc::new(JsonReporter { out: *out })
+    } else if settings.stderr_is_terminal && !settings.quiet {
+        Arc::new(TerminalReporter::new())
+    } else {
+        Arc::new(TextReporter { out: *out })
+    };
+    let options = ApplyOptions {
+        parallelism: usize::from(args.net.parallelism),
+        wait: !args.no_wait,
+        wait_timeout: args.wait_timeout,
+        ..ApplyOptions::default()
+    };
+    let ctx = ApplyContext {
+        client: &client,
+        config: &config.config,
+        credentials: &credentials,
+        options,
+        reporter,
+        interrupts,
+    };
+    let (mut store, report) = apply::execute(&plan, store, ctx).await;
+    let compacted = store.compact().await;
+    let serial_after = store.state().serial;
+    let entry = HistoryEntry::new("apply", serial_before, serial_after, report.history());
+    if let Err(e) = store.append_history(&entry).await {
+        out.warn(format!("cannot append to the history: {e}"));
+    }
+    store.release().await;
+    let compact_failed = compacted.is_err();
+    if let Err(e) = compacted {
+        out.error(format!(
+            "{e}. Every change is kept in the journal beside the state and is folded in by the next flexform run"
+        ));
+    }
+
+    let (created, adopted, failed) = report.counts();
+    let not_started = report.not_started();
+    for (address, (_, outcome)) in &report.outcomes {
+        if let ChangeOutcome::Failed { error, .. } = outcome {
+            out.error(format!("{address}: {error}"));
+        }
+    }
+    if !args.json {
+        let line = format!("Resources: {created} created, {adopted} adopted, {failed} failed.");
+        if failed == 0 && not_started.is_empty() {
+            out.data_line(format!("Apply complete! {line}"));
+        } else {
+            out.data_line(format!("Apply finished with errors. {line}"));
+        }
+    }
+    if report.interrupted {
+        if !not_started.is_empty() {
+            out.status(format!(
+                "Interrupted: not started: {}. Run `flexform apply` again to finish.",
+                not_started.join(", ")
+            ));
+        } else {
+            out.status("Interrupted: every change had started; run `flexform plan` to check.");
+        }
+        return Ok(ExitStatus::Interrupted);
+    }
+    Ok(if failed > 0 || compact_failed {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// Refuses a saved plan that no longer matches the state or the configuration.
+fn check_saved_plan(
+    document: &PlanDocument,
+    store: &StateStore,
+    config_sha256: &str,
+) -> anyhow::Result<()> {
+    let state = store.state();
+    match (&document.state_lineage, store.exists()) {
+        (Some(lineage), true) if *lineage != state.lineage => {
+            bail!("Saved plan does not match the given state (plan lineage {lineage}, state lineage {}); nothing was sent", state.lineage)
+        }
+        (Some(_), false) => bail!(
+            "Saved plan does not match the given state: {} does not exist; nothing was sent",
+            store.describe()
+        ),
+        (None, true) => {
+            bail!("Saved plan is stale: the state changed after the plan was made; run plan again")
+        }
+        _ => {}
+    }
+    // `plan` reads an interrupted run's journal without folding it; this apply folded it when
+    // it opened the state, raising the serial by one. The plan saw exactly that content.
+    if store.exists()
+        && document.state_serial != state.serial
+        && document.state_serial != store.serial_at_open()
+    {
+        bail!(
+            "Saved plan is stale: the state changed after the plan was made (serial {} then, {} now); run plan again",
+            document.state_serial,
+            state.serial
+        );
+    }
+    if document.config_sha256 != config_sha256 {
+        bail!("Saved plan was made from a different configuration (the file changed since); run plan again. Nothing was sent");
+    }
+    Ok(())
+}
+
+fn confirm(out: &Printer) -> anyhow::Result<bool> {
+    out.raw_stderr(
+        "\nDo you want to perform these actions? Only 'yes' will be accepted: ",
+        true,
+    );
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
+    Ok(answer.trim() == "yes")
+}
+
+/// Counts Ctrl-C and SIGTERM: the first stops new creates, the second stops waiting.
+fn listen_for_interrupts(out: Printer) -> tokio::sync::watch::Receiver<u32> {
+    signals::listen(move |count| {
+        if count == 1 {
+            out.status("\nInterrupt received: no new creates will start; requests in flight finish and are recorded. Interrupt again to stop waiting.");
+        } else {
+            out.status("\nSecond interrupt: no more waiting. Created instances are recorded; creates still in flight are recorded as their answers arrive.");
+        }
+    })
+}
+
+/// An event as one line of JSON.
+fn event_json(event: &Event) -> String {
+    serde_json::to_string(event).expect("events serialize")
+}
+
+/// `--json`: one event per line on stdout.
+struct JsonReporter {
+    out: Printer,
+}
+
+impl Reporter for JsonReporter {
+    fn event(&self, event: &Event) {
+        if matches!(event, Event::ApplyProgress { .. }) {
+            return;
+        }
+        self.out.data_line(event_json(event));
+    }
+}
+
+/// Not a terminal: one plain line per change of status, on stderr.
+struct TextReporter {
+    out: Printer,
+}
+
+impl Reporter for TextReporter {
+    fn event(&self, event: &Event) {
+        let line = match event {
+            Event::ApplyStart { create, adopt } => {
+                format!("Applying: {create} to create, {adopt} to adopt.")
+            }
+            Event::ApplyProgress { address, action } => format!("{address}: {action}…"),
+            Event::ApplyComplete {
+                address,
+                action,
+                flex_instance_sid,
+                elapsed_seconds,
+            } => {
+                let verb = if *action == Action::Adopt {
+                    "adopted"
+                } else {
+                    "created"
+                };
+                format!("{address}: {verb} {flex_instance_sid} ({elapsed_seconds:.1}s)")
+            }
+            Event::ApplyErrored { address, .. } => format!("{address}: failed"),
+            Event::StatusChange {
+                address,
+                status,
+                elapsed_seconds,
+                ..
+            } => {
+                format!("{address}: {status} ({elapsed_seconds:.1}s)")
+            }
+            Event::ChangeSummary { .. } => return,
+        };
+        self.out.status(line);
+    }
+}
+
+/// A terminal: one progress line per instance with its status and elapsed time.
+struct TerminalReporter {
+    multi: MultiProgress,
+    bars: Mutex<std::collections::HashMap<String, ProgressBar>>,
+}
+
+impl TerminalReporter {
+    fn new() -> Self {
+        Self {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn bar(&self, address: &str) -> ProgressBar {
+        let mut bars = self.bars.lock().expect("bars lock");
+        bars.entry(address.to_owned())
+            .or_insert_with(|| {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix:30} {msg} [{elapsed}]")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar.set_prefix(address.to_owned());
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            })
+            .clone()
+    }
+}
+
+impl Reporter for TerminalReporter {
+    fn event(&self, event: &Event) {
+        match event {
+            Event::ApplyProgress { address, action } => {
+                self.bar(address).set_message(format!("{action}…"))
+            }
+            Event::ApplyComplete {
+                address,
+                action,
+                flex_instance_sid,
+                ..
+            } => {
+                let verb = if *action == Action::Adopt {
+                    "adopted"
+                } else {
+                    "created"
+                };
+                self.bar(address)
+                    .set_message(format!("{verb} {flex_instance_sid}"));
+            }
+            Event::StatusChange {
+                address,
+                flex_instance_sid,
+                status,
+                ..
+            } => {
+                let bar = self.bar(address);
+                bar.set_message(format!("{flex_instance_sid} {status}"));
+                if status != "creation-in-progress" {
+                    bar.finish();
+                }
+            }
+            Event::ApplyErrored { address, error, .. } => {
+                let bar = self.bar(address);
+                bar.abandon_with_message(format!(
+                    "failed: {}",
+                    error.chars().take(60).collect::<String>()
+                ));
+            }
+            Event::ApplyStart { .. } => {}
+            Event::ChangeSummary { .. } => {
+                for bar in self.bars.lock().expect("bars lock").values() {
+                    if !bar.is_finished() {
+                        bar.finish();
+                    }
+                }
+            }
+        }
+    }
+}

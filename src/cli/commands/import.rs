@@ -1,0 +1,104 @@
+//! `flexform import NAME SID`: record an existing instance under a configured name.
+
+use anyhow::{bail, Context};
+
+use crate::cli::args::ImportArgs;
+use crate::cli::context;
+use crate::cli::exit_status::ExitStatus;
+use crate::cli::settings::Settings;
+use crate::client::Fetched;
+use crate::config::credentials;
+use crate::config::sid::InstanceSid;
+use crate::config::Config;
+use crate::plan::address;
+use crate::state::{HistoryChange, HistoryEntry, InstanceRecord, Origin, StateStore};
+
+/// Imports one instance.
+pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
+    context::block_on(run_async(settings, args))?
+}
+
+async fn run_async(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
+    let sid = InstanceSid::parse(&args.sid).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config = Config::load(&settings.config_path)?;
+    let Some(spec) = config.config.instances.get(&args.name) else {
+        bail!(
+            "instance `{}` is not in {}; add it to the configuration first",
+            args.name,
+            settings.config_path.display()
+        );
+    };
+    let creds = credentials::resolve(&config.config, &args.name, spec)?;
+    let location = context::state_location(settings, Some(&config.config))?;
+    let mut store = StateStore::open(&location, "import", args.lock_timeout).await?;
+    let serial_before = store.state().serial;
+    if let Some(existing) = store.state().instances.get(&args.name) {
+        if existing.flex_instance_sid == sid {
+            settings.out.data_line(format!(
+                "{} already records {sid}; nothing to do.",
+                address(&args.name)
+            ));
+            store.release().await;
+            return Ok(ExitStatus::Success);
+        }
+        let message = format!(
+            "{} already records {}; run `flexform state rm {}` first to replace it",
+            address(&args.name),
+            existing.flex_instance_sid,
+            args.name
+        );
+        store.release().await;
+        bail!(message);
+    }
+    let client = context::client(settings, &args.net)?;
+    let fetched = client
+        .get_instance(&spec.account_sid, &creds, &sid)
+        .await
+        .with_context(|| format!("cannot fetch {sid}"))?;
+    let instance = match fetched {
+        Fetched::Found(instance) => instance,
+        Fetched::NotFound => bail!(
+            "{sid} does not exist, or is not visible to account {}; nothing was recorded",
+            spec.account_sid
+        ),
+    };
+    if instance.account_sid != spec.account_sid {
+        bail!(
+            "{sid} belongs to account {}, but `{}` is configured for {}; nothing was recorded",
+            instance.account_sid,
+            args.name,
+            spec.account_sid
+        );
+    }
+    let name = args.name.clone();
+    let record = InstanceRecord::observed(&instance, Origin::Imported, None);
+    store
+        .commit(|state| {
+            state.pending.remove(&name);
+            state.instances.insert(name.clone(), record);
+        })
+        .await?;
+    let entry = HistoryEntry::new(
+        "import",
+        serial_before,
+        store.state().serial,
+        vec![HistoryChange {
+            address: address(&args.name),
+            action: "import".into(),
+            flex_instance_sid: Some(sid.to_string()),
+            outcome: "ok".into(),
+        }],
+    );
+    if let Err(e) = store.append_history(&entry).await {
+        settings
+            .out
+            .warn(format!("cannot append to the history: {e}"));
+    }
+    store.release().await;
+    settings.out.data_line(format!(
+        "Imported {sid} ({}) as {}.",
+        instance.status,
+        address(&args.name)
+    ));
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,31 @@
+//! `flexform show`: render a saved plan, or the state.
+
+use crate::cli::args::{OutputFormat, ShowArgs};
+use crate::cli::context;
+use crate::cli::exit_status::ExitStatus;
+use crate::cli::settings::Settings;
+use crate::plan::render;
+use crate::plan::PlanDocument;
+
+/// Shows a saved plan (with FILE) or the state.
+pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<ExitStatus> {
+    let format = args.format.resolve();
+    if let Some(file) = &args.file {
+        let document = PlanDocument::load(file)?;
+        super::plan::print_document(settings, &document, format, "flexform plan");
+        return Ok(ExitStatus::Success);
+    }
+    let location = context::state_location_without_config(settings)?;
+    let state = context::block_on(location.load())??;
+    let out = &settings.out;
+    match (state, format) {
+        (None, OutputFormat::Json) => out.data_line("null"),
+        (None, _) => out.data_line(format!(
+            "No state at {}: nothing has been applied yet.",
+            location.describe()
+        )),
+        (Some(state), OutputFormat::Json) => out.data(String::from_utf8_lossy(&state.to_bytes())),
+        (Some(state), _) => out.data(render::state_table(&state)),
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,179 @@
+//! `flexform state list|show|rm|pull|push` and `flexform force-unlock`, on either backend.
+
+use anyhow::bail;
+
+use crate::cli::args::StateCommand;
+use crate::cli::context;
+use crate::cli::exit_status::ExitStatus;
+use crate::cli::settings::Settings;
+use crate::plan::address;
+use crate::plan::render;
+use crate::state::lock::{self, ForceUnlock};
+use crate::state::{HistoryChange, HistoryEntry, State, StateLocation, StateStore};
+
+/// Runs a `state` subcommand.
+pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitStatus> {
+    let location = context::state_location_without_config(settings)?;
+    context::block_on(run_async(settings, &location, command))?
+}
+
+async fn run_async(
+    settings: &Settings,
+    location: &StateLocation,
+    command: &StateCommand,
+) -> anyhow::Result<ExitStatus> {
+    match command {
+        StateCommand::List => {
+            if let Some(state) = location.load().await? {
+                settings.out.data(render::state_table(&state));
+            }
+            Ok(ExitStatus::Success)
+        }
+        StateCommand::Show { name } => {
+            let state = location.load().await?.unwrap_or_else(State::empty);
+            if let Some(record) = state.instances.get(name) {
+                settings
+                    .out
+                    .data_line(serde_json::to_string_pretty(record)?);
+            } else if let Some(pending) = state.pending.get(name) {
+                settings.out.data_line(serde_json::to_string_pretty(
+                    &serde_json::json!({"pending_create": pending}),
+                )?);
+            } else {
+                bail!("no instance named `{name}` in {}", location.describe());
+            }
+            Ok(ExitStatus::Success)
+        }
+        StateCommand::Pull => {
+            match location.load().await? {
+                Some(state) => settings
+                    .out
+                    .data(String::from_utf8_lossy(&state.to_bytes())),
+                None => bail!("{} has no state yet", location.describe()),
+            }
+            Ok(ExitStatus::Success)
+        }
+        StateCommand::Push {
+            file,
+            force,
+            lock_timeout,
+        } => {
+            // Read as flexform reads a local state: with its journal, so that an interrupted
+            // run's pending creates and SIDs move along with it.
+            let pushed = State::load(file)?
+                .ok_or_else(|| anyhow::anyhow!("{} does not exist", file.display()))?;
+            let mut store = StateStore::open(location, "state push", *lock_timeout).await?;
+            let current = store.state().clone();
+            if store.exists() && !force {
+                if pushed.lineage != current.lineage {
+                    let target = store.describe();
+                    store.release().await;
+                    bail!(
+                        "refusing to push: {} has lineage {}, but {target} has lineage {}; pass --force to replace a different state",
+                        file.display(),
+                        pushed.lineage,
+                        current.lineage
+                    );
+                }
+                if pushed.serial <= current.serial {
+                    let target = store.describe();
+                    store.release().await;
+                    bail!(
+                        "refusing to push: {} has serial {}, not newer than {target} (serial {}); pull first, or pass --force",
+                        file.display(),
+                        pushed.serial,
+                        current.serial
+                    );
+                }
+            }
+            let serial_before = current.serial;
+            store.replace(pushed).await?;
+            let entry = HistoryEntry::new(
+                "state push",
+                serial_before,
+                store.state().serial,
+                Vec::new(),
+            );
+            if let Err(e) = store.append_history(&entry).await {
+                settings
+                    .out
+                    .warn(format!("cannot append to the history: {e}"));
+            }
+            settings.out.data_line(format!(
+                "Pushed {} to {} (serial {}).",
+                file.display(),
+                store.describe(),
+                store.state().serial
+            ));
+            store.release().await;
+            Ok(ExitStatus::Success)
+        }
+        StateCommand::Rm { name, lock_timeout } => {
+            let mut store = StateStore::open(location, "state rm", *lock_timeout).await?;
+            let serial_before = store.state().serial;
+            let sid = store
+                .state()
+                .instances
+                .get(name)
+                .map(|r| r.flex_instance_sid.to_string());
+            if sid.is_none() && !store.state().pending.contains_key(name) {
+                let target = store.describe();
+                store.release().await;
+                bail!("no instance named `{name}` in {target}");
+            }
+            store
+                .commit(|state| {
+                    state.instances.remove(name);
+                    state.pending.remove(name);
+                })
+                .await?;
+            let entry = HistoryEntry::new(
+                "state rm",
+                serial_before,
+                store.state().serial,
+                vec![HistoryChange {
+                    address: address(name),
+                    action: "rm".into(),
+                    flex_instance_sid: sid.clone(),
+                    outcome: "ok".into(),
+                }],
+            );
+            if let Err(e) = store.append_history(&entry).await {
+                settings
+                    .out
+                    .warn(format!("cannot append to the history: {e}"));
+            }
+            store.release().await;
+            settings.out.data_line(format!(
+                "Removed {} from the state{}. The instance itself is untouched.",
+                address(name),
+                sid.map_or_else(String::new, |s| format!(" ({s})"))
+            ));
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+/// Clears stale lock info.
+pub fn force_unlock(settings: &Settings, id: &str) -> anyhow::Result<ExitStatus> {
+    if let StateLocation::Postgres(_) = context::state_location_without_config(settings)? {
+        bail!(
+            "the postgres backend needs no force-unlock: its lock is released when the holding session ends"
+        );
+    }
+    match lock::force_unlock(&settings.state_path, id) {
+        Ok(ForceUnlock::Cleared) => {
+            settings
+                .out
+                .data_line(format!("Cleared stale lock info {id}."));
+            Ok(ExitStatus::Success)
+        }
+        Ok(ForceUnlock::NothingToClear) => {
+            settings
+                .out
+                .data_line("No lock info to clear: the state is not locked.");
+            Ok(ExitStatus::Success)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,175 @@
+//! The run context that commands share: the async runtime, the API client and credentials
+//! built from the flags, where the state is, and the read side of plan, drift and apply (load
+//! the configuration and the state, observe, decide).
+
+use anyhow::Context;
+
+use super::args::NetArgs;
+use super::progress::Progress;
+use super::settings::Settings;
+use crate::client::{ClientConfig, FlexClient, RetryPolicy};
+use crate::config::credentials::{self, Credentials};
+use crate::config::{Config, LoadedConfig};
+use crate::plan::{self, Plan, PlanDocument};
+use crate::state::{State, StateLocation};
+
+/// Everything a plan was made from, and the plan.
+#[derive(Debug)]
+pub struct Planned {
+    /// The configuration.
+    pub config: LoadedConfig,
+    /// The state as read (`None`: no state file yet).
+    pub state: Option<State>,
+    /// Credentials by instance name.
+    pub credentials: std::collections::BTreeMap<String, Credentials>,
+    /// The client used to observe (reused by apply).
+    pub client: FlexClient,
+    /// The decision.
+    pub plan: Plan,
+}
+
+impl Planned {
+    /// The plan as a document tied to its state and configuration.
+    pub fn document(&self) -> PlanDocument {
+        PlanDocument::new(
+            &self.plan,
+            self.state.as_ref().map(|s| s.lineage.clone()),
+            self.state.as_ref().map_or(0, |s| s.serial),
+            self.config.sha256.clone(),
+        )
+    }
+}
+
+/// Which instances to look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything in the configuration or the state (plan, apply).
+    Everything,
+    /// Only instances both configured and recorded (drift: configuration changes not yet
+    /// applied are not drift).
+    RecordedOnly,
+}
+
+/// Builds the API client from the global settings and network flags.
+pub fn client(settings: &Settings, net: &NetArgs) -> anyhow::Result<FlexClient> {
+    let config = ClientConfig {
+        connect_timeout: net.connect_timeout,
+        request_timeout: net.request_timeout,
+        retry: RetryPolicy {
+            max_attempts: net.max_attempts,
+            ..RetryPolicy::default()
+        },
+        max_in_flight: usize::from(net.parallelism),
+        ..ClientConfig::new(settings.endpoint.clone())
+    };
+    Ok(FlexClient::new(config)?)
+}
+
+/// Resolves every instance's credentials, or fails naming each missing variable, before any
+/// request is sent.
+pub fn resolve_credentials(
+    config: &Config,
+) -> anyhow::Result<std::collections::BTreeMap<String, Credentials>> {
+    credentials::resolve_all(config).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
+        anyhow::anyhow!(
+            "missing credentials; nothing was sent:\n{}",
+            list.join("\n")
+        )
+    })
+}
+
+/// Where the state is, from the configuration's `state:` section and `--state`.
+pub fn state_location(
+    settings: &Settings,
+    config: Option<&Config>,
+) -> anyhow::Result<StateLocation> {
+    Ok(StateLocation::resolve(
+        &settings.state_path,
+        settings.state_explicit,
+        &settings.config_path,
+        config,
+    )?)
+}
+
+/// The location for commands that may run without a configuration file (show, state): the
+/// configuration decides the backend when it exists; otherwise the local state file.
+pub fn state_location_without_config(settings: &Settings) -> anyhow::Result<StateLocation> {
+    if settings.config_path.exists() {
+        let config = Config::load(&settings.config_path)?;
+        state_location(settings, Some(&config.config))
+    } else {
+        state_location(settings, None)
+    }
+}
+
+/// Loads, observes and plans.
+pub async fn make_plan(
+    settings: &Settings,
+    net: &NetArgs,
+    scope: Scope,
+) -> anyhow::Result<Planned> {
+    let config = Config::load(&settings.config_path)?;
+    let location = state_location(settings, Some(&config.config))?;
+    let state = location.load().await?;
+    plan_against(settings, net, config, state, scope).await
+}
+
+/// Observes and plans for a configuration and a state already loaded (apply loads the state
+/// under its lock).
+pub async fn plan_against(
+    settings: &Settings,
+    net: &NetArgs,
+    config: LoadedConfig,
+    state: Option<State>,
+    scope: Scope,
+) -> anyhow::Result<Planned> {
+    let empty = State::empty();
+    let state_ref = state.as_ref().unwrap_or(&empty);
+    let desired = match scope {
+        Scope::Everything => config.config.clone(),
+        Scope::RecordedOnly => plan::drift::desired(&config.config, state_ref),
+    };
+    let credentials = resolve_credentials(&desired)?;
+    let client = client(settings, net).context("cannot set up the Flex API client")?;
+    let progress = Progress::new(settings.stderr_is_terminal && !settings.quiet);
+    progress.start(desired.instances.len() as u64, "observing");
+    let observed = plan::observe(
+        &client,
+        &desired,
+        state_ref,
+        &credentials,
+        usize::from(net.parallelism),
+        &|| progress.inc(),
+    )
+    .await;
+    progress.finish();
+    let plan = match scope {
+        Scope::Everything => plan::plan(&desired, state_ref, &observed),
+        Scope::RecordedOnly => plan::plan(
+            &desired,
+            &plan::drift::state_view(&desired, state_ref),
+            &observed,
+        ),
+    };
+    Ok(Planned {
+        config,
+        state,
+        credentials,
+        client,
+        plan,
+    })
+}
+
+/// The async runtime every command runs on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Runs a future to completion on a fresh runtime.
+pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    Ok(runtime()?.block_on(future))
+}

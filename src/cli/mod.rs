@@ -1,0 +1,105 @@
+//! The command line: the only code that knows clap, the terminal and the process.
+//!
+//! [`main`] parses the arguments ([`args`]) into resolved [`Settings`] ([`settings`]),
+//! dispatches to one command ([`commands`]), and renders any error once, through the one
+//! output layer ([`output`]), with its exit code ([`exit_status`]). [`context`] holds what
+//! commands share to run the pipeline: the runtime, the client, credentials, the read side
+//! (load, observe, decide); [`signals`] turns Ctrl-C and SIGTERM into a stop request.
+
+pub mod args;
+pub(crate) mod commands;
+pub(crate) mod context;
+pub mod exit_status;
+pub mod output;
+pub(crate) mod progress;
+pub mod settings;
+pub(crate) mod signals;
+
+use clap::Parser;
+
+pub use args::{Cli, Command};
+pub use exit_status::ExitStatus;
+pub use settings::Settings;
+
+use crate::config::ConfigError;
+
+/// Runs flexform with the process arguments and returns the exit status.
+pub fn main() -> ExitStatus {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitStatus::Failure
+            } else {
+                ExitStatus::Success
+            };
+        }
+    };
+    let settings = Settings::resolve(&cli.global);
+    init_logging(&settings);
+    run_and_report(cli.command, &settings)
+}
+
+/// Sends log lines to stderr: warnings by default, requests with -v, everything with -vv.
+/// Nothing logged ever includes credentials: the Authorization header is never logged.
+fn init_logging(settings: &Settings) {
+    let filter = match (settings.quiet, settings.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "warn,flexform=debug",
+        (false, _) => "debug,flexform=trace",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(settings.color_stderr)
+        .with_target(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .try_init();
+}
+
+/// Runs one command and reports its error, if any: the exit status either way.
+pub fn run_and_report(command: Command, settings: &Settings) -> ExitStatus {
+    match run(command, settings) {
+        Ok(status) => status,
+        Err(err) => {
+            report(&err, settings);
+            ExitStatus::Failure
+        }
+    }
+}
+
+/// Runs one command with resolved settings.
+fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitStatus> {
+    match command {
+        Command::Validate => commands::validate::run(settings),
+        Command::Schema { kind } => commands::schema::run(settings, kind),
+        Command::Plan(args) => commands::plan::run(settings, &args),
+        Command::Drift(args) => commands::drift::run(settings, &args),
+        Command::Apply(args) => commands::apply::run(settings, &args),
+        Command::Import(args) => commands::import::run(settings, &args),
+        Command::State(command) => commands::state::run(settings, &command),
+        Command::ForceUnlock { lock_id } => commands::state::force_unlock(settings, &lock_id),
+        Command::Show(args) => commands::show::run(settings, &args),
+        Command::Sim(args) => commands::sim::run(settings, &args),
+        Command::Demo(args) => commands::demo::run(settings, &args, run_and_report),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "flexform", &mut script);
+            settings.out.data(String::from_utf8_lossy(&script));
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+/// Prints an error once, on stderr, in the richest form its type allows.
+fn report(err: &anyhow::Error, settings: &Settings) {
+    if let Some(config_error) = err.downcast_ref::<ConfigError>() {
+        settings
+            .out
+            .raw_stderr(config_error.render(settings.color_stderr), true);
+        return;
+    }
+    settings.out.error_chain(err);
+}

@@ -1,0 +1,207 @@
+//! The one output layer: every byte flexform prints passes through [`Printer`].
+//!
+//! Documents (plans, JSON, state, schemas) go to stdout with [`Printer::data`]; progress,
+//! notes, warnings and errors go to stderr, each kind with its prefix and colour, `--quiet`
+//! honoured here and nowhere else. An error's cause chain prints as `Caused by:` lines.
+//! Writing to a closed stdout or stderr never panics and never changes what flexform does: the
+//! output is dropped, the work goes on, the exit code is the same (Rust's `print!` would panic).
+
+use std::fmt::Display;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once a reader closed stdout: further output to it is dropped.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+/// Set once a reader closed stderr.
+static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Which stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Writes `text` to `stream` and flushes; once the reader has gone, output to that stream is
+/// dropped. Other write errors are dropped as well: there is nowhere left to report them.
+fn write(stream: Stream, text: &str) {
+    let closed = match stream {
+        Stream::Stdout => &STDOUT_CLOSED,
+        Stream::Stderr => &STDERR_CLOSED,
+    };
+    if closed.load(Ordering::Relaxed) {
+        return;
+    }
+    let result = match stream {
+        Stream::Stdout => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes()).and_then(|_| out.flush())
+        }
+        Stream::Stderr => {
+            let mut err = std::io::stderr().lock();
+            err.write_all(text.as_bytes()).and_then(|_| err.flush())
+        }
+    };
+    if let Err(e) = result {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            closed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What kind of message, for its prefix and colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// `error:` in red; always shown.
+    Error,
+    /// `warning:` in yellow; hidden by `--quiet`.
+    Warning,
+    /// `note:` in cyan; hidden by `--quiet`.
+    Note,
+}
+
+impl Level {
+    fn prefix(self) -> (&'static str, &'static str) {
+        match self {
+            Level::Error => ("error", "1;31"),
+            Level::Warning => ("warning", "1;33"),
+            Level::Note => ("note", "1;36"),
+        }
+    }
+}
+
+/// Where and how output goes, decided once from the global flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    quiet: bool,
+    color_stderr: bool,
+}
+
+impl Printer {
+    /// A printer that colours stderr when `color_stderr`, and hides all but errors when `quiet`.
+    pub fn new(quiet: bool, color_stderr: bool) -> Self {
+        Self {
+            quiet,
+            color_stderr,
+        }
+    }
+
+    /// Whether `--quiet` was given.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// The document asked for, on stdout, as it is (no newline added).
+    pub fn data(&self, text: impl Display) {
+        write(Stream::Stdout, &text.to_string());
+    }
+
+    /// One line of the document asked for, on stdout.
+    pub fn data_line(&self, text: impl Display) {
+        write(Stream::Stdout, &format!("{text}\n"));
+    }
+
+    /// A progress or status line on stderr, without prefix; hidden by `--quiet`.
+    pub fn status(&self, text: impl Display) {
+        if !self.quiet {
+            write(Stream::Stderr, &format!("{text}\n"));
+        }
+    }
+
+    /// Text for stderr as it is (a prompt, a pre-rendered diagnostic); shown even with
+    /// `--quiet` when `always`.
+    pub fn raw_stderr(&self, text: impl Display, always: bool) {
+        if always || !self.quiet {
+            write(Stream::Stderr, &text.to_string());
+        }
+    }
+
+    /// `error: …` on stderr.
+    pub fn error(&self, text: impl Display) {
+        self.message(Level::Error, text);
+    }
+
+    /// `warning: …` on stderr.
+    pub fn warn(&self, text: impl Display) {
+        self.message(Level::Warning, text);
+    }
+
+    /// `note: …` on stderr.
+    pub fn note(&self, text: impl Display) {
+        self.message(Level::Note, text);
+    }
+
+    /// A message of `level` on stderr, with its prefix.
+    pub fn message(&self, level: Level, text: impl Display) {
+        if self.quiet && level != Level::Error {
+            return;
+        }
+        write(Stream::Stderr, &format!("{}: {text}\n", self.paint(level)));
+    }
+
+    /// An error and its causes: `error: …` then one `Caused by:` block.
+    pub fn error_chain(&self, err: &anyhow::Error) {
+        write(Stream::Stderr, &self.render_chain(err));
+    }
+
+    /// The text of [`Printer::error_chain`]. A cause whose text the messages above already
+    /// include is not repeated.
+    fn render_chain(&self, err: &anyhow::Error) -> String {
+        let mut text = format!("{}: {err}\n", self.paint(Level::Error));
+        let mut said = err.to_string();
+        let mut causes = Vec::new();
+        for cause in err.chain().skip(1).map(|c| c.to_string()) {
+            if !said.contains(&cause) {
+                said.push_str(&cause);
+                causes.push(cause);
+            }
+        }
+        if !causes.is_empty() {
+            text.push_str("\nCaused by:\n");
+            for cause in causes {
+                text.push_str(&format!("    {cause}\n"));
+            }
+        }
+        text
+    }
+
+    fn paint(&self, level: Level) -> String {
+        let (word, code) = level.prefix();
+        if self.color_stderr {
+            format!("\x1b[{code}m{word}\x1b[0m")
+        } else {
+            word.to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_plain_without_colour_and_painted_with_it() {
+        assert_eq!(Printer::new(false, false).paint(Level::Warning), "warning");
+        assert_eq!(
+            Printer::new(false, true).paint(Level::Error),
+            "\x1b[1;31merror\x1b[0m"
+        );
+    }
+
+    #[test]
+    fn causes_print_once_as_caused_by_lines() {
+        let printer = Printer::new(false, false);
+        let io = std::io::Error::other("disk full");
+        let err = anyhow::Error::new(io).context("cannot save the plan");
+        assert_eq!(
+            printer.render_chain(&err),
+            "error: cannot save the plan\n\nCaused by:\n    disk full\n"
+        );
+        let io = std::io::Error::other("disk full");
+        let err = anyhow::Error::new(io).context("cannot write s.json: disk full");
+        assert_eq!(
+            printer.render_chain(&err),
+            "error: cannot write s.json: disk full\n"
+        );
+    }
+}

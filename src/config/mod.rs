@@ -1,0 +1,189 @@
+//! The desired state (`flexform.yaml`): its types, its JSON Schema, loading and validation,
+//! and the identifiers and credentials every later stage uses.
+//!
+//! Loading is the first step of every command: the file is parsed into a tree that remembers
+//! where every value came from ([`validate`]), each part is checked on its own so that one run
+//! reports every error it can ([`ConfigError`]), and only a fully valid file becomes a
+//! [`Config`].
+
+pub mod credentials;
+mod error;
+pub mod secret;
+pub mod sid;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use error::{ConfigError, Diagnostic, Location};
+use sid::AccountSid;
+
+/// The only configuration format version this binary understands.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// Pattern of instance and credentials profile names.
+pub const NAME_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,62}$";
+
+/// The desired state: which Twilio accounts must have a Flex instance, and how to reach them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "flexform configuration")]
+pub struct Config {
+    /// Format version of this file. Only `1` exists.
+    #[schemars(range(min = 1, max = 1))]
+    pub version: u32,
+    /// Named credentials profiles. Values are names of environment variables, never secrets.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"pattern": NAME_PATTERN}))]
+    pub credentials: BTreeMap<String, CredentialsProfile>,
+    /// Instances by name: each names an account that must have a Flex instance. The address of
+    /// an instance is `flex_instance.<name>`.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": NAME_PATTERN}))]
+    pub instances: BTreeMap<String, InstanceSpec>,
+    /// Where the state lives. Omitted: the local file (`--state`, default
+    /// `flexform.state.json` beside this file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateConfig>,
+}
+
+/// Which state backend to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// A JSON file (`--state`).
+    #[default]
+    Local,
+    /// A PostgreSQL database shared by many pipelines, one workspace per estate.
+    Postgres,
+}
+
+/// Where the state lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    /// `local` (default) or `postgres`.
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// postgres: the environment variable holding the connection string (never the string
+    /// itself, which holds a password), e.g. `FLEXFORM_DATABASE_URL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub url_env: Option<String>,
+    /// postgres: the workspace holding this estate; many workspaces share one database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$"))]
+    pub workspace: Option<String>,
+}
+
+/// Where to find one pair of credentials: the names of two environment variables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsProfile {
+    /// Environment variable holding an API key SID (`SK…`, recommended) or an account SID (`AC…`).
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub key_env: String,
+    /// Environment variable holding the API key secret, or the auth token.
+    #[schemars(regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*$"))]
+    pub secret_env: String,
+}
+
+/// One account that must have a Flex instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceSpec {
+    /// The Twilio account that must have a Flex instance (`AC` + 32 hex digits).
+    pub account_sid: AccountSid,
+    /// Name of a profile under `credentials`. Omitted: the default profile
+    /// (`TWILIO_API_KEY`/`TWILIO_API_SECRET`, else `TWILIO_ACCOUNT_SID`/`TWILIO_AUTH_TOKEN`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+    /// Options sent when the instance is created. They cannot be changed afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<ConversationsSpec>,
+}
+
+impl InstanceSpec {
+    /// The `conversations.default` input, if the configuration sets it.
+    pub fn conversations_default(&self) -> Option<bool> {
+        self.conversations.as_ref().and_then(|c| c.default)
+    }
+}
+
+/// Flex Conversations options for a new instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationsSpec {
+    /// When true, the Conversations service created during provisioning becomes the account's
+    /// default conversation service. Omitted: not sent, the server's default applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<bool>,
+}
+
+/// A configuration that passed validation, with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes, hex: ties a saved plan to the configuration it was made from.
+    pub sha256: String,
+    /// The validated configuration.
+    pub config: Config,
+}
+
+/// Checks that a name can be used for an instance or a credentials profile.
+pub fn is_valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes[1..]
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+}
+
+pub(crate) fn is_valid_env_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && (bytes[0].is_ascii_alphabetic() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::NotUtf8 {
+            path: path.to_owned(),
+            offset: e.utf8_error().valid_up_to(),
+        })?;
+        let config = Self::parse(&text).map_err(|diagnostics| ConfigError::Invalid {
+            path: path.to_owned(),
+            source_text: text.clone(),
+            diagnostics,
+        })?;
+        Ok(LoadedConfig {
+            path: path.to_owned(),
+            sha256: crate::support::hash::sha256_hex(text.as_bytes()),
+            config,
+        })
+    }
+
+    /// Validates configuration text, returning every error found.
+    pub fn parse(text: &str) -> Result<Config, Vec<Diagnostic>> {
+        validate::Validator::default().run(text)
+    }
+
+    /// Number of credentials profiles the instances actually have to choose from.
+    pub fn profile_count(&self) -> usize {
+        self.credentials.len()
+    }
+}

@@ -1,0 +1,364 @@
+//! Validation of the desired-state file: walks the marked YAML tree section by section,
+//! collecting every problem with its position, so that one run reports all it can.
+
+use std::collections::{BTreeMap, HashMap};
+
+use marked_yaml::{LoaderOptions, Node};
+
+use super::error::{Diagnostic, Location};
+use super::{
+    is_valid_env_name, is_valid_name, BackendKind, Config, CredentialsProfile, InstanceSpec,
+    StateConfig, CONFIG_VERSION, NAME_PATTERN,
+};
+use crate::support::text::{quote_list, suggest};
+
+const TOP_LEVEL_KEYS: &[&str] = &["version", "credentials", "instances", "state"];
+
+/// Collects diagnostics while walking the marked YAML tree.
+#[derive(Default)]
+pub(super) struct Validator {
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Validator {
+    pub(super) fn run(mut self, text: &str) -> Result<Config, Vec<Diagnostic>> {
+        if text.trim().is_empty()
+            || text
+                .lines()
+                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            return Err(vec![Diagnostic::new(
+                Location::start(),
+                "the file is empty: expected a mapping with `version` and `instances`",
+            )]);
+        }
+        // Editors on some systems save a byte-order mark: it is not part of the first key.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if let Some(line) = second_document(text) {
+            return Err(vec![Diagnostic::new(
+                Location { line, column: 1 },
+                "a second YAML document: flexform reads one document per file",
+            )
+            .with_label("document separator")
+            .with_help("merge the documents, or remove the `---` line")]);
+        }
+        // Quoted values stay strings: `default: "true"` is a string, not a boolean.
+        let options = LoaderOptions::default()
+            .error_on_duplicate_keys(true)
+            .prevent_coercion(true);
+        let root = match marked_yaml::parse_yaml_with_options(0, text, options) {
+            Ok(root) => root,
+            Err(err) => return Err(vec![Diagnostic::from_load_error(&err, text)]),
+        };
+        let Some(map) = root.as_mapping() else {
+            return Err(vec![Diagnostic::new(
+                Location::of(root.span()),
+                "expected a mapping with `version` and `instances` at the top level",
+            )]);
+        };
+
+        let mut version = None;
+        let mut credentials = BTreeMap::new();
+        let mut instances = BTreeMap::new();
+        let mut instance_nodes = Vec::new();
+        let mut state = None;
+        for (key, value) in map.iter() {
+            match key.as_str() {
+                "state" => {
+                    if let Some(config) = self.deserialize::<StateConfig>(key, value, text) {
+                        self.check_state(&config, key, value);
+                        state = Some(config);
+                    }
+                }
+                "version" => {
+                    if let Some(v) = self.deserialize::<u32>(key, value, text) {
+                        if v == CONFIG_VERSION {
+                            version = Some(v);
+                        } else {
+                            self.push(
+                                Diagnostic::new(
+                                    Location::of(value.span()),
+                                    format!("unsupported version {v}: this flexform reads version {CONFIG_VERSION}"),
+                                )
+                                .with_label("unsupported version")
+                                .with_help("set `version: 1`, or upgrade flexform if the file was written for a newer one"),
+                            );
+                            version = Some(v);
+                        }
+                    } else {
+                        version = Some(CONFIG_VERSION);
+                    }
+                }
+                "credentials" => {
+                    for (name, body) in self.entries(value, "credentials") {
+                        self.check_name(name, "credentials profile");
+                        if let Some(profile) =
+                            self.deserialize::<CredentialsProfile>(name, body, text)
+                        {
+                            for (field, env) in [
+                                ("key_env", &profile.key_env),
+                                ("secret_env", &profile.secret_env),
+                            ] {
+                                if !is_valid_env_name(env) {
+                                    let at = body
+                                        .as_mapping()
+                                        .and_then(|m| m.get_node(field))
+                                        .map_or(Location::of(body.span()), |n| {
+                                            Location::of(n.span())
+                                        });
+                                    self.push(
+                                        Diagnostic::new(at, format!("invalid environment variable name {env:?} in `{field}`"))
+                                            .with_label("not an environment variable name")
+                                            .with_help("name the variable that holds the value (letters, digits, `_`), never the secret itself"),
+                                    );
+                                }
+                            }
+                            credentials.insert(name.as_str().to_owned(), profile);
+                        }
+                    }
+                }
+                "instances" => {
+                    for (name, body) in self.entries(value, "instances") {
+                        self.check_name(name, "instance");
+                        if let Some(spec) = self.deserialize::<InstanceSpec>(name, body, text) {
+                            instance_nodes.push((name.as_str().to_owned(), body));
+                            instances.insert(name.as_str().to_owned(), spec);
+                        }
+                    }
+                }
+                other => {
+                    let mut diagnostic = Diagnostic::new(
+                        Location::of(key.span()),
+                        format!(
+                            "unknown field `{other}`, expected one of {}",
+                            quote_list(TOP_LEVEL_KEYS)
+                        ),
+                    )
+                    .with_label("unknown field");
+                    if let Some(s) = suggest(other, TOP_LEVEL_KEYS) {
+                        diagnostic = diagnostic.with_help(format!("did you mean `{s}`?"));
+                    }
+                    self.push(diagnostic);
+                }
+            }
+        }
+        if version.is_none() {
+            self.push(
+                Diagnostic::new(Location::of(root.span()), "missing field `version`")
+                    .with_help("add `version: 1` at the top of the file"),
+            );
+        }
+
+        // Semantic checks across instances, pointing at the offending values.
+        // Account SIDs are hex: compare them without regard to case.
+        let mut accounts: HashMap<String, (&str, Location)> = HashMap::new();
+        for (name, body) in &instance_nodes {
+            let spec = &instances[name];
+            let fields = body.as_mapping();
+            let field_at = |field: &str| {
+                fields
+                    .and_then(|m| m.get_node(field))
+                    .map_or(Location::of(body.span()), |n| Location::of(n.span()))
+            };
+            let account_at = field_at("account_sid");
+            let account_key = spec.account_sid.as_str().to_ascii_lowercase();
+            if let Some((first, first_at)) = accounts.get(&account_key) {
+                self.push(
+                    Diagnostic::new(
+                        account_at,
+                        format!(
+                            "duplicate account: instances `{first}` (line {}) and `{name}` both name {}",
+                            first_at.line, spec.account_sid
+                        ),
+                    )
+                    .with_label("this account already has an instance above")
+                    .with_help("an account has at most one Flex instance: keep one of the two entries"),
+                );
+            } else {
+                accounts.insert(account_key, (name.as_str(), account_at));
+            }
+            if let Some(profile) = &spec.credentials {
+                if !credentials.contains_key(profile) {
+                    let declared = credentials.keys().map(String::as_str).collect::<Vec<_>>();
+                    let mut diagnostic = Diagnostic::new(
+                        field_at("credentials"),
+                        format!("unknown credentials profile `{profile}` in instance `{name}`"),
+                    )
+                    .with_label("not declared under `credentials`");
+                    diagnostic = match suggest(profile, &declared) {
+                        Some(s) => diagnostic.with_help(format!("did you mean `{s}`?")),
+                        None if declared.is_empty() => diagnostic.with_help(
+                            "declare it under `credentials:` with `key_env` and `secret_env`, or remove the line to use the default profile",
+                        ),
+                        None => diagnostic.with_help(format!("declared profiles: {}", quote_list(&declared))),
+                    };
+                    self.push(diagnostic);
+                }
+            }
+        }
+
+        if self.diagnostics.is_empty() {
+            Ok(Config {
+                version: version.unwrap_or(CONFIG_VERSION),
+                credentials,
+                instances,
+                state,
+            })
+        } else {
+            self.diagnostics
+                .sort_by_key(|d| (d.location.line, d.location.column));
+            Err(self.diagnostics)
+        }
+    }
+
+    fn push(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// The entries of a mapping section; a null section is an empty one.
+    fn entries<'n>(
+        &mut self,
+        node: &'n Node,
+        section: &str,
+    ) -> Vec<(&'n marked_yaml::types::MarkedScalarNode, &'n Node)> {
+        match node {
+            Node::Mapping(map) => map.iter().collect(),
+            Node::Scalar(s)
+                if s.as_str().is_empty() || s.as_str() == "~" || s.as_str() == "null" =>
+            {
+                Vec::new()
+            }
+            other => {
+                self.push(
+                    Diagnostic::new(
+                        Location::of(other.span()),
+                        format!("invalid type: expected a mapping of names to entries in `{section}`, found {}", describe(other)),
+                    )
+                    .with_label("expected a mapping"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// A postgres backend needs `url_env` and `workspace`; the local one takes neither.
+    fn check_state(
+        &mut self,
+        config: &StateConfig,
+        key: &marked_yaml::types::MarkedScalarNode,
+        node: &Node,
+    ) {
+        let at = |field: &str| {
+            node.as_mapping()
+                .and_then(|m| m.get_node(field))
+                .map_or(Location::of(key.span()), |n| Location::of(n.span()))
+        };
+        match config.backend {
+            BackendKind::Postgres => {
+                for (field, value) in [
+                    ("url_env", &config.url_env),
+                    ("workspace", &config.workspace),
+                ] {
+                    if value.is_none() {
+                        self.push(
+                            Diagnostic::new(
+                                Location::of(key.span()),
+                                format!("missing field `{field}` for `backend: postgres`"),
+                            )
+                            .with_label("in this section")
+                            .with_help(
+                                "e.g. `url_env: FLEXFORM_DATABASE_URL` and `workspace: emea-prod`",
+                            ),
+                        );
+                    }
+                }
+                if let Some(env) = &config.url_env {
+                    if !is_valid_env_name(env) {
+                        self.push(
+                            Diagnostic::new(at("url_env"), format!("invalid environment variable name {env:?} in `url_env`"))
+                                .with_label("not an environment variable name")
+                                .with_help("name the variable that holds the connection string, never the string itself"),
+                        );
+                    }
+                }
+                if let Some(workspace) = &config.workspace {
+                    if !is_valid_name(workspace) {
+                        self.push(
+                            Diagnostic::new(at("workspace"), format!("invalid workspace name {workspace:?}: names match {NAME_PATTERN}"))
+                                .with_label("invalid name"),
+                        );
+                    }
+                }
+            }
+            BackendKind::Local => {
+                for field in ["url_env", "workspace"] {
+                    if node.as_mapping().and_then(|m| m.get_node(field)).is_some() {
+                        self.push(
+                            Diagnostic::new(
+                                at(field),
+                                format!("`{field}` only applies to `backend: postgres`"),
+                            )
+                            .with_label("not used by the local backend"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_name(&mut self, name: &marked_yaml::types::MarkedScalarNode, what: &str) {
+        if !is_valid_name(name.as_str()) {
+            self.push(
+                Diagnostic::new(
+                    Location::of(name.span()),
+                    format!("invalid {what} name {:?}: names match {NAME_PATTERN}", name.as_str()),
+                )
+                .with_label("invalid name")
+                .with_help("use lower-case letters, digits, `-` and `_`, starting with a letter or digit, at most 63 characters"),
+            );
+        }
+    }
+
+    fn deserialize<T: serde::de::DeserializeOwned>(
+        &mut self,
+        key: &marked_yaml::types::MarkedScalarNode,
+        node: &Node,
+        text: &str,
+    ) -> Option<T> {
+        match marked_yaml::from_node::<T>(node) {
+            Ok(value) => Some(value),
+            Err(err) => {
+                let entry = Location::of(key.span());
+                self.push(Diagnostic::from_node_error(&err, node, entry, text));
+                None
+            }
+        }
+    }
+}
+
+/// The line of a `---` that starts a second document, if any: the loader reads only the first
+/// document, and silently ignoring the rest would hide instances.
+fn second_document(text: &str) -> Option<usize> {
+    let mut seen_content = false;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_end();
+        let is_separator = trimmed == "---" || trimmed.starts_with("--- ");
+        if is_separator && seen_content {
+            return Some(index + 1);
+        }
+        let code = trimmed.trim_start();
+        if !is_separator && !code.is_empty() && !code.starts_with('#') {
+            seen_content = true;
+        }
+    }
+    None
+}
+
+/// A short description of a node's kind, for "found …" messages.
+pub(super) fn describe(node: &Node) -> String {
+    match node {
+        Node::Scalar(s) => format!("{:?}", s.as_str()),
+        Node::Mapping(_) => "a mapping".to_owned(),
+        Node::Sequence(_) => "a sequence".to_owned(),
+    }
+}

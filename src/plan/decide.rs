@@ -1,0 +1,659 @@
+//! The planner: a pure function from (desired, state, observed) to a [`Plan`].
+//!
+//! No IO happens here: observation is finished before this runs, and `apply` only carries out
+//! what the plan says. Each row of the decision table is a unit test below.
+
+use super::model::{
+    address, Action, Diagnostic, DiagnosticKind, InstanceView, Observation, Observations, Plan,
+    ResourceChange, Severity,
+};
+use crate::client::{Discovery, Fetched, InstanceStatus};
+use crate::config::{Config, InstanceSpec};
+use crate::state::{InstanceRecord, Origin, PendingCreate, State};
+
+/// Decides what to do for every instance. Pure: same inputs, same plan.
+pub fn plan(desired: &Config, state: &State, observed: &Observations) -> Plan {
+    let mut names: Vec<&String> = desired
+        .instances
+        .keys()
+        .chain(state.instances.keys())
+        .chain(state.pending.keys())
+        .collect();
+    names.sort();
+    names.dedup();
+
+    let mut out = Plan::default();
+    for name in names {
+        let record = state.instances.get(name);
+        let pending = state.pending.get(name);
+        let decision = match desired.instances.get(name) {
+            None => decide_orphan(name, record, pending),
+            Some(spec) => {
+                let observation = observed.get(name.as_str()).unwrap_or(&Observation::Skipped);
+                decide_configured(name, spec, record, pending, observation)
+            }
+        };
+        out.changes.extend(decision.change);
+        out.diagnostics.extend(decision.diagnostics);
+    }
+    out
+}
+
+/// The decision for one instance name: at most one change, and what the reader should know.
+struct Decision {
+    address: String,
+    change: Option<ResourceChange>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Decision {
+    fn new(name: &str) -> Self {
+        Self {
+            address: address(name),
+            change: None,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    fn note(&mut self, severity: Severity, kind: DiagnosticKind, message: String) {
+        self.diagnostics.push(Diagnostic {
+            severity,
+            kind,
+            address: self.address.clone(),
+            message,
+        });
+    }
+}
+
+/// In the state only: Flex instances cannot be deleted through the API, so the record stays
+/// until someone forgets it on purpose.
+fn decide_orphan(
+    name: &str,
+    record: Option<&InstanceRecord>,
+    pending: Option<&PendingCreate>,
+) -> Decision {
+    let mut decision = Decision::new(name);
+    if let Some(record) = record {
+        decision.note(
+            Severity::Warning,
+            DiagnosticKind::Orphaned,
+            format!(
+                "{} is recorded in the state but no longer in the configuration; Flex instances cannot be deleted through the API. Put it back in the configuration, or run `flexform state rm {name}` to forget it (the instance itself is untouched)",
+                record.flex_instance_sid
+            ),
+        );
+        decision.change = Some(ResourceChange {
+            address: decision.address.clone(),
+            name: name.to_owned(),
+            account_sid: record.account_sid.clone(),
+            action: Action::NoOp,
+            reason: Some("orphaned: not in the configuration".to_owned()),
+            before: Some(view_of_record(record)),
+            after: None,
+        });
+    } else if let Some(pending) = pending {
+        decision.note(
+            Severity::Warning,
+            DiagnosticKind::Orphaned,
+            format!(
+                "an interrupted create on {} is recorded for an instance no longer in the configuration; run `flexform state rm {name}` to forget it",
+                pending.account_sid
+            ),
+        );
+    }
+    decision
+}
+
+/// A configured instance: what was observed decides, after the checks that block any change.
+fn decide_configured(
+    name: &str,
+    spec: &InstanceSpec,
+    record: Option<&InstanceRecord>,
+    pending: Option<&PendingCreate>,
+    observation: &Observation,
+) -> Decision {
+    let mut decision = Decision::new(name);
+    let mut change = ResourceChange {
+        address: decision.address.clone(),
+        name: name.to_owned(),
+        account_sid: spec.account_sid.clone(),
+        action: Action::NoOp,
+        reason: None,
+        before: record.map(view_of_record),
+        after: None,
+    };
+    match (record, observation) {
+        (_, Observation::Failed(message)) => {
+            decision.note(
+                Severity::Error,
+                DiagnosticKind::ObserveFailed,
+                format!("could not observe {}: {message}", decision.address),
+            );
+            change.reason = Some(format!("could not be observed: {message}"));
+            change.after = change.before.clone();
+        }
+        (Some(record), _) if record.account_sid != spec.account_sid => {
+            decision.note(
+                Severity::Error,
+                DiagnosticKind::AccountMismatch,
+                format!(
+                    "the state records {} on account {}, but the configuration names account {}; an instance cannot move between accounts. Restore the account_sid, or run `flexform state rm {name}` to forget the old instance and create one on the new account",
+                    record.flex_instance_sid, record.account_sid, spec.account_sid
+                ),
+            );
+            change.reason =
+                Some("blocked: the recorded account differs from the configuration".to_owned());
+            change.after = change.before.clone();
+        }
+        // No SID recorded, or a create was interrupted (even over an older record): what
+        // discovery says decides, so that an interrupted create is never sent twice.
+        (_, Observation::Discovered(discovery)) if pending.is_some() || record.is_none() => {
+            decide_unrecorded(&mut decision, &mut change, spec, pending, discovery);
+        }
+        (Some(record), Observation::Fetched(fetched)) => {
+            decide_recorded(&mut decision, &mut change, spec, record, fetched);
+        }
+        _ => {
+            // The observer fetches recorded SIDs and discovers the rest (and interrupted
+            // creates); anything else is a bug upstream, reported rather than guessed at.
+            decision.note(
+                Severity::Error,
+                DiagnosticKind::ObserveFailed,
+                format!("{} was not observed", decision.address),
+            );
+            change.after = change.before.clone();
+        }
+    }
+    decision.change = Some(change);
+    decision
+}
+
+/// What `conversations.default` etc. will be once apply has created the instance.
+fn view_after_create(spec: &InstanceSpec) -> InstanceView {
+    InstanceView {
+        account_sid: spec.account_sid.clone(),
+        conversations_default: spec.conversations_default(),
+        flex_instance_sid: None,
+        status: None,
+    }
+}
+
+/// No usable record (none, or an interrupted create): adopt what discovery found, create when
+/// it found nothing, or block when an interrupted create cannot be resolved.
+fn decide_unrecorded(
+    decision: &mut Decision,
+    change: &mut ResourceChange,
+    spec: &InstanceSpec,
+    pending: Option<&PendingCreate>,
+    discovery: &Discovery,
+) {
+    match (discovery, pending) {
+        (Discovery::Found(sid), _) => {
+            change.action = Action::Adopt;
+            change.reason = Some(if pending.is_some() {
+                "an interrupted create did take effect: found by discovery".to_owned()
+            } else {
+                "existing instance found by discovery".to_owned()
+            });
+            change.after = Some(InstanceView {
+                flex_instance_sid: Some(sid.clone()),
+                conversations_default: pending.and_then(|p| p.conversations_default),
+                ..view_after_create(spec)
+            });
+        }
+        (Discovery::Unavailable, Some(p)) => {
+            let name = &change.name;
+            decision.note(
+                Severity::Error,
+                DiagnosticKind::PendingCreateUnresolved,
+                format!(
+                    "a create for {} started at {} was interrupted and discovery is not available for this account, so flexform cannot tell whether it took effect. If the account has a Flex instance, run `flexform import {name} GO…` with its SID; if it has none, run `flexform state rm {name}` and apply again",
+                    p.account_sid, p.started_at
+                ),
+            );
+            change.reason = Some("blocked: an interrupted create cannot be resolved".to_owned());
+        }
+        (Discovery::None | Discovery::Unavailable, _) => {
+            change.action = Action::Create;
+            change.reason = Some(if pending.is_some() {
+                "an interrupted create did not take effect".to_owned()
+            } else {
+                "no instance on the account".to_owned()
+            });
+            change.after = Some(view_after_create(spec));
+        }
+    }
+}
+
+/// A recorded instance fetched by its SID: its status decides.
+fn decide_recorded(
+    decision: &mut Decision,
+    change: &mut ResourceChange,
+    spec: &InstanceSpec,
+    record: &InstanceRecord,
+    fetched: &Fetched,
+) {
+    let found = match fetched {
+        Fetched::Found(instance) => Some(instance),
+        Fetched::NotFound => None,
+    };
+    if let Some(instance) = found.filter(|i| i.account_sid != spec.account_sid) {
+        decision.note(
+            Severity::Error,
+            DiagnosticKind::AccountMismatch,
+            format!(
+                "{} belongs to account {}, not {} as configured; check the state file and account_sid",
+                instance.flex_instance_sid, instance.account_sid, spec.account_sid
+            ),
+        );
+        change.reason = Some("blocked: the instance belongs to another account".to_owned());
+        change.after = change.before.clone();
+        return;
+    }
+    let status = found.map(|i| i.status.clone());
+    let current = InstanceView {
+        status: status.clone(),
+        ..view_of_record(record)
+    };
+    let sid = &record.flex_instance_sid;
+    match status {
+        Some(InstanceStatus::Ready) => change.after = Some(current),
+        Some(InstanceStatus::CreationInProgress) => {
+            decision.note(
+                Severity::Info,
+                DiagnosticKind::Provisioning,
+                format!("{sid} is still being provisioned (creation-in-progress)"),
+            );
+            change.after = Some(current);
+        }
+        None | Some(InstanceStatus::Deleted) | Some(InstanceStatus::DeletionInProgress) => {
+            let seen = status.as_ref().map_or("not found (404)", |s| s.as_str());
+            decision.note(
+                Severity::Warning,
+                DiagnosticKind::DeletedOutside,
+                format!(
+                    "{sid} was deleted outside flexform (status: {seen}); apply will create a new instance"
+                ),
+            );
+            change.action = Action::Create;
+            change.reason = Some(format!("recorded instance {seen}"));
+            change.before = Some(current);
+            change.after = Some(view_after_create(spec));
+        }
+        Some(InstanceStatus::CreationFailed) => {
+            decision.note(
+                Severity::Warning,
+                DiagnosticKind::CreationFailed,
+                format!(
+                    "provisioning of {sid} failed (creation-failed); apply will create a new instance"
+                ),
+            );
+            change.action = Action::Create;
+            change.reason = Some("recorded instance creation-failed".to_owned());
+            change.before = Some(current);
+            change.after = Some(view_after_create(spec));
+        }
+        Some(other) => {
+            decision.note(
+                Severity::Warning,
+                DiagnosticKind::NeedsAttention,
+                format!(
+                    "{sid} has status {other}; flexform leaves it alone. Check it in the Twilio console"
+                ),
+            );
+            change.after = Some(current);
+        }
+    }
+    if change.action == Action::NoOp
+        && record.origin == Origin::Created
+        && record.conversations_default != spec.conversations_default()
+    {
+        decision.note(
+            Severity::Warning,
+            DiagnosticKind::ImmutableInputChanged,
+            format!(
+                "conversations.default is {} in the configuration but was {} at creation; the API cannot change it, so nothing will be done",
+                show_opt(spec.conversations_default()),
+                show_opt(record.conversations_default)
+            ),
+        );
+    }
+}
+
+fn view_of_record(record: &InstanceRecord) -> InstanceView {
+    InstanceView {
+        account_sid: record.account_sid.clone(),
+        conversations_default: record.conversations_default,
+        flex_instance_sid: Some(record.flex_instance_sid.clone()),
+        status: Some(record.status.clone()),
+    }
+}
+
+fn show_opt(value: Option<bool>) -> String {
+    value.map_or_else(|| "unset".to_owned(), |v| v.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Instance;
+    use crate::config::sid::{AccountSid, InstanceSid};
+    use crate::plan::Summary;
+
+    const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+    const OTHER: &str = "ACffffffffffffffffffffffffffffffff";
+    const SID: &str = "GO0123456789abcdef0123456789abcdef";
+    const FOUND: &str = "GOaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn config(with_default: Option<bool>) -> Config {
+        let conv = with_default.map_or(String::new(), |d| {
+            format!("\n    conversations:\n      default: {d}")
+        });
+        Config::parse(&format!(
+            "version: 1\ninstances:\n  a:\n    account_sid: {ACCOUNT}{conv}\n"
+        ))
+        .unwrap()
+    }
+
+    fn empty_config() -> Config {
+        Config::parse("version: 1\ninstances: {}\n").unwrap()
+    }
+
+    fn state_with(origin: Origin, conversations_default: Option<bool>) -> State {
+        let mut state = State::empty();
+        state.instances.insert(
+            "a".into(),
+            InstanceRecord {
+                account_sid: AccountSid::parse(ACCOUNT).unwrap(),
+                conversations_default,
+                date_created: None,
+                date_updated: None,
+                flex_instance_sid: InstanceSid::parse(SID).unwrap(),
+                observed_at: None,
+                origin,
+                status: InstanceStatus::Ready,
+            },
+        );
+        state
+    }
+
+    fn recorded() -> State {
+        state_with(Origin::Created, None)
+    }
+
+    fn pending_state() -> State {
+        let mut state = State::empty();
+        state.pending.insert(
+            "a".into(),
+            PendingCreate {
+                account_sid: AccountSid::parse(ACCOUNT).unwrap(),
+                address: "flex_instance.a".into(),
+                conversations_default: None,
+                started_at: "2026-01-01T00:00:00Z".into(),
+            },
+        );
+        state
+    }
+
+    fn fetched(status: &str, account: &str) -> Observations {
+        let instance = Instance {
+            flex_instance_sid: InstanceSid::parse(SID).unwrap(),
+            account_sid: AccountSid::parse(account).unwrap(),
+            status: InstanceStatus::parse(status),
+            date_created: None,
+            date_updated: None,
+        };
+        [(
+            "a".to_owned(),
+            Observation::Fetched(Fetched::Found(instance)),
+        )]
+        .into()
+    }
+
+    fn observed(o: Observation) -> Observations {
+        [("a".to_owned(), o)].into()
+    }
+
+    /// The SID the first change will record.
+    fn after_sid(p: &Plan) -> &str {
+        let after = p.changes[0].after.as_ref().expect("a planned change");
+        after.flex_instance_sid.as_ref().expect("a SID").as_str()
+    }
+
+    fn found() -> Observation {
+        Observation::Discovered(Discovery::Found(InstanceSid::parse(FOUND).unwrap()))
+    }
+
+    /// (action, diagnostic kinds) of the plan for instance `a`.
+    fn decide(
+        config: &Config,
+        state: &State,
+        obs: &Observations,
+    ) -> (Option<Action>, Vec<(Severity, DiagnosticKind)>) {
+        let p = plan(config, state, obs);
+        (
+            p.changes.iter().find(|c| c.name == "a").map(|c| c.action),
+            p.diagnostics.iter().map(|d| (d.severity, d.kind)).collect(),
+        )
+    }
+
+    use DiagnosticKind as K;
+    use Severity as S;
+
+    #[test]
+    fn no_sid_and_nothing_discovered_creates() {
+        let obs = observed(Observation::Discovered(Discovery::None));
+        assert_eq!(
+            decide(&config(None), &State::empty(), &obs),
+            (Some(Action::Create), vec![])
+        );
+        let obs = observed(Observation::Discovered(Discovery::Unavailable));
+        assert_eq!(
+            decide(&config(None), &State::empty(), &obs),
+            (Some(Action::Create), vec![])
+        );
+    }
+
+    #[test]
+    fn no_sid_and_discovered_adopts_without_post() {
+        let p = plan(&config(None), &State::empty(), &observed(found()));
+        assert_eq!(p.changes[0].action, Action::Adopt);
+        assert_eq!(after_sid(&p), FOUND);
+        assert!(p.diagnostics.is_empty());
+    }
+
+    #[test]
+    fn recorded_and_ready_is_a_silent_no_op() {
+        assert_eq!(
+            decide(&config(None), &recorded(), &fetched("ready", ACCOUNT)),
+            (Some(Action::NoOp), vec![])
+        );
+    }
+
+    #[test]
+    fn recorded_and_provisioning_is_no_op_with_info() {
+        assert_eq!(
+            decide(
+                &config(None),
+                &recorded(),
+                &fetched("creation-in-progress", ACCOUNT)
+            ),
+            (Some(Action::NoOp), vec![(S::Info, K::Provisioning)])
+        );
+    }
+
+    #[test]
+    fn recorded_but_gone_creates_with_drift() {
+        for obs in [
+            observed(Observation::Fetched(Fetched::NotFound)),
+            fetched("deleted", ACCOUNT),
+            fetched("deletion-in-progress", ACCOUNT),
+        ] {
+            assert_eq!(
+                decide(&config(None), &recorded(), &obs),
+                (Some(Action::Create), vec![(S::Warning, K::DeletedOutside)])
+            );
+        }
+    }
+
+    #[test]
+    fn recorded_and_creation_failed_creates_with_drift() {
+        assert_eq!(
+            decide(
+                &config(None),
+                &recorded(),
+                &fetched("creation-failed", ACCOUNT)
+            ),
+            (Some(Action::Create), vec![(S::Warning, K::CreationFailed)])
+        );
+    }
+
+    #[test]
+    fn recorded_instance_of_another_account_is_an_error() {
+        let p = plan(&config(None), &recorded(), &fetched("ready", OTHER));
+        assert!(p.has_errors());
+        assert_eq!(p.diagnostics[0].kind, K::AccountMismatch);
+        assert_eq!(p.changes[0].action, Action::NoOp);
+    }
+
+    #[test]
+    fn record_on_another_account_than_configured_is_an_error() {
+        let mut state = recorded();
+        state.instances.get_mut("a").unwrap().account_sid = AccountSid::parse(OTHER).unwrap();
+        let p = plan(&config(None), &state, &fetched("ready", ACCOUNT));
+        assert_eq!(p.diagnostics[0].kind, K::AccountMismatch);
+        assert!(p.has_errors());
+    }
+
+    #[test]
+    fn odd_statuses_need_attention() {
+        for status in ["deletion-failed", "unknown", "something-new"] {
+            assert_eq!(
+                decide(&config(None), &recorded(), &fetched(status, ACCOUNT)),
+                (Some(Action::NoOp), vec![(S::Warning, K::NeedsAttention)]),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn orphan_stays_in_state_with_drift() {
+        let p = plan(&empty_config(), &recorded(), &Observations::new());
+        assert_eq!(p.changes[0].action, Action::NoOp);
+        assert_eq!(p.changes[0].after, None);
+        assert_eq!(p.diagnostics[0].kind, K::Orphaned);
+        assert_eq!(p.summary().drift, 1);
+    }
+
+    #[test]
+    fn changed_immutable_input_warns_but_does_nothing() {
+        let state = state_with(Origin::Created, Some(false));
+        assert_eq!(
+            decide(&config(Some(true)), &state, &fetched("ready", ACCOUNT)),
+            (
+                Some(Action::NoOp),
+                vec![(S::Warning, K::ImmutableInputChanged)]
+            )
+        );
+        // The same value, or an adopted instance whose input is unknown: no warning.
+        assert_eq!(
+            decide(&config(Some(false)), &state, &fetched("ready", ACCOUNT)).1,
+            vec![]
+        );
+        let adopted = state_with(Origin::Adopted, None);
+        assert_eq!(
+            decide(&config(Some(true)), &adopted, &fetched("ready", ACCOUNT)).1,
+            vec![]
+        );
+    }
+
+    #[test]
+    fn pending_create_resolves_by_discovery() {
+        assert_eq!(
+            decide(&config(None), &pending_state(), &observed(found())),
+            (Some(Action::Adopt), vec![])
+        );
+        assert_eq!(
+            decide(
+                &config(None),
+                &pending_state(),
+                &observed(Observation::Discovered(Discovery::None))
+            ),
+            (Some(Action::Create), vec![])
+        );
+    }
+
+    #[test]
+    fn pending_create_over_an_older_record_resolves_by_discovery() {
+        // A recreate (after deleted_outside) was interrupted: the old SID is still recorded.
+        let mut state = recorded();
+        state.pending = pending_state().pending;
+        let p = plan(&config(None), &state, &observed(found()));
+        assert_eq!(p.changes[0].action, Action::Adopt);
+        assert_eq!(after_sid(&p), FOUND);
+        let p = plan(
+            &config(None),
+            &state,
+            &observed(Observation::Discovered(Discovery::None)),
+        );
+        assert_eq!(p.changes[0].action, Action::Create);
+        let p = plan(
+            &config(None),
+            &state,
+            &observed(Observation::Discovered(Discovery::Unavailable)),
+        );
+        assert_eq!(p.diagnostics[0].kind, K::PendingCreateUnresolved);
+    }
+
+    #[test]
+    fn pending_create_without_discovery_blocks() {
+        let p = plan(
+            &config(None),
+            &pending_state(),
+            &observed(Observation::Discovered(Discovery::Unavailable)),
+        );
+        assert_eq!(p.changes[0].action, Action::NoOp);
+        assert_eq!(p.diagnostics[0].kind, K::PendingCreateUnresolved);
+        assert!(p.diagnostics[0].message.contains("flexform import a"));
+        assert!(p.diagnostics[0].message.contains("flexform state rm a"));
+        assert!(p.has_errors());
+    }
+
+    #[test]
+    fn observation_failure_is_an_error() {
+        let p = plan(
+            &config(None),
+            &State::empty(),
+            &observed(Observation::Failed("HTTP 500".into())),
+        );
+        assert!(p.has_errors());
+        assert_eq!(p.changes[0].action, Action::NoOp);
+        assert_eq!(
+            p.changes[0].reason.as_deref(),
+            Some("could not be observed: HTTP 500")
+        );
+        assert_eq!(
+            p.diagnostics[0].message,
+            "could not observe flex_instance.a: HTTP 500"
+        );
+    }
+
+    #[test]
+    fn summary_counts() {
+        let p = plan(
+            &config(None),
+            &State::empty(),
+            &observed(Observation::Discovered(Discovery::None)),
+        );
+        assert_eq!(
+            p.summary(),
+            Summary {
+                create: 1,
+                adopt: 0,
+                no_op: 0,
+                drift: 0
+            }
+        );
+        assert!(p.has_changes());
+    }
+}

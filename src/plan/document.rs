@@ -1,0 +1,135 @@
+//! `PlanDocument`: the plan as JSON, for `plan --json`, `plan --out` and `apply PLANFILE`.
+//!
+//! It is rendered from the same [`Plan`] value as the human view, and holds no secrets.
+
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::model::{Diagnostic, Plan, ResourceChange, Summary};
+
+/// Format of the plan document.
+pub const PLAN_FORMAT_VERSION: &str = "1";
+
+/// A plan as written by `--json` and `--out`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "flexform plan")]
+pub struct PlanDocument {
+    /// Format of this document: "1".
+    pub format_version: String,
+    /// Version of flexform that made the plan.
+    pub flexform_version: String,
+    /// Lineage of the state the plan was made against (null: there was no state yet).
+    #[schemars(required, extend("type" = ["string", "null"]))]
+    pub state_lineage: Option<String>,
+    /// Serial of that state (0: there was no state yet).
+    pub state_serial: u64,
+    /// SHA-256 of the configuration file the plan was made from.
+    pub config_sha256: String,
+    /// When the plan was made (RFC 3339).
+    pub created_at: String,
+    /// One entry per instance in the configuration or the state.
+    pub resource_changes: Vec<ResourceChange>,
+    /// What the reader should know.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The counts.
+    pub summary: Summary,
+}
+
+/// Errors reading a saved plan.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    /// The file could not be read.
+    #[error("cannot read plan file {}: {source}", path.display())]
+    Read {
+        /// The plan file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a flexform plan.
+    #[error("{} is not a flexform plan ({line}:{column}: {message}); make one with `flexform plan --out FILE`", path.display())]
+    Invalid {
+        /// The plan file.
+        path: std::path::PathBuf,
+        /// Line.
+        line: usize,
+        /// Column.
+        column: usize,
+        /// Parser message.
+        message: String,
+    },
+    /// A plan of a format this binary does not know.
+    #[error("{} has plan format {found}, which this flexform does not read (it reads {PLAN_FORMAT_VERSION})", path.display())]
+    UnsupportedFormat {
+        /// The plan file.
+        path: std::path::PathBuf,
+        /// Its format.
+        found: String,
+    },
+}
+
+impl PlanDocument {
+    /// Wraps a plan with what ties it to its inputs.
+    pub fn new(
+        plan: &Plan,
+        state_lineage: Option<String>,
+        state_serial: u64,
+        config_sha256: String,
+    ) -> Self {
+        Self {
+            format_version: PLAN_FORMAT_VERSION.to_owned(),
+            flexform_version: env!("CARGO_PKG_VERSION").to_owned(),
+            state_lineage,
+            state_serial,
+            config_sha256,
+            created_at: crate::support::stamp::now_rfc3339(),
+            resource_changes: plan.changes.clone(),
+            diagnostics: plan.diagnostics.clone(),
+            summary: plan.summary(),
+        }
+    }
+
+    /// The plan inside.
+    pub fn plan(&self) -> Plan {
+        Plan {
+            changes: self.resource_changes.clone(),
+            diagnostics: self.diagnostics.clone(),
+        }
+    }
+
+    /// Pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("a plan always serializes");
+        text.push('\n');
+        text
+    }
+
+    /// Reads a saved plan.
+    pub fn load(path: &Path) -> Result<Self, PlanFileError> {
+        let bytes = std::fs::read(path).map_err(|source| PlanFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let invalid = |e: serde_json::Error| PlanFileError::Invalid {
+            path: path.to_owned(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        };
+        let probe: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
+        match probe.get("format_version").and_then(|v| v.as_str()) {
+            Some(PLAN_FORMAT_VERSION) => {}
+            Some(other) => {
+                return Err(PlanFileError::UnsupportedFormat {
+                    path: path.to_owned(),
+                    found: other.to_owned(),
+                })
+            }
+            None => {}
+        }
+        serde_json::from_slice(&bytes).map_err(invalid)
+    }
+}

@@ -1,0 +1,21 @@
+//! Planning: observe what exists, decide what to do, and show the decision.
+//!
+//! [`observe`] gathers a complete snapshot (async IO, concurrent); [`plan()`] is the pure
+//! decision over (configuration, state, observations) ([`decide`]); the [`Plan`] value
+//! ([`model`]) becomes a [`PlanDocument`] for JSON and saved plans ([`document`]) and is
+//! rendered for people ([`render`]). [`drift`] narrows the same pipeline to recorded instances.
+
+mod decide;
+pub mod document;
+pub mod drift;
+mod model;
+pub mod observe;
+pub mod render;
+
+pub use decide::plan;
+pub use document::{PlanDocument, PlanFileError, PLAN_FORMAT_VERSION};
+pub use model::{
+    address, Action, Diagnostic, DiagnosticKind, InstanceView, Observation, Observations, Plan,
+    ResourceChange, Severity, Summary,
+};
+pub use observe::observe;

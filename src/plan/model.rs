@@ -1,0 +1,227 @@
+//! The plan value: what was observed, what apply will do to each instance, and what a reader
+//! should know (diagnostics). Rendered as text, JSON and Markdown from this one value.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::client::{Discovery, Fetched, InstanceStatus};
+use crate::config::sid::{AccountSid, InstanceSid};
+
+/// What was seen for one instance name, gathered before planning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// `GET /v2/Instances/{recorded SID}` answered.
+    Fetched(Fetched),
+    /// `GET /v1/Configuration` answered (no SID recorded).
+    Discovered(Discovery),
+    /// Observation failed; the message says why (HTTP status, Twilio code).
+    Failed(String),
+    /// Not observed (an orphan: no configuration, hence no credentials).
+    Skipped,
+}
+
+/// Everything observed, by instance name.
+pub type Observations = BTreeMap<String, Observation>;
+
+/// What apply will do to one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum Action {
+    /// POST a new instance.
+    #[serde(rename = "create")]
+    Create,
+    /// Record an existing instance found by discovery; no POST.
+    #[serde(rename = "adopt")]
+    Adopt,
+    /// Nothing.
+    #[serde(rename = "no-op")]
+    NoOp,
+}
+
+impl Action {
+    /// The action as written in JSON and the audit trail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Adopt => "adopt",
+            Action::NoOp => "no-op",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The attributes of an instance shown before and after a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceView {
+    /// The account.
+    pub account_sid: AccountSid,
+    /// `conversations.default` (null: not sent / not known).
+    pub conversations_default: Option<bool>,
+    /// The instance SID (null: known after apply).
+    pub flex_instance_sid: Option<InstanceSid>,
+    /// The status (null: known after apply).
+    pub status: Option<InstanceStatus>,
+}
+
+/// One entry of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceChange {
+    /// `flex_instance.<name>`.
+    pub address: String,
+    /// The instance name.
+    pub name: String,
+    /// The account.
+    pub account_sid: AccountSid,
+    /// What apply will do.
+    pub action: Action,
+    /// Why, in a few words (null for a plain no-op).
+    pub reason: Option<String>,
+    /// As recorded in the state (null: not recorded).
+    pub before: Option<InstanceView>,
+    /// As it will be after apply (null: not managed any more).
+    pub after: Option<InstanceView>,
+}
+
+/// How serious a diagnostic is.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// For information.
+    Info,
+    /// Needs a look; does not stop apply.
+    Warning,
+    /// Stops apply: the plan cannot be carried out as it stands.
+    Error,
+}
+
+/// What a diagnostic is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DiagnosticKind {
+    /// The instance is still being provisioned.
+    Provisioning,
+    /// Drift: the recorded instance was deleted outside flexform (or cannot be found).
+    DeletedOutside,
+    /// Drift: provisioning of the recorded instance failed.
+    CreationFailed,
+    /// The recorded instance belongs to another account than the configuration names.
+    AccountMismatch,
+    /// The instance is in a state that needs a human (deletion-failed, unknown).
+    NeedsAttention,
+    /// Drift: recorded in the state but no longer in the configuration.
+    Orphaned,
+    /// An input that cannot be changed after creation differs from what was sent.
+    ImmutableInputChanged,
+    /// An interrupted create cannot be resolved, because discovery is not available.
+    PendingCreateUnresolved,
+    /// The instance could not be observed (API or credentials error).
+    ObserveFailed,
+}
+
+impl DiagnosticKind {
+    /// Whether this kind counts as drift: reality (or the state) no longer matches the record.
+    pub fn is_drift(self) -> bool {
+        matches!(
+            self,
+            DiagnosticKind::DeletedOutside
+                | DiagnosticKind::CreationFailed
+                | DiagnosticKind::Orphaned
+        )
+    }
+
+    /// The kind as written in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiagnosticKind::Provisioning => "provisioning",
+            DiagnosticKind::DeletedOutside => "deleted_outside",
+            DiagnosticKind::CreationFailed => "creation_failed",
+            DiagnosticKind::AccountMismatch => "account_mismatch",
+            DiagnosticKind::NeedsAttention => "needs_attention",
+            DiagnosticKind::Orphaned => "orphaned",
+            DiagnosticKind::ImmutableInputChanged => "immutable_input_changed",
+            DiagnosticKind::PendingCreateUnresolved => "pending_create_unresolved",
+            DiagnosticKind::ObserveFailed => "observe_failed",
+        }
+    }
+}
+
+/// Something the plan wants a reader to know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Diagnostic {
+    /// How serious.
+    pub severity: Severity,
+    /// What about.
+    pub kind: DiagnosticKind,
+    /// `flex_instance.<name>`.
+    pub address: String,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+/// Counts of a plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Instances to create.
+    pub create: usize,
+    /// Instances to adopt.
+    pub adopt: usize,
+    /// Instances left as they are.
+    pub no_op: usize,
+    /// Drift diagnostics.
+    pub drift: usize,
+}
+
+/// The decision for every instance in the configuration or the state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    /// One entry per instance name, in name order.
+    pub changes: Vec<ResourceChange>,
+    /// Diagnostics, in name order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Plan {
+    /// The counts.
+    pub fn summary(&self) -> Summary {
+        let count = |a| self.changes.iter().filter(|c| c.action == a).count();
+        Summary {
+            create: count(Action::Create),
+            adopt: count(Action::Adopt),
+            no_op: count(Action::NoOp),
+            drift: self
+                .diagnostics
+                .iter()
+                .filter(|d| d.kind.is_drift())
+                .count(),
+        }
+    }
+
+    /// Whether apply would do anything.
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    /// Whether any diagnostic is an error (apply refuses such a plan).
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// The address of instance `name`.
+pub fn address(name: &str) -> String {
+    format!("flex_instance.{name}")
+}

@@ -1,0 +1,304 @@
+//! Views of a plan for people: the Terraform-like terminal view and a Markdown summary for
+//! pull-request comments. Both are rendered from a [`PlanDocument`], like the JSON view.
+
+use std::fmt::Write;
+
+use similar::{ChangeTag, TextDiff};
+
+use super::document::PlanDocument;
+use super::model::{Action, Diagnostic, InstanceView, ResourceChange, Severity};
+use crate::state::State;
+use crate::support::text::plural;
+
+/// ANSI styling, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    enabled: bool,
+}
+
+impl Style {
+    /// Colour when `enabled`.
+    pub fn new(enabled: bool) -> Self {
+        Self { enabled }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.enabled {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    fn green(&self, t: &str) -> String {
+        self.paint("32", t)
+    }
+    fn red(&self, t: &str) -> String {
+        self.paint("31", t)
+    }
+    fn yellow(&self, t: &str) -> String {
+        self.paint("33", t)
+    }
+    fn cyan(&self, t: &str) -> String {
+        self.paint("36", t)
+    }
+    pub(super) fn bold(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+}
+
+/// The one-line summary: `Plan: 2 to create, 1 to adopt, 5 unchanged. Drift: 1.`,
+/// `No changes. Flex instances match the configuration.`, or, when the plan has errors,
+/// `Plan failed: 1 error; …` (never "no changes" for a plan that could not be made).
+pub fn summary_line(doc: &PlanDocument) -> String {
+    let s = doc.summary;
+    let errors = error_count(doc);
+    if errors > 0 {
+        format!(
+            "Plan failed: {errors} error{}; nothing can be applied until {} resolved.",
+            plural(errors),
+            if errors == 1 { "it is" } else { "they are" }
+        )
+    } else if s.create == 0 && s.adopt == 0 && s.drift == 0 {
+        "No changes. Flex instances match the configuration.".to_owned()
+    } else {
+        format!(
+            "Plan: {} to create, {} to adopt, {} unchanged. Drift: {}.",
+            s.create, s.adopt, s.no_op, s.drift
+        )
+    }
+}
+
+pub(super) fn error_count(doc: &PlanDocument) -> usize {
+    doc.diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count()
+}
+
+/// The attributes of `view`, one per line. `unset` stands for a missing SID or status: in a
+/// `before` view that is an instance not found (404), in an `after` view a value known after
+/// apply.
+fn attribute_lines(view: Option<&InstanceView>, unset: &str) -> String {
+    let Some(v) = view else {
+        return String::new();
+    };
+    format!(
+        "account_sid           = \"{}\"\nconversations_default = {}\nflex_instance_sid     = {}\nstatus                = {}\n",
+        v.account_sid,
+        v.conversations_default
+            .map_or_else(|| "(server default)".to_owned(), |d| d.to_string()),
+        v.flex_instance_sid
+            .as_ref()
+            .map_or_else(|| unset.to_owned(), |s| format!("\"{s}\"")),
+        v.status
+            .as_ref()
+            .map_or_else(|| unset.to_owned(), |s| format!("\"{s}\"")),
+    )
+}
+
+fn block(out: &mut String, change: &ResourceChange, blocked: bool, style: Style) {
+    let (symbol, verb) = match change.action {
+        _ if blocked => (style.red("x"), ""),
+        Action::Create => (style.green("+"), "will be created"),
+        Action::Adopt => (style.cyan(">"), "will be adopted"),
+        Action::NoOp => (style.yellow("!"), "will not be changed"),
+    };
+    // A blocked change says why in its reason ("could not be observed: …") rather than
+    // claiming it "will not be changed".
+    let header = match (change.reason.as_deref(), blocked) {
+        (Some(reason), true) => reason.to_owned(),
+        (None, true) => "cannot be planned (see the errors)".to_owned(),
+        (Some(reason), false) => format!("{verb} ({reason})"),
+        (None, false) => verb.to_owned(),
+    };
+    let _ = writeln!(out, "  # {} {header}", style.bold(&change.address));
+    let _ = writeln!(out, "  {symbol} flex_instance \"{}\" {{", change.name);
+    let before = attribute_lines(change.before.as_ref(), "(not found)");
+    // An orphan stays in the state as it is: show its record, not a removal.
+    let after = match &change.after {
+        None if change.action == Action::NoOp => before.clone(),
+        after => attribute_lines(after.as_ref(), "(known after apply)"),
+    };
+    let diff = TextDiff::from_lines(&before, &after);
+    for line in diff.iter_all_changes() {
+        let text = line.value().trim_end_matches('\n');
+        let rendered = match line.tag() {
+            ChangeTag::Delete => style.red(&format!("- {text}")),
+            ChangeTag::Insert => match change.action {
+                Action::Adopt => style.cyan(&format!("> {text}")),
+                _ => style.green(&format!("+ {text}")),
+            },
+            ChangeTag::Equal => format!("  {text}"),
+        };
+        let _ = writeln!(out, "      {rendered}");
+    }
+    let _ = writeln!(out, "    }}");
+    out.push('\n');
+}
+
+/// `  ! drift flex_instance.a (deleted_outside): …`
+pub(super) fn diagnostic_line(out: &mut String, d: &Diagnostic, style: Style) {
+    let (mark, label) = match (d.severity, d.kind.is_drift()) {
+        (Severity::Error, _) => (style.red("x"), "error"),
+        (_, true) => (style.yellow("!"), "drift"),
+        (Severity::Warning, false) => (style.yellow("!"), "warning"),
+        (Severity::Info, false) => ("i".to_owned(), "info"),
+    };
+    let _ = writeln!(
+        out,
+        "  {mark} {label} {} ({}): {}",
+        d.address,
+        d.kind.as_str(),
+        d.message
+    );
+}
+
+/// The terminal view of a plan.
+pub fn human(doc: &PlanDocument, style: Style) -> String {
+    let mut out = String::new();
+    let flagged: std::collections::HashSet<&str> = doc
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity >= Severity::Warning)
+        .map(|d| d.address.as_str())
+        .collect();
+    let blocked: std::collections::HashSet<&str> = doc
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| d.address.as_str())
+        .collect();
+    let shown: Vec<&ResourceChange> = doc
+        .resource_changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp || flagged.contains(c.address.as_str()))
+        .collect();
+    if !shown.is_empty() {
+        out.push_str("flexform will perform the following actions:\n\n");
+        for change in shown {
+            block(
+                &mut out,
+                change,
+                blocked.contains(change.address.as_str()),
+                style,
+            );
+        }
+    }
+    if !doc.diagnostics.is_empty() {
+        out.push_str("Diagnostics:\n");
+        for d in &doc.diagnostics {
+            diagnostic_line(&mut out, d, style);
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", style.bold(&summary_line(doc)));
+    out
+}
+
+/// A Markdown summary for pull-request comments: counts, then one row per change or drift.
+pub fn markdown(doc: &PlanDocument, title: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### {title}\n");
+    let _ = writeln!(out, "**{}**\n", summary_line(doc));
+    let s = doc.summary;
+    let _ = writeln!(
+        out,
+        "| create | adopt | unchanged | drift |\n| ---: | ---: | ---: | ---: |"
+    );
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} |\n",
+        s.create, s.adopt, s.no_op, s.drift
+    );
+    let rows: Vec<String> = doc
+        .resource_changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| {
+            let sid = c
+                .after
+                .as_ref()
+                .and_then(|a| a.flex_instance_sid.as_ref())
+                .map_or_else(|| "(known after apply)".to_owned(), |s| format!("`{s}`"));
+            let action = match c.action {
+                Action::Create => "➕ create",
+                Action::Adopt => "🔗 adopt",
+                Action::NoOp => "no-op",
+            };
+            format!(
+                "| `{}` | {action} | `{}` | {sid} | {} |",
+                c.address,
+                c.account_sid,
+                c.reason.as_deref().unwrap_or("")
+            )
+        })
+        .chain(
+            doc.diagnostics
+                .iter()
+                .filter(|d| d.severity > Severity::Info)
+                .map(|d| {
+                    let label = if d.severity == Severity::Error {
+                        "❌ error"
+                    } else if d.kind.is_drift() {
+                        "⚠️ drift"
+                    } else {
+                        "⚠️ warning"
+                    };
+                    let account_and_sid = doc
+                        .resource_changes
+                        .iter()
+                        .find(|c| c.address == d.address)
+                        .map_or_else(
+                            || ("".to_owned(), "".to_owned()),
+                            |c| {
+                                (
+                                    format!("`{}`", c.account_sid),
+                                    c.before
+                                        .as_ref()
+                                        .and_then(|b| b.flex_instance_sid.as_ref())
+                                        .map_or_else(String::new, |s| format!("`{s}`")),
+                                )
+                            },
+                        );
+                    format!(
+                        "| `{}` | {label}: {} | {} | {} | {} |",
+                        d.address,
+                        d.kind.as_str(),
+                        account_and_sid.0,
+                        account_and_sid.1,
+                        d.message.replace('|', "\\|")
+                    )
+                }),
+        )
+        .collect();
+    if !rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "| address | action | account | SID | note |\n| --- | --- | --- | --- | --- |"
+        );
+        for row in rows {
+            let _ = writeln!(out, "{row}");
+        }
+    }
+    out
+}
+
+/// The state as a table: name, account, SID, status (one line per instance).
+pub fn state_table(state: &State) -> String {
+    let mut out = String::new();
+    for (name, r) in &state.instances {
+        let _ = writeln!(
+            out,
+            "{name}\t{}\t{}\t{}",
+            r.account_sid, r.flex_instance_sid, r.status
+        );
+    }
+    for (name, p) in &state.pending {
+        let _ = writeln!(
+            out,
+            "{name}\t{}\t(pending create since {})\t-",
+            p.account_sid, p.started_at
+        );
+    }
+    out
+}

@@ -1,0 +1,124 @@
+//! `StateError`: what can go wrong reading, writing or locking the state.
+
+use std::path::PathBuf;
+
+/// Errors of the state layer. None of them leaves the state file changed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The state file exists but could not be read.
+    #[error("cannot read state file {}: {source}", path.display())]
+    Read {
+        /// The state file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The state file is not valid state JSON. It is left untouched.
+    #[error("state file {}:{line}:{column} is corrupt: {message}; it was not changed. Restore it from {}.backup or from version control", path.display(), path.display())]
+    Corrupt {
+        /// The state file.
+        path: PathBuf,
+        /// Line of the problem.
+        line: usize,
+        /// Column of the problem.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// The state was written by a newer flexform.
+    #[error("state file {} has format_version {found}, newer than this flexform understands ({supported}); upgrade flexform. The file was not changed", path.display())]
+    TooNew {
+        /// The state file.
+        path: PathBuf,
+        /// Its format version.
+        found: u64,
+        /// The newest this binary reads.
+        supported: u32,
+    },
+    /// Writing the state (or its backup or history) failed. The previous state is intact.
+    #[error("cannot write {}: {source}; the previous state is intact", path.display())]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another process holds the state lock.
+    #[error("state is locked by {holder}; wait for it to finish, or pass --lock-timeout to wait. If no flexform is running, `flexform force-unlock {id}` clears stale lock info")]
+    Locked {
+        /// Who holds it and since when, from the lock info.
+        holder: String,
+        /// The lock ID to pass to force-unlock.
+        id: String,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("cannot lock {}: {source}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The journal beside the state was written for another state (the file was replaced,
+    /// e.g. restored from a backup, after a run was interrupted).
+    #[error("{} does not belong to {} (it was written for another lineage or serial: was the state restored after an interrupted run?). Nothing was changed. Move the journal aside to use the state as it is, or restore the state the journal belongs to", journal.display(), state.display())]
+    JournalMismatch {
+        /// The journal.
+        journal: PathBuf,
+        /// The state file.
+        state: PathBuf,
+    },
+    /// The database behind the state could not be used.
+    #[error("{target}: {what} failed: {message}")]
+    Database {
+        /// Where: workspace and host, never the password.
+        target: String,
+        /// What was being done.
+        what: String,
+        /// The database's message.
+        message: String,
+    },
+    /// A state write would replace a state of another lineage or an older serial.
+    #[error("state {} changed under this run (expected serial {expected}, found {found}); nothing was written", path.display())]
+    Conflict {
+        /// The state.
+        path: PathBuf,
+        /// The serial this run read.
+        expected: u64,
+        /// The serial now stored.
+        found: u64,
+    },
+    /// `--state` names a file while the configuration keeps the state in PostgreSQL.
+    #[error("--state (or FLEXFORM_STATE) names a state file, but {} keeps the state in postgres (workspace `{workspace}`); drop --state", config.display())]
+    StateFileWithPostgres {
+        /// The configuration file.
+        config: PathBuf,
+        /// The workspace it names.
+        workspace: String,
+    },
+    /// The variable that must hold the PostgreSQL connection string is unset or empty.
+    #[error("environment variable {variable} is not set: it must hold the PostgreSQL connection string (named by `state.url_env` in {})", config.display())]
+    MissingDatabaseUrl {
+        /// The variable named by `state.url_env`.
+        variable: String,
+        /// The configuration file.
+        config: PathBuf,
+    },
+    /// `force-unlock` while a running process holds the lock.
+    #[error("the lock is held by a running process: {holder}; it is released when that process ends. Nothing was changed")]
+    LockHeld {
+        /// Who holds it, from the lock info.
+        holder: String,
+    },
+    /// `force-unlock` with an ID that is not the one in the lock info.
+    #[error("lock ID {id} does not match the lock info ({holder}); nothing was changed")]
+    LockIdMismatch {
+        /// The ID given.
+        id: String,
+        /// The lock info found.
+        holder: String,
+    },
+    /// Apply's state writer is gone, so nothing more can be recorded in this run.
+    #[error("the state writer stopped; nothing more is recorded in this run")]
+    WriterStopped,
+}

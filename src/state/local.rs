@@ -1,0 +1,496 @@
+//! `LocalStore`: the state file, locked, for commands that change it.
+//!
+//! Opening takes the lock, reads the state and folds in any journal a crashed run left. Every
+//! [`LocalStore::commit`] that changes the content raises the serial by one and replaces the
+//! file atomically and durably, the first one of a run after copying the previous file to
+//! `<state>.backup`. Apply's many small updates go to the journal instead
+//! ([`LocalStore::record`]: a short append and one fsync per group), and are folded into the file
+//! by [`LocalStore::compact`] at the end of the run, or by the next run after a crash.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::error::StateError;
+use super::journal::{journal_path, read_journal, replay_journal, JournalEntry};
+use super::lock::StateLock;
+use super::model::{State, StateUpdate};
+use crate::support::fs::{parent_dir, sibling, sync_dir, write_atomic};
+
+/// A state file held under lock for one command run.
+#[derive(Debug)]
+pub struct LocalStore {
+    path: PathBuf,
+    lock: StateLock,
+    state: State,
+    existed: bool,
+    backed_up: bool,
+    serial_at_open: u64,
+    /// The state as last written to the file (the journal applies on top of it).
+    file_state: State,
+    /// Open journal, once something was recorded in it this run.
+    journal: Option<std::fs::File>,
+    /// Set when a journal write failed: its tail may be torn, so nothing more is recorded
+    /// (and so no further POST is sent) in this run.
+    broken: Option<String>,
+}
+
+/// The backup file beside a state file.
+pub fn backup_path(state_path: &Path) -> PathBuf {
+    sibling(state_path, ".backup")
+}
+
+impl LocalStore {
+    /// Locks the state for `operation` (waiting up to `lock_timeout`), reads it, and folds in
+    /// the journal of an interrupted run, if any.
+    pub fn open(path: &Path, operation: &str, lock_timeout: Duration) -> Result<Self, StateError> {
+        let lock = StateLock::acquire(path, operation, lock_timeout)?;
+        let loaded = State::load_file(path)?;
+        let existed = loaded.is_some();
+        let state = loaded.unwrap_or_else(State::empty);
+        let mut store = Self {
+            path: path.to_owned(),
+            serial_at_open: state.serial,
+            lock,
+            file_state: state.clone(),
+            state,
+            existed,
+            backed_up: false,
+            journal: None,
+            broken: None,
+        };
+        if let Some(journal) = read_journal(path)? {
+            let mut recovered = store.state.clone();
+            if replay_journal(path, &journal, &mut recovered, existed)? {
+                store.state = recovered;
+            }
+            // Fold it in (or, if it was folded already, just remove it).
+            store.compact_journaled()?;
+        }
+        Ok(store)
+    }
+
+    /// The state as last committed (or read).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Whether a state file existed when the store was opened (or has been written since).
+    pub fn exists(&self) -> bool {
+        self.existed
+    }
+
+    /// The serial when the store was opened.
+    pub fn serial_at_open(&self) -> u64 {
+        self.serial_at_open
+    }
+
+    /// The state file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The held lock.
+    pub fn lock(&self) -> &StateLock {
+        &self.lock
+    }
+
+    /// Applies `change`; if the content changed, writes it with the next serial. On error the
+    /// file and this store's view are both left as they were.
+    pub fn commit(&mut self, change: impl FnOnce(&mut State)) -> Result<bool, StateError> {
+        self.compact()?;
+        let mut next = self.state.clone();
+        change(&mut next);
+        if next.instances == self.state.instances
+            && next.pending == self.state.pending
+            && self.existed
+        {
+            return Ok(false);
+        }
+        self.write_file(next).map(|_| true)
+    }
+
+    /// Records updates durably in the journal (one append and one fsync for the group), and
+    /// applies them to this store's view. The file itself is rewritten by [`Self::compact`].
+    pub fn record(&mut self, updates: Vec<StateUpdate>) -> Result<(), StateError> {
+        if let Some(reason) = &self.broken {
+            return Err(StateError::Write {
+                path: journal_path(&self.path),
+                source: std::io::Error::other(format!(
+                    "an earlier write to the journal failed ({reason}); nothing more is recorded in this run"
+                )),
+            });
+        }
+        let result = self.append(&updates);
+        if let Err(e) = &result {
+            self.broken = Some(e.to_string());
+        }
+        result?;
+        for update in updates {
+            update.apply_to(&mut self.state);
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, updates: &[StateUpdate]) -> Result<(), StateError> {
+        let path = journal_path(&self.path);
+        let write_error = |source| StateError::Write {
+            path: path.clone(),
+            source,
+        };
+        if self.journal.is_none() {
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options.open(&path).map_err(write_error)?;
+            sync_dir(parent_dir(&path)).map_err(write_error)?;
+            self.journal = Some(file);
+        }
+        let mut text = Vec::with_capacity(updates.len() * 256);
+        for update in updates {
+            let entry = JournalEntry {
+                lineage: self.file_state.lineage.clone(),
+                base_serial: self.file_state.serial,
+                update: update.clone(),
+            };
+            serde_json::to_writer(&mut text, &entry).expect("journal entries serialize");
+            text.push(b'\n');
+        }
+        let file = self.journal.as_mut().expect("opened above");
+        file.write_all(&text).map_err(write_error)?;
+        file.sync_data().map_err(write_error)
+    }
+
+    /// Folds journaled updates into the state file (one atomic, durable write) and removes
+    /// the journal. Does nothing when nothing was journaled this run.
+    pub fn compact(&mut self) -> Result<(), StateError> {
+        if self.journal.is_none() {
+            return Ok(());
+        }
+        self.compact_journaled()
+    }
+
+    fn compact_journaled(&mut self) -> Result<(), StateError> {
+        let next = self.state.clone();
+        if next.instances != self.file_state.instances
+            || next.pending != self.file_state.pending
+            || !self.existed
+        {
+            self.write_file(next)?;
+        } else {
+            self.state.serial = self.file_state.serial;
+            self.state.lineage = self.file_state.lineage.clone();
+        }
+        self.journal = None;
+        let path = journal_path(&self.path);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(StateError::Write { path, source }),
+        }
+        sync_dir(parent_dir(&self.path)).map_err(|source| StateError::Write {
+            path: parent_dir(&self.path).to_owned(),
+            source,
+        })
+    }
+
+    /// Writes `next` as the state file with the next serial, backing up the previous file
+    /// first if this is the run's first write.
+    fn write_file(&mut self, next: State) -> Result<(), StateError> {
+        let serial = self.file_state.serial + 1;
+        self.write_file_at(next, serial)
+    }
+
+    fn write_file_at(&mut self, mut next: State, serial: u64) -> Result<(), StateError> {
+        next.serial = serial;
+        next.flexform_version = env!("CARGO_PKG_VERSION").to_owned();
+        if !self.backed_up {
+            if self.existed {
+                let previous = std::fs::read(&self.path).map_err(|source| StateError::Read {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                let backup = backup_path(&self.path);
+                write_atomic(&backup, &previous, Some(0o600)).map_err(|source| {
+                    StateError::Write {
+                        path: backup,
+                        source,
+                    }
+                })?;
+            }
+            self.backed_up = true;
+        }
+        write_atomic(&self.path, &next.to_bytes(), Some(0o600)).map_err(|source| {
+            StateError::Write {
+                path: self.path.clone(),
+                source,
+            }
+        })?;
+        self.file_state = next.clone();
+        self.state = next;
+        self.existed = true;
+        Ok(())
+    }
+}
+
+impl LocalStore {
+    /// Replaces the whole state (`state push`). The serial becomes the pushed one, or one more
+    /// than the current one if that is higher (`--force` with an older document): it only rises.
+    pub fn replace(&mut self, state: State) -> Result<(), StateError> {
+        self.compact()?;
+        let serial = state.serial.max(self.file_state.serial + 1);
+        self.write_file_at(state, serial)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::sid::AccountSid;
+    use crate::state::PendingCreate;
+
+    fn pending() -> PendingCreate {
+        PendingCreate {
+            account_sid: AccountSid::parse("AC0123456789abcdef0123456789abcdef").unwrap(),
+            address: "flex_instance.a".into(),
+            conversations_default: None,
+            started_at: "now".into(),
+        }
+    }
+
+    #[test]
+    fn serial_rises_per_change_and_lineage_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store
+            .commit(|s| {
+                s.pending.insert("a".into(), pending());
+            })
+            .unwrap();
+        let lineage = store.state().lineage.clone();
+        assert_eq!(store.state().serial, 1);
+        assert!(
+            !store.commit(|_| {}).unwrap(),
+            "an unchanged commit writes nothing"
+        );
+        store
+            .commit(|s| {
+                s.pending.clear();
+            })
+            .unwrap();
+        drop(store);
+        let on_disk = State::load(&path).unwrap().unwrap();
+        assert_eq!(on_disk.serial, 2);
+        assert_eq!(on_disk.lineage, lineage);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+
+    #[test]
+    fn first_write_of_a_run_backs_up_the_previous_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store
+            .commit(|s| {
+                s.pending.insert("a".into(), pending());
+            })
+            .unwrap();
+        assert!(!backup_path(&path).exists(), "no previous state, no backup");
+        drop(store);
+        let before = std::fs::read(&path).unwrap();
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap();
+        store
+            .commit(|s| {
+                s.pending.insert("b".into(), pending());
+            })
+            .unwrap();
+        assert_eq!(std::fs::read(backup_path(&path)).unwrap(), before);
+    }
+
+    /// A state file at serial 1 and a journal (base 1) holding a pending create for `a`, as a
+    /// crashed apply leaves them.
+    fn state_with_journal() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap();
+        store.record(vec![pending_update("a")]).unwrap();
+        drop(store);
+        (dir, path)
+    }
+
+    #[test]
+    fn after_a_failed_journal_write_nothing_more_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store.record(vec![pending_update("a")]).unwrap();
+        // The journal's handle turns unwritable (as a full disk or an I/O error would).
+        store.journal = Some(std::fs::File::open(journal_path(&path)).unwrap());
+        assert!(store.record(vec![pending_update("b")]).is_err());
+        // Even with a good handle again, the run records nothing more: the tail may be torn.
+        store.journal = Some(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(journal_path(&path))
+                .unwrap(),
+        );
+        let err = store.record(vec![pending_update("c")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("an earlier write to the journal failed"),
+            "{err}"
+        );
+        assert!(!store.state().pending.contains_key("b"));
+        assert!(!store.state().pending.contains_key("c"));
+    }
+
+    fn pending_update(name: &str) -> StateUpdate {
+        StateUpdate::Pending {
+            name: name.into(),
+            pending: pending(),
+        }
+    }
+
+    #[test]
+    fn journaled_updates_are_seen_by_readers_and_folded_in_by_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap(); // creates the file, serial 1
+        store
+            .record(vec![pending_update("a"), pending_update("b")])
+            .unwrap();
+        let file_before = std::fs::read(&path).unwrap();
+        // A crash now: the store is dropped without compacting.
+        drop(store);
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            file_before,
+            "the journal, not the file, took the updates"
+        );
+        let seen = State::load(&path).unwrap().unwrap();
+        assert_eq!(seen.pending.len(), 2, "readers replay the journal");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            file_before,
+            "reading writes nothing"
+        );
+
+        let store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        assert_eq!(store.state().pending.len(), 2);
+        assert_eq!(
+            store.state().serial,
+            2,
+            "folding the journal in is one change"
+        );
+        assert!(
+            !journal_path(&path).exists(),
+            "the journal is gone once folded in"
+        );
+        assert_eq!(State::load_file(&path).unwrap().unwrap().pending.len(), 2);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_a_foreign_journal_refused() {
+        let (dir, path) = state_with_journal();
+        let _keep = dir;
+        let journal = journal_path(&path);
+        let mut text = std::fs::read(&journal).unwrap();
+        text.extend_from_slice(b"{\"lineage\": \"cut sh");
+        std::fs::write(&journal, &text).unwrap();
+        assert_eq!(State::load(&path).unwrap().unwrap().pending.len(), 1);
+
+        // The state file replaced (restored) under the journal: refuse, change nothing.
+        let mut other = State::empty();
+        other.serial = 9;
+        std::fs::write(&path, other.to_bytes()).unwrap();
+        let err = State::load(&path).unwrap_err();
+        assert!(matches!(err, StateError::JournalMismatch { .. }), "{err:?}");
+        assert!(LocalStore::open(&path, "apply", Duration::ZERO).is_err());
+        assert_eq!(State::load_file(&path).unwrap().unwrap(), other);
+    }
+
+    #[test]
+    fn a_journal_without_a_state_file_keeps_its_lineage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store.record(vec![pending_update("a")]).unwrap();
+        let lineage = store.state().lineage.clone();
+        drop(store);
+        assert!(!path.exists());
+        let seen = State::load(&path).unwrap().unwrap();
+        assert_eq!(seen.lineage, lineage);
+        let store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        assert_eq!(store.state().lineage, lineage);
+        assert_eq!(State::load_file(&path).unwrap().unwrap().pending.len(), 1);
+    }
+
+    #[test]
+    fn a_journal_already_folded_in_is_not_applied_twice_nor_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap();
+        store.record(vec![pending_update("a")]).unwrap();
+        let journal = std::fs::read(journal_path(&path)).unwrap();
+        store.compact().unwrap();
+        drop(store);
+        // A crash between writing the file and removing the journal.
+        std::fs::write(journal_path(&path), &journal).unwrap();
+        let seen = State::load(&path).unwrap().unwrap();
+        assert_eq!(seen.serial, 2);
+        assert_eq!(seen.pending.len(), 1);
+        let store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        assert_eq!(store.state().serial, 2, "nothing new to write");
+        assert!(!journal_path(&path).exists());
+    }
+
+    #[test]
+    fn a_complete_line_that_does_not_parse_is_refused_not_skipped() {
+        let (dir, path) = state_with_journal();
+        let _keep = dir;
+        let journal = journal_path(&path);
+        let mut text = std::fs::read(&journal).unwrap();
+        text.extend_from_slice(b"{\"op\": \"from_a_newer_flexform\"}\n");
+        std::fs::write(&journal, &text).unwrap();
+        assert!(matches!(
+            State::load(&path),
+            Err(StateError::Corrupt { line: 2, .. })
+        ));
+        assert!(LocalStore::open(&path, "apply", Duration::ZERO).is_err());
+        assert!(
+            journal.exists(),
+            "a journal that cannot be read is never removed"
+        );
+    }
+
+    #[test]
+    fn a_newer_file_of_the_same_lineage_does_not_swallow_an_unfolded_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap(); // serial 1
+        store.record(vec![pending_update("a")]).unwrap(); // journal, base 1
+        drop(store);
+        // Another serial-2 file of the same lineage arrives (e.g. from version control).
+        let mut other = State::load_file(&path).unwrap().unwrap();
+        other.serial = 2;
+        std::fs::write(&path, other.to_bytes()).unwrap();
+        assert!(matches!(
+            State::load(&path),
+            Err(StateError::JournalMismatch { .. })
+        ));
+    }
+}

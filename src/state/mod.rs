@@ -1,0 +1,21 @@
+//! The state: what flexform has created or adopted, where it lives, and how it changes safely.
+//!
+//! [`State`] is the document ([`model`]). It lives in a local file with a journal beside it
+//! ([`local`], [`journal`]) or in a PostgreSQL workspace ([`postgres`]), both behind
+//! [`StateStore`] ([`store`]), which readers load without a lock and writers open under the
+//! state's lock ([`lock`]). Every run that changes the state appends to the audit trail
+//! ([`history`]).
+
+pub mod error;
+pub mod history;
+pub mod journal;
+pub mod local;
+pub mod lock;
+mod model;
+pub mod postgres;
+pub mod store;
+
+pub use error::StateError;
+pub use history::{HistoryChange, HistoryEntry};
+pub use model::{InstanceRecord, Origin, PendingCreate, State, StateUpdate, STATE_FORMAT_VERSION};
+pub use store::{StateLocation, StateStore};

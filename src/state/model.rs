@@ -1,0 +1,344 @@
+//! The state document: what flexform has created or adopted, by instance name, with a lineage
+//! and a serial, read and written as sorted, pretty-printed JSON; and [`StateUpdate`], the one
+//! way the apply engine changes it.
+//!
+//! Reading never changes the file. Writing (see [`super::store`]) is atomic and durable.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::error::StateError;
+use super::journal::{read_journal, replay_journal};
+use crate::client::InstanceStatus;
+use crate::config::sid::{AccountSid, InstanceSid};
+
+/// The state format this binary reads and writes.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// The state document. Fields are declared in alphabetical order so that the JSON keys are
+/// sorted and git diffs stay small.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "flexform state")]
+pub struct State {
+    /// Version of flexform that last wrote this state.
+    pub flexform_version: String,
+    /// Format of this document; a newer one than the binary knows is refused.
+    pub format_version: u32,
+    /// Recorded instances by name.
+    pub instances: BTreeMap<String, InstanceRecord>,
+    /// Identifies this state for its whole life; a saved plan only applies to the same lineage.
+    pub lineage: String,
+    /// Creates that were started but whose answer was never recorded (crash, timeout), by
+    /// instance name. The next plan resolves each by discovery.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending: BTreeMap<String, PendingCreate>,
+    /// Rises by one on every change of content.
+    pub serial: u64,
+}
+
+/// How an instance came to be recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// Created by `flexform apply`.
+    Created,
+    /// Found by discovery and recorded by `apply`.
+    Adopted,
+    /// Recorded by `flexform import`.
+    Imported,
+}
+
+/// One recorded Flex instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceRecord {
+    /// The account it belongs to.
+    pub account_sid: AccountSid,
+    /// `conversations.default` as sent at creation (absent: not sent, or not known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversations_default: Option<bool>,
+    /// Creation time reported by the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_created: Option<String>,
+    /// Last change reported by the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_updated: Option<String>,
+    /// The instance SID.
+    pub flex_instance_sid: InstanceSid,
+    /// When flexform last looked at it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<String>,
+    /// How it came to be recorded.
+    #[serde(default = "default_origin")]
+    pub origin: Origin,
+    /// Its status when last observed.
+    pub status: InstanceStatus,
+}
+
+impl InstanceRecord {
+    /// A record of `instance` as the API just described it.
+    pub fn observed(
+        instance: &crate::client::Instance,
+        origin: Origin,
+        conversations_default: Option<bool>,
+    ) -> Self {
+        Self {
+            account_sid: instance.account_sid.clone(),
+            conversations_default,
+            date_created: instance.date_created.clone(),
+            date_updated: instance.date_updated.clone(),
+            flex_instance_sid: instance.flex_instance_sid.clone(),
+            observed_at: Some(crate::support::stamp::now_rfc3339()),
+            origin,
+            status: instance.status.clone(),
+        }
+    }
+}
+
+fn default_origin() -> Origin {
+    Origin::Adopted
+}
+
+/// A create that was started: written before the POST, replaced by the SID after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PendingCreate {
+    /// The account the POST was for.
+    pub account_sid: AccountSid,
+    /// `flex_instance.<name>`.
+    pub address: String,
+    /// `conversations.default` as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversations_default: Option<bool>,
+    /// When the POST was about to be sent.
+    pub started_at: String,
+}
+
+/// One change to the state, as the apply engine records it (and as the journal stores it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum StateUpdate {
+    /// A create is about to be sent.
+    Pending {
+        /// Instance name.
+        name: String,
+        /// The record.
+        pending: PendingCreate,
+    },
+    /// A create definitely did not happen.
+    ClearPending {
+        /// Instance name.
+        name: String,
+    },
+    /// An instance was created or adopted (replaces any pending record).
+    Record {
+        /// Instance name.
+        name: String,
+        /// The record.
+        record: InstanceRecord,
+    },
+    /// A recorded instance changed status.
+    Status {
+        /// Instance name.
+        name: String,
+        /// The instance (ignored if the record now holds another).
+        flex_instance_sid: InstanceSid,
+        /// Its new status.
+        status: InstanceStatus,
+        /// When the API says it changed.
+        date_updated: Option<String>,
+        /// When flexform saw it.
+        observed_at: String,
+    },
+}
+
+impl StateUpdate {
+    /// Applies the change to `state`. Applying the same update twice has the same effect as
+    /// once, so that a journal can be replayed safely.
+    pub fn apply_to(self, state: &mut State) {
+        match self {
+            StateUpdate::Pending { name, pending } => {
+                state.pending.insert(name, pending);
+            }
+            StateUpdate::ClearPending { name } => {
+                state.pending.remove(&name);
+            }
+            StateUpdate::Record { name, record } => {
+                state.pending.remove(&name);
+                state.instances.insert(name, record);
+            }
+            StateUpdate::Status {
+                name,
+                flex_instance_sid,
+                status,
+                date_updated,
+                observed_at,
+            } => {
+                if let Some(record) = state.instances.get_mut(&name) {
+                    if record.flex_instance_sid == flex_instance_sid {
+                        record.status = status;
+                        if date_updated.is_some() {
+                            record.date_updated = date_updated;
+                        }
+                        record.observed_at = Some(observed_at);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl State {
+    /// A new, empty state with a fresh lineage (serial 0: nothing written yet).
+    pub fn empty() -> Self {
+        Self {
+            flexform_version: env!("CARGO_PKG_VERSION").to_owned(),
+            format_version: STATE_FORMAT_VERSION,
+            instances: BTreeMap::new(),
+            lineage: uuid::Uuid::new_v4().to_string(),
+            pending: BTreeMap::new(),
+            serial: 0,
+        }
+    }
+
+    /// Reads the state at `path` with any journaled updates applied (in memory only); a missing
+    /// file without a journal is no state (`None`).
+    pub fn load(path: &Path) -> Result<Option<State>, StateError> {
+        // The journal first: a writer folds it into the file before removing it, so reading in
+        // this order never misses an update, whatever a concurrent apply does in between.
+        let journal = read_journal(path)?;
+        let file = Self::load_file(path)?;
+        let existed = file.is_some();
+        let mut state = file.unwrap_or_else(State::empty);
+        let replayed = match &journal {
+            Some(bytes) => replay_journal(path, bytes, &mut state, existed)?,
+            None => false,
+        };
+        Ok((existed || replayed).then_some(state))
+    }
+
+    /// Reads the state file alone; a missing file is `None`.
+    pub fn load_file(path: &Path) -> Result<Option<State>, StateError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StateError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        Self::from_bytes(path, &bytes).map(Some)
+    }
+
+    /// Parses state bytes read from `path` (named in errors).
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<State, StateError> {
+        // Check the format version first, so that a newer state is reported as such rather
+        // than as whatever field it added or changed.
+        let probe: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
+                path: path.to_owned(),
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            })?;
+        if let Some(version) = probe.get("format_version").and_then(|v| v.as_u64()) {
+            if version > u64::from(STATE_FORMAT_VERSION) {
+                return Err(StateError::TooNew {
+                    path: path.to_owned(),
+                    found: version,
+                    supported: STATE_FORMAT_VERSION,
+                });
+            }
+        }
+        serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
+            path: path.to_owned(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The document as written to disk: pretty JSON with a trailing newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).expect("state always serializes");
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_written_sorted() {
+        let mut state = State::empty();
+        state.instances.insert(
+            "a".into(),
+            InstanceRecord {
+                account_sid: AccountSid::parse("AC0123456789abcdef0123456789abcdef").unwrap(),
+                conversations_default: Some(true),
+                date_created: Some("2026-01-01T00:00:00Z".into()),
+                date_updated: Some("2026-01-01T00:00:00Z".into()),
+                flex_instance_sid: InstanceSid::parse("GO0123456789abcdef0123456789abcdef")
+                    .unwrap(),
+                observed_at: Some("2026-01-01T00:00:00Z".into()),
+                origin: Origin::Created,
+                status: InstanceStatus::Ready,
+            },
+        );
+        let text = String::from_utf8(state.to_bytes()).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        fn check(v: &serde_json::Value) {
+            if let Some(map) = v.as_object() {
+                let keys: Vec<_> = map.keys().collect();
+                let mut sorted = keys.clone();
+                sorted.sort();
+                assert_eq!(keys, sorted);
+                map.values().for_each(check);
+            }
+        }
+        check(&value);
+        assert_eq!(
+            State::from_bytes(Path::new("s"), text.as_bytes()).unwrap(),
+            state
+        );
+    }
+
+    #[test]
+    fn corrupt_and_too_new_are_distinct_errors() {
+        let err = State::from_bytes(
+            Path::new("s.json"),
+            b"{\n  \"format_version\": 1,\n  oops\n}",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, StateError::Corrupt { line: 3, .. }),
+            "{err:?}"
+        );
+        let err = State::from_bytes(
+            Path::new("s.json"),
+            br#"{"format_version": 7, "whatever": []}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, StateError::TooNew { found: 7, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_rather_than_lost_on_the_next_write() {
+        let mut doc = serde_json::to_value(State::empty()).unwrap();
+        doc["extra"] = serde_json::json!(5);
+        let err = State::from_bytes(Path::new("s.json"), doc.to_string().as_bytes()).unwrap_err();
+        assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("extra"), "{err}");
+    }
+}

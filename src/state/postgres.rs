@@ -1,0 +1,437 @@
+//! `PgStore`: the state in PostgreSQL, one row per workspace, for teams whose pipelines share
+//! one estate. The database does the locking (a session-level advisory lock per workspace,
+//! released when the connection ends) and the durability; every write is a compare-and-swap on
+//! the serial, so a write that lost a race fails loudly instead of overwriting.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+
+use super::error::StateError;
+use super::history::HistoryEntry;
+use super::lock::LockInfo;
+use super::model::State;
+use crate::config::secret::Secret;
+
+/// The schema version this binary creates and reads.
+const SCHEMA_VERSION: i32 = 1;
+
+/// Advisory lock key that serialises migrations across clients.
+const MIGRATION_LOCK: i64 = 0x666c_6578_666f_726d; // "flexform"
+
+/// Where a workspace lives.
+#[derive(Debug, Clone)]
+pub struct PgLocation {
+    /// The connection string (holds a password: never printed).
+    pub url: Secret,
+    /// The workspace.
+    pub workspace: String,
+}
+
+impl PgLocation {
+    /// Host(s) and database of the URL, for messages: never the password.
+    pub fn describe(&self) -> String {
+        match self.url.expose().parse::<tokio_postgres::Config>() {
+            Ok(config) => {
+                let hosts: Vec<String> = config
+                    .get_hosts()
+                    .iter()
+                    .map(|h| match h {
+                        tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                        #[cfg(unix)]
+                        tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                    })
+                    .collect();
+                format!(
+                    "workspace `{}` on postgres host {} (database {})",
+                    self.workspace,
+                    if hosts.is_empty() {
+                        "localhost".to_owned()
+                    } else {
+                        hosts.join(",")
+                    },
+                    config.get_dbname().unwrap_or("(default)")
+                )
+            }
+            Err(_) => format!("workspace `{}` on postgres", self.workspace),
+        }
+    }
+}
+
+fn db_error(location: &PgLocation, what: &str, err: tokio_postgres::Error) -> StateError {
+    // tokio_postgres errors never contain the connection string; the message names the host.
+    let mut message = err.to_string();
+    if let Some(db) = err.as_db_error() {
+        message = format!("{} ({})", db.message(), db.code().code());
+    } else if let Some(source) = std::error::Error::source(&err) {
+        message = format!("{message}: {source}");
+    }
+    StateError::Database {
+        target: location.describe(),
+        what: what.to_owned(),
+        message,
+    }
+}
+
+/// Opens a connection, with TLS when the URL asks for it (`sslmode=require`; `prefer`, the
+/// default, uses TLS when the server offers it).
+pub async fn connect(location: &PgLocation) -> Result<Client, StateError> {
+    let config: tokio_postgres::Config =
+        location
+            .url
+            .expose()
+            .parse()
+            .map_err(|e: tokio_postgres::Error| StateError::Database {
+                target: format!("workspace `{}` on postgres", location.workspace),
+                what: "reading the connection string".to_owned(),
+                message: format!(
+                    "{e}; expected e.g. postgres://user:password@host:5432/dbname?sslmode=require"
+                ),
+            })?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let tls_config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| StateError::Database {
+        target: location.describe(),
+        what: "setting up TLS".to_owned(),
+        message: e.to_string(),
+    })?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
+    let (client, connection) = tokio::time::timeout(Duration::from_secs(15), config.connect(tls))
+        .await
+        .map_err(|_| StateError::Database {
+            target: location.describe(),
+            what: "connecting".to_owned(),
+            message: "no answer within 15 s".to_owned(),
+        })?
+        .map_err(|e| db_error(location, "connecting", e))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("postgres connection ended: {e}");
+        }
+    });
+    Ok(client)
+}
+
+/// Creates or upgrades the tables, once, whoever gets there first.
+pub async fn migrate(client: &mut Client, location: &PgLocation) -> Result<(), StateError> {
+    // Already current: no DDL, so a user with table privileges only (no CREATE) can work.
+    if let Ok(row) = client
+        .query_one("SELECT max(version) FROM flexform_schema", &[])
+        .await
+    {
+        if row.try_get::<_, Option<i32>>(0).ok().flatten() == Some(SCHEMA_VERSION) {
+            return Ok(());
+        }
+    }
+    let e = |err| db_error(location, "creating the flexform tables", err);
+    let tx = client.transaction().await.map_err(e)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(e)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS flexform_schema (version integer NOT NULL);
+         CREATE TABLE IF NOT EXISTS flexform_states (
+             workspace text PRIMARY KEY,
+             lineage text NOT NULL,
+             serial bigint NOT NULL,
+             document jsonb NOT NULL,
+             backup jsonb,
+             updated_at timestamptz NOT NULL DEFAULT now());
+         CREATE TABLE IF NOT EXISTS flexform_history (
+             id bigserial PRIMARY KEY,
+             workspace text NOT NULL,
+             entry jsonb NOT NULL,
+             created_at timestamptz NOT NULL DEFAULT now());
+         CREATE INDEX IF NOT EXISTS flexform_history_workspace ON flexform_history (workspace, id);
+         CREATE TABLE IF NOT EXISTS flexform_locks (
+             workspace text PRIMARY KEY,
+             info jsonb NOT NULL);",
+    )
+    .await
+    .map_err(e)?;
+    let row = tx
+        .query_opt("SELECT version FROM flexform_schema", &[])
+        .await
+        .map_err(e)?;
+    match row.map(|r| r.get::<_, i32>(0)) {
+        None => {
+            tx.execute("INSERT INTO flexform_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])
+                .await
+                .map_err(e)?;
+        }
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(StateError::Database {
+                target: location.describe(),
+                what: "checking the schema".to_owned(),
+                message: format!(
+                    "the database has flexform schema version {v}, newer than this flexform understands ({SCHEMA_VERSION}); upgrade flexform"
+                ),
+            })
+        }
+        Some(_) => {}
+    }
+    tx.commit().await.map_err(e)
+}
+
+/// The advisory lock key of a workspace.
+fn lock_key(workspace: &str) -> i64 {
+    let digest =
+        crate::support::hash::sha256_hex(format!("flexform-workspace:{workspace}").as_bytes());
+    i64::from_str_radix(&digest[..15], 16).expect("15 hex digits fit in an i64")
+}
+
+async fn read_state(client: &Client, location: &PgLocation) -> Result<Option<State>, StateError> {
+    let row = client
+        .query_opt(
+            "SELECT document::text FROM flexform_states WHERE workspace = $1",
+            &[&location.workspace],
+        )
+        .await
+        .map_err(|e| db_error(location, "reading the state", e))?;
+    match row {
+        None => Ok(None),
+        Some(row) => {
+            let text: String = row.get(0);
+            State::from_bytes(std::path::Path::new(&location.describe()), text.as_bytes()).map(Some)
+        }
+    }
+}
+
+/// Reads a workspace's state without locking (plan, drift, show, pull).
+pub async fn load(location: &PgLocation) -> Result<Option<State>, StateError> {
+    let mut client = connect(location).await?;
+    migrate(&mut client, location).await?;
+    read_state(&client, location).await
+}
+
+/// A workspace held under its advisory lock for one command run.
+pub struct PgStore {
+    client: Client,
+    location: PgLocation,
+    state: State,
+    exists: bool,
+    backed_up: bool,
+    info: LockInfo,
+    serial_at_open: u64,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.location.describe())
+            .field("serial", &self.state.serial)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connects, takes the workspace's lock (waiting up to `lock_timeout`), and reads the state.
+    pub async fn open(
+        location: &PgLocation,
+        operation: &str,
+        lock_timeout: Duration,
+    ) -> Result<Self, StateError> {
+        let mut client = connect(location).await?;
+        migrate(&mut client, location).await?;
+        let key = lock_key(&location.workspace);
+        let deadline = Instant::now() + lock_timeout;
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let row = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                .await
+                .map_err(|e| db_error(location, "taking the workspace lock", e))?;
+            if row.get::<_, bool>(0) {
+                break;
+            }
+            if Instant::now() >= deadline {
+                let holder = client
+                    .query_opt(
+                        "SELECT info::text FROM flexform_locks WHERE workspace = $1",
+                        &[&location.workspace],
+                    )
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|r| serde_json::from_str::<LockInfo>(&r.get::<_, String>(0)).ok());
+                return Err(StateError::Locked {
+                    holder: holder.as_ref().map_or_else(
+                        || "another flexform session (no lock info yet)".to_owned(),
+                        LockInfo::describe,
+                    ),
+                    id: holder.map_or_else(|| "<ID>".to_owned(), |i| i.id),
+                });
+            }
+            tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+        let info = LockInfo::new(operation);
+        let info_json = serde_json::to_string(&info).expect("lock info serializes");
+        client
+            .execute(
+                "INSERT INTO flexform_locks (workspace, info) VALUES ($1, $2::text::jsonb)
+                 ON CONFLICT (workspace) DO UPDATE SET info = EXCLUDED.info",
+                &[&location.workspace, &info_json],
+            )
+            .await
+            .map_err(|e| db_error(location, "recording the lock holder", e))?;
+        let loaded = read_state(&client, location).await?;
+        let exists = loaded.is_some();
+        let serial_at_open = loaded.as_ref().map_or(0, |s| s.serial);
+        Ok(Self {
+            serial_at_open,
+            client,
+            location: location.clone(),
+            state: loaded.unwrap_or_else(State::empty),
+            exists,
+            backed_up: false,
+            info,
+        })
+    }
+
+    /// The state as last committed (or read).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The serial when opened (the postgres backend has no journal to fold in).
+    pub fn serial_at_open(&self) -> u64 {
+        self.serial_at_open
+    }
+
+    /// Whether the workspace has a state row.
+    pub fn exists(&self) -> bool {
+        self.exists
+    }
+
+    /// Where it lives, for messages.
+    pub fn describe(&self) -> String {
+        self.location.describe()
+    }
+
+    /// The lock holder info written for this run.
+    pub fn lock_info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// Writes `next` with serial `serial`, as a compare-and-swap on the serial this run last saw.
+    async fn write(&mut self, mut next: State, serial: u64) -> Result<(), StateError> {
+        next.serial = serial;
+        next.flexform_version = env!("CARGO_PKG_VERSION").to_owned();
+        let document = String::from_utf8(next.to_bytes()).expect("state JSON is UTF-8");
+        let e = |err| db_error(&self.location, "writing the state", err);
+        let written = if self.exists {
+            let keep_backup = !self.backed_up;
+            self.client
+                .execute(
+                    "UPDATE flexform_states
+                        SET document = $3::text::jsonb, serial = $4, lineage = $5, updated_at = now(),
+                            backup = CASE WHEN $6 THEN document ELSE backup END
+                      WHERE workspace = $1 AND serial = $2",
+                    &[
+                        &self.location.workspace,
+                        &(self.state.serial as i64),
+                        &document,
+                        &(next.serial as i64),
+                        &next.lineage,
+                        &keep_backup,
+                    ],
+                )
+                .await
+                .map_err(e)?
+        } else {
+            self.client
+                .execute(
+                    "INSERT INTO flexform_states (workspace, lineage, serial, document)
+                     VALUES ($1, $2, $3, $4::text::jsonb) ON CONFLICT (workspace) DO NOTHING",
+                    &[
+                        &self.location.workspace,
+                        &next.lineage,
+                        &(next.serial as i64),
+                        &document,
+                    ],
+                )
+                .await
+                .map_err(e)?
+        };
+        if written != 1 {
+            let found = self
+                .client
+                .query_opt(
+                    "SELECT serial FROM flexform_states WHERE workspace = $1",
+                    &[&self.location.workspace],
+                )
+                .await
+                .ok()
+                .flatten()
+                .map_or(0, |r| r.get::<_, i64>(0) as u64);
+            return Err(StateError::Conflict {
+                path: self.location.describe().into(),
+                expected: self.state.serial,
+                found,
+            });
+        }
+        self.backed_up = true;
+        self.exists = true;
+        self.state = next;
+        Ok(())
+    }
+
+    /// Applies `change`; if the content changed, writes it (compare-and-swap on the serial).
+    pub async fn commit(&mut self, change: impl FnOnce(&mut State)) -> Result<bool, StateError> {
+        let mut next = self.state.clone();
+        change(&mut next);
+        if next.instances == self.state.instances
+            && next.pending == self.state.pending
+            && self.exists
+        {
+            return Ok(false);
+        }
+        let serial = self.state.serial + 1;
+        self.write(next, serial).await.map(|_| true)
+    }
+
+    /// Replaces the whole state (`state push`), with the same compare-and-swap. The serial
+    /// becomes the pushed one, or one more than the current one if that is higher.
+    pub async fn replace(&mut self, state: State) -> Result<(), StateError> {
+        let serial = state.serial.max(self.state.serial + 1);
+        self.write(state, serial).await
+    }
+
+    /// Appends one line of the audit trail.
+    pub async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StateError> {
+        let json = serde_json::to_string(entry).expect("history serializes");
+        self.client
+            .execute(
+                "INSERT INTO flexform_history (workspace, entry) VALUES ($1, $2::text::jsonb)",
+                &[&self.location.workspace, &json],
+            )
+            .await
+            .map_err(|e| db_error(&self.location, "appending to the history", e))?;
+        Ok(())
+    }
+
+    /// Clears this run's lock info and releases the lock (ending the session would too).
+    pub async fn release(self) {
+        let _ = self
+            .client
+            .execute(
+                "DELETE FROM flexform_locks WHERE workspace = $1 AND info->>'id' = $2",
+                &[&self.location.workspace, &self.info.id],
+            )
+            .await;
+        let _ = self
+            .client
+            .execute(
+                "SELECT pg_advisory_unlock($1)",
+                &[&lock_key(&self.location.workspace)],
+            )
+            .await;
+    }
+}

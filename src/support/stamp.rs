@@ -1,0 +1,47 @@
+//! Stamps for records people read later (lock info, the audit trail, plans): when, and who.
+
+/// The current time as RFC 3339 UTC with seconds, e.g. `2026-11-24T04:03:58Z`.
+pub(crate) fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// `user@host` of whoever runs this process, for lock info and the audit trail.
+pub(crate) fn who() -> String {
+    let user = ["USER", "LOGNAME", "USERNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".to_owned());
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    format!("{user}@{host}")
+}
+
+/// The name of this process's user from /etc/passwd (containers and CI runners often leave
+/// `$USER` unset).
+#[cfg(unix)]
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let entry_uid: u32 = fields.nth(1)?.parse().ok()?;
+        (entry_uid == uid).then(|| name.to_owned())
+    })
+}
+
+#[cfg(not(unix))]
+fn user_from_passwd() -> Option<String> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_user_is_found_without_environment_variables() {
+        // Every Linux machine this runs on has an /etc/passwd entry for the test's user.
+        assert!(super::user_from_passwd().is_some());
+    }
+}
