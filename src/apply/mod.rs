@@ -7,8 +7,8 @@
 //! reported as typed [`Event`]s ([`events`]) and summed up in an [`ApplyReport`] ([`outcome`]).
 
 mod engine;
-pub mod events;
-pub mod outcome;
+mod events;
+mod outcome;
 mod wait;
 mod writer;
 

@@ -11,7 +11,7 @@ use crate::client::{ClientConfig, FlexClient, RetryPolicy};
 use crate::config::credentials::{self, Credentials};
 use crate::config::{Config, LoadedConfig};
 use crate::plan::{self, Plan, PlanDocument};
-use crate::state::{State, StateLocation};
+use crate::state::{HistoryChange, HistoryEntry, State, StateLocation, StateStore};
 
 /// Everything a plan was made from, and the plan.
 #[derive(Debug)]
@@ -159,6 +159,23 @@ pub async fn plan_against(
         client,
         plan,
     })
+}
+
+/// Appends this run to the audit trail. The state is already written by then, so a failure
+/// is a warning, not an error of the run.
+pub async fn append_history(
+    settings: &Settings,
+    store: &mut StateStore,
+    command: &str,
+    serial_before: u64,
+    changes: Vec<HistoryChange>,
+) {
+    let entry = HistoryEntry::new(command, serial_before, store.state().serial, changes);
+    if let Err(e) = store.append_history(&entry).await {
+        settings
+            .out
+            .warn(format!("cannot append to the history: {e}"));
+    }
 }
 
 /// The async runtime every command runs on.

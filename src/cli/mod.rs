@@ -6,13 +6,13 @@
 //! commands share to run the pipeline: the runtime, the client, credentials, the read side
 //! (load, observe, decide); [`signals`] turns Ctrl-C and SIGTERM into a stop request.
 
-pub mod args;
+pub(crate) mod args;
 pub(crate) mod commands;
 pub(crate) mod context;
-pub mod exit_status;
-pub mod output;
+pub(crate) mod exit_status;
+pub(crate) mod output;
 pub(crate) mod progress;
-pub mod settings;
+pub(crate) mod settings;
 pub(crate) mod signals;
 
 use clap::Parser;

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use marked_yaml::types::MarkedScalarNode;
 use marked_yaml::{LoaderOptions, Node};
 
 use super::error::{Diagnostic, Location};
@@ -14,6 +15,56 @@ use crate::support::text::{quote_list, suggest};
 
 const TOP_LEVEL_KEYS: &[&str] = &["version", "credentials", "instances", "state"];
 
+/// Instances by name, with the node each came from.
+type Instances<'n> = BTreeMap<String, (InstanceSpec, &'n Node)>;
+
+/// What the top-level sections yielded.
+#[derive(Default)]
+struct Sections<'n> {
+    version: Option<u32>,
+    credentials: BTreeMap<String, CredentialsProfile>,
+    instances: Instances<'n>,
+    state: Option<StateConfig>,
+}
+
+/// Reads the text as one YAML document: the text without a byte-order mark, and its tree.
+fn parse(text: &str) -> Result<(&str, Node), Vec<Diagnostic>> {
+    if text.trim().is_empty()
+        || text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return Err(vec![Diagnostic::new(
+            Location::start(),
+            "the file is empty: expected a mapping with `version` and `instances`",
+        )]);
+    }
+    // Editors on some systems save a byte-order mark: it is not part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(line) = second_document(text) {
+        return Err(vec![Diagnostic::new(
+            Location { line, column: 1 },
+            "a second YAML document: flexform reads one document per file",
+        )
+        .with_label("document separator")
+        .with_help("merge the documents, or remove the `---` line")]);
+    }
+    // Quoted values stay strings: `default: "true"` is a string, not a boolean.
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .prevent_coercion(true);
+    marked_yaml::parse_yaml_with_options(0, text, options)
+        .map(|root| (text, root))
+        .map_err(|err| vec![Diagnostic::from_load_error(&err, text)])
+}
+
+/// Where `field` of a mapping node starts, or the node itself when the field is absent.
+fn field_at(node: &Node, field: &str) -> Location {
+    node.as_mapping()
+        .and_then(|m| m.get_node(field))
+        .map_or(Location::of(node.span()), |n| Location::of(n.span()))
+}
+
 /// Collects diagnostics while walking the marked YAML tree.
 #[derive(Default)]
 pub(super) struct Validator {
@@ -22,145 +73,147 @@ pub(super) struct Validator {
 
 impl Validator {
     pub(super) fn run(mut self, text: &str) -> Result<Config, Vec<Diagnostic>> {
-        if text.trim().is_empty()
-            || text
-                .lines()
-                .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-        {
-            return Err(vec![Diagnostic::new(
-                Location::start(),
-                "the file is empty: expected a mapping with `version` and `instances`",
-            )]);
-        }
-        // Editors on some systems save a byte-order mark: it is not part of the first key.
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        if let Some(line) = second_document(text) {
-            return Err(vec![Diagnostic::new(
-                Location { line, column: 1 },
-                "a second YAML document: flexform reads one document per file",
-            )
-            .with_label("document separator")
-            .with_help("merge the documents, or remove the `---` line")]);
-        }
-        // Quoted values stay strings: `default: "true"` is a string, not a boolean.
-        let options = LoaderOptions::default()
-            .error_on_duplicate_keys(true)
-            .prevent_coercion(true);
-        let root = match marked_yaml::parse_yaml_with_options(0, text, options) {
-            Ok(root) => root,
-            Err(err) => return Err(vec![Diagnostic::from_load_error(&err, text)]),
-        };
+        let (text, root) = parse(text)?;
         let Some(map) = root.as_mapping() else {
             return Err(vec![Diagnostic::new(
                 Location::of(root.span()),
                 "expected a mapping with `version` and `instances` at the top level",
             )]);
         };
-
-        let mut version = None;
-        let mut credentials = BTreeMap::new();
-        let mut instances = BTreeMap::new();
-        let mut instance_nodes = Vec::new();
-        let mut state = None;
+        let mut sections = Sections::default();
         for (key, value) in map.iter() {
             match key.as_str() {
-                "state" => {
-                    if let Some(config) = self.deserialize::<StateConfig>(key, value, text) {
-                        self.check_state(&config, key, value);
-                        state = Some(config);
-                    }
-                }
-                "version" => {
-                    if let Some(v) = self.deserialize::<u32>(key, value, text) {
-                        if v == CONFIG_VERSION {
-                            version = Some(v);
-                        } else {
-                            self.push(
-                                Diagnostic::new(
-                                    Location::of(value.span()),
-                                    format!("unsupported version {v}: this flexform reads version {CONFIG_VERSION}"),
-                                )
-                                .with_label("unsupported version")
-                                .with_help("set `version: 1`, or upgrade flexform if the file was written for a newer one"),
-                            );
-                            version = Some(v);
-                        }
-                    } else {
-                        version = Some(CONFIG_VERSION);
-                    }
-                }
-                "credentials" => {
-                    for (name, body) in self.entries(value, "credentials") {
-                        self.check_name(name, "credentials profile");
-                        if let Some(profile) =
-                            self.deserialize::<CredentialsProfile>(name, body, text)
-                        {
-                            for (field, env) in [
-                                ("key_env", &profile.key_env),
-                                ("secret_env", &profile.secret_env),
-                            ] {
-                                if !is_valid_env_name(env) {
-                                    let at = body
-                                        .as_mapping()
-                                        .and_then(|m| m.get_node(field))
-                                        .map_or(Location::of(body.span()), |n| {
-                                            Location::of(n.span())
-                                        });
-                                    self.push(
-                                        Diagnostic::new(at, format!("invalid environment variable name {env:?} in `{field}`"))
-                                            .with_label("not an environment variable name")
-                                            .with_help("name the variable that holds the value (letters, digits, `_`), never the secret itself"),
-                                    );
-                                }
-                            }
-                            credentials.insert(name.as_str().to_owned(), profile);
-                        }
-                    }
-                }
-                "instances" => {
-                    for (name, body) in self.entries(value, "instances") {
-                        self.check_name(name, "instance");
-                        if let Some(spec) = self.deserialize::<InstanceSpec>(name, body, text) {
-                            instance_nodes.push((name.as_str().to_owned(), body));
-                            instances.insert(name.as_str().to_owned(), spec);
-                        }
-                    }
-                }
-                other => {
-                    let mut diagnostic = Diagnostic::new(
-                        Location::of(key.span()),
-                        format!(
-                            "unknown field `{other}`, expected one of {}",
-                            quote_list(TOP_LEVEL_KEYS)
-                        ),
-                    )
-                    .with_label("unknown field");
-                    if let Some(s) = suggest(other, TOP_LEVEL_KEYS) {
-                        diagnostic = diagnostic.with_help(format!("did you mean `{s}`?"));
-                    }
-                    self.push(diagnostic);
-                }
+                "state" => sections.state = self.state_section(key, value, text),
+                "version" => sections.version = Some(self.version_section(key, value, text)),
+                "credentials" => sections.credentials = self.credentials_section(value, text),
+                "instances" => sections.instances = self.instances_section(value, text),
+                other => self.unknown_section(key, other),
             }
         }
-        if version.is_none() {
+        if sections.version.is_none() {
             self.push(
                 Diagnostic::new(Location::of(root.span()), "missing field `version`")
                     .with_help("add `version: 1` at the top of the file"),
             );
         }
+        self.check_accounts(&sections.instances);
+        self.check_profiles(&sections.instances, &sections.credentials);
 
-        // Semantic checks across instances, pointing at the offending values.
-        // Account SIDs are hex: compare them without regard to case.
-        let mut accounts: HashMap<String, (&str, Location)> = HashMap::new();
-        for (name, body) in &instance_nodes {
-            let spec = &instances[name];
-            let fields = body.as_mapping();
-            let field_at = |field: &str| {
-                fields
-                    .and_then(|m| m.get_node(field))
-                    .map_or(Location::of(body.span()), |n| Location::of(n.span()))
+        if self.diagnostics.is_empty() {
+            Ok(Config {
+                version: sections.version.unwrap_or(CONFIG_VERSION),
+                credentials: sections.credentials,
+                instances: sections
+                    .instances
+                    .into_iter()
+                    .map(|(name, (spec, _))| (name, spec))
+                    .collect(),
+                state: sections.state,
+            })
+        } else {
+            self.diagnostics
+                .sort_by_key(|d| (d.location.line, d.location.column));
+            Err(self.diagnostics)
+        }
+    }
+
+    /// `state:`: the backend and what it needs.
+    fn state_section(
+        &mut self,
+        key: &MarkedScalarNode,
+        value: &Node,
+        text: &str,
+    ) -> Option<StateConfig> {
+        let config = self.deserialize::<StateConfig>(key, value, text)?;
+        self.check_state(&config, key, value);
+        Some(config)
+    }
+
+    /// `version:`: only 1 exists. A version that cannot be read counts as present (its type
+    /// error is reported), so that it is not also reported missing.
+    fn version_section(&mut self, key: &MarkedScalarNode, value: &Node, text: &str) -> u32 {
+        let Some(v) = self.deserialize::<u32>(key, value, text) else {
+            return CONFIG_VERSION;
+        };
+        if v != CONFIG_VERSION {
+            self.push(
+                Diagnostic::new(
+                    Location::of(value.span()),
+                    format!(
+                        "unsupported version {v}: this flexform reads version {CONFIG_VERSION}"
+                    ),
+                )
+                .with_label("unsupported version")
+                .with_help(
+                    "set `version: 1`, or upgrade flexform if the file was written for a newer one",
+                ),
+            );
+        }
+        v
+    }
+
+    /// `credentials:`: profiles naming environment variables.
+    fn credentials_section(
+        &mut self,
+        value: &Node,
+        text: &str,
+    ) -> BTreeMap<String, CredentialsProfile> {
+        let mut credentials = BTreeMap::new();
+        for (name, body) in self.entries(value, "credentials") {
+            self.check_name(name, "credentials profile");
+            let Some(profile) = self.deserialize::<CredentialsProfile>(name, body, text) else {
+                continue;
             };
-            let account_at = field_at("account_sid");
+            for (field, env) in [
+                ("key_env", &profile.key_env),
+                ("secret_env", &profile.secret_env),
+            ] {
+                if !is_valid_env_name(env) {
+                    self.push(
+                        Diagnostic::new(field_at(body, field), format!("invalid environment variable name {env:?} in `{field}`"))
+                            .with_label("not an environment variable name")
+                            .with_help("name the variable that holds the value (letters, digits, `_`), never the secret itself"),
+                    );
+                }
+            }
+            credentials.insert(name.as_str().to_owned(), profile);
+        }
+        credentials
+    }
+
+    /// `instances:`: each with the node it came from, for the checks across instances.
+    fn instances_section<'n>(&mut self, value: &'n Node, text: &str) -> Instances<'n> {
+        let mut instances = BTreeMap::new();
+        for (name, body) in self.entries(value, "instances") {
+            self.check_name(name, "instance");
+            if let Some(spec) = self.deserialize::<InstanceSpec>(name, body, text) {
+                instances.insert(name.as_str().to_owned(), (spec, body));
+            }
+        }
+        instances
+    }
+
+    /// A top-level key flexform does not know.
+    fn unknown_section(&mut self, key: &MarkedScalarNode, other: &str) {
+        let mut diagnostic = Diagnostic::new(
+            Location::of(key.span()),
+            format!(
+                "unknown field `{other}`, expected one of {}",
+                quote_list(TOP_LEVEL_KEYS)
+            ),
+        )
+        .with_label("unknown field");
+        if let Some(s) = suggest(other, TOP_LEVEL_KEYS) {
+            diagnostic = diagnostic.with_help(format!("did you mean `{s}`?"));
+        }
+        self.push(diagnostic);
+    }
+
+    /// An account has at most one instance. Account SIDs are hex: compared without case.
+    fn check_accounts(&mut self, instances: &Instances<'_>) {
+        let mut accounts: HashMap<String, (&str, Location)> = HashMap::new();
+        for (name, (spec, body)) in instances {
+            let account_at = field_at(body, "account_sid");
             let account_key = spec.account_sid.as_str().to_ascii_lowercase();
             if let Some((first, first_at)) = accounts.get(&account_key) {
                 self.push(
@@ -177,37 +230,36 @@ impl Validator {
             } else {
                 accounts.insert(account_key, (name.as_str(), account_at));
             }
-            if let Some(profile) = &spec.credentials {
-                if !credentials.contains_key(profile) {
-                    let declared = credentials.keys().map(String::as_str).collect::<Vec<_>>();
-                    let mut diagnostic = Diagnostic::new(
-                        field_at("credentials"),
-                        format!("unknown credentials profile `{profile}` in instance `{name}`"),
-                    )
-                    .with_label("not declared under `credentials`");
-                    diagnostic = match suggest(profile, &declared) {
-                        Some(s) => diagnostic.with_help(format!("did you mean `{s}`?")),
-                        None if declared.is_empty() => diagnostic.with_help(
-                            "declare it under `credentials:` with `key_env` and `secret_env`, or remove the line to use the default profile",
-                        ),
-                        None => diagnostic.with_help(format!("declared profiles: {}", quote_list(&declared))),
-                    };
-                    self.push(diagnostic);
-                }
-            }
         }
+    }
 
-        if self.diagnostics.is_empty() {
-            Ok(Config {
-                version: version.unwrap_or(CONFIG_VERSION),
-                credentials,
-                instances,
-                state,
-            })
-        } else {
-            self.diagnostics
-                .sort_by_key(|d| (d.location.line, d.location.column));
-            Err(self.diagnostics)
+    /// Every profile an instance names is declared.
+    fn check_profiles(
+        &mut self,
+        instances: &Instances<'_>,
+        credentials: &BTreeMap<String, CredentialsProfile>,
+    ) {
+        let declared = credentials.keys().map(String::as_str).collect::<Vec<_>>();
+        for (name, (spec, body)) in instances {
+            let Some(profile) = &spec.credentials else {
+                continue;
+            };
+            if credentials.contains_key(profile) {
+                continue;
+            }
+            let diagnostic = Diagnostic::new(
+                field_at(body, "credentials"),
+                format!("unknown credentials profile `{profile}` in instance `{name}`"),
+            )
+            .with_label("not declared under `credentials`");
+            let diagnostic = match suggest(profile, &declared) {
+                Some(s) => diagnostic.with_help(format!("did you mean `{s}`?")),
+                None if declared.is_empty() => diagnostic.with_help(
+                    "declare it under `credentials:` with `key_env` and `secret_env`, or remove the line to use the default profile",
+                ),
+                None => diagnostic.with_help(format!("declared profiles: {}", quote_list(&declared))),
+            };
+            self.push(diagnostic);
         }
     }
 
@@ -220,7 +272,7 @@ impl Validator {
         &mut self,
         node: &'n Node,
         section: &str,
-    ) -> Vec<(&'n marked_yaml::types::MarkedScalarNode, &'n Node)> {
+    ) -> Vec<(&'n MarkedScalarNode, &'n Node)> {
         match node {
             Node::Mapping(map) => map.iter().collect(),
             Node::Scalar(s)
@@ -242,12 +294,7 @@ impl Validator {
     }
 
     /// A postgres backend needs `url_env` and `workspace`; the local one takes neither.
-    fn check_state(
-        &mut self,
-        config: &StateConfig,
-        key: &marked_yaml::types::MarkedScalarNode,
-        node: &Node,
-    ) {
+    fn check_state(&mut self, config: &StateConfig, key: &MarkedScalarNode, node: &Node) {
         let at = |field: &str| {
             node.as_mapping()
                 .and_then(|m| m.get_node(field))
@@ -306,7 +353,7 @@ impl Validator {
         }
     }
 
-    fn check_name(&mut self, name: &marked_yaml::types::MarkedScalarNode, what: &str) {
+    fn check_name(&mut self, name: &MarkedScalarNode, what: &str) {
         if !is_valid_name(name.as_str()) {
             self.push(
                 Diagnostic::new(
@@ -321,7 +368,7 @@ impl Validator {
 
     fn deserialize<T: serde::de::DeserializeOwned>(
         &mut self,
-        key: &marked_yaml::types::MarkedScalarNode,
+        key: &MarkedScalarNode,
         node: &Node,
         text: &str,
     ) -> Option<T> {

@@ -6,11 +6,11 @@
 //! rendered for people ([`render`]). [`drift`] narrows the same pipeline to recorded instances.
 
 mod decide;
-pub mod document;
-pub mod drift;
+pub(crate) mod document;
+pub(crate) mod drift;
 mod model;
-pub mod observe;
-pub mod render;
+pub(crate) mod observe;
+pub(crate) mod render;
 
 pub use decide::plan;
 pub use document::{PlanDocument, PlanFileError, PLAN_FORMAT_VERSION};

@@ -18,6 +18,18 @@ pub struct HistoryChange {
     pub outcome: String,
 }
 
+impl HistoryChange {
+    /// A change that took effect.
+    pub fn ok(address: String, action: &str, flex_instance_sid: Option<String>) -> Self {
+        Self {
+            address,
+            action: action.to_owned(),
+            flex_instance_sid,
+            outcome: "ok".to_owned(),
+        }
+    }
+}
+
 /// One line of the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {

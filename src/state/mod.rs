@@ -6,14 +6,14 @@
 //! state's lock ([`lock`]). Every run that changes the state appends to the audit trail
 //! ([`history`]).
 
-pub mod error;
-pub mod history;
-pub mod journal;
-pub mod local;
-pub mod lock;
+pub(crate) mod error;
+pub(crate) mod history;
+pub(crate) mod journal;
+pub(crate) mod local;
+pub(crate) mod lock;
 mod model;
 pub mod postgres;
-pub mod store;
+pub(crate) mod store;
 
 pub use error::StateError;
 pub use history::{HistoryChange, HistoryEntry};

@@ -3,6 +3,6 @@
 //! ([`hash`]), and wording ([`text`]). Nothing here knows about Flex, plans or the CLI.
 
 pub mod fs;
-pub mod hash;
+pub(crate) mod hash;
 pub(crate) mod stamp;
-pub mod text;
+pub(crate) mod text;

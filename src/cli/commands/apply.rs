@@ -17,7 +17,7 @@ use crate::cli::signals;
 use crate::config::Config;
 use crate::plan::render::{self, Style};
 use crate::plan::{Action, PlanDocument, Severity};
-use crate::state::{HistoryEntry, StateStore};
+use crate::state::StateStore;
 
 /// Runs apply.
 pub fn run(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
@@ -151,11 +151,14 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
     };
     let (mut store, report) = apply::execute(&plan, store, ctx).await;
     let compacted = store.compact().await;
-    let serial_after = store.state().serial;
-    let entry = HistoryEntry::new("apply", serial_before, serial_after, report.history());
-    if let Err(e) = store.append_history(&entry).await {
-        out.warn(format!("cannot append to the history: {e}"));
-    }
+    context::append_history(
+        settings,
+        &mut store,
+        "apply",
+        serial_before,
+        report.history(),
+    )
+    .await;
     store.release().await;
     let compact_failed = compacted.is_err();
     if let Err(e) = compacted {

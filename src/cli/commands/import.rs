@@ -11,7 +11,7 @@ use crate::config::credentials;
 use crate::config::sid::InstanceSid;
 use crate::config::Config;
 use crate::plan::address;
-use crate::state::{HistoryChange, HistoryEntry, InstanceRecord, Origin, StateStore};
+use crate::state::{HistoryChange, InstanceRecord, Origin, StateStore};
 
 /// Imports one instance.
 pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
@@ -78,22 +78,8 @@ async fn run_async(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exi
             state.instances.insert(name.clone(), record);
         })
         .await?;
-    let entry = HistoryEntry::new(
-        "import",
-        serial_before,
-        store.state().serial,
-        vec![HistoryChange {
-            address: address(&args.name),
-            action: "import".into(),
-            flex_instance_sid: Some(sid.to_string()),
-            outcome: "ok".into(),
-        }],
-    );
-    if let Err(e) = store.append_history(&entry).await {
-        settings
-            .out
-            .warn(format!("cannot append to the history: {e}"));
-    }
+    let change = HistoryChange::ok(address(&args.name), "import", Some(sid.to_string()));
+    context::append_history(settings, &mut store, "import", serial_before, vec![change]).await;
     store.release().await;
     settings.out.data_line(format!(
         "Imported {sid} ({}) as {}.",

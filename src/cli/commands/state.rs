@@ -9,7 +9,7 @@ use crate::cli::settings::Settings;
 use crate::plan::address;
 use crate::plan::render;
 use crate::state::lock::{self, ForceUnlock};
-use crate::state::{HistoryChange, HistoryEntry, State, StateLocation, StateStore};
+use crate::state::{HistoryChange, State, StateLocation, StateStore};
 
 /// Runs a `state` subcommand.
 pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitStatus> {
@@ -88,17 +88,14 @@ async fn run_async(
             }
             let serial_before = current.serial;
             store.replace(pushed).await?;
-            let entry = HistoryEntry::new(
+            context::append_history(
+                settings,
+                &mut store,
                 "state push",
                 serial_before,
-                store.state().serial,
                 Vec::new(),
-            );
-            if let Err(e) = store.append_history(&entry).await {
-                settings
-                    .out
-                    .warn(format!("cannot append to the history: {e}"));
-            }
+            )
+            .await;
             settings.out.data_line(format!(
                 "Pushed {} to {} (serial {}).",
                 file.display(),
@@ -127,22 +124,15 @@ async fn run_async(
                     state.pending.remove(name);
                 })
                 .await?;
-            let entry = HistoryEntry::new(
+            let change = HistoryChange::ok(address(name), "rm", sid.clone());
+            context::append_history(
+                settings,
+                &mut store,
                 "state rm",
                 serial_before,
-                store.state().serial,
-                vec![HistoryChange {
-                    address: address(name),
-                    action: "rm".into(),
-                    flex_instance_sid: sid.clone(),
-                    outcome: "ok".into(),
-                }],
-            );
-            if let Err(e) = store.append_history(&entry).await {
-                settings
-                    .out
-                    .warn(format!("cannot append to the history: {e}"));
-            }
+                vec![change],
+            )
+            .await;
             store.release().await;
             settings.out.data_line(format!(
                 "Removed {} from the state{}. The instance itself is untouched.",

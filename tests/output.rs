@@ -1,0 +1,183 @@
+//! The output contract: stdout holds only the document asked for, every error is on stderr,
+//! and a reader that closes a stream never changes what flexform does.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{account, ConfigBuilder, Outcome, Test, KEY};
+use flexform::sim::SimConfig;
+
+/// A loopback port nothing listens on.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Asserts that stdout is a human plan with no diagnostic prefixes of the output layer, and
+/// that stderr holds an `error:` line naming `address` and `why`.
+#[track_caller]
+fn assert_plan_on_stdout_error_on_stderr(outcome: &Outcome, address: &str, why: &str) {
+    outcome.assert_exit(1);
+    assert!(
+        !outcome.stdout.lines().any(|l| l.starts_with("error:")),
+        "an error line reached stdout: {outcome:?}"
+    );
+    outcome.assert_stdout_contains(&format!("# {address} could not be observed: "));
+    outcome.assert_stdout_contains("Plan failed: 1 error");
+    let line = outcome
+        .stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("error: {address}: ")))
+        .unwrap_or_else(|| panic!("no error line for {address} on stderr: {outcome:?}"));
+    assert!(line.contains(why), "{line:?} does not say {why:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_endpoint_is_an_error_on_stderr_and_stdout_holds_only_the_plan() {
+    let t = Test::new()
+        .endpoint(&closed_port_url())
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    let human = t.run_read_only(&["plan", "--max-attempts", "1"]).await;
+    assert_plan_on_stdout_error_on_stderr(&human, "flex_instance.a", "connect");
+
+    let json = t
+        .run_read_only(&["plan", "--json", "--max-attempts", "1"])
+        .await;
+    json.assert_exit(1);
+    let document = json.json();
+    assert_eq!(document["diagnostics"][0]["kind"], "observe_failed");
+    json.assert_stderr_contains("error: flex_instance.a: could not observe");
+
+    let drift = t
+        .run_read_only(&["drift", "--json", "--max-attempts", "1"])
+        .await;
+    // Nothing is recorded, so drift observes nothing and the document is all of stdout.
+    drift.assert_exit(0);
+    drift.json();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_401_is_an_error_on_stderr_with_its_twilio_code_and_stdout_holds_only_the_plan() {
+    let t = Test::with_sim(SimConfig {
+        credentials: Some((KEY.to_owned(), "the-right-secret".to_owned())),
+        ..SimConfig::default()
+    })
+    .await
+    .config(&ConfigBuilder::new().instance("a", &account(1)));
+    let human = t.run_read_only(&["plan"]).await;
+    assert_plan_on_stdout_error_on_stderr(&human, "flex_instance.a", "401");
+    assert!(
+        !human.stderr.contains("test-secret-value") && !human.stdout.contains("test-secret-value"),
+        "the secret leaked: {human:?}"
+    );
+
+    let json = t.run_read_only(&["plan", "--json"]).await;
+    json.assert_exit(1);
+    let document = json.json();
+    let message = document["diagnostics"][0]["message"].as_str().unwrap();
+    assert!(message.contains("401"), "{message}");
+    json.assert_stderr_contains("error: flex_instance.a: could not observe");
+    assert_eq!(t.sim().stats().creates, 0);
+}
+
+/// `flexform apply 2>&1 | head -1`: the reader goes away after the first line, and every
+/// later line (progress, summary) meets a closed pipe.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_whose_output_reader_goes_away_completes_and_records_every_sid() {
+    let t = Test::with_sim_ready_after(Duration::from_millis(300))
+        .await
+        .config(
+            &ConfigBuilder::new()
+                .instance("a", &account(1))
+                .instance("b", &account(2))
+                .instance("c", &account(3)),
+        );
+    let script = r#"set -o pipefail; "$0" "$@" 2>&1 | head -1; exit "${PIPESTATUS[0]}""#;
+    let cmd = t.command(&[]);
+    let program = cmd.get_program().to_owned();
+    let mut shell = std::process::Command::new("bash");
+    shell
+        .arg("-c")
+        .arg(script)
+        .arg(program)
+        .args(["apply", "--auto-approve", "--endpoint", &t.url()])
+        .current_dir(t.dir())
+        .envs(
+            cmd.get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env_remove("NO_COLOR")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in cmd.get_envs() {
+        if value.is_none() {
+            shell.env_remove(key);
+        }
+    }
+    let outcome = Outcome::from(
+        tokio::task::spawn_blocking(move || shell.output().unwrap())
+            .await
+            .unwrap(),
+    );
+    outcome.assert_exit(0);
+    assert_eq!(
+        outcome.stdout.lines().count(),
+        1,
+        "head passed one line: {outcome:?}"
+    );
+    assert!(!outcome.stderr.contains("panicked"), "{outcome:?}");
+    let state = t.state();
+    for (name, n) in [("a", 1), ("b", 2), ("c", 3)] {
+        let record = &state.instances[name];
+        assert_eq!(record.flex_instance_sid.as_str(), t.sim_sid(&account(n)));
+        assert_eq!(record.status.as_str(), "ready");
+    }
+    assert!(state.pending.is_empty());
+    assert!(
+        !t.path("flexform.state.json.journal").exists(),
+        "the journal was folded into the state"
+    );
+    assert_eq!(t.history().len(), 1, "the run is in the audit trail");
+}
+
+/// The same with only stderr closed by its reader (stdout still read to the end).
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_with_stderr_closed_early_completes_with_the_same_exit_code() {
+    use std::io::BufRead;
+    let t = Test::with_sim_ready_after(Duration::from_millis(300))
+        .await
+        .config(
+            &ConfigBuilder::new()
+                .instance("a", &account(1))
+                .instance("b", &account(2)),
+        );
+    let mut child = t.spawn(&["apply", "--auto-approve"]);
+    let stderr = child.take_stderr();
+    let first = tokio::task::spawn_blocking(move || {
+        let mut first = String::new();
+        std::io::BufReader::new(stderr)
+            .read_line(&mut first)
+            .unwrap();
+        first
+        // The reader is dropped here: every later line meets a closed stderr.
+    })
+    .await
+    .unwrap();
+    assert!(first.starts_with("Applying: 2 to create"), "{first:?}");
+    let outcome = child.output().await;
+    outcome.assert_exit(0);
+    outcome.assert_stdout_contains("Apply complete! Resources: 2 created, 0 adopted, 0 failed.");
+    let state = t.state();
+    assert_eq!(state.instances.len(), 2, "{state:?}");
+    assert!(state
+        .instances
+        .values()
+        .all(|r| r.status.as_str() == "ready"));
+    assert!(!t.path("flexform.state.json.journal").exists());
+}
