@@ -8,18 +8,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 
 use super::events::{Event, Reporter};
 use super::outcome::{ApplyError, ApplyReport, ChangeOutcome};
 use super::wait::wait_for;
 use super::writer::{Writer, WriterHandle};
-use crate::client::{ApiError, Fetched, FlexClient, Instance};
+use crate::client::{ApiError, Discovery, Fetched, FlexClient, Instance, SendGuard};
 use crate::config::credentials::Credentials;
 use crate::config::sid::InstanceSid;
 use crate::config::Config;
 use crate::plan::{Action, Plan, ResourceChange};
 use crate::state::{InstanceRecord, Origin, PendingCreate, StateStore, StateUpdate};
+use crate::support::stop::Stop;
 
 /// How apply behaves.
 #[derive(Debug, Clone)]
@@ -32,6 +33,15 @@ pub struct ApplyOptions {
     pub wait_timeout: Duration,
     /// First and longest poll interval while waiting.
     pub poll_interval: (Duration, Duration),
+    /// How long a create may wait to be sent (for a concurrency slot, or out a 429); after
+    /// it, the create is given up unsent.
+    pub send_window: Duration,
+    /// The client's time limit for one request: a create sent at the end of its send window
+    /// may be in flight this much longer.
+    pub request_timeout: Duration,
+    /// Creates sent for one instance at most, when earlier ones had an unknown outcome and
+    /// discovery then showed they did not take effect.
+    pub max_create_attempts: u32,
 }
 
 impl Default for ApplyOptions {
@@ -41,6 +51,9 @@ impl Default for ApplyOptions {
             wait: true,
             wait_timeout: Duration::from_secs(600),
             poll_interval: (Duration::from_secs(1), Duration::from_secs(10)),
+            send_window: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            max_create_attempts: 6,
         }
     }
 }
@@ -57,8 +70,8 @@ pub struct ApplyContext<'a> {
     pub options: ApplyOptions,
     /// Where events go.
     pub reporter: Arc<dyn Reporter>,
-    /// Counts interrupts (Ctrl-C, SIGTERM): 1 = start nothing new, 2 = stop waiting.
-    pub interrupts: watch::Receiver<u32>,
+    /// Ctrl-C or SIGTERM: send nothing new, stop waiting, record what is on the wire.
+    pub stop: Stop,
 }
 
 /// Carries out `plan` against the locked `store`; returns the store (for history) and what
@@ -99,7 +112,7 @@ pub async fn execute(
     }
     drop(tasks);
     drop(handle);
-    report.interrupted = *ctx.interrupts.borrow() > 0;
+    report.interrupted = ctx.stop.is_requested();
     let (created, adopted, failed) = report.counts();
     ctx.reporter.event(&Event::ChangeSummary {
         created,
@@ -120,7 +133,7 @@ async fn run_change(
     let Ok(slot) = slots.acquire().await else {
         return ChangeOutcome::NotStarted;
     };
-    if *ctx.interrupts.borrow() > 0 {
+    if ctx.stop.is_requested() {
         return ChangeOutcome::NotStarted;
     }
     let run = Run {
@@ -154,16 +167,46 @@ async fn run_change(
     };
     let instance = match instance {
         Ok(instance) => instance,
+        // Stopped before the create was sent: nothing happened, as if it never started.
+        Err(ApplyError::Refused(ApiError::NotSent { .. })) if ctx.stop.is_requested() => {
+            return ChangeOutcome::NotStarted
+        }
         Err(error) => return run.failed(None, error),
     };
     // The slot bounds requests that create or adopt; waiting only polls.
     drop(slot);
     let sid = instance.flex_instance_sid.clone();
     match wait_for(change, &instance, ctx, writer, started).await {
-        Ok(()) if change.action == Action::Adopt => ChangeOutcome::Adopted(sid),
-        Ok(()) => ChangeOutcome::Created(sid),
+        // Stopped waiting on request: the instance is made and recorded; the next plan shows
+        // it as provisioning.
+        Ok(()) | Err(ApplyError::WaitInterrupted { .. }) if change.action == Action::Adopt => {
+            ChangeOutcome::Adopted(sid)
+        }
+        Ok(()) | Err(ApplyError::WaitInterrupted { .. }) => ChangeOutcome::Created(sid),
         Err(error) => run.failed(Some(&sid), error),
     }
+}
+
+/// What one create came to.
+enum Created {
+    /// Created and recorded.
+    Done(Instance),
+    /// The POST may or may not have taken effect; it can be in flight until the given time.
+    Unknown {
+        error: ApiError,
+        in_flight_until: std::time::SystemTime,
+    },
+}
+
+/// What polling discovery learned of a create whose outcome was unknown.
+enum Learned {
+    /// It took effect: this instance.
+    Created(Instance),
+    /// It did not, and can no longer.
+    NotCreated,
+    /// No answer (discovery unavailable or failing, or a stop was requested): the pending
+    /// record stays for the next plan.
+    Unknown,
 }
 
 /// One change under way.
@@ -218,22 +261,66 @@ impl Run<'_, '_> {
         Ok(instance)
     }
 
-    /// Create: the pending record first, durable, then exactly one POST, then the SID.
+    /// Create: the pending record first, durable, then exactly one POST, then the SID. A POST
+    /// whose outcome is unknown is resolved in this run: discovery is polled until the create
+    /// can no longer be in flight; found, it is recorded; not found, the create is sent again
+    /// (at most `max_create_attempts` in all).
     async fn create(&self, credentials: &Credentials) -> Result<Instance, ApplyError> {
-        let name = &self.change.name;
-        let account = &self.change.account_sid;
         let conversations_default = self
             .ctx
             .config
             .instances
-            .get(name)
+            .get(&self.change.name)
             .and_then(|s| s.conversations_default());
+        let mut attempt = 1;
+        loop {
+            let unknown = match self.create_once(credentials, conversations_default).await? {
+                Created::Done(instance) => return Ok(instance),
+                Created::Unknown {
+                    error,
+                    in_flight_until,
+                } => (error, in_flight_until),
+            };
+            let (error, in_flight_until) = unknown;
+            if attempt >= self.ctx.options.max_create_attempts {
+                return Err(ApplyError::OutcomeUnknown(error));
+            }
+            match self
+                .learn_outcome(credentials, &error, in_flight_until)
+                .await
+            {
+                Learned::Created(instance) => {
+                    self.record(&instance, Origin::Created, conversations_default)
+                        .await?;
+                    return Ok(instance);
+                }
+                Learned::NotCreated => attempt += 1,
+                Learned::Unknown => return Err(ApplyError::OutcomeUnknown(error)),
+            }
+        }
+    }
+
+    /// One create: a durable pending record, then one POST (retried only where it is never
+    /// processed: 429, no connection), then the SID.
+    async fn create_once(
+        &self,
+        credentials: &Credentials,
+        conversations_default: Option<bool>,
+    ) -> Result<Created, ApplyError> {
+        let name = &self.change.name;
+        let account = &self.change.account_sid;
+        let options = &self.ctx.options;
+        let send_by = Instant::now() + options.send_window;
+        let window = options.send_window + options.request_timeout;
+        let in_flight_until = std::time::SystemTime::now() + window;
         let pending = PendingCreate {
             account_sid: account.clone(),
             address: self.change.address.clone(),
             conversations_default,
             started_at: crate::support::stamp::now_rfc3339(),
+            in_flight_until: Some(crate::support::stamp::rfc3339_in(window)),
         };
+        crate::failpoint!("apply::before_pending");
         self.writer
             .write(StateUpdate::Pending {
                 name: name.clone(),
@@ -241,14 +328,25 @@ impl Run<'_, '_> {
             })
             .await
             .map_err(ApplyError::PendingNotRecorded)?;
+        crate::failpoint!("apply::after_pending_durable");
+        let guard = SendGuard {
+            stop: self.ctx.stop.clone(),
+            send_by: Some(send_by),
+        };
         let created = self
             .ctx
             .client
-            .create_instance(account, credentials, conversations_default)
+            .create_instance_guarded(account, credentials, conversations_default, &guard)
             .await;
+        crate::failpoint!("apply::after_create_answer");
         let instance = match created {
             Ok(instance) => instance,
-            Err(e @ ApiError::OutcomeUnknown { .. }) => return Err(ApplyError::OutcomeUnknown(e)),
+            Err(error @ ApiError::OutcomeUnknown { .. }) => {
+                return Ok(Created::Unknown {
+                    error,
+                    in_flight_until,
+                })
+            }
             // The account already has an instance (made outside flexform, or by an earlier
             // create whose answer was lost): keep the pending record, so that the next plan
             // finds it by discovery and adopts it rather than creating again.
@@ -264,7 +362,61 @@ impl Run<'_, '_> {
         };
         self.record(&instance, Origin::Created, conversations_default)
             .await?;
-        Ok(instance)
+        crate::failpoint!("apply::after_sid_durable");
+        Ok(Created::Done(instance))
+    }
+
+    /// Polls discovery on the account until the create is found, or can no longer be in flight
+    /// (then it did not take effect), or a stop is requested, or discovery cannot tell.
+    async fn learn_outcome(
+        &self,
+        credentials: &Credentials,
+        error: &ApiError,
+        in_flight_until: std::time::SystemTime,
+    ) -> Learned {
+        let account = &self.change.account_sid;
+        self.ctx.reporter.event(&Event::OutcomeUnknown {
+            address: self.change.address.clone(),
+            error: error.to_string(),
+        });
+        let (mut delay, max_delay) = self.ctx.options.poll_interval;
+        loop {
+            let window_over = std::time::SystemTime::now() >= in_flight_until;
+            match self.ctx.client.discover(account, credentials).await {
+                Ok(Discovery::Found(sid)) => {
+                    return match self
+                        .ctx
+                        .client
+                        .get_instance(account, credentials, &sid)
+                        .await
+                    {
+                        Ok(Fetched::Found(instance)) if instance.account_sid == *account => {
+                            Learned::Created(instance)
+                        }
+                        _ => Learned::Unknown,
+                    }
+                }
+                // Asked after the window closed: nothing can still arrive.
+                Ok(Discovery::None) if window_over => return Learned::NotCreated,
+                Ok(Discovery::None) => {}
+                Ok(Discovery::Unavailable) => return Learned::Unknown,
+                Err(e) if window_over => {
+                    tracing::warn!("{}: discovery failed: {e}", self.change.address);
+                    return Learned::Unknown;
+                }
+                Err(e) => tracing::warn!("{}: discovery failed: {e}", self.change.address),
+            }
+            let left = in_flight_until
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            // Look once more right after the window closes.
+            let pause = delay.min(left + Duration::from_millis(100));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.ctx.stop.requested() => return Learned::Unknown,
+            }
+            delay = (delay * 2).min(max_delay);
+        }
     }
 
     /// Records the instance's SID durably and reports it.

@@ -46,6 +46,14 @@ pub enum Event {
         /// What went wrong and what to do.
         error: String,
     },
+    /// A create's outcome is unknown (a 5xx, a timeout): apply polls discovery to learn
+    /// whether it took effect before it sends another.
+    OutcomeUnknown {
+        /// `flex_instance.<name>`.
+        address: String,
+        /// What made the outcome unknown.
+        error: String,
+    },
     /// A new instance changed status while waiting.
     StatusChange {
         /// `flex_instance.<name>`.

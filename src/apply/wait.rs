@@ -41,7 +41,6 @@ pub(super) async fn wait_for(
             })?;
     let deadline = Instant::now() + ctx.options.wait_timeout;
     let (mut delay, max_delay) = ctx.options.poll_interval;
-    let mut interrupts = ctx.interrupts.clone();
     while status == InstanceStatus::CreationInProgress {
         let now = Instant::now();
         if now >= deadline {
@@ -53,13 +52,7 @@ pub(super) async fn wait_for(
         let sleep = tokio::time::sleep(delay.min(deadline - now));
         tokio::select! {
             _ = sleep => {}
-            _ = async {
-                while *interrupts.borrow_and_update() < 2 {
-                    if interrupts.changed().await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                }
-            } => {
+            _ = ctx.stop.requested() => {
                 return Err(ApplyError::WaitInterrupted { sid: sid.clone() });
             }
         }

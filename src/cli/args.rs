@@ -47,7 +47,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "FLEXFORM_ENDPOINT",
-        default_value = "https://flex-api.twilio.com",
+        default_value = crate::client::DEFAULT_ENDPOINT,
         value_name = "URL"
     )]
     pub endpoint: String,

@@ -11,7 +11,8 @@ use crate::client::{ClientConfig, FlexClient, RetryPolicy};
 use crate::config::credentials::{self, Credentials};
 use crate::config::{Config, LoadedConfig};
 use crate::plan::{self, Plan, PlanDocument};
-use crate::state::{HistoryChange, HistoryEntry, State, StateLocation, StateStore};
+use crate::state::{HistoryChange, HistoryEntry, LockWait, State, StateLocation, StateStore};
+use crate::support::stop::{Interrupted, Stop};
 
 /// Everything a plan was made from, and the plan.
 #[derive(Debug)]
@@ -79,6 +80,40 @@ pub fn resolve_credentials(
     })
 }
 
+/// Credentials to resolve the interrupted creates of names no longer configured: those of a
+/// configured instance on the same account, else the default profile. A name left without
+/// any is reported by observation, which then blocks the plan.
+fn orphan_pending_credentials(
+    desired: &Config,
+    state: &State,
+    resolved: &std::collections::BTreeMap<String, Credentials>,
+) -> Vec<(String, Credentials)> {
+    state
+        .pending
+        .iter()
+        .filter(|(name, _)| !desired.instances.contains_key(*name))
+        .filter_map(|(name, pending)| {
+            let same_account = desired.instances.iter().find(|(_, spec)| {
+                spec.account_sid
+                    .as_str()
+                    .eq_ignore_ascii_case(pending.account_sid.as_str())
+            });
+            let found = match same_account {
+                Some((other, _)) => resolved.get(other).cloned(),
+                None => {
+                    let spec = crate::config::InstanceSpec {
+                        account_sid: pending.account_sid.clone(),
+                        credentials: None,
+                        conversations: None,
+                    };
+                    credentials::resolve(desired, name, &spec).ok()
+                }
+            };
+            found.map(|creds| (name.clone(), creds))
+        })
+        .collect()
+}
+
 /// Where the state is, from the configuration's `state:` section and `--state`.
 pub fn state_location(
     settings: &Settings,
@@ -125,12 +160,22 @@ pub async fn plan_against(
     scope: Scope,
 ) -> anyhow::Result<Planned> {
     let empty = State::empty();
-    let state_ref = state.as_ref().unwrap_or(&empty);
-    let desired = match scope {
-        Scope::Everything => config.config.clone(),
-        Scope::RecordedOnly => plan::drift::desired(&config.config, state_ref),
+    let full_state = state.as_ref().unwrap_or(&empty);
+    let (desired, view) = match scope {
+        Scope::Everything => (config.config.clone(), full_state.clone()),
+        Scope::RecordedOnly => {
+            let desired = plan::drift::desired(&config.config, full_state);
+            let view = plan::drift::state_view(&desired, full_state);
+            (desired, view)
+        }
     };
-    let credentials = resolve_credentials(&desired)?;
+    let state_ref = &view;
+    let mut credentials = resolve_credentials(&desired)?;
+    credentials.extend(orphan_pending_credentials(
+        &desired,
+        state_ref,
+        &credentials,
+    ));
     let client = client(settings, net).context("cannot set up the Flex API client")?;
     let progress = Progress::new(settings.stderr_is_terminal && !settings.quiet);
     progress.start(desired.instances.len() as u64, "observing");
@@ -144,14 +189,7 @@ pub async fn plan_against(
     )
     .await;
     progress.finish();
-    let plan = match scope {
-        Scope::Everything => plan::plan(&desired, state_ref, &observed),
-        Scope::RecordedOnly => plan::plan(
-            &desired,
-            &plan::drift::state_view(&desired, state_ref),
-            &observed,
-        ),
-    };
+    let plan = plan::plan(&desired, state_ref, &observed);
     Ok(Planned {
         config,
         state,
@@ -178,15 +216,47 @@ pub async fn append_history(
     }
 }
 
+/// How a writing command waits for the state lock: up to `timeout`, saying who holds it, and
+/// stopping at once on Ctrl-C or SIGTERM.
+pub fn lock_wait(settings: &Settings, timeout: std::time::Duration, stop: &Stop) -> LockWait {
+    let out = settings.out;
+    LockWait {
+        timeout,
+        stop: stop.clone(),
+        on_wait: std::sync::Arc::new(move |holder: &str| {
+            out.status(format!(
+                "Waiting for the state lock, held by {holder} (up to {})…",
+                humantime::format_duration(timeout)
+            ))
+        }),
+    }
+}
+
+/// Runs a command's future on a fresh runtime with Ctrl-C and SIGTERM turned into `stop`. A
+/// read-only command (`abort_on_stop`) ends at the first signal with [`Interrupted`]; a
+/// writing command gets the stop and winds down itself. A second signal exits at once.
+pub fn run_with_stop<T, F, Fut>(settings: &Settings, abort_on_stop: bool, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Stop) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    runtime()?.block_on(async {
+        let stop = super::signals::stop_on_signals(settings.out, abort_on_stop);
+        let work = f(stop.clone());
+        if !abort_on_stop {
+            return work.await;
+        }
+        tokio::select! {
+            result = work => result,
+            _ = stop.requested() => Err(Interrupted("nothing was changed".to_owned()).into()),
+        }
+    })
+}
+
 /// The async runtime every command runs on.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-}
-
-/// Runs a future to completion on a fresh runtime.
-pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
-    Ok(runtime()?.block_on(future))
 }

@@ -22,9 +22,13 @@ pub use exit_status::ExitStatus;
 pub use settings::Settings;
 
 use crate::config::ConfigError;
+use crate::state::StateError;
+use crate::support::stop::Interrupted;
 
 /// Runs flexform with the process arguments and returns the exit status.
 pub fn main() -> ExitStatus {
+    #[cfg(feature = "failpoints")]
+    let _failpoints = crash_at_failpoints();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -39,6 +43,20 @@ pub fn main() -> ExitStatus {
     let settings = Settings::resolve(&cli.global);
     init_logging(&settings);
     run_and_report(cli.command, &settings)
+}
+
+/// With the `failpoints` feature: reads `FAILPOINTS`, and makes any panic abort the process
+/// at once (no unwinding, no destructors, no final writes), as a crash or SIGKILL would.
+#[cfg(feature = "failpoints")]
+fn crash_at_failpoints() -> fail::FailScenario<'static> {
+    if std::env::var_os("FAILPOINTS").is_some_and(|v| !v.is_empty()) {
+        std::panic::set_hook(Box::new(|info| {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "flexform: crashing at {info}");
+            std::process::abort();
+        }));
+    }
+    fail::FailScenario::setup()
 }
 
 /// Sends log lines to stderr: warnings by default, requests with -v, everything with -vv.
@@ -62,11 +80,26 @@ fn init_logging(settings: &Settings) {
 pub fn run_and_report(command: Command, settings: &Settings) -> ExitStatus {
     match run(command, settings) {
         Ok(status) => status,
+        Err(err) if is_interrupted(&err) => {
+            settings.out.status(format!("{err}"));
+            ExitStatus::Interrupted
+        }
         Err(err) => {
             report(&err, settings);
             ExitStatus::Failure
         }
     }
+}
+
+/// Whether the command ended because of Ctrl-C or SIGTERM (exit 130, not an error).
+fn is_interrupted(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.is::<Interrupted>()
+            || matches!(
+                cause.downcast_ref::<StateError>(),
+                Some(StateError::LockWaitStopped { .. })
+            )
+    })
 }
 
 /// Runs one command with resolved settings.

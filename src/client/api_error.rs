@@ -105,6 +105,18 @@ pub enum ApiError {
         /// What happened.
         cause: String,
     },
+    /// The request was not sent (again): a stop was requested, or its send window ended while
+    /// it waited. Every earlier attempt was answered 429 or never connected, so nothing was
+    /// created.
+    #[error("{method} {path} was not sent: {reason}; nothing was created")]
+    NotSent {
+        /// Request method.
+        method: &'static str,
+        /// Request path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl ApiError {

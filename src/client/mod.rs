@@ -25,6 +25,41 @@ use retry::{Decision, Method, Outcome};
 
 use crate::config::credentials::Credentials;
 use crate::config::sid::{AccountSid, InstanceSid};
+use crate::support::stop::Stop;
+
+/// Bounds on when a create may still be sent: never after a stop request, never after
+/// `send_by`. Every send of a create happens before `send_by`, so the create cannot be in
+/// flight after `send_by` plus the request timeout: the window a pending record records.
+#[derive(Debug, Clone)]
+pub struct SendGuard {
+    /// Stop requests.
+    pub stop: Stop,
+    /// No attempt starts after this.
+    pub send_by: Option<Instant>,
+}
+
+impl SendGuard {
+    /// No bounds.
+    pub fn unbounded() -> Self {
+        Self {
+            stop: Stop::never(),
+            send_by: None,
+        }
+    }
+
+    /// Why the next attempt must not be sent, if it must not.
+    fn refuses(&self) -> Option<String> {
+        if self.stop.is_requested() {
+            return Some("a stop was requested (Ctrl-C or SIGTERM)".to_owned());
+        }
+        match self.send_by {
+            Some(deadline) if Instant::now() >= deadline => {
+                Some("its send window ended while it waited (rate limited); apply again".to_owned())
+            }
+            _ => None,
+        }
+    }
+}
 
 /// The default Flex API host.
 pub const DEFAULT_ENDPOINT: &str = "https://flex-api.twilio.com";
@@ -155,13 +190,38 @@ impl FlexClient {
         credentials: &Credentials,
         conversations_default: Option<bool>,
     ) -> Result<Instance, ApiError> {
+        self.create_instance_guarded(
+            account,
+            credentials,
+            conversations_default,
+            &SendGuard::unbounded(),
+        )
+        .await
+    }
+
+    /// [`FlexClient::create_instance`], sent only while `guard` allows: a stop request or the
+    /// end of the send window ends it with [`ApiError::NotSent`] before the next attempt.
+    pub async fn create_instance_guarded(
+        &self,
+        account: &AccountSid,
+        credentials: &Credentials,
+        conversations_default: Option<bool>,
+        guard: &SendGuard,
+    ) -> Result<Instance, ApiError> {
         let path = "/v2/Instances";
         let body = match conversations_default {
             Some(default) => serde_json::json!({"conversations": {"default": default}}),
             None => serde_json::json!({}),
         };
         let (status, bytes) = self
-            .execute(Method::Post, path, account, credentials, Some(body))
+            .execute(
+                Method::Post,
+                path,
+                account,
+                credentials,
+                Some(body),
+                Some(guard),
+            )
             .await?;
         if status.is_success() {
             // The server said yes: the instance exists even if the answer cannot be read, so a
@@ -185,7 +245,7 @@ impl FlexClient {
     ) -> Result<Fetched, ApiError> {
         let path = format!("/v2/Instances/{sid}");
         let (status, bytes) = self
-            .execute(Method::Get, &path, account, credentials, None)
+            .execute(Method::Get, &path, account, credentials, None, None)
             .await?;
         match status {
             StatusCode::OK => parse_instance("GET", &path, status, &bytes).map(Fetched::Found),
@@ -202,7 +262,7 @@ impl FlexClient {
     ) -> Result<Discovery, ApiError> {
         let path = "/v1/Configuration";
         let (status, bytes) = self
-            .execute(Method::Get, path, account, credentials, None)
+            .execute(Method::Get, path, account, credentials, None, None)
             .await?;
         match status {
             StatusCode::OK => {
@@ -243,16 +303,32 @@ impl FlexClient {
         account: &AccountSid,
         credentials: &Credentials,
         body: Option<serde_json::Value>,
+        guard: Option<&SendGuard>,
     ) -> Result<(StatusCode, bytes::Bytes), ApiError> {
         let method_name = match method {
             Method::Get => "GET",
             Method::Post => "POST",
         };
         let url = format!("{}{}", self.base_url, path);
+        let not_sent = |reason: String| ApiError::NotSent {
+            method: method_name,
+            path: path.to_owned(),
+            reason,
+        };
+        let stop = guard.map_or_else(Stop::never, |g| g.stop.clone());
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let permit = self.limiter.acquire().await;
+            let permit = tokio::select! {
+                permit = self.limiter.acquire() => permit,
+                _ = stop.requested() => {
+                    return Err(not_sent("a stop was requested (Ctrl-C or SIGTERM)".to_owned()))
+                }
+            };
+            if let Some(reason) = guard.and_then(SendGuard::refuses) {
+                return Err(not_sent(reason));
+            }
+            crate::failpoint!("client::before_send");
             let mut request = match method {
                 Method::Get => self.http.get(&url),
                 Method::Post => self.http.post(&url),
@@ -326,7 +402,15 @@ impl FlexClient {
                 Decision::RetryAfter(delay) => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!("{method_name} {path}: retrying in {} ms", delay.as_millis());
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.requested() => {
+                            return Err(not_sent(
+                                "a stop was requested (Ctrl-C or SIGTERM) while it waited to retry"
+                                    .to_owned(),
+                            ))
+                        }
+                    }
                 }
                 Decision::Stop => {
                     return match (answer, failure) {

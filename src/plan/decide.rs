@@ -8,6 +8,7 @@ use super::model::{
     ResourceChange, Severity,
 };
 use crate::client::{Discovery, Fetched, InstanceStatus};
+use crate::config::sid::AccountSid;
 use crate::config::{Config, InstanceSpec};
 use crate::state::{InstanceRecord, Origin, PendingCreate, State};
 
@@ -26,12 +27,10 @@ pub fn plan(desired: &Config, state: &State, observed: &Observations) -> Plan {
     for name in names {
         let record = state.instances.get(name);
         let pending = state.pending.get(name);
+        let observation = observed.get(name.as_str()).unwrap_or(&Observation::Skipped);
         let decision = match desired.instances.get(name) {
-            None => decide_orphan(name, record, pending),
-            Some(spec) => {
-                let observation = observed.get(name.as_str()).unwrap_or(&Observation::Skipped);
-                decide_configured(name, spec, record, pending, observation)
-            }
+            None => decide_orphan(name, record, pending, observation, desired),
+            Some(spec) => decide_configured(name, spec, record, pending, observation),
         };
         out.changes.extend(decision.change);
         out.diagnostics.extend(decision.diagnostics);
@@ -65,14 +64,86 @@ impl Decision {
     }
 }
 
-/// In the state only: Flex instances cannot be deleted through the API, so the record stays
-/// until someone forgets it on purpose.
+/// In the state only: Flex instances cannot be deleted through the API, so a record stays
+/// until someone forgets it on purpose. An interrupted create under a name no longer
+/// configured (renamed, removed) is still resolved on the account it was made for: flexform
+/// never loses an instance it created, and never creates next to one still in flight.
 fn decide_orphan(
     name: &str,
     record: Option<&InstanceRecord>,
     pending: Option<&PendingCreate>,
+    observation: &Observation,
+    desired: &Config,
 ) -> Decision {
     let mut decision = Decision::new(name);
+    if let Some(pending) = pending {
+        let account = &pending.account_sid;
+        let claimed = desired
+            .instances
+            .values()
+            .any(|spec| same_account(&spec.account_sid, account));
+        match observation {
+            Observation::PendingElsewhere {
+                made: Discovery::Found(sid),
+                ..
+            } if !claimed => {
+                decision.note(
+                    Severity::Warning,
+                    DiagnosticKind::Orphaned,
+                    format!(
+                        "an interrupted create on {account} took effect as {sid}; it is recorded under `{name}`, which is no longer in the configuration. Put `{name}` back in the configuration, or run `flexform state rm {name}` afterwards to forget it (the instance itself is untouched)"
+                    ),
+                );
+                decision.change = Some(ResourceChange {
+                    address: decision.address.clone(),
+                    name: name.to_owned(),
+                    account_sid: account.clone(),
+                    action: Action::Adopt,
+                    reason: Some(
+                        "an interrupted create did take effect: found by discovery".to_owned(),
+                    ),
+                    before: record.map(view_of_record),
+                    after: Some(InstanceView {
+                        account_sid: account.clone(),
+                        conversations_default: pending.conversations_default,
+                        flex_instance_sid: Some(sid.clone()),
+                        status: None,
+                    }),
+                });
+                return decision;
+            }
+            // The configured instance on that account adopts it, which resolves this record.
+            Observation::PendingElsewhere {
+                made: Discovery::Found(_),
+                ..
+            } => {}
+            Observation::PendingElsewhere {
+                made: Discovery::Unavailable,
+                ..
+            } => decision.note(
+                Severity::Error,
+                DiagnosticKind::PendingCreateUnresolved,
+                format!(
+                    "a create for {account} started at {} under `{name}` (no longer in the configuration) was interrupted, and discovery is not available for that account, so flexform cannot tell whether it took effect. If the account has a Flex instance, record it with `flexform import`; if not, run `flexform state rm {name}`",
+                    pending.started_at
+                ),
+            ),
+            Observation::Failed(message) => decision.note(
+                Severity::Error,
+                DiagnosticKind::ObserveFailed,
+                format!(
+                    "could not resolve the interrupted create on {account} under `{name}` (no longer in the configuration): {message}"
+                ),
+            ),
+            _ => decision.note(
+                Severity::Warning,
+                DiagnosticKind::Orphaned,
+                format!(
+                    "an interrupted create on {account} that did not take effect is recorded for an instance no longer in the configuration; run `flexform state rm {name}` to forget it"
+                ),
+            ),
+        }
+    }
     if let Some(record) = record {
         decision.note(
             Severity::Warning,
@@ -91,17 +162,13 @@ fn decide_orphan(
             before: Some(view_of_record(record)),
             after: None,
         });
-    } else if let Some(pending) = pending {
-        decision.note(
-            Severity::Warning,
-            DiagnosticKind::Orphaned,
-            format!(
-                "an interrupted create on {} is recorded for an instance no longer in the configuration; run `flexform state rm {name}` to forget it",
-                pending.account_sid
-            ),
-        );
     }
     decision
+}
+
+/// Account SIDs are hex: the same account whatever the case of its digits.
+fn same_account(a: &AccountSid, b: &AccountSid) -> bool {
+    a.as_str().eq_ignore_ascii_case(b.as_str())
 }
 
 /// A configured instance: what was observed decides, after the checks that block any change.
@@ -132,6 +199,22 @@ fn decide_configured(
             change.reason = Some(format!("could not be observed: {message}"));
             change.after = change.before.clone();
         }
+        // An interrupted create made for another account is resolved there first.
+        (_, Observation::PendingElsewhere { made, configured }) => match pending {
+            Some(pending) => decide_pending_elsewhere(
+                &mut decision,
+                &mut change,
+                spec,
+                pending,
+                made,
+                configured,
+            ),
+            None => decision.note(
+                Severity::Error,
+                DiagnosticKind::ObserveFailed,
+                format!("{} was not observed", decision.address),
+            ),
+        },
         (Some(record), _) if record.account_sid != spec.account_sid => {
             decision.note(
                 Severity::Error,
@@ -166,6 +249,61 @@ fn decide_configured(
     }
     decision.change = Some(change);
     decision
+}
+
+/// An interrupted create made for account X while the configuration now names Y: what it came
+/// to on X decides first. Found: it is recorded on X (an instance never moves between
+/// accounts) and the mismatch is reported. Nothing: Y is planned as any unrecorded instance.
+fn decide_pending_elsewhere(
+    decision: &mut Decision,
+    change: &mut ResourceChange,
+    spec: &InstanceSpec,
+    pending: &PendingCreate,
+    made: &Discovery,
+    configured: &Option<Discovery>,
+) {
+    let made_on = &pending.account_sid;
+    match (made, configured) {
+        (Discovery::Found(sid), _) => {
+            decision.note(
+                Severity::Warning,
+                DiagnosticKind::AccountMismatch,
+                format!(
+                    "an interrupted create on {made_on} took effect as {sid}, but the configuration now names account {}; {sid} is recorded on {made_on} as it is (an instance cannot move between accounts). Then restore the account_sid, or run `flexform state rm {}` and apply again to create one on {}",
+                    spec.account_sid, change.name, spec.account_sid
+                ),
+            );
+            change.account_sid = made_on.clone();
+            change.action = Action::Adopt;
+            change.reason = Some(format!(
+                "an interrupted create on {made_on} did take effect: found by discovery"
+            ));
+            change.after = Some(InstanceView {
+                account_sid: made_on.clone(),
+                conversations_default: pending.conversations_default,
+                flex_instance_sid: Some(sid.clone()),
+                status: None,
+            });
+        }
+        (Discovery::Unavailable, _) => decide_unrecorded(
+            decision,
+            change,
+            spec,
+            Some(pending),
+            &Discovery::Unavailable,
+        ),
+        (Discovery::None, Some(discovery)) => {
+            decide_unrecorded(decision, change, spec, None, discovery)
+        }
+        (Discovery::None, None) => decision.note(
+            Severity::Error,
+            DiagnosticKind::ObserveFailed,
+            format!(
+                "{} was not observed on {}",
+                decision.address, spec.account_sid
+            ),
+        ),
+    }
 }
 
 /// What `conversations.default` etc. will be once apply has created the instance.
@@ -337,7 +475,7 @@ fn show_opt(value: Option<bool>) -> String {
 mod tests {
     use super::*;
     use crate::client::Instance;
-    use crate::config::sid::{AccountSid, InstanceSid};
+    use crate::config::sid::InstanceSid;
     use crate::plan::Summary;
 
     const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
@@ -390,6 +528,7 @@ mod tests {
                 address: "flex_instance.a".into(),
                 conversations_default: None,
                 started_at: "2026-01-01T00:00:00Z".into(),
+                in_flight_until: None,
             },
         );
         state
@@ -636,6 +775,119 @@ mod tests {
             p.diagnostics[0].message,
             "could not observe flex_instance.a: HTTP 500"
         );
+    }
+
+    /// A pending create for `a` made on `account`.
+    fn pending_on(account: &str) -> State {
+        let mut state = pending_state();
+        state.pending.get_mut("a").unwrap().account_sid = AccountSid::parse(account).unwrap();
+        state
+    }
+
+    fn elsewhere(made: Discovery, configured: Option<Discovery>) -> Observations {
+        observed(Observation::PendingElsewhere { made, configured })
+    }
+
+    fn found_sid() -> Discovery {
+        Discovery::Found(InstanceSid::parse(FOUND).unwrap())
+    }
+
+    #[test]
+    fn a_create_interrupted_on_the_old_account_is_adopted_there_and_the_mismatch_reported() {
+        // `a` now names ACCOUNT; the interrupted create was made for OTHER and took effect.
+        let p = plan(
+            &config(None),
+            &pending_on(OTHER),
+            &elsewhere(found_sid(), None),
+        );
+        let change = &p.changes[0];
+        assert_eq!(change.action, Action::Adopt);
+        assert_eq!(
+            change.account_sid.as_str(),
+            OTHER,
+            "recorded where it was made"
+        );
+        assert_eq!(after_sid(&p), FOUND);
+        assert_eq!(change.after.as_ref().unwrap().account_sid.as_str(), OTHER);
+        assert_eq!(p.diagnostics.len(), 1);
+        assert_eq!(p.diagnostics[0].kind, K::AccountMismatch);
+        assert_eq!(p.diagnostics[0].severity, S::Warning, "apply may record it");
+        assert!(
+            p.diagnostics[0].message.contains(OTHER),
+            "{:?}",
+            p.diagnostics
+        );
+    }
+
+    #[test]
+    fn a_create_that_did_not_take_effect_on_the_old_account_plans_the_configured_one() {
+        let p = plan(
+            &config(None),
+            &pending_on(OTHER),
+            &elsewhere(Discovery::None, Some(Discovery::None)),
+        );
+        assert_eq!(p.changes[0].action, Action::Create);
+        assert_eq!(p.changes[0].account_sid.as_str(), ACCOUNT);
+        assert!(p.diagnostics.is_empty());
+        let p = plan(
+            &config(None),
+            &pending_on(OTHER),
+            &elsewhere(Discovery::None, Some(found_sid())),
+        );
+        assert_eq!(p.changes[0].action, Action::Adopt);
+        assert_eq!(p.changes[0].account_sid.as_str(), ACCOUNT);
+        let p = plan(
+            &config(None),
+            &pending_on(OTHER),
+            &elsewhere(Discovery::Unavailable, None),
+        );
+        assert_eq!(p.diagnostics[0].kind, K::PendingCreateUnresolved);
+        assert!(p.has_errors());
+    }
+
+    #[test]
+    fn a_create_interrupted_under_a_name_no_longer_configured_is_resolved_on_its_account() {
+        // Renamed away, nothing configured on its account: what it made is recorded there.
+        let p = plan(
+            &empty_config(),
+            &pending_on(OTHER),
+            &elsewhere(found_sid(), None),
+        );
+        assert_eq!(p.changes[0].action, Action::Adopt);
+        assert_eq!(p.changes[0].name, "a");
+        assert_eq!(p.changes[0].account_sid.as_str(), OTHER);
+        assert_eq!(p.diagnostics[0].kind, K::Orphaned);
+        // Renamed to `b` on the same account: `b` adopts it, and `a` plans nothing itself.
+        let renamed = Config::parse(&format!(
+            "version: 1\ninstances:\n  b:\n    account_sid: {OTHER}\n"
+        ))
+        .unwrap();
+        let mut obs = elsewhere(found_sid(), None);
+        obs.insert("b".into(), found());
+        let p = plan(&renamed, &pending_on(OTHER), &obs);
+        assert_eq!(p.changes.len(), 1);
+        assert_eq!(p.changes[0].name, "b");
+        assert_eq!(p.changes[0].action, Action::Adopt);
+        assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+        // Still in flight, or unreadable: the plan is blocked, so `b` cannot create beside it.
+        let mut obs = observed(Observation::Failed("may still be in flight".into()));
+        obs.insert("b".into(), Observation::Discovered(Discovery::None));
+        let p = plan(&renamed, &pending_on(OTHER), &obs);
+        assert!(p.has_errors());
+        assert!(
+            p.diagnostics[0].message.contains("under `a`"),
+            "{:?}",
+            p.diagnostics
+        );
+        // Did not take effect: only a reminder to forget it.
+        let p = plan(
+            &empty_config(),
+            &pending_on(OTHER),
+            &elsewhere(Discovery::None, None),
+        );
+        assert!(p.changes.is_empty());
+        assert_eq!(p.diagnostics[0].kind, K::Orphaned);
+        assert!(!p.has_errors());
     }
 
     #[test]

@@ -16,6 +16,15 @@ pub enum Observation {
     Fetched(Fetched),
     /// `GET /v1/Configuration` answered (no SID recorded).
     Discovered(Discovery),
+    /// An interrupted create made for another account than the configured one, or for a name
+    /// no longer configured, looked for on the account it was made for.
+    PendingElsewhere {
+        /// What discovery found on the account the create was made for.
+        made: Discovery,
+        /// When nothing was found there and the name is configured: what discovery found on
+        /// the configured account.
+        configured: Option<Discovery>,
+    },
     /// Observation failed; the message says why (HTTP status, Twilio code).
     Failed(String),
     /// Not observed (an orphan: no configuration, hence no credentials).

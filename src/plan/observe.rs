@@ -2,7 +2,6 @@
 //! discover the account), and finish all of it before anything is decided.
 
 use std::collections::BTreeMap;
-
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
@@ -10,28 +9,62 @@ use futures::StreamExt;
 use super::model::{Observation, Observations};
 use crate::client::{Discovery, FlexClient};
 use crate::config::credentials::Credentials;
+use crate::config::sid::AccountSid;
 use crate::config::Config;
-use crate::state::State;
+use crate::state::{PendingCreate, State};
 
-/// How long a create can still be in flight after it started: longer than the client's
-/// request timeout (30 s by default), with a margin.
-const IN_FLIGHT_WINDOW: Duration = Duration::from_secs(60);
+/// The in-flight window of a pending record written by an older flexform, which recorded only
+/// when the create started: longer than the default request timeout, with a margin.
+const LEGACY_IN_FLIGHT_WINDOW: Duration = Duration::from_secs(60);
 
-/// Whether a pending create that started at `started_at` (RFC 3339) could still be in flight.
-fn still_in_flight(started_at: &str) -> bool {
-    match humantime::parse_rfc3339(started_at) {
-        Ok(started) => SystemTime::now()
-            .duration_since(started)
-            .map_or(true, |age| age < IN_FLIGHT_WINDOW),
-        // Unreadable: be safe.
-        Err(_) => true,
+/// Until when the create of `pending` may still be sent or processed: the time its record
+/// gives (see [`PendingCreate::in_flight_until`]), or `started_at` plus 60 seconds.
+fn in_flight_until(pending: &PendingCreate) -> Option<SystemTime> {
+    match &pending.in_flight_until {
+        Some(until) => humantime::parse_rfc3339(until).ok(),
+        None => humantime::parse_rfc3339(&pending.started_at)
+            .ok()
+            .map(|started| started + LEGACY_IN_FLIGHT_WINDOW),
     }
 }
 
-/// Observes every instance of `config`: recorded ones by SID, the others by discovery, at most
-/// `parallelism` at a time. Instances only in the state are not observed (orphans have no
-/// credentials). Failures become [`Observation::Failed`], never a panic or an early return.
-/// `observed_one` is called as each instance is done (a progress counter).
+/// Whether the create of `pending` could still be in flight at `now`. An unreadable time is
+/// taken as "yes": waiting is safe, creating again is not.
+pub(crate) fn still_in_flight(pending: &PendingCreate, now: SystemTime) -> bool {
+    in_flight_until(pending).is_none_or(|until| now < until)
+}
+
+/// Why "no instance" is not yet an answer for `pending`.
+fn in_flight_message(pending: &PendingCreate) -> String {
+    format!(
+        "a create for {} started at {} may still be in flight at Twilio (until {}), so \"no instance\" is not yet an answer; run plan again after that (creating now could make a second instance)",
+        pending.account_sid,
+        pending.started_at,
+        pending
+            .in_flight_until
+            .as_deref()
+            .unwrap_or("a minute after it started")
+    )
+}
+
+/// What to look at for one instance name.
+enum Lookup<'a> {
+    /// `GET /v2/Instances/{sid}` on the account.
+    Fetch(&'a AccountSid, crate::config::sid::InstanceSid),
+    /// Discovery on the configured account, an interrupted create's account being the same.
+    Discover(&'a AccountSid, Option<&'a PendingCreate>),
+    /// An interrupted create made for another account than the one configured (or for a name
+    /// no longer configured: `configured` is `None`).
+    Pending(&'a PendingCreate, Option<&'a AccountSid>),
+}
+
+/// Observes every instance of `config` (recorded ones by SID, the others by discovery) and
+/// every interrupted create in `state`, on the account it was made for, at most
+/// `parallelism` at a time. Recorded instances no longer configured are not observed (nothing
+/// is decided for them). `credentials` holds a pair for every configured name and for every
+/// interrupted create of a name no longer configured; a name without one is
+/// [`Observation::Failed`]. Failures never panic or end the observation early. `now` is the
+/// time an in-flight window is compared with; `observed_one` is called as each name is done.
 pub async fn observe(
     client: &FlexClient,
     config: &Config,
@@ -40,38 +73,44 @@ pub async fn observe(
     parallelism: usize,
     observed_one: &(dyn Fn() + Sync),
 ) -> Observations {
-    let lookups = config.instances.iter().map(|(name, spec)| {
-        let recorded = state
-            .instances
-            .get(name)
-            .map(|r| r.flex_instance_sid.clone());
-        let creds = credentials.get(name);
-        let pending_since = state.pending.get(name).map(|p| p.started_at.clone());
-        let pending = pending_since.is_some();
-        async move {
-            let Some(creds) = creds else {
-                return (
-                    name.clone(),
-                    Observation::Failed("no credentials resolved".to_owned()),
-                );
-            };
+    let now = SystemTime::now();
+    let configured = config.instances.iter().map(|(name, spec)| {
+        let pending = state.pending.get(name);
+        let lookup = match (pending, state.instances.get(name)) {
+            (Some(p), _)
+                if !p
+                    .account_sid
+                    .as_str()
+                    .eq_ignore_ascii_case(spec.account_sid.as_str()) =>
+            {
+                Lookup::Pending(p, Some(&spec.account_sid))
+            }
             // An interrupted create is resolved by discovery, even over an older record.
-            let observation = match recorded.filter(|_| !pending) {
-                Some(sid) => match client.get_instance(&spec.account_sid, creds, &sid).await {
-                    Ok(fetched) => Observation::Fetched(fetched),
-                    Err(e) => Observation::Failed(e.to_string()),
-                },
-                None => match client.discover(&spec.account_sid, creds).await {
-                    Ok(Discovery::None) if pending_since.as_deref().is_some_and(still_in_flight) => {
-                        Observation::Failed(format!(
-                            "a create for {} started at {} may still be in flight at Twilio, so \"no instance\" is not yet an answer; run plan again in a minute (creating now could make a second instance)",
-                            spec.account_sid,
-                            pending_since.as_deref().unwrap_or("?")
-                        ))
-                    }
-                    Ok(discovery) => Observation::Discovered(discovery),
-                    Err(e) => Observation::Failed(e.to_string()),
-                },
+            (Some(p), _) => Lookup::Discover(&spec.account_sid, Some(p)),
+            (None, Some(record)) => {
+                Lookup::Fetch(&spec.account_sid, record.flex_instance_sid.clone())
+            }
+            (None, None) => Lookup::Discover(&spec.account_sid, None),
+        };
+        (name, lookup)
+    });
+    let unconfigured = state
+        .pending
+        .iter()
+        .filter(|(name, _)| !config.instances.contains_key(*name))
+        .map(|(name, p)| (name, Lookup::Pending(p, None)));
+    let lookups = configured.chain(unconfigured).map(|(name, lookup)| {
+        let creds = credentials.get(name);
+        async move {
+            let observation = match creds {
+                Some(creds) => look(client, creds, lookup, now).await,
+                None => Observation::Failed(match lookup {
+                    Lookup::Pending(p, None) => format!(
+                        "no credentials to look for the interrupted create on {}: set TWILIO_API_KEY and TWILIO_API_SECRET for that account, or `flexform state rm {name}` if it is known not to exist",
+                        p.account_sid
+                    ),
+                    _ => "no credentials resolved".to_owned(),
+                }),
             };
             (name.clone(), observation)
         }
@@ -85,17 +124,84 @@ pub async fn observe(
     observations
 }
 
+/// One lookup.
+async fn look(
+    client: &FlexClient,
+    creds: &Credentials,
+    lookup: Lookup<'_>,
+    now: SystemTime,
+) -> Observation {
+    let discover = |account: &AccountSid| {
+        let account = account.clone();
+        async move { client.discover(&account, creds).await }
+    };
+    match lookup {
+        Lookup::Fetch(account, sid) => match client.get_instance(account, creds, &sid).await {
+            Ok(fetched) => Observation::Fetched(fetched),
+            Err(e) => Observation::Failed(e.to_string()),
+        },
+        Lookup::Discover(account, pending) => match discover(account).await {
+            Ok(Discovery::None) if pending.is_some_and(|p| still_in_flight(p, now)) => {
+                Observation::Failed(in_flight_message(pending.expect("checked")))
+            }
+            Ok(discovery) => Observation::Discovered(discovery),
+            Err(e) => Observation::Failed(e.to_string()),
+        },
+        Lookup::Pending(pending, configured) => {
+            let made = match discover(&pending.account_sid).await {
+                Ok(Discovery::None) if still_in_flight(pending, now) => {
+                    return Observation::Failed(in_flight_message(pending))
+                }
+                Ok(made) => made,
+                Err(e) => {
+                    return Observation::Failed(format!(
+                        "cannot look for the interrupted create on {}: {e}",
+                        pending.account_sid
+                    ))
+                }
+            };
+            // Nothing came of the interrupted create: what the configured account has decides.
+            let configured = match (&made, configured) {
+                (Discovery::None, Some(account)) => match discover(account).await {
+                    Ok(discovery) => Some(discovery),
+                    Err(e) => return Observation::Failed(e.to_string()),
+                },
+                _ => None,
+            };
+            Observation::PendingElsewhere { made, configured }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn pending(started_at: &str, in_flight_until: Option<&str>) -> PendingCreate {
+        PendingCreate {
+            account_sid: AccountSid::parse("AC0123456789abcdef0123456789abcdef").unwrap(),
+            address: "flex_instance.a".into(),
+            conversations_default: None,
+            started_at: started_at.into(),
+            in_flight_until: in_flight_until.map(str::to_owned),
+        }
+    }
+
     #[test]
-    fn recent_pending_creates_are_still_in_flight() {
-        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        let old = humantime::format_rfc3339_seconds(SystemTime::now() - Duration::from_secs(120))
-            .to_string();
-        assert!(still_in_flight(&now));
-        assert!(!still_in_flight(&old));
-        assert!(still_in_flight("garbage"));
+    fn the_window_is_the_recorded_one_or_a_minute_after_the_start() {
+        let at = |s: &str| humantime::parse_rfc3339(s).unwrap();
+        // Recorded: the end of the send window plus the request timeout, whenever it started.
+        let p = pending("2026-01-01T00:00:00Z", Some("2026-01-01T00:05:00Z"));
+        assert!(still_in_flight(&p, at("2026-01-01T00:04:59Z")));
+        assert!(!still_in_flight(&p, at("2026-01-01T00:05:00Z")));
+        // An older record: a minute after it started.
+        let p = pending("2026-01-01T00:00:00Z", None);
+        assert!(still_in_flight(&p, at("2026-01-01T00:00:59Z")));
+        assert!(!still_in_flight(&p, at("2026-01-01T00:01:00Z")));
+        // Unreadable: still in flight, whatever the time.
+        let p = pending("garbage", None);
+        assert!(still_in_flight(&p, at("2030-01-01T00:00:00Z")));
+        let p = pending("2026-01-01T00:00:00Z", Some("garbage"));
+        assert!(still_in_flight(&p, at("2030-01-01T00:00:00Z")));
     }
 }

@@ -51,6 +51,12 @@ pub enum StateError {
         /// The lock ID to pass to force-unlock.
         id: String,
     },
+    /// A stop request (Ctrl-C, SIGTERM) ended the wait for the lock.
+    #[error("stopped waiting for the state lock (held by {holder}); nothing was changed")]
+    LockWaitStopped {
+        /// Who holds it.
+        holder: String,
+    },
     /// The lock file could not be opened or locked.
     #[error("cannot lock {}: {source}", path.display())]
     Lock {
@@ -67,6 +73,16 @@ pub enum StateError {
         journal: PathBuf,
         /// The state file.
         state: PathBuf,
+    },
+    /// A journal of a state at `base_serial` sits beside a state file that does not exist.
+    #[error("{} holds updates to the state at serial {base_serial}, but {} does not exist (was it moved away, or not checked out?). Nothing was changed. Restore {} (e.g. `git checkout` it), or move the journal aside to start without a state", journal.display(), state.display(), state.display())]
+    JournalWithoutState {
+        /// The journal.
+        journal: PathBuf,
+        /// The missing state file.
+        state: PathBuf,
+        /// The serial of the state the journal was written for.
+        base_serial: u64,
     },
     /// The database behind the state could not be used.
     #[error("{target}: {what} failed: {message}")]

@@ -110,6 +110,17 @@ pub fn replay_journal(
             return Err(mismatch());
         }
     } else {
+        // Only a run that crashed before its first write of a new state leaves a journal
+        // without a file (its base serial is 0). Any other journal belongs to a file that is
+        // gone (moved away, or not checked out): taking the journal for the whole state would
+        // lose every record the file held, and the next write would lower the serial.
+        if first.base_serial != 0 {
+            return Err(StateError::JournalWithoutState {
+                journal: path.clone(),
+                state: state_path.to_owned(),
+                base_serial: first.base_serial,
+            });
+        }
         // A run that crashed before its first write: the journal's lineage is the state's.
         state.lineage = first.lineage.clone();
         state.serial = first.base_serial;

@@ -9,11 +9,10 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::error::StateError;
 use super::journal::{journal_path, read_journal, replay_journal, JournalEntry};
-use super::lock::StateLock;
+use super::lock::{LockWait, StateLock};
 use super::model::{State, StateUpdate};
 use crate::support::fs::{parent_dir, sibling, sync_dir, write_atomic};
 
@@ -43,8 +42,8 @@ pub fn backup_path(state_path: &Path) -> PathBuf {
 impl LocalStore {
     /// Locks the state for `operation` (waiting up to `lock_timeout`), reads it, and folds in
     /// the journal of an interrupted run, if any.
-    pub fn open(path: &Path, operation: &str, lock_timeout: Duration) -> Result<Self, StateError> {
-        let lock = StateLock::acquire(path, operation, lock_timeout)?;
+    pub fn open(path: &Path, operation: &str, wait: &LockWait) -> Result<Self, StateError> {
+        let lock = StateLock::acquire(path, operation, wait)?;
         let loaded = State::load_file(path)?;
         let existed = loaded.is_some();
         let state = loaded.unwrap_or_else(State::empty);
@@ -158,7 +157,9 @@ impl LocalStore {
             text.push(b'\n');
         }
         let file = self.journal.as_mut().expect("opened above");
+        crate::failpoint!("state::journal::before_append");
         file.write_all(&text).map_err(write_error)?;
+        crate::failpoint!("state::journal::before_sync");
         file.sync_data().map_err(write_error)
     }
 
@@ -172,6 +173,12 @@ impl LocalStore {
     }
 
     fn compact_journaled(&mut self) -> Result<(), StateError> {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("state::fold::fail", |_| Err(StateError::Write {
+            path: self.path.clone(),
+            source: std::io::Error::other("failpoint state::fold::fail"),
+        }));
+        crate::failpoint!("state::fold::before_write");
         let next = self.state.clone();
         if next.instances != self.file_state.instances
             || next.pending != self.file_state.pending
@@ -182,6 +189,7 @@ impl LocalStore {
             self.state.serial = self.file_state.serial;
             self.state.lineage = self.file_state.lineage.clone();
         }
+        crate::failpoint!("state::fold::before_journal_remove");
         self.journal = None;
         let path = journal_path(&self.path);
         match std::fs::remove_file(&path) {
@@ -248,7 +256,8 @@ impl LocalStore {
 mod tests {
     use super::*;
     use crate::config::sid::AccountSid;
-    use crate::state::PendingCreate;
+    use crate::state::{PendingCreate, StateError};
+    use std::time::Duration;
 
     fn pending() -> PendingCreate {
         PendingCreate {
@@ -256,6 +265,7 @@ mod tests {
             address: "flex_instance.a".into(),
             conversations_default: None,
             started_at: "now".into(),
+            in_flight_until: None,
         }
     }
 
@@ -263,7 +273,8 @@ mod tests {
     fn serial_rises_per_change_and_lineage_stays() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         store
             .commit(|s| {
                 s.pending.insert("a".into(), pending());
@@ -298,7 +309,8 @@ mod tests {
     fn first_write_of_a_run_backs_up_the_previous_state() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         store
             .commit(|s| {
                 s.pending.insert("a".into(), pending());
@@ -307,7 +319,8 @@ mod tests {
         assert!(!backup_path(&path).exists(), "no previous state, no backup");
         drop(store);
         let before = std::fs::read(&path).unwrap();
-        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         store.commit(|s| s.pending.clear()).unwrap();
         store
             .commit(|s| {
@@ -322,7 +335,8 @@ mod tests {
     fn state_with_journal() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         store.commit(|s| s.pending.clear()).unwrap();
         store.record(vec![pending_update("a")]).unwrap();
         drop(store);
@@ -333,7 +347,8 @@ mod tests {
     fn after_a_failed_journal_write_nothing_more_is_recorded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         store.record(vec![pending_update("a")]).unwrap();
         // The journal's handle turns unwritable (as a full disk or an I/O error would).
         store.journal = Some(std::fs::File::open(journal_path(&path)).unwrap());
@@ -366,7 +381,8 @@ mod tests {
     fn journaled_updates_are_seen_by_readers_and_folded_in_by_the_next_writer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         store.commit(|s| s.pending.clear()).unwrap(); // creates the file, serial 1
         store
             .record(vec![pending_update("a"), pending_update("b")])
@@ -387,7 +403,7 @@ mod tests {
             "reading writes nothing"
         );
 
-        let store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        let store = LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         assert_eq!(store.state().pending.len(), 2);
         assert_eq!(
             store.state().serial,
@@ -417,7 +433,7 @@ mod tests {
         std::fs::write(&path, other.to_bytes()).unwrap();
         let err = State::load(&path).unwrap_err();
         assert!(matches!(err, StateError::JournalMismatch { .. }), "{err:?}");
-        assert!(LocalStore::open(&path, "apply", Duration::ZERO).is_err());
+        assert!(LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).is_err());
         assert_eq!(State::load_file(&path).unwrap().unwrap(), other);
     }
 
@@ -425,14 +441,15 @@ mod tests {
     fn a_journal_without_a_state_file_keeps_its_lineage() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         store.record(vec![pending_update("a")]).unwrap();
         let lineage = store.state().lineage.clone();
         drop(store);
         assert!(!path.exists());
         let seen = State::load(&path).unwrap().unwrap();
         assert_eq!(seen.lineage, lineage);
-        let store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        let store = LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         assert_eq!(store.state().lineage, lineage);
         assert_eq!(State::load_file(&path).unwrap().unwrap().pending.len(), 1);
     }
@@ -441,7 +458,8 @@ mod tests {
     fn a_journal_already_folded_in_is_not_applied_twice_nor_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         store.commit(|s| s.pending.clear()).unwrap();
         store.record(vec![pending_update("a")]).unwrap();
         let journal = std::fs::read(journal_path(&path)).unwrap();
@@ -452,7 +470,7 @@ mod tests {
         let seen = State::load(&path).unwrap().unwrap();
         assert_eq!(seen.serial, 2);
         assert_eq!(seen.pending.len(), 1);
-        let store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        let store = LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         assert_eq!(store.state().serial, 2, "nothing new to write");
         assert!(!journal_path(&path).exists());
     }
@@ -469,7 +487,7 @@ mod tests {
             State::load(&path),
             Err(StateError::Corrupt { line: 2, .. })
         ));
-        assert!(LocalStore::open(&path, "apply", Duration::ZERO).is_err());
+        assert!(LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).is_err());
         assert!(
             journal.exists(),
             "a journal that cannot be read is never removed"
@@ -480,7 +498,8 @@ mod tests {
     fn a_newer_file_of_the_same_lineage_does_not_swallow_an_unfolded_journal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store = LocalStore::open(&path, "apply", Duration::ZERO).unwrap();
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         store.commit(|s| s.pending.clear()).unwrap(); // serial 1
         store.record(vec![pending_update("a")]).unwrap(); // journal, base 1
         drop(store);
@@ -492,5 +511,81 @@ mod tests {
             State::load(&path),
             Err(StateError::JournalMismatch { .. })
         ));
+    }
+
+    #[test]
+    fn a_journal_beside_a_missing_state_file_is_refused_and_nothing_is_written() {
+        let (dir, path) = state_with_journal();
+        let moved = dir.path().join("elsewhere.json");
+        std::fs::rename(&path, &moved).unwrap();
+        let err = State::load(&path).unwrap_err();
+        assert!(
+            matches!(err, StateError::JournalWithoutState { base_serial: 1, .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("s.json.journal"), "{text}");
+        assert!(text.contains("does not exist"), "{text}");
+        // A writer (state rm, apply) refuses too, and writes no state at serial 1.
+        let err =
+            LocalStore::open(&path, "state rm", &LockWait::timeout(Duration::ZERO)).unwrap_err();
+        assert!(
+            matches!(err, StateError::JournalWithoutState { .. }),
+            "{err:?}"
+        );
+        assert!(!path.exists(), "no state file was written");
+        assert!(journal_path(&path).exists(), "the journal is kept");
+    }
+
+    #[test]
+    fn a_first_run_that_crashed_before_its_first_write_is_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        store.record(vec![pending_update("a")]).unwrap();
+        drop(store);
+        assert!(!path.exists());
+        let state = State::load(&path)
+            .unwrap()
+            .expect("the journal is the state");
+        assert!(state.pending.contains_key("a"));
+    }
+
+    /// A reader that read the journal just before a writer folded it and another wrote again
+    /// reads the pair again instead of reporting a journal that "does not belong".
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn a_reader_racing_two_writes_reads_again_instead_of_failing() {
+        let scenario = fail::FailScenario::setup();
+        let (_dir, path) = state_with_journal();
+        let writer_path = path.clone();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let done = std::sync::Arc::new(done);
+        let once = done.clone();
+        fail::cfg_callback("state::load::between_journal_and_file", move || {
+            if once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            // Between the reader's two reads: a fold (serial 2), then a commit (serial 3).
+            let mut store =
+                LocalStore::open(&writer_path, "apply", &LockWait::timeout(Duration::ZERO))
+                    .unwrap();
+            store
+                .commit(|s| {
+                    s.pending.insert("b".into(), pending());
+                })
+                .unwrap();
+        })
+        .unwrap();
+        let state = State::load(&path).unwrap().unwrap();
+        assert!(
+            done.load(std::sync::atomic::Ordering::SeqCst),
+            "the race happened"
+        );
+        assert_eq!(state.serial, 3);
+        assert!(state.pending.contains_key("a") && state.pending.contains_key("b"));
+        fail::remove("state::load::between_journal_and_file");
+        scenario.teardown();
     }
 }

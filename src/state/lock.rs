@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use super::error::StateError;
+use crate::support::stop::Stop;
 
 /// Who holds a lock, written into the lock file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,17 +97,57 @@ fn holder_info(file: &mut File) -> Option<LockInfo> {
     read_info(file)
 }
 
+/// How long to wait for a lock another process holds, and what interrupts the wait.
+#[derive(Clone)]
+pub struct LockWait {
+    /// Give up after this long (zero: try once).
+    pub timeout: Duration,
+    /// A stop request ends the wait at once.
+    pub stop: Stop,
+    /// Told once, with the holder, when the lock is busy and the wait begins.
+    pub on_wait: Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+impl LockWait {
+    /// Wait up to `timeout`, silently, uninterrupted.
+    pub fn timeout(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            stop: Stop::never(),
+            on_wait: Arc::new(|_| {}),
+        }
+    }
+}
+
+impl std::fmt::Debug for LockWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockWait")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `holder (operation since …, lock ID …)`, or a stand-in when the holder wrote no info.
+fn describe_holder(info: Option<&LockInfo>) -> String {
+    info.map_or_else(
+        || "another flexform process (no lock info)".to_owned(),
+        LockInfo::describe,
+    )
+}
+
 impl StateLock {
-    /// Takes the lock for `operation`, retrying with backoff until `timeout` (zero: try once).
+    /// Takes the lock for `operation`, retrying with backoff until the wait's timeout (zero:
+    /// try once), or until a stop is requested.
     pub fn acquire(
         state_path: &Path,
         operation: &str,
-        timeout: Duration,
+        wait: &LockWait,
     ) -> Result<Self, StateError> {
         let path = lock_path(state_path);
         let mut file = open(&path)?;
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now() + wait.timeout;
         let mut delay = Duration::from_millis(50);
+        let mut told = false;
         loop {
             match file.try_lock() {
                 Ok(()) => break,
@@ -112,16 +155,28 @@ impl StateLock {
                     if Instant::now() >= deadline {
                         let info = holder_info(&mut file);
                         return Err(StateError::Locked {
-                            holder: info.as_ref().map_or_else(
-                                || "another flexform process (no lock info)".to_owned(),
-                                LockInfo::describe,
-                            ),
+                            holder: describe_holder(info.as_ref()),
                             id: info.map_or_else(|| "<ID>".to_owned(), |i| i.id),
                         });
                     }
-                    std::thread::sleep(
-                        delay.min(deadline.saturating_duration_since(Instant::now())),
-                    );
+                    if !told {
+                        told = true;
+                        (wait.on_wait)(&describe_holder(holder_info(&mut file).as_ref()));
+                    }
+                    // Sleep in short slices, so that a stop request ends the wait at once.
+                    let until = Instant::now() + delay.min(deadline - Instant::now());
+                    loop {
+                        if wait.stop.is_requested() {
+                            return Err(StateError::LockWaitStopped {
+                                holder: describe_holder(read_info(&mut file).as_ref()),
+                            });
+                        }
+                        let left = until.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        std::thread::sleep(left.min(Duration::from_millis(20)));
+                    }
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
                 Err(TryLockError::Error(source)) => return Err(StateError::Lock { path, source }),
@@ -225,9 +280,10 @@ mod tests {
     fn second_lock_fails_at_once_naming_the_holder() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("s.json");
-        let held = StateLock::acquire(&state, "apply", Duration::ZERO).unwrap();
+        let held = StateLock::acquire(&state, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         let started = Instant::now();
-        let err = StateLock::acquire(&state, "import", Duration::ZERO).unwrap_err();
+        let err =
+            StateLock::acquire(&state, "import", &LockWait::timeout(Duration::ZERO)).unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(1));
         let text = err.to_string();
         assert!(text.contains(&held.info().who), "{text}");
@@ -238,7 +294,8 @@ mod tests {
             Err(StateError::LockHeld { .. })
         ));
         drop(held);
-        let again = StateLock::acquire(&state, "apply", Duration::ZERO).unwrap();
+        let again =
+            StateLock::acquire(&state, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         drop(again);
         assert!(lock_path(&state).exists(), "the lock file is never deleted");
     }
@@ -247,12 +304,12 @@ mod tests {
     fn lock_timeout_waits_for_release() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("s.json");
-        let held = StateLock::acquire(&state, "apply", Duration::ZERO).unwrap();
+        let held = StateLock::acquire(&state, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
         let releaser = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
             drop(held);
         });
-        StateLock::acquire(&state, "apply", Duration::from_secs(5)).unwrap();
+        StateLock::acquire(&state, "apply", &LockWait::timeout(Duration::from_secs(5))).unwrap();
         releaser.join().unwrap();
     }
 

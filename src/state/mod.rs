@@ -17,5 +17,6 @@ pub(crate) mod store;
 
 pub use error::StateError;
 pub use history::{HistoryChange, HistoryEntry};
+pub use lock::LockWait;
 pub use model::{InstanceRecord, Origin, PendingCreate, State, StateUpdate, STATE_FORMAT_VERSION};
 pub use store::{StateLocation, StateStore};

@@ -116,6 +116,11 @@ pub struct PendingCreate {
     pub conversations_default: Option<bool>,
     /// When the POST was about to be sent.
     pub started_at: String,
+    /// The last moment the POST can be sent or processed (RFC 3339): the end of its send
+    /// window plus the request timeout. Until then, "no instance" is not yet an answer.
+    /// Absent in records of older versions: `started_at` plus 60 seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight_until: Option<String>,
 }
 
 /// One change to the state, as the apply engine records it (and as the journal stores it).
@@ -168,7 +173,15 @@ impl StateUpdate {
                 state.pending.remove(&name);
             }
             StateUpdate::Record { name, record } => {
-                state.pending.remove(&name);
+                // An account has one instance at most: once one is recorded, every interrupted
+                // create on that account (under this name or an older one) is resolved.
+                state.pending.retain(|pending_name, p| {
+                    *pending_name != name
+                        && !p
+                            .account_sid
+                            .as_str()
+                            .eq_ignore_ascii_case(record.account_sid.as_str())
+                });
                 state.instances.insert(name, record);
             }
             StateUpdate::Status {
@@ -208,13 +221,33 @@ impl State {
     /// Reads the state at `path` with any journaled updates applied (in memory only); a missing
     /// file without a journal is no state (`None`).
     pub fn load(path: &Path) -> Result<Option<State>, StateError> {
-        // The journal first: a writer folds it into the file before removing it, so reading in
-        // this order never misses an update, whatever a concurrent apply does in between.
-        let journal = read_journal(path)?;
+        // Without the lock, a writer may fold (and another may write again) between the two
+        // reads: a journal that does not match the file it was read with is read again, and
+        // only a mismatch that stays is an error.
+        let mut attempts = 0;
+        loop {
+            // The journal first: a writer folds it into the file before removing it, so
+            // reading in this order never misses an update.
+            let journal = read_journal(path)?;
+            crate::failpoint!("state::load::between_journal_and_file");
+            let result = Self::load_pair(path, journal.as_deref());
+            match result {
+                Err(StateError::JournalMismatch { .. })
+                    if attempts < 10 && read_journal(path)? != journal =>
+                {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The state file read now, with `journal` (read just before) applied.
+    fn load_pair(path: &Path, journal: Option<&[u8]>) -> Result<Option<State>, StateError> {
         let file = Self::load_file(path)?;
         let existed = file.is_some();
         let mut state = file.unwrap_or_else(State::empty);
-        let replayed = match &journal {
+        let replayed = match journal {
             Some(bytes) => replay_journal(path, bytes, &mut state, existed)?,
             None => false,
         };
@@ -340,5 +373,41 @@ mod tests {
         let err = State::from_bytes(Path::new("s.json"), doc.to_string().as_bytes()).unwrap_err();
         assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("extra"), "{err}");
+    }
+
+    #[test]
+    fn a_record_resolves_every_interrupted_create_on_its_account_and_only_those() {
+        let account = |n: u8| AccountSid::parse(&format!("AC{:032x}", n)).unwrap();
+        let pending = |n: u8| PendingCreate {
+            account_sid: account(n),
+            address: "flex_instance.x".into(),
+            conversations_default: None,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            in_flight_until: None,
+        };
+        let mut state = State::empty();
+        state.pending.insert("old-name".into(), pending(1));
+        state.pending.insert("other".into(), pending(2));
+        let record = InstanceRecord {
+            account_sid: account(1),
+            conversations_default: None,
+            date_created: None,
+            date_updated: None,
+            flex_instance_sid: InstanceSid::parse("GO0123456789abcdef0123456789abcdef").unwrap(),
+            observed_at: None,
+            origin: Origin::Adopted,
+            status: InstanceStatus::Ready,
+        };
+        StateUpdate::Record {
+            name: "new-name".into(),
+            record,
+        }
+        .apply_to(&mut state);
+        assert!(state.instances.contains_key("new-name"));
+        assert!(
+            !state.pending.contains_key("old-name"),
+            "same account: resolved"
+        );
+        assert!(state.pending.contains_key("other"), "another account: kept");
     }
 }

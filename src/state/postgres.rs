@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 
 use super::error::StateError;
 use super::history::HistoryEntry;
-use super::lock::LockInfo;
+use super::lock::{LockInfo, LockWait};
 use super::model::State;
 use crate::config::secret::Secret;
 
@@ -231,17 +231,18 @@ impl std::fmt::Debug for PgStore {
 }
 
 impl PgStore {
-    /// Connects, takes the workspace's lock (waiting up to `lock_timeout`), and reads the state.
+    /// Connects, takes the workspace's lock (waiting as `wait` says), and reads the state.
     pub async fn open(
         location: &PgLocation,
         operation: &str,
-        lock_timeout: Duration,
+        wait: &LockWait,
     ) -> Result<Self, StateError> {
         let mut client = connect(location).await?;
         migrate(&mut client, location).await?;
         let key = lock_key(&location.workspace);
-        let deadline = Instant::now() + lock_timeout;
+        let deadline = Instant::now() + wait.timeout;
         let mut delay = Duration::from_millis(100);
+        let mut told = false;
         loop {
             let row = client
                 .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
@@ -250,8 +251,8 @@ impl PgStore {
             if row.get::<_, bool>(0) {
                 break;
             }
-            if Instant::now() >= deadline {
-                let holder = client
+            let holder = || async {
+                let info = client
                     .query_opt(
                         "SELECT info::text FROM flexform_locks WHERE workspace = $1",
                         &[&location.workspace],
@@ -260,15 +261,29 @@ impl PgStore {
                     .ok()
                     .flatten()
                     .and_then(|r| serde_json::from_str::<LockInfo>(&r.get::<_, String>(0)).ok());
+                let text = info.as_ref().map_or_else(
+                    || "another flexform session (no lock info yet)".to_owned(),
+                    LockInfo::describe,
+                );
+                (text, info)
+            };
+            if Instant::now() >= deadline {
+                let (text, info) = holder().await;
                 return Err(StateError::Locked {
-                    holder: holder.as_ref().map_or_else(
-                        || "another flexform session (no lock info yet)".to_owned(),
-                        LockInfo::describe,
-                    ),
-                    id: holder.map_or_else(|| "<ID>".to_owned(), |i| i.id),
+                    holder: text,
+                    id: info.map_or_else(|| "<ID>".to_owned(), |i| i.id),
                 });
             }
-            tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))).await;
+            if !told {
+                told = true;
+                (wait.on_wait)(&holder().await.0);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))) => {}
+                _ = wait.stop.requested() => {
+                    return Err(StateError::LockWaitStopped { holder: holder().await.0 });
+                }
+            }
             delay = (delay * 2).min(Duration::from_secs(2));
         }
         let info = LockInfo::new(operation);
@@ -326,6 +341,7 @@ impl PgStore {
         next.flexform_version = env!("CARGO_PKG_VERSION").to_owned();
         let document = String::from_utf8(next.to_bytes()).expect("state JSON is UTF-8");
         let e = |err| db_error(&self.location, "writing the state", err);
+        crate::failpoint!("state::pg::before_cas");
         let written = if self.exists {
             let keep_backup = !self.backed_up;
             self.client
@@ -360,6 +376,7 @@ impl PgStore {
                 .await
                 .map_err(e)?
         };
+        crate::failpoint!("state::pg::after_cas");
         if written != 1 {
             let found = self
                 .client

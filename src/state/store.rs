@@ -2,11 +2,11 @@
 //! interface: read without a lock, or open under the lock, commit, record, keep history.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::error::StateError;
 use super::history::{self, HistoryEntry};
 use super::local::LocalStore;
+use super::lock::LockWait;
 use super::model::{State, StateUpdate};
 use super::postgres::{PgLocation, PgStore};
 use crate::config::secret::Secret;
@@ -94,22 +94,21 @@ impl StateStore {
     pub async fn open(
         location: &StateLocation,
         operation: &str,
-        lock_timeout: Duration,
+        wait: &LockWait,
     ) -> Result<Self, StateError> {
         match location {
             StateLocation::Local(path) => {
                 let path = path.clone();
                 let operation = operation.to_owned();
-                tokio::task::spawn_blocking(move || {
-                    LocalStore::open(&path, &operation, lock_timeout)
-                })
-                .await
-                .expect("opening the state does not panic")
-                .map(Self::Local)
+                let wait = wait.clone();
+                tokio::task::spawn_blocking(move || LocalStore::open(&path, &operation, &wait))
+                    .await
+                    .expect("opening the state does not panic")
+                    .map(Self::Local)
             }
-            StateLocation::Postgres(pg) => PgStore::open(pg, operation, lock_timeout)
-                .await
-                .map(Self::Postgres),
+            StateLocation::Postgres(pg) => {
+                PgStore::open(pg, operation, wait).await.map(Self::Postgres)
+            }
         }
     }
 

@@ -41,7 +41,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
         (None, None) => set_mode(tmp.as_file(), 0o644)?,
     }
     tmp.as_file().sync_all()?;
+    crate::failpoint!("fs::before_rename");
     tmp.persist(path).map_err(|e| e.error)?;
+    crate::failpoint!("fs::after_rename");
     sync_dir(dir)
 }
 

@@ -1,8 +1,22 @@
 //! Leaf helpers used by every stage, each in a module named for its one job: durable file
 //! writes and sibling paths ([`fs`]), stamps of time and user ([`stamp`]), hashing
-//! ([`hash`]), and wording ([`text`]). Nothing here knows about Flex, plans or the CLI.
+//! ([`hash`]), wording ([`text`]) and stop requests ([`stop`]). Nothing here knows about Flex,
+//! plans or the CLI.
 
 pub mod fs;
 pub(crate) mod hash;
 pub(crate) mod stamp;
+pub mod stop;
 pub(crate) mod text;
+
+/// A named crash point (the `fail` crate, as in TiKV). Built with the `failpoints` feature, a
+/// test names points in `FAILPOINTS` (`apply::after_pending_durable=panic`) and the process
+/// dies right there (see `cli::main`: a panic then aborts the process, as a crash would).
+/// Without the feature it is nothing at all.
+#[macro_export]
+macro_rules! failpoint {
+    ($name:literal) => {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!($name);
+    };
+}

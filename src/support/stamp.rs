@@ -5,6 +5,12 @@ pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// The time `after` from now, as RFC 3339 UTC, rounded up to the next second.
+pub(crate) fn rfc3339_in(after: std::time::Duration) -> String {
+    let at = std::time::SystemTime::now() + after + std::time::Duration::from_millis(999);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 /// `user@host` of whoever runs this process, for lock info and the audit trail.
 pub(crate) fn who() -> String {
     let user = ["USER", "LOGNAME", "USERNAME"]

@@ -13,11 +13,11 @@ use crate::cli::context::{self, Scope};
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::output::Printer;
 use crate::cli::settings::Settings;
-use crate::cli::signals;
 use crate::config::Config;
 use crate::plan::render::{self, Style};
 use crate::plan::{Action, PlanDocument, Severity};
 use crate::state::StateStore;
+use crate::support::stop::{Interrupted, Stop};
 
 /// Runs apply.
 pub fn run(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
@@ -26,13 +26,18 @@ pub fn run(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<ExitStatus> 
             "refusing to apply without confirmation: stdin is not a terminal. Pass --auto-approve, or apply a saved plan (`flexform plan --out plan.json`, then `flexform apply plan.json`). Nothing was changed"
         );
     }
-    context::block_on(run_async(settings, args))?
+    context::run_with_stop(settings, false, |stop| run_async(settings, args, stop))
 }
 
-async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<ExitStatus> {
+async fn run_async(
+    settings: &Settings,
+    args: &ApplyArgs,
+    stop: Stop,
+) -> anyhow::Result<ExitStatus> {
     let config = Config::load(&settings.config_path)?;
     let location = context::state_location(settings, Some(&config.config))?;
-    let store = StateStore::open(&location, "apply", args.lock_timeout).await?;
+    let wait = context::lock_wait(settings, args.lock_timeout, &stop);
+    let store = StateStore::open(&location, "apply", &wait).await?;
     let serial_before = store.state().serial;
     let style = Style::new(settings.color_stdout);
     let out = &settings.out;
@@ -47,14 +52,19 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
         }
         None => {
             let state = store.exists().then(|| store.state().clone());
-            let planned = context::plan_against(
+            let planning = context::plan_against(
                 settings,
                 &args.net,
                 config.clone(),
                 state,
                 Scope::Everything,
-            )
-            .await?;
+            );
+            let planned = tokio::select! {
+                planned = planning => planned?,
+                _ = stop.requested() => {
+                    return Err(Interrupted("stopped while observing; nothing was sent".to_owned()).into())
+                }
+            };
             let document = planned.document();
             if !args.json {
                 out.data(render::human(&document, style));
@@ -122,12 +132,11 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
         }
         return Ok(ExitStatus::Success);
     }
-    if !saved && !args.auto_approve && !confirm(out)? {
+    if !saved && !args.auto_approve && !confirm(out, &stop).await? {
         out.status("Apply cancelled. Nothing was changed.");
         return Ok(ExitStatus::Failure);
     }
 
-    let interrupts = listen_for_interrupts(*out);
     let reporter: Arc<dyn Reporter> = if args.json {
         Arc::new(JsonReporter { out: *out })
     } else if settings.stderr_is_terminal && !settings.quiet {
@@ -139,6 +148,10 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
         parallelism: usize::from(args.net.parallelism),
         wait: !args.no_wait,
         wait_timeout: args.wait_timeout,
+        request_timeout: args.net.request_timeout,
+        // A create that may have been sent waits out at most one request timeout to be sent.
+        send_window: args.net.request_timeout,
+        max_create_attempts: args.net.max_attempts,
         ..ApplyOptions::default()
     };
     let ctx = ApplyContext {
@@ -147,7 +160,7 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
         credentials: &credentials,
         options,
         reporter,
-        interrupts,
+        stop: stop.clone(),
     };
     let (mut store, report) = apply::execute(&plan, store, ctx).await;
     let compacted = store.compact().await;
@@ -176,7 +189,7 @@ async fn run_async(settings: &Settings, args: &ApplyArgs) -> anyhow::Result<Exit
     }
     if !args.json {
         let line = format!("Resources: {created} created, {adopted} adopted, {failed} failed.");
-        if failed == 0 && not_started.is_empty() {
+        if failed == 0 && not_started.is_empty() && !compact_failed {
             out.data_line(format!("Apply complete! {line}"));
         } else {
             out.data_line(format!("Apply finished with errors. {line}"));
@@ -238,28 +251,26 @@ fn check_saved_plan(
     Ok(())
 }
 
-fn confirm(out: &Printer) -> anyhow::Result<bool> {
+/// Asks for `yes` on the terminal; Ctrl-C while asking ends apply with nothing sent.
+async fn confirm(out: &Printer, stop: &Stop) -> anyhow::Result<bool> {
     out.raw_stderr(
         "\nDo you want to perform these actions? Only 'yes' will be accepted: ",
         true,
     );
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("cannot read the answer")?;
-    Ok(answer.trim() == "yes")
-}
-
-/// Counts Ctrl-C and SIGTERM: the first stops new creates, the second stops waiting.
-fn listen_for_interrupts(out: Printer) -> tokio::sync::watch::Receiver<u32> {
-    signals::listen(move |count| {
-        if count == 1 {
-            out.status("\nInterrupt received: no new creates will start; requests in flight finish and are recorded. Interrupt again to stop waiting.");
-        } else {
-            out.status("\nSecond interrupt: no more waiting. Created instances are recorded; creates still in flight are recorded as their answers arrive.");
+    let read = tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .map(|_| answer)
+    });
+    tokio::select! {
+        answer = read => {
+            let answer = answer.context("cannot read the answer")?.context("cannot read the answer")?;
+            Ok(answer.trim() == "yes")
         }
-    })
+        _ = stop.requested() => Err(Interrupted("nothing was changed".to_owned()).into()),
+    }
 }
 
 /// An event as one line of JSON.
@@ -293,6 +304,9 @@ impl Reporter for TextReporter {
                 format!("Applying: {create} to create, {adopt} to adopt.")
             }
             Event::ApplyProgress { address, action } => format!("{address}: {action}…"),
+            Event::OutcomeUnknown { address, error } => {
+                format!("{address}: waiting to learn whether the create took effect ({error})")
+            }
             Event::ApplyComplete {
                 address,
                 action,
@@ -358,6 +372,9 @@ impl Reporter for TerminalReporter {
             Event::ApplyProgress { address, action } => {
                 self.bar(address).set_message(format!("{action}…"))
             }
+            Event::OutcomeUnknown { address, .. } => self
+                .bar(address)
+                .set_message("waiting to learn whether the create took effect…"),
             Event::ApplyComplete {
                 address,
                 action,

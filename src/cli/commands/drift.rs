@@ -9,7 +9,9 @@ use crate::plan::render::Style;
 
 /// Checks for drift. Exit 0: none, 2: drift, 1: error.
 pub fn run(settings: &Settings, args: &DriftArgs) -> anyhow::Result<ExitStatus> {
-    let planned = context::block_on(context::make_plan(settings, &args.net, Scope::RecordedOnly))??;
+    let planned = context::run_with_stop(settings, true, |_| {
+        context::make_plan(settings, &args.net, Scope::RecordedOnly)
+    })?;
     let document = planned.document();
     let drift = document.summary.drift;
     match args.format.resolve() {

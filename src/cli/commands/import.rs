@@ -12,13 +12,18 @@ use crate::config::sid::InstanceSid;
 use crate::config::Config;
 use crate::plan::address;
 use crate::state::{HistoryChange, InstanceRecord, Origin, StateStore};
+use crate::support::stop::Stop;
 
 /// Imports one instance.
 pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
-    context::block_on(run_async(settings, args))?
+    context::run_with_stop(settings, false, |stop| run_async(settings, args, stop))
 }
 
-async fn run_async(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
+async fn run_async(
+    settings: &Settings,
+    args: &ImportArgs,
+    stop: Stop,
+) -> anyhow::Result<ExitStatus> {
     let sid = InstanceSid::parse(&args.sid).map_err(|e| anyhow::anyhow!("{e}"))?;
     let config = Config::load(&settings.config_path)?;
     let Some(spec) = config.config.instances.get(&args.name) else {
@@ -30,7 +35,8 @@ async fn run_async(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Exi
     };
     let creds = credentials::resolve(&config.config, &args.name, spec)?;
     let location = context::state_location(settings, Some(&config.config))?;
-    let mut store = StateStore::open(&location, "import", args.lock_timeout).await?;
+    let wait = context::lock_wait(settings, args.lock_timeout, &stop);
+    let mut store = StateStore::open(&location, "import", &wait).await?;
     let serial_before = store.state().serial;
     if let Some(existing) = store.state().instances.get(&args.name) {
         if existing.flex_instance_sid == sid {

@@ -10,17 +10,25 @@ use crate::plan::address;
 use crate::plan::render;
 use crate::state::lock::{self, ForceUnlock};
 use crate::state::{HistoryChange, State, StateLocation, StateStore};
+use crate::support::stop::Stop;
 
 /// Runs a `state` subcommand.
 pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitStatus> {
     let location = context::state_location_without_config(settings)?;
-    context::block_on(run_async(settings, &location, command))?
+    let read_only = matches!(
+        command,
+        StateCommand::List | StateCommand::Show { .. } | StateCommand::Pull
+    );
+    context::run_with_stop(settings, read_only, |stop| {
+        run_async(settings, &location, command, stop)
+    })
 }
 
 async fn run_async(
     settings: &Settings,
     location: &StateLocation,
     command: &StateCommand,
+    stop: Stop,
 ) -> anyhow::Result<ExitStatus> {
     match command {
         StateCommand::List => {
@@ -62,7 +70,8 @@ async fn run_async(
             // run's pending creates and SIDs move along with it.
             let pushed = State::load(file)?
                 .ok_or_else(|| anyhow::anyhow!("{} does not exist", file.display()))?;
-            let mut store = StateStore::open(location, "state push", *lock_timeout).await?;
+            let wait = context::lock_wait(settings, *lock_timeout, &stop);
+            let mut store = StateStore::open(location, "state push", &wait).await?;
             let current = store.state().clone();
             if store.exists() && !force {
                 if pushed.lineage != current.lineage {
@@ -106,7 +115,8 @@ async fn run_async(
             Ok(ExitStatus::Success)
         }
         StateCommand::Rm { name, lock_timeout } => {
-            let mut store = StateStore::open(location, "state rm", *lock_timeout).await?;
+            let wait = context::lock_wait(settings, *lock_timeout, &stop);
+            let mut store = StateStore::open(location, "state rm", &wait).await?;
             let serial_before = store.state().serial;
             let sid = store
                 .state()
