@@ -245,6 +245,7 @@ fn rate_limit_case(rt: &tokio::runtime::Runtime, n: usize, parallelism: usize, r
             &State::empty(),
             &credentials,
             parallelism,
+            &flexform::plan::Clocks::local(),
             &|| {},
         ));
         let wall = started.elapsed();

@@ -319,6 +319,7 @@ impl Run<'_, '_> {
             conversations_default,
             started_at: crate::support::stamp::now_rfc3339(),
             in_flight_until: Some(crate::support::stamp::rfc3339_in(window)),
+            clock: Some(format!("host {}", crate::support::stamp::host())),
         };
         crate::failpoint!("apply::before_pending");
         self.writer

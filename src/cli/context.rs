@@ -147,7 +147,11 @@ pub async fn make_plan(
     let config = Config::load(&settings.config_path)?;
     let location = state_location(settings, Some(&config.config))?;
     let state = location.load().await?;
-    plan_against(settings, net, config, state, scope).await
+    let clocks = plan::Clocks {
+        local: std::time::SystemTime::now(),
+        shared: location.shared_now().await?,
+    };
+    plan_against(settings, net, config, state, &clocks, scope).await
 }
 
 /// Observes and plans for a configuration and a state already loaded (apply loads the state
@@ -157,6 +161,7 @@ pub async fn plan_against(
     net: &NetArgs,
     config: LoadedConfig,
     state: Option<State>,
+    clocks: &plan::Clocks,
     scope: Scope,
 ) -> anyhow::Result<Planned> {
     let empty = State::empty();
@@ -185,6 +190,7 @@ pub async fn plan_against(
         state_ref,
         &credentials,
         usize::from(net.parallelism),
+        clocks,
         &|| progress.inc(),
     )
     .await;

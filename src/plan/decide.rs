@@ -529,6 +529,7 @@ mod tests {
                 conversations_default: None,
                 started_at: "2026-01-01T00:00:00Z".into(),
                 in_flight_until: None,
+                clock: None,
             },
         );
         state

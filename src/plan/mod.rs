@@ -18,4 +18,4 @@ pub use model::{
     address, Action, Diagnostic, DiagnosticKind, InstanceView, Observation, Observations, Plan,
     ResourceChange, Severity, Summary,
 };
-pub use observe::observe;
+pub use observe::{observe, Clocks};

@@ -28,9 +28,48 @@ fn in_flight_until(pending: &PendingCreate) -> Option<SystemTime> {
     }
 }
 
-/// Whether the create of `pending` could still be in flight at `now`. An unreadable time is
-/// taken as "yes": waiting is safe, creating again is not.
-pub(crate) fn still_in_flight(pending: &PendingCreate, now: SystemTime) -> bool {
+/// What a reader allows for another machine's clock being ahead of its own.
+const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(300);
+
+/// The clocks a pending record's window can be compared with.
+#[derive(Debug, Clone, Copy)]
+pub struct Clocks {
+    /// This machine's.
+    pub local: SystemTime,
+    /// The one every reader of the state shares (the database's), if there is one.
+    pub shared: Option<SystemTime>,
+}
+
+impl Clocks {
+    /// This machine's clock now, and no shared one.
+    pub fn local() -> Self {
+        Self {
+            local: SystemTime::now(),
+            shared: None,
+        }
+    }
+
+    /// "Now" on the clock `pending`'s window was written on; for a clock this reader cannot
+    /// read (another machine's), this machine's minus the skew allowance, so that the window
+    /// only closes once it has surely closed there too.
+    fn now_for(&self, pending: &PendingCreate) -> SystemTime {
+        let this_host = format!("host {}", crate::support::stamp::host());
+        match (pending.clock.as_deref(), self.shared) {
+            (None, _) => self.local,
+            (Some("database"), Some(shared)) => shared,
+            (Some(clock), _) if clock == this_host => self.local,
+            _ => self
+                .local
+                .checked_sub(CLOCK_SKEW_ALLOWANCE)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        }
+    }
+}
+
+/// Whether the create of `pending` could still be in flight, on its own clock. An unreadable
+/// time is taken as "yes": waiting is safe, creating again is not.
+pub(crate) fn still_in_flight(pending: &PendingCreate, clocks: &Clocks) -> bool {
+    let now = clocks.now_for(pending);
     in_flight_until(pending).is_none_or(|until| now < until)
 }
 
@@ -64,16 +103,17 @@ enum Lookup<'a> {
 /// is decided for them). `credentials` holds a pair for every configured name and for every
 /// interrupted create of a name no longer configured; a name without one is
 /// [`Observation::Failed`]. Failures never panic or end the observation early. `now` is the
-/// time an in-flight window is compared with; `observed_one` is called as each name is done.
+/// `clocks` are what an in-flight window is compared with; `observed_one` is called as each
+/// name is done.
 pub async fn observe(
     client: &FlexClient,
     config: &Config,
     state: &State,
     credentials: &BTreeMap<String, Credentials>,
     parallelism: usize,
+    clocks: &Clocks,
     observed_one: &(dyn Fn() + Sync),
 ) -> Observations {
-    let now = SystemTime::now();
     let configured = config.instances.iter().map(|(name, spec)| {
         let pending = state.pending.get(name);
         let lookup = match (pending, state.instances.get(name)) {
@@ -103,7 +143,7 @@ pub async fn observe(
         let creds = credentials.get(name);
         async move {
             let observation = match creds {
-                Some(creds) => look(client, creds, lookup, now).await,
+                Some(creds) => look(client, creds, lookup, clocks).await,
                 None => Observation::Failed(match lookup {
                     Lookup::Pending(p, None) => format!(
                         "no credentials to look for the interrupted create on {}: set TWILIO_API_KEY and TWILIO_API_SECRET for that account, or `flexform state rm {name}` if it is known not to exist",
@@ -129,7 +169,7 @@ async fn look(
     client: &FlexClient,
     creds: &Credentials,
     lookup: Lookup<'_>,
-    now: SystemTime,
+    clocks: &Clocks,
 ) -> Observation {
     let discover = |account: &AccountSid| {
         let account = account.clone();
@@ -141,7 +181,7 @@ async fn look(
             Err(e) => Observation::Failed(e.to_string()),
         },
         Lookup::Discover(account, pending) => match discover(account).await {
-            Ok(Discovery::None) if pending.is_some_and(|p| still_in_flight(p, now)) => {
+            Ok(Discovery::None) if pending.is_some_and(|p| still_in_flight(p, clocks)) => {
                 Observation::Failed(in_flight_message(pending.expect("checked")))
             }
             Ok(discovery) => Observation::Discovered(discovery),
@@ -149,7 +189,7 @@ async fn look(
         },
         Lookup::Pending(pending, configured) => {
             let made = match discover(&pending.account_sid).await {
-                Ok(Discovery::None) if still_in_flight(pending, now) => {
+                Ok(Discovery::None) if still_in_flight(pending, clocks) => {
                     return Observation::Failed(in_flight_message(pending))
                 }
                 Ok(made) => made,
@@ -184,24 +224,54 @@ mod tests {
             conversations_default: None,
             started_at: started_at.into(),
             in_flight_until: in_flight_until.map(str::to_owned),
+            clock: None,
+        }
+    }
+
+    fn at(s: &str) -> Clocks {
+        Clocks {
+            local: humantime::parse_rfc3339(s).unwrap(),
+            shared: None,
         }
     }
 
     #[test]
+    fn another_machines_clock_gets_a_skew_allowance_and_the_database_clock_none() {
+        let mut p = pending("2026-01-01T00:00:00Z", Some("2026-01-01T00:01:00Z"));
+        p.clock = Some("host some-other-runner".into());
+        // Five minutes past the window on this clock: still in flight, the other may be ahead.
+        assert!(still_in_flight(&p, &at("2026-01-01T00:05:59Z")));
+        assert!(!still_in_flight(&p, &at("2026-01-01T00:06:00Z")));
+        p.clock = Some(format!("host {}", crate::support::stamp::host()));
+        assert!(!still_in_flight(&p, &at("2026-01-01T00:01:00Z")));
+        // On the database's clock: compared with the database's time, not this machine's.
+        p.clock = Some("database".into());
+        let clocks = Clocks {
+            local: humantime::parse_rfc3339("2030-01-01T00:00:00Z").unwrap(),
+            shared: Some(humantime::parse_rfc3339("2026-01-01T00:00:30Z").unwrap()),
+        };
+        assert!(still_in_flight(&p, &clocks));
+        let clocks = Clocks {
+            local: humantime::parse_rfc3339("2020-01-01T00:00:00Z").unwrap(),
+            shared: Some(humantime::parse_rfc3339("2026-01-01T00:01:00Z").unwrap()),
+        };
+        assert!(!still_in_flight(&p, &clocks));
+    }
+
+    #[test]
     fn the_window_is_the_recorded_one_or_a_minute_after_the_start() {
-        let at = |s: &str| humantime::parse_rfc3339(s).unwrap();
         // Recorded: the end of the send window plus the request timeout, whenever it started.
         let p = pending("2026-01-01T00:00:00Z", Some("2026-01-01T00:05:00Z"));
-        assert!(still_in_flight(&p, at("2026-01-01T00:04:59Z")));
-        assert!(!still_in_flight(&p, at("2026-01-01T00:05:00Z")));
+        assert!(still_in_flight(&p, &at("2026-01-01T00:04:59Z")));
+        assert!(!still_in_flight(&p, &at("2026-01-01T00:05:00Z")));
         // An older record: a minute after it started.
         let p = pending("2026-01-01T00:00:00Z", None);
-        assert!(still_in_flight(&p, at("2026-01-01T00:00:59Z")));
-        assert!(!still_in_flight(&p, at("2026-01-01T00:01:00Z")));
+        assert!(still_in_flight(&p, &at("2026-01-01T00:00:59Z")));
+        assert!(!still_in_flight(&p, &at("2026-01-01T00:01:00Z")));
         // Unreadable: still in flight, whatever the time.
         let p = pending("garbage", None);
-        assert!(still_in_flight(&p, at("2030-01-01T00:00:00Z")));
+        assert!(still_in_flight(&p, &at("2030-01-01T00:00:00Z")));
         let p = pending("2026-01-01T00:00:00Z", Some("garbage"));
-        assert!(still_in_flight(&p, at("2030-01-01T00:00:00Z")));
+        assert!(still_in_flight(&p, &at("2030-01-01T00:00:00Z")));
     }
 }

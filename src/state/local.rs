@@ -266,6 +266,7 @@ mod tests {
             conversations_default: None,
             started_at: "now".into(),
             in_flight_until: None,
+            clock: None,
         }
     }
 

@@ -121,6 +121,11 @@ pub struct PendingCreate {
     /// Absent in records of older versions: `started_at` plus 60 seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight_until: Option<String>,
+    /// Whose clock `in_flight_until` is on: `database` (the PostgreSQL backend's, which every
+    /// reader of that state shares) or `host NAME` (the machine that wrote it). A reader on
+    /// another clock allows for skew (see the README's "Never twice").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }
 
 /// One change to the state, as the apply engine records it (and as the journal stores it).
@@ -384,6 +389,7 @@ mod tests {
             conversations_default: None,
             started_at: "2026-01-01T00:00:00Z".into(),
             in_flight_until: None,
+            clock: None,
         };
         let mut state = State::empty();
         state.pending.insert("old-name".into(), pending(1));

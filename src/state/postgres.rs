@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 use super::error::StateError;
 use super::history::HistoryEntry;
 use super::lock::{LockInfo, LockWait};
-use super::model::State;
+use super::model::{State, StateUpdate};
 use crate::config::secret::Secret;
 
 /// The schema version this binary creates and reads.
@@ -201,6 +201,21 @@ async fn read_state(client: &Client, location: &PgLocation) -> Result<Option<Sta
             State::from_bytes(std::path::Path::new(&location.describe()), text.as_bytes()).map(Some)
         }
     }
+}
+
+/// The database's clock now.
+pub async fn database_now(location: &PgLocation) -> Result<std::time::SystemTime, StateError> {
+    let client = connect(location).await?;
+    now_on(&client, location).await
+}
+
+async fn now_on(client: &Client, location: &PgLocation) -> Result<std::time::SystemTime, StateError> {
+    let row = client
+        .query_one("SELECT extract(epoch FROM clock_timestamp())::float8", &[])
+        .await
+        .map_err(|e| db_error(location, "reading the database clock", e))?;
+    let seconds: f64 = row.get(0);
+    Ok(std::time::UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0)))
 }
 
 /// Reads a workspace's state without locking (plan, drift, show, pull).
@@ -398,6 +413,41 @@ impl PgStore {
         self.exists = true;
         self.state = next;
         Ok(())
+    }
+
+    /// Records apply's updates (one compare-and-swap). A pending create's in-flight window is
+    /// moved onto the database's clock, which every reader of this workspace shares, so that
+    /// no decision depends on two machines' clocks agreeing.
+    pub async fn record(&mut self, mut updates: Vec<StateUpdate>) -> Result<(), StateError> {
+        if updates
+            .iter()
+            .any(|u| matches!(u, StateUpdate::Pending { .. }))
+        {
+            let local = std::time::SystemTime::now();
+            let database = now_on(&self.client, &self.location).await?;
+            for update in &mut updates {
+                if let StateUpdate::Pending { pending, .. } = update {
+                    let until = pending
+                        .in_flight_until
+                        .as_deref()
+                        .and_then(|u| humantime::parse_rfc3339(u).ok());
+                    if let Some(until) = until {
+                        let left = until.duration_since(local).unwrap_or_default();
+                        let on_database = database + left + Duration::from_millis(999);
+                        pending.in_flight_until =
+                            Some(humantime::format_rfc3339_seconds(on_database).to_string());
+                        pending.clock = Some("database".to_owned());
+                    }
+                }
+            }
+        }
+        self.commit(|state| {
+            for update in updates {
+                update.apply_to(state);
+            }
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Applies `change`; if the content changed, writes it (compare-and-swap on the serial).

@@ -66,6 +66,15 @@ impl StateLocation {
         }
     }
 
+    /// The time on the clock every reader of this state shares, when there is one: the
+    /// database's (`None` for a local file: each machine has its own clock).
+    pub async fn shared_now(&self) -> Result<Option<std::time::SystemTime>, StateError> {
+        match self {
+            Self::Local(_) => Ok(None),
+            Self::Postgres(pg) => super::postgres::database_now(pg).await.map(Some),
+        }
+    }
+
     /// Reads the state without locking (plan, drift, show, pull). `None`: no state yet.
     pub async fn load(&self) -> Result<Option<State>, StateError> {
         match self {
@@ -157,14 +166,7 @@ impl StateStore {
     pub async fn record(&mut self, updates: Vec<StateUpdate>) -> Result<(), StateError> {
         match self {
             Self::Local(s) => tokio::task::block_in_place(|| s.record(updates)),
-            Self::Postgres(s) => s
-                .commit(|state| {
-                    for update in updates {
-                        update.apply_to(state);
-                    }
-                })
-                .await
-                .map(|_| ()),
+            Self::Postgres(s) => s.record(updates).await,
         }
     }
 

@@ -11,6 +11,11 @@ pub(crate) fn rfc3339_in(after: std::time::Duration) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
+/// This machine's name, as pending records name their clock.
+pub(crate) fn host() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
 /// `user@host` of whoever runs this process, for lock info and the audit trail.
 pub(crate) fn who() -> String {
     let user = ["USER", "LOGNAME", "USERNAME"]
@@ -18,8 +23,7 @@ pub(crate) fn who() -> String {
         .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
         .or_else(user_from_passwd)
         .unwrap_or_else(|| "unknown".to_owned());
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
-    format!("{user}@{host}")
+    format!("{user}@{}", host())
 }
 
 /// The name of this process's user from /etc/passwd (containers and CI runners often leave

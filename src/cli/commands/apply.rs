@@ -52,11 +52,16 @@ async fn run_async(
         }
         None => {
             let state = store.exists().then(|| store.state().clone());
+            let clocks = crate::plan::Clocks {
+                local: std::time::SystemTime::now(),
+                shared: location.shared_now().await?,
+            };
             let planning = context::plan_against(
                 settings,
                 &args.net,
                 config.clone(),
                 state,
+                &clocks,
                 Scope::Everything,
             );
             let planned = tokio::select! {

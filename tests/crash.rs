@@ -1,0 +1,216 @@
+//! Proof of "never twice, never lost": apply dies at every step where a crash matters (the
+//! failpoint matrix), and concurrent applies are killed or interrupted at random (chaos);
+//! after the next run, every account has at most one instance, every instance the simulator
+//! made is in the state, the serial never went down, and the state always parses.
+//!
+//! Needs the `failpoints` feature (`cargo test --features failpoints`, as `.ci/run` does).
+#![cfg(feature = "failpoints")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use common::{account, ConfigBuilder, Outcome, Test};
+use flexform::sim::SimConfig;
+use flexform::state::State;
+
+/// Every point where apply can die, in the order a create meets them. Each is a row of the
+/// README's "Guarantees" table.
+const POINTS: &[&str] = &[
+    "apply::before_pending",
+    "state::journal::before_append",
+    "state::journal::before_sync",
+    "apply::after_pending_durable",
+    "client::before_send",
+    "apply::after_create_answer",
+    "apply::after_sid_durable",
+    "state::fold::before_write",
+    "fs::before_rename",
+    "fs::after_rename",
+    "state::fold::before_journal_remove",
+];
+
+/// A short request timeout keeps the in-flight window of an interrupted create short.
+const APPLY: &[&str] = &["apply", "--auto-approve", "--request-timeout", "1s"];
+
+fn config(n: u32) -> ConfigBuilder {
+    (1..=n).fold(ConfigBuilder::new(), |c, i| {
+        c.instance(&format!("i{i}"), &account(i))
+    })
+}
+
+/// The state as the next reader sees it, which must always parse; `None` before the first.
+fn read_state(t: &Test) -> Option<State> {
+    State::load(&t.state_path()).unwrap_or_else(|e| panic!("the state does not parse: {e}"))
+}
+
+/// Applies until it succeeds, waiting out the in-flight window of an interrupted create when
+/// the plan says one may still be on its way (at most a few rounds).
+async fn settle(t: &Test) -> Outcome {
+    for _ in 0..5 {
+        let outcome = t.run(APPLY).await;
+        if outcome.code == Some(0) {
+            return outcome;
+        }
+        assert!(
+            outcome.stderr.contains("may still be in flight"),
+            "the settling apply failed: {outcome:?}"
+        );
+        let until = read_state(t)
+            .into_iter()
+            .flat_map(|s| s.pending.into_values())
+            .filter_map(|p| p.in_flight_until)
+            .filter_map(|u| humantime::parse_rfc3339(&u).ok())
+            .max()
+            .expect("an in-flight pending record");
+        if let Ok(wait) = until.duration_since(SystemTime::now()) {
+            tokio::time::sleep(wait + Duration::from_millis(100)).await;
+        }
+    }
+    panic!("apply never settled");
+}
+
+/// At most one instance per account, and every instance the simulator made is recorded.
+fn assert_invariants(t: &Test) {
+    let state = read_state(t).expect("a state exists");
+    let mut per_account: BTreeMap<String, usize> = BTreeMap::new();
+    for instance in t.sim().instances() {
+        *per_account.entry(instance.account_sid.clone()).or_default() += 1;
+        assert!(
+            state
+                .instances
+                .values()
+                .any(|r| r.flex_instance_sid.as_str() == instance.flex_instance_sid),
+            "{} on {} was made but is not in the state: {state:#?}",
+            instance.flex_instance_sid,
+            instance.account_sid
+        );
+    }
+    for (account, count) in per_account {
+        assert_eq!(count, 1, "{account} has {count} instances");
+    }
+    assert!(state.pending.is_empty(), "{:?}", state.pending);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_dies_at_every_crash_point_and_the_next_run_neither_duplicates_nor_loses() {
+    for point in POINTS {
+        let t = Test::with_sim_ready_after(Duration::ZERO)
+            .await
+            .config(&config(1));
+        // A state that exists, so that the crash meets a backup, a journal and a fold.
+        t.run(APPLY).await.assert_exit(0);
+        let serial_before = read_state(&t).unwrap().serial;
+        t.write_config(&config(3));
+
+        let crashed = t
+            .run_with_env(APPLY, &[("FAILPOINTS", Some(&format!("{point}=panic")))])
+            .await;
+        assert_eq!(
+            crashed.code, None,
+            "{point}: apply should have died there: {crashed:?}"
+        );
+        assert!(
+            crashed.stderr.contains("crashing at"),
+            "{point}: {crashed:?}"
+        );
+        let after_crash = read_state(&t).expect("the state survives");
+        assert!(after_crash.serial >= serial_before, "{point}: serial went down");
+
+        settle(&t).await;
+        let state = read_state(&t).unwrap();
+        assert!(state.serial >= after_crash.serial, "{point}: serial went down");
+        assert_eq!(state.instances.len(), 3, "{point}: {state:#?}");
+        assert_invariants(&t);
+    }
+}
+
+/// The final fold failing is an error of the run, and nothing recorded is lost: the next run
+/// folds the journal in.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_final_fold_is_not_reported_as_complete_and_the_next_run_folds_it() {
+    let t = Test::with_sim_ready_after(Duration::ZERO)
+        .await
+        .config(&config(2));
+    let outcome = t
+        .run_with_env(APPLY, &[("FAILPOINTS", Some("state::fold::fail=return"))])
+        .await;
+    outcome.assert_exit(1);
+    assert!(
+        !outcome.stdout.contains("Apply complete!"),
+        "a failed fold is not complete: {outcome:?}"
+    );
+    outcome.assert_stdout_contains("Apply finished with errors.");
+    outcome.assert_stderr_contains("kept in the journal");
+    assert_eq!(read_state(&t).unwrap().instances.len(), 2, "readers see the journal");
+    let next = t.run(APPLY).await;
+    next.assert_exit(0);
+    assert!(!t.path("flexform.state.json.journal").exists());
+    assert_invariants(&t);
+}
+
+/// Three applies at a time on one state, one of them killed or interrupted at a random moment
+/// each round, the configuration growing every round; then one settling apply.
+async fn chaos(t: &Test, rounds: u32) {
+    use rand::{Rng, SeedableRng};
+    let seed = rand::random::<u64>();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut last_serial = 0;
+    for round in 1..=rounds {
+        t.write_config(&config(round * 2));
+        let mut runs: Vec<_> = (0..3)
+            .map(|_| {
+                let mut args = APPLY.to_vec();
+                args.extend(["--lock-timeout", "60s"]);
+                t.spawn(&args)
+            })
+            .collect();
+        let victim = rng.random_range(0..runs.len());
+        let hard = rng.random_bool(0.5);
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;
+        if hard {
+            runs[victim].kill();
+        } else {
+            // SAFETY: plain FFI call on a child this test started and has not reaped.
+            unsafe { libc::kill(runs[victim].id() as libc::pid_t, libc::SIGINT) };
+        }
+        for (i, run) in runs.into_iter().enumerate() {
+            let outcome = run.output().await;
+            if i == victim {
+                assert!(
+                    outcome.code.is_none() || outcome.code == Some(130) || outcome.code == Some(0),
+                    "seed {seed} round {round}: the interrupted apply: {outcome:?}"
+                );
+            } else {
+                assert!(
+                    outcome.code == Some(0)
+                        || (outcome.code == Some(1)
+                            && outcome.stderr.contains("may still be in flight")),
+                    "seed {seed} round {round}: {outcome:?}"
+                );
+            }
+            let serial = read_state(t).map_or(0, |s| s.serial);
+            assert!(serial >= last_serial, "seed {seed}: the serial went down");
+            last_serial = serial;
+        }
+    }
+    settle(t).await;
+    assert_eq!(
+        read_state(t).unwrap().instances.len(),
+        (rounds * 2) as usize,
+        "seed {seed}"
+    );
+    assert_invariants(t);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_on_a_local_state() {
+    let t = Test::with_sim(SimConfig {
+        ready_after: Duration::from_millis(300),
+        latency: Duration::from_millis(30),
+        ..SimConfig::default()
+    })
+    .await;
+    chaos(&t, 4).await;
+}
