@@ -32,12 +32,7 @@ pub struct Planned {
 impl Planned {
     /// The plan as a document tied to its state and configuration.
     pub fn document(&self) -> PlanDocument {
-        PlanDocument::new(
-            &self.plan,
-            self.state.as_ref().map(|s| s.lineage.clone()),
-            self.state.as_ref().map_or(0, |s| s.serial),
-            self.config.sha256.clone(),
-        )
+        PlanDocument::new(&self.plan, self.state.as_ref(), self.config.sha256.clone())
     }
 }
 

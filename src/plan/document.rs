@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Diagnostic, Plan, ResourceChange, Summary};
+use crate::state::State;
 
 /// Format of the plan document.
 pub const PLAN_FORMAT_VERSION: &str = "1";
@@ -26,6 +27,11 @@ pub struct PlanDocument {
     pub state_lineage: Option<String>,
     /// Serial of that state (0: there was no state yet).
     pub state_serial: u64,
+    /// SHA-256 of that state's content (its lineage, records and pending creates, the journal
+    /// included; null: there was no state yet). Anything recorded since makes the plan stale.
+    #[serde(default)]
+    #[schemars(required, extend("type" = ["string", "null"]))]
+    pub state_sha256: Option<String>,
     /// SHA-256 of the configuration file the plan was made from.
     pub config_sha256: String,
     /// When the plan was made (RFC 3339).
@@ -73,17 +79,13 @@ pub enum PlanFileError {
 
 impl PlanDocument {
     /// Wraps a plan with what ties it to its inputs.
-    pub fn new(
-        plan: &Plan,
-        state_lineage: Option<String>,
-        state_serial: u64,
-        config_sha256: String,
-    ) -> Self {
+    pub fn new(plan: &Plan, state: Option<&State>, config_sha256: String) -> Self {
         Self {
             format_version: PLAN_FORMAT_VERSION.to_owned(),
             flexform_version: env!("CARGO_PKG_VERSION").to_owned(),
-            state_lineage,
-            state_serial,
+            state_lineage: state.map(|s| s.lineage.clone()),
+            state_serial: state.map_or(0, |s| s.serial),
+            state_sha256: state.map(State::content_sha256),
             config_sha256,
             created_at: crate::support::stamp::now_rfc3339(),
             resource_changes: plan.changes.clone(),

@@ -302,6 +302,18 @@ impl State {
         })
     }
 
+    /// SHA-256 of what the state records (lineage, instances, pending creates), whatever its
+    /// serial and whether a journal still holds part of it: a saved plan applies only to
+    /// exactly the content it was made from.
+    pub fn content_sha256(&self) -> String {
+        let content = serde_json::json!({
+            "lineage": self.lineage,
+            "instances": self.instances,
+            "pending": self.pending,
+        });
+        crate::support::hash::sha256_hex(content.to_string().as_bytes())
+    }
+
     /// The document as written to disk: pretty JSON with a trailing newline.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = serde_json::to_vec_pretty(self).expect("state always serializes");

@@ -250,6 +250,13 @@ fn check_saved_plan(
             state.serial
         );
     }
+    // The serial alone misses what a crashed run recorded in the journal since the plan: the
+    // content must be exactly what the plan saw.
+    if store.exists() && document.state_sha256.as_deref() != Some(&state.content_sha256()) {
+        bail!(
+            "Saved plan is stale: the state recorded changes after the plan was made (an interrupted or concurrent run); run plan again. Nothing was sent"
+        );
+    }
     if document.config_sha256 != config_sha256 {
         bail!("Saved plan was made from a different configuration (the file changed since); run plan again. Nothing was sent");
     }
