@@ -8,269 +8,48 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use flexform::sim::{self, Faults, SimConfig, SimHandle, SimStats};
-use flexform::state::HistoryEntry;
+use common::{ConfigBuilder, Outcome, Running, Test, KEY, SECRET};
+use flexform::sim::{Faults, SimConfig};
 use flexform::state::{Origin, State};
 use serde::Deserialize;
 
-const KEY: &str = "SKtest";
-const SECRET: &str = "sim-secret";
 const A: &str = "AC11111111111111111111111111111111";
 const B: &str = "AC22222222222222222222222222222222";
 const C: &str = "AC33333333333333333333333333333333";
 const OTHER: &str = "ACffffffffffffffffffffffffffffffff";
 /// How long a simulated instance provisions; apply polls from 1 s.
 const READY: Duration = Duration::from_millis(300);
-/// Proxy variables that must not send loopback requests elsewhere.
-const PROXY_VARS: &[&str] = &[
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-];
 
-/// One instance of the configuration: name, account, `conversations.default`.
-type Spec<'a> = (&'a str, &'a str, Option<bool>);
-
-fn config_yaml(instances: &[Spec<'_>]) -> String {
-    let mut yaml = String::from("version: 1\ninstances:\n");
-    for (name, account, default) in instances {
-        yaml.push_str(&format!("  {name}:\n    account_sid: {account}\n"));
-        if let Some(default) = default {
-            yaml.push_str(&format!("    conversations:\n      default: {default}\n"));
-        }
-    }
-    yaml
-}
-
-/// A temporary project folder (configuration, state) and a simulator.
-struct Project {
-    dir: tempfile::TempDir,
-    sim: SimHandle,
-}
-
-impl Project {
-    async fn start(ready_after: Duration, instances: &[Spec<'_>]) -> Self {
-        let sim = sim::spawn(SimConfig {
-            ready_after,
-            ..SimConfig::default()
+/// Waits until the simulator has created `n` instances.
+async fn wait_for_creates(project: &Test, n: u64) {
+    project
+        .wait_until(&format!("the simulator to see {n} creates"), || {
+            project.stats().creates >= n
         })
-        .await
-        .expect("the simulator starts");
-        let project = Self {
-            dir: tempfile::tempdir().unwrap(),
-            sim,
-        };
-        project.write_config(instances);
-        project
-    }
-
-    fn write_config(&self, instances: &[Spec<'_>]) {
-        std::fs::write(self.path("flexform.yaml"), config_yaml(instances)).unwrap();
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn state_path(&self) -> PathBuf {
-        self.path("flexform.state.json")
-    }
-
-    /// `flexform --endpoint <sim> ARGS` in the project folder, stdin not a terminal.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = common::flexform();
-        for var in PROXY_VARS {
-            cmd.env_remove(var);
-        }
-        cmd.current_dir(self.dir.path())
-            .env("TWILIO_API_KEY", KEY)
-            .env("TWILIO_API_SECRET", SECRET)
-            .arg("--endpoint")
-            .arg(self.sim.url())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-
-    /// Runs flexform to the end, off the runtime's worker threads (the simulator runs there).
-    async fn run(&self, args: &[&str]) -> Output {
-        let mut cmd = self.command(args);
-        tokio::task::spawn_blocking(move || cmd.output().expect("the flexform binary runs"))
-            .await
-            .unwrap()
-    }
-
-    fn spawn(&self, args: &[&str]) -> Running {
-        Running(Some(
-            self.command(args)
-                .spawn()
-                .expect("the flexform binary starts"),
-        ))
-    }
-
-    fn state_bytes(&self) -> Vec<u8> {
-        std::fs::read(self.state_path()).expect("the state file exists")
-    }
-
-    /// The state as flexform reads it: the file with any journaled updates applied.
-    fn state(&self) -> State {
-        State::load(&self.state_path())
-            .expect("the state parses")
-            .expect("a state exists")
-    }
-
-    fn history(&self) -> Vec<HistoryEntry> {
-        let path = self.path("flexform.state.json.history.jsonl");
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("each history line is an entry"))
-            .collect()
-    }
-
-    fn stats(&self) -> SimStats {
-        self.sim.stats()
-    }
-
-    /// The SID of the simulator's only instance on `account`.
-    fn sim_sid(&self, account: &str) -> String {
-        let found: Vec<_> = self
-            .sim
-            .instances()
-            .into_iter()
-            .filter(|i| i.account_sid == account)
-            .collect();
-        assert_eq!(found.len(), 1, "instances on {account}: {found:?}");
-        found[0].flex_instance_sid.clone()
-    }
-
-    /// Creates an instance on `account` behind flexform's back, as someone else would.
-    async fn create_directly(&self, account: &str) -> String {
-        let response = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .post(format!("{}/v2/Instances", self.sim.url()))
-            .basic_auth("someone", Some("else"))
-            .header("I-Twilio-Auth-Account", account)
-            .json(&serde_json::json!({}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
-        let body: serde_json::Value = response.json().await.unwrap();
-        body["flex_instance_sid"].as_str().unwrap().to_owned()
-    }
-
-    /// Waits until the simulator has created `n` instances.
-    /// Runs `apply`, lets the simulator create the instance but hold the answer, and kills
-    /// flexform (SIGKILL) meanwhile: the instance exists, flexform never learned its SID.
-    async fn crash_during_held_create(&self) {
-        self.sim.set_faults(Faults {
-            hold_create_response_ms: Some(30_000),
-            ..Faults::default()
-        });
-        let mut child = self.spawn(&["apply", "--auto-approve"]);
-        self.wait_for_creates(1).await;
-        child.kill();
-        let _ = child.output().await;
-        self.sim.set_faults(Faults::default());
-    }
-
-    async fn wait_for_creates(&self, n: u64) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.stats().creates < n {
-            assert!(
-                Instant::now() < deadline,
-                "the simulator never saw {n} creates: {:?}",
-                self.stats()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-/// A flexform process started in the background; killed if a test ends before it does.
-struct Running(Option<Child>);
-
-impl Running {
-    fn id(&self) -> u32 {
-        self.0.as_ref().expect("not yet waited for").id()
-    }
-
-    /// SIGKILL.
-    fn kill(&mut self) {
-        self.0.as_mut().expect("not yet waited for").kill().unwrap();
-    }
-
-    /// Waits for the end, off the runtime's worker threads.
-    async fn output(mut self) -> Output {
-        let child = self.0.take().expect("not yet waited for");
-        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn stdout(output: &Output) -> String {
-    common::stdout(output)
-}
-
-fn stderr(output: &Output) -> String {
-    common::stderr(output)
-}
-
-/// Asserts the exit code, showing both streams when it is wrong.
-#[track_caller]
-fn assert_exit(output: &Output, code: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        stdout(output),
-        stderr(output)
-    );
+        .await;
 }
 
 /// Runs `apply --auto-approve` and expects it to succeed.
-async fn apply_ok(project: &Project, extra: &[&str]) -> Output {
+async fn apply_ok(project: &Test, extra: &[&str]) -> Outcome {
     let mut args = vec!["apply", "--auto-approve"];
     args.extend_from_slice(extra);
     let output = project.run(&args).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     output
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_creates_every_missing_instance_and_records_each_sid() {
-    let project = Project::start(
-        READY,
-        &[("a", A, Some(true)), ("b", B, Some(false)), ("c", C, None)],
-    )
-    .await;
-    let output = apply_ok(&project, &[]).await;
-    assert!(
-        stdout(&output).contains("Apply complete! Resources: 3 created, 0 adopted, 0 failed."),
-        "{}",
-        stdout(&output)
+    let project = Test::with_sim_ready_after(READY).await.config(
+        &ConfigBuilder::new()
+            .conversations("a", A, Some(true))
+            .conversations("b", B, Some(false))
+            .instance("c", C),
     );
+    let output = apply_ok(&project, &[]).await;
+    output.assert_stdout_contains("Apply complete! Resources: 3 created, 0 adopted, 0 failed.");
 
     let stats = project.stats();
     assert_eq!(stats.create_requests, 3, "{stats:?}");
@@ -279,7 +58,7 @@ async fn apply_creates_every_missing_instance_and_records_each_sid() {
 
     // The bodies: conversations.default as configured, and nothing when it is not configured.
     let mut sent: Vec<(String, Option<bool>)> = project
-        .sim
+        .sim()
         .instances()
         .into_iter()
         .map(|i| (i.account_sid, i.conversations_default))
@@ -338,18 +117,18 @@ async fn apply_creates_every_missing_instance_and_records_each_sid() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn second_apply_sends_no_post_and_plan_then_reports_no_changes() {
-    let project = Project::start(READY, &[("a", A, None), ("b", B, Some(true))]).await;
+    let project = Test::with_sim_ready_after(READY).await.config(
+        &ConfigBuilder::new()
+            .instance("a", A)
+            .conversations("b", B, Some(true)),
+    );
     apply_ok(&project, &[]).await;
     let before = project.stats();
     let state_before = project.state_bytes();
     assert_eq!(before.create_requests, 2);
 
     let output = apply_ok(&project, &[]).await;
-    assert!(
-        stdout(&output).contains("No changes."),
-        "{}",
-        stdout(&output)
-    );
+    output.assert_stdout_contains("No changes.");
     assert_eq!(project.stats().create_requests, before.create_requests);
     assert_eq!(project.state_bytes(), state_before, "nothing to record");
     assert_eq!(
@@ -359,22 +138,20 @@ async fn second_apply_sends_no_post_and_plan_then_reports_no_changes() {
     );
 
     let output = project.run(&["plan", "--detailed-exitcode"]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     assert_eq!(project.stats().create_requests, before.create_requests);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_adopts_an_existing_instance_without_a_post() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
-    let existing = project.create_directly(A).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
+    let existing = project.create_directly(A, None).await;
     assert_eq!(project.stats().create_requests, 1);
 
     let output = apply_ok(&project, &[]).await;
-    assert!(
-        stdout(&output).contains("will be adopted"),
-        "{}",
-        stdout(&output)
-    );
+    output.assert_stdout_contains("will be adopted");
     assert_eq!(
         project.stats().create_requests,
         1,
@@ -393,26 +170,33 @@ async fn apply_adopts_an_existing_instance_without_a_post() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn saved_plan_applies_without_prompt() {
-    let project = Project::start(READY, &[("a", A, Some(true))]).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().conversations("a", A, Some(true)));
     let output = project.run(&["plan", "--out", "plan.json"]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     assert_eq!(project.stats().create_requests, 0, "plan never creates");
 
     let output = project.run(&["apply", "plan.json"]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     assert_eq!(project.stats().creates, 1);
     let record = &project.state().instances["a"];
     assert_eq!(record.flex_instance_sid.to_string(), project.sim_sid(A));
-    assert_eq!(project.sim.instances()[0].conversations_default, Some(true));
+    assert_eq!(
+        project.sim().instances()[0].conversations_default,
+        Some(true)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_saved_plan_is_refused_without_a_request() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
     apply_ok(&project, &[]).await;
-    project.write_config(&[("a", A, None), ("b", B, None)]);
+    project.write_config(&ConfigBuilder::new().instance("a", A).instance("b", B));
     let output = project.run(&["plan", "--out", "plan.json"]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     // The state changes after the plan was made.
     let previous = project.state_bytes();
     apply_ok(&project, &[]).await;
@@ -425,42 +209,38 @@ async fn stale_saved_plan_is_refused_without_a_request() {
     let state_before = project.state_bytes();
 
     let output = project.run(&["apply", "plan.json"]).await;
-    assert_exit(&output, 1);
-    assert!(
-        stderr(&output).contains("Saved plan is stale"),
-        "{}",
-        stderr(&output)
-    );
+    output.assert_exit(1);
+    output.assert_stderr_contains("Saved plan is stale");
     assert_eq!(project.stats(), before, "no request of any kind");
     assert_eq!(project.state_bytes(), state_before);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn saved_plan_from_before_the_first_state_is_stale_once_a_state_exists() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
     let output = project.run(&["plan", "--out", "plan.json"]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     apply_ok(&project, &[]).await;
     let before = project.stats();
 
     let output = project.run(&["apply", "plan.json"]).await;
-    assert_exit(&output, 1);
-    assert!(
-        stderr(&output).contains("Saved plan is stale"),
-        "{}",
-        stderr(&output)
-    );
+    output.assert_exit(1);
+    output.assert_stderr_contains("Saved plan is stale");
     assert_eq!(project.stats(), before, "no request of any kind");
     assert_eq!(project.stats().create_requests, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn saved_plan_of_another_lineage_is_refused_without_a_request() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
     apply_ok(&project, &[]).await;
-    project.write_config(&[("a", A, None), ("b", B, None)]);
+    project.write_config(&ConfigBuilder::new().instance("a", A).instance("b", B));
     let output = project.run(&["plan", "--out", "plan.json"]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     // Another state, same serial, other lineage: e.g. a state file of another estate.
     let mut state = project.state();
     state.lineage = "00000000-0000-4000-8000-000000000000".into();
@@ -468,12 +248,8 @@ async fn saved_plan_of_another_lineage_is_refused_without_a_request() {
     let before = project.stats();
 
     let output = project.run(&["apply", "plan.json"]).await;
-    assert_exit(&output, 1);
-    assert!(
-        stderr(&output).contains("Saved plan does not match the given state"),
-        "{}",
-        stderr(&output)
-    );
+    output.assert_exit(1);
+    output.assert_stderr_contains("Saved plan does not match the given state");
     assert_eq!(project.stats(), before, "no request of any kind");
 }
 
@@ -482,14 +258,16 @@ async fn saved_plan_of_another_lineage_is_refused_without_a_request() {
 /// records nothing and creates nothing; the next plan adopts the instance without a POST.
 #[tokio::test(flavor = "multi_thread")]
 async fn saved_plan_meets_an_instance_created_since_with_a_409_and_the_next_plan_adopts() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
     let output = project.run(&["plan", "--out", "plan.json"]).await;
-    assert_exit(&output, 0);
-    let theirs = project.create_directly(A).await;
+    output.assert_exit(0);
+    let theirs = project.create_directly(A, None).await;
 
     let output = project.run(&["apply", "plan.json"]).await;
-    assert_exit(&output, 1);
-    assert!(stderr(&output).contains("20409"), "{}", stderr(&output));
+    output.assert_exit(1);
+    output.assert_stderr_contains("20409");
     assert_eq!(project.stats().creates, 1, "only the one made above");
     let state = project.state();
     assert!(
@@ -498,14 +276,10 @@ async fn saved_plan_meets_an_instance_created_since_with_a_409_and_the_next_plan
     );
 
     let output = project.run(&["plan"]).await;
-    assert!(
-        stdout(&output).contains("will be adopted"),
-        "{}",
-        stdout(&output)
-    );
+    output.assert_stdout_contains("will be adopted");
     let before = project.stats().create_requests;
     let output = project.run(&["apply", "--auto-approve"]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     assert_eq!(
         project.stats().create_requests,
         before,
@@ -520,21 +294,23 @@ async fn saved_plan_meets_an_instance_created_since_with_a_409_and_the_next_plan
 /// instance, with the ways out, and no second POST is ever sent; `import` resolves it.
 #[tokio::test(flavor = "multi_thread")]
 async fn unresolved_pending_create_blocks_without_discovery_until_imported() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
-    project.sim.set_faults(Faults {
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
+    project.sim().set_faults(Faults {
         discovery_unavailable: true,
         create_error_after_commit: 1,
         ..Faults::default()
     });
     let output = project.run(&["apply", "--auto-approve"]).await;
-    assert_exit(&output, 1);
+    output.assert_exit(1);
     assert_eq!(project.stats().create_requests, 1);
     assert!(project.state().pending.contains_key("a"));
     let created = project.sim_sid(A);
 
     let output = project.run(&["plan"]).await;
-    assert_exit(&output, 1);
-    let text = stdout(&output);
+    output.assert_exit(1);
+    let text = &output.stdout;
     assert!(
         text.contains("pending_create_unresolved")
             && text.contains("flexform import a")
@@ -542,7 +318,7 @@ async fn unresolved_pending_create_blocks_without_discovery_until_imported() {
         "{text}"
     );
     let output = project.run(&["apply", "--auto-approve"]).await;
-    assert_exit(&output, 1);
+    output.assert_exit(1);
     assert_eq!(
         project.stats().create_requests,
         1,
@@ -550,40 +326,43 @@ async fn unresolved_pending_create_blocks_without_discovery_until_imported() {
     );
 
     let output = project.run(&["import", "a", &created]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     let state = project.state();
     assert!(state.pending.is_empty(), "{state:?}");
     assert_eq!(state.instances["a"].flex_instance_sid.to_string(), created);
     let output = project.run(&["plan", "--detailed-exitcode"]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_without_terminal_or_auto_approve_refuses_before_any_request() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
     let output = project.run(&["apply"]).await;
-    assert_exit(&output, 1);
-    assert!(
-        stderr(&output).contains("--auto-approve"),
-        "{}",
-        stderr(&output)
-    );
+    output.assert_exit(1);
+    output.assert_stderr_contains("--auto-approve");
     assert_eq!(project.stats().requests, 0);
     assert!(!project.state_path().exists());
 }
 
 /// Ambiguous failure: the simulator creates the instance, then answers 500
-/// (`create_error_after_commit`). The other instance is created and recorded; the failed one
-/// keeps its pending record, which the next plan resolves as adopt, with no second POST.
+/// (`create_error_after_commit`), and discovery is unavailable, so apply cannot learn what
+/// came of it. The other instance is created and recorded; the failed one keeps its pending
+/// record, which the next plan resolves as adopt, with no second POST.
 #[tokio::test(flavor = "multi_thread")]
 async fn partial_failure_with_an_ambiguous_answer_records_the_success_and_adopts_later() {
-    let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
-    project.sim.set_faults(Faults {
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    project.sim().set_faults(Faults {
         create_error_after_commit: 1,
+        discovery_unavailable: true,
         ..Faults::default()
     });
     let output = project.run(&["apply", "--auto-approve"]).await;
-    assert_exit(&output, 1);
+    output.assert_exit(1);
+    project.sim().set_faults(Faults::default());
     assert_eq!(project.stats().create_requests, 2);
     assert_eq!(project.stats().creates, 2);
 
@@ -598,24 +377,16 @@ async fn partial_failure_with_an_ambiguous_answer_records_the_success_and_adopts
         ok_record.flex_instance_sid.to_string(),
         project.sim_sid(&ok_record.account_sid.to_string())
     );
-    let err = stderr(&output);
+    let err = &output.stderr;
     assert!(
         err.contains(&format!("error: flex_instance.{failed_name}")) && err.contains("20500"),
         "each failure is listed with its Twilio error: {err}"
     );
-    assert!(
-        stdout(&output).contains("1 created, 0 adopted, 1 failed"),
-        "{}",
-        stdout(&output)
-    );
+    output.assert_stdout_contains("1 created, 0 adopted, 1 failed");
 
     let output = project.run(&["plan"]).await;
-    assert_exit(&output, 0);
-    assert!(
-        stdout(&output).contains(&format!("flex_instance.{failed_name} will be adopted")),
-        "{}",
-        stdout(&output)
-    );
+    output.assert_exit(0);
+    output.assert_stdout_contains(&format!("flex_instance.{failed_name} will be adopted"));
 
     apply_ok(&project, &[]).await;
     assert_eq!(project.stats().create_requests, 2, "no second POST");
@@ -634,18 +405,20 @@ async fn partial_failure_with_an_ambiguous_answer_records_the_success_and_adopts
 /// keeps its pending record (the account has an instance), which blocks it until resolved.
 #[tokio::test(flavor = "multi_thread")]
 async fn partial_failure_with_a_definite_error_records_the_success() {
-    let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
-    project.sim.set_faults(Faults {
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    project.sim().set_faults(Faults {
         discovery_unavailable: true,
         ..Faults::default()
     });
     let output = project.run(&["plan", "--out", "plan.json"]).await;
-    assert_exit(&output, 0);
-    let theirs = project.create_directly(B).await;
+    output.assert_exit(0);
+    let theirs = project.create_directly(B, None).await;
 
     let output = project.run(&["apply", "plan.json"]).await;
-    assert_exit(&output, 1);
-    let err = stderr(&output);
+    output.assert_exit(1);
+    let err = &output.stderr;
     assert!(
         err.contains("error: flex_instance.b") && err.contains("20409"),
         "{err}"
@@ -660,10 +433,10 @@ async fn partial_failure_with_a_definite_error_records_the_success() {
     assert!(state.pending.contains_key("b"), "{state:?}");
     assert_eq!(project.sim_sid(B), theirs);
     // Discovery is back: the next apply adopts `b` without a POST.
-    project.sim.set_faults(Faults::default());
+    project.sim().set_faults(Faults::default());
     let before = project.stats().create_requests;
     let output = project.run(&["apply", "--auto-approve"]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     assert_eq!(project.stats().create_requests, before);
     assert_eq!(
         project.state().instances["b"].flex_instance_sid.to_string(),
@@ -675,54 +448,44 @@ async fn partial_failure_with_a_definite_error_records_the_success() {
 /// created, so its pending record is cleared; `a` is created and recorded; exit 1.
 #[tokio::test(flavor = "multi_thread")]
 async fn partial_failure_with_a_definite_refusal_clears_the_pending_record() {
-    let sim = sim::spawn(SimConfig {
+    let project = Test::with_sim(SimConfig {
         ready_after: READY,
         credentials: Some((KEY.into(), SECRET.into())),
         ..SimConfig::default()
     })
     .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("flexform.yaml"),
-        format!(
-            "version: 1\ncredentials:\n  bp:\n    key_env: B_KEY\n    secret_env: B_SECRET\ninstances:\n  a:\n    account_sid: {A}\n  b:\n    account_sid: {B}\n    credentials: bp\n"
-        ),
-    )
-    .unwrap();
-    let run = |args: &[&str], b_secret: &str| {
-        let mut cmd = common::flexform();
-        cmd.current_dir(dir.path())
-            .env("TWILIO_API_KEY", KEY)
-            .env("TWILIO_API_SECRET", SECRET)
-            .env("B_KEY", KEY)
-            .env("B_SECRET", b_secret)
-            .arg("--endpoint")
-            .arg(sim.url())
-            .args(args)
-            .stdin(Stdio::null());
-        async move {
-            tokio::task::spawn_blocking(move || cmd.output().unwrap())
-                .await
-                .unwrap()
-        }
-    };
-    assert_exit(&run(&["plan", "--out", "plan.json"], SECRET).await, 0);
-    let output = run(&["apply", "plan.json", "--no-wait"], "rotated-away").await;
-    assert_exit(&output, 1);
-    assert!(stderr(&output).contains("HTTP 401"), "{}", stderr(&output));
-    let state = State::load(&dir.path().join("flexform.state.json"))
-        .unwrap()
-        .unwrap();
+    .env("B_KEY", KEY)
+    .env("B_SECRET", SECRET)
+    .config(
+        &ConfigBuilder::new()
+            .section("credentials:\n  bp:\n    key_env: B_KEY\n    secret_env: B_SECRET\n")
+            .instance("a", A)
+            .instance_with("b", B, "    credentials: bp\n"),
+    );
+    project
+        .run(&["plan", "--out", "plan.json"])
+        .await
+        .assert_exit(0);
+    let output = project
+        .run_with_env(
+            &["apply", "plan.json", "--no-wait"],
+            &[("B_SECRET", Some("rotated-away"))],
+        )
+        .await;
+    output.assert_exit(1);
+    output.assert_stderr_contains("HTTP 401");
+    let state = project.state();
     assert!(state.instances.contains_key("a"));
     assert!(!state.instances.contains_key("b"));
     assert!(state.pending.is_empty(), "{state:?}");
-    assert_eq!(sim.stats().creates, 1);
+    assert_eq!(project.stats().creates, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_while_the_post_answer_is_held_then_plan_adopts_and_apply_sends_no_post() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
     project.crash_during_held_create().await;
     let created = project.sim_sid(A);
 
@@ -732,8 +495,8 @@ async fn sigkill_while_the_post_answer_is_held_then_plan_adopts_and_apply_sends_
     assert_eq!(state.pending["a"].account_sid.to_string(), A);
 
     let output = project.run(&["plan"]).await;
-    assert_exit(&output, 0);
-    let text = stdout(&output);
+    output.assert_exit(0);
+    let text = &output.stdout;
     assert!(
         text.contains("flex_instance.a will be adopted") && text.contains("> flex_instance \"a\""),
         "{text}"
@@ -751,8 +514,10 @@ async fn sigkill_while_the_post_answer_is_held_then_plan_adopts_and_apply_sends_
 #[tokio::test(flavor = "multi_thread")]
 async fn two_applies_at_once_one_proceeds_the_other_fails_at_once_naming_the_holder() {
     let hold = Duration::from_millis(2000);
-    let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
-    project.sim.set_faults(Faults {
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    project.sim().set_faults(Faults {
         hold_create_response_ms: Some(hold.as_millis() as u64),
         ..Faults::default()
     });
@@ -766,23 +531,17 @@ async fn two_applies_at_once_one_proceeds_the_other_fails_at_once_naming_the_hol
     };
     let ((one, one_took), (two, two_took)) = tokio::join!(timed(first), timed(second));
 
-    let codes = (one.status.code(), two.status.code());
+    let codes = (one.code, two.code);
     let (winner, (loser, loser_took)) = match codes {
         (Some(0), Some(1)) => (one, (two, two_took)),
         (Some(1), Some(0)) => (two, (one, one_took)),
-        _ => panic!(
-            "expected exactly one success: {codes:?}\n{}\n{}\n{}\n{}",
-            stderr(&one),
-            stdout(&one),
-            stderr(&two),
-            stdout(&two)
-        ),
+        _ => panic!("expected exactly one success: {codes:?}\n{one:?}\n{two:?}"),
     };
     assert!(
         loser_took < Duration::from_millis(1000),
         "the blocked run fails at once, well before the held create ({hold:?}): {loser_took:?}"
     );
-    let err = stderr(&loser);
+    let err = &loser.stderr;
     assert!(
         err.contains("state is locked by")
             && err.contains("@")
@@ -790,7 +549,7 @@ async fn two_applies_at_once_one_proceeds_the_other_fails_at_once_naming_the_hol
             && err.contains("force-unlock"),
         "{err}"
     );
-    assert!(stdout(&winner).contains("2 created"), "{}", stdout(&winner));
+    winner.assert_stdout_contains("2 created");
     let stats = project.stats();
     assert_eq!(stats.create_requests, 2, "{stats:?}");
     assert_eq!(stats.creates, 2, "{stats:?}");
@@ -872,13 +631,15 @@ impl Drop for ReadOnly {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn state_write_failure_sends_nothing_and_leaves_the_previous_state_intact() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
     apply_ok(&project, &[]).await;
-    project.write_config(&[("a", A, None), ("b", B, None)]);
+    project.write_config(&ConfigBuilder::new().instance("a", A).instance("b", B));
     let state_before = project.state_bytes();
     let before = project.stats();
 
-    let dir = project.dir.path().to_owned();
+    let dir = project.dir().to_owned();
     let immutable = Immutable::new(dir.clone());
     let read_only = if immutable.is_none() {
         ReadOnly::new(dir.clone())
@@ -896,8 +657,8 @@ async fn state_write_failure_sends_nothing_and_leaves_the_previous_state_intact(
     let output = project.run(&["apply", "--auto-approve"]).await;
     drop(immutable);
     drop(read_only);
-    assert_exit(&output, 1);
-    let err = stderr(&output);
+    output.assert_exit(1);
+    let err = &output.stderr;
     assert!(
         err.contains("error: flex_instance.b")
             && err.contains("cannot write flexform.state.json")
@@ -915,18 +676,20 @@ async fn state_write_failure_sends_nothing_and_leaves_the_previous_state_intact(
         state_before,
         "the state is unchanged"
     );
-    assert!(project.sim.instances().iter().all(|i| i.account_sid != B));
+    assert!(project.sim().instances().iter().all(|i| i.account_sid != B));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn import_records_checks_the_account_and_state_commands_list_show_rm() {
-    let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
-    let sid_a = project.create_directly(A).await;
-    let sid_b = project.create_directly(B).await;
-    let sid_other = project.create_directly(OTHER).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    let sid_a = project.create_directly(A, None).await;
+    let sid_b = project.create_directly(B, None).await;
+    let sid_other = project.create_directly(OTHER, None).await;
 
     let output = project.run(&["import", "a", &sid_a]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     let record = &project.state().instances["a"];
     assert_eq!(record.flex_instance_sid.to_string(), sid_a);
     assert_eq!(record.origin, Origin::Imported);
@@ -934,22 +697,18 @@ async fn import_records_checks_the_account_and_state_commands_list_show_rm() {
     let state_before = project.state_bytes();
     let unknown = "GO0123456789abcdef0123456789abcdef";
     let output = project.run(&["import", "b", unknown]).await;
-    assert_exit(&output, 1);
-    assert!(
-        stderr(&output).contains("does not exist"),
-        "{}",
-        stderr(&output)
-    );
+    output.assert_exit(1);
+    output.assert_stderr_contains("does not exist");
     let output = project.run(&["import", "b", &sid_other]).await;
-    assert_exit(&output, 1);
+    output.assert_exit(1);
     assert_eq!(project.state_bytes(), state_before, "nothing recorded");
 
     let output = project.run(&["import", "b", &sid_b]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
 
     let output = project.run(&["state", "list"]).await;
-    assert_exit(&output, 0);
-    let text = stdout(&output);
+    output.assert_exit(0);
+    let text = &output.stdout;
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(
@@ -962,24 +721,29 @@ async fn import_records_checks_the_account_and_state_commands_list_show_rm() {
     );
 
     let output = project.run(&["state", "show", "a"]).await;
-    assert_exit(&output, 0);
-    let shown: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    output.assert_exit(0);
+    let shown = output.json();
     assert_eq!(shown["flex_instance_sid"], sid_a.as_str());
     assert_eq!(shown["account_sid"], A);
 
     let requests = project.stats().requests;
-    let sim_before = project.sim.instances();
+    // What flexform could change; the status moves on by itself as provisioning goes.
+    let identity = |project: &Test| -> Vec<(String, String, String)> {
+        project
+            .sim()
+            .instances()
+            .into_iter()
+            .map(|i| (i.flex_instance_sid, i.account_sid, i.date_created))
+            .collect()
+    };
+    let sim_before = identity(&project);
     let output = project.run(&["state", "rm", "a"]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     let state = project.state();
     assert!(!state.instances.contains_key("a"));
     assert!(state.instances.contains_key("b"));
     assert_eq!(project.stats().requests, requests, "rm sends nothing");
-    assert_eq!(
-        project.sim.instances(),
-        sim_before,
-        "the instance is untouched"
-    );
+    assert_eq!(identity(&project), sim_before, "the instance is untouched");
 
     let history = project.history();
     let commands: Vec<&str> = history.iter().map(|e| e.command.as_str()).collect();
@@ -1019,6 +783,10 @@ enum JsonEvent {
         status: String,
         elapsed_seconds: f64,
     },
+    OutcomeUnknown {
+        address: String,
+        error: String,
+    },
     ChangeSummary {
         created: usize,
         adopted: usize,
@@ -1028,10 +796,13 @@ enum JsonEvent {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_json_prints_one_event_per_line() {
-    let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
-    let existing = project.create_directly(B).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    let existing = project.create_directly(B, None).await;
     let output = apply_ok(&project, &["--json"]).await;
-    let events: Vec<JsonEvent> = stdout(&output)
+    let events: Vec<JsonEvent> = output
+        .stdout
         .lines()
         .map(|line| {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not an event: {line}: {e}"))
@@ -1111,14 +882,19 @@ async fn apply_json_prints_one_event_per_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_json_reports_a_failed_change() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
-    project.sim.set_faults(Faults {
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
+    // The create's outcome is unknown, and discovery cannot tell what came of it.
+    project.sim().set_faults(Faults {
         create_error_after_commit: 1,
+        discovery_unavailable: true,
         ..Faults::default()
     });
     let output = project.run(&["apply", "--auto-approve", "--json"]).await;
-    assert_exit(&output, 1);
-    let events: Vec<JsonEvent> = stdout(&output)
+    output.assert_exit(1);
+    let events: Vec<JsonEvent> = output
+        .stdout
         .lines()
         .map(|line| {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not an event: {line}: {e}"))
@@ -1162,7 +938,9 @@ async fn apply_json_reports_a_failed_change() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_wait_records_the_instance_in_progress_and_returns_at_once() {
-    let project = Project::start(Duration::from_secs(10), &[("a", A, None)]).await;
+    let project = Test::with_sim_ready_after(Duration::from_secs(10))
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
     let started = Instant::now();
     apply_ok(&project, &["--no-wait"]).await;
     assert!(
@@ -1178,18 +956,20 @@ async fn no_wait_records_the_instance_in_progress_and_returns_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wait_timeout_is_an_error_that_says_the_instance_is_recorded() {
-    let project = Project::start(Duration::from_secs(10), &[("a", A, None)]).await;
+    let project = Test::with_sim_ready_after(Duration::from_secs(10))
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
     let started = Instant::now();
     let output = project
         .run(&["apply", "--auto-approve", "--wait-timeout", "1s"])
         .await;
-    assert_exit(&output, 1);
+    output.assert_exit(1);
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "{:?}",
         started.elapsed()
     );
-    let err = stderr(&output);
+    let err = &output.stderr;
     assert!(err.contains("is recorded and still provisioning"), "{err}");
     let state = project.state();
     let record = &state.instances["a"];
@@ -1200,14 +980,16 @@ async fn wait_timeout_is_an_error_that_says_the_instance_is_recorded() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn creation_failed_while_waiting_is_recorded_and_the_next_plan_proposes_create() {
-    let project = Project::start(Duration::from_secs(60), &[("a", A, None)]).await;
+    let project = Test::with_sim_ready_after(Duration::from_secs(60))
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
     let child = project.spawn(&["apply", "--auto-approve"]);
-    project.wait_for_creates(1).await;
+    wait_for_creates(&project, 1).await;
     let sid = project.sim_sid(A);
-    assert!(project.sim.set_status(&sid, "creation-failed"));
+    assert!(project.sim().set_status(&sid, "creation-failed"));
     let output = child.output().await;
-    assert_exit(&output, 1);
-    let err = stderr(&output);
+    output.assert_exit(1);
+    let err = &output.stderr;
     assert!(
         err.contains("error: flex_instance.a") && err.contains("creation-failed"),
         "{err}"
@@ -1222,8 +1004,8 @@ async fn creation_failed_while_waiting_is_recorded_and_the_next_plan_proposes_cr
     assert!(change.outcome.starts_with("failed: "), "{change:?}");
 
     let output = project.run(&["plan", "--json"]).await;
-    assert_exit(&output, 0);
-    let plan: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    output.assert_exit(0);
+    let plan = output.json();
     let change = &plan["resource_changes"][0];
     assert_eq!(change["address"], "flex_instance.a");
     assert_eq!(change["action"], "create");
@@ -1240,13 +1022,15 @@ async fn creation_failed_while_waiting_is_recorded_and_the_next_plan_proposes_cr
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_the_create_in_flight_starts_no_other_and_exits_130() {
-    let project = Project::start(READY, &[("a", A, None), ("b", B, None)]).await;
-    project.sim.set_faults(Faults {
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    project.sim().set_faults(Faults {
         hold_create_response_ms: Some(1500),
         ..Faults::default()
     });
     let child = project.spawn(&["apply", "--auto-approve", "--parallelism", "1"]);
-    project.wait_for_creates(1).await;
+    wait_for_creates(&project, 1).await;
     let pid = child.id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -1254,7 +1038,7 @@ async fn sigterm_finishes_the_create_in_flight_starts_no_other_and_exits_130() {
         .unwrap();
     assert!(killed.success());
     let output = child.output().await;
-    assert_exit(&output, 130);
+    output.assert_exit(130);
 
     let stats = project.stats();
     assert_eq!(stats.create_requests, 1, "no new create after SIGTERM");
@@ -1268,7 +1052,7 @@ async fn sigterm_finishes_the_create_in_flight_starts_no_other_and_exits_130() {
         project.sim_sid(&account)
     );
     let undone = if done == "a" { "b" } else { "a" };
-    let err = stderr(&output);
+    let err = &output.stderr;
     assert!(
         err.contains(&format!("not started: flex_instance.{undone}")),
         "{err}"
@@ -1284,49 +1068,62 @@ async fn sigterm_finishes_the_create_in_flight_starts_no_other_and_exits_130() {
 /// the pending record sits beside the old record, and discovery, not the old SID, decides.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_recreate_over_an_old_record_is_adopted_not_repeated() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
-    assert_exit(&project.run(&["apply", "--auto-approve"]).await, 0);
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
+    project
+        .run(&["apply", "--auto-approve"])
+        .await
+        .assert_exit(0);
     let old = project.sim_sid(A);
-    assert!(project.sim.delete_instance(&old));
-    project.sim.set_faults(Faults {
+    assert!(project.sim().delete_instance(&old));
+    project.sim().set_faults(Faults {
         create_error_after_commit: 1,
+        discovery_unavailable: true,
         ..Faults::default()
     });
     let output = project.run(&["apply", "--auto-approve"]).await;
-    assert_exit(&output, 1);
+    output.assert_exit(1);
     let state = project.state();
     assert!(state.pending.contains_key("a"), "{state:?}");
     assert_eq!(state.instances["a"].flex_instance_sid.to_string(), old);
     let new = project.sim_sid(A);
-    project.sim.set_faults(Faults::default());
+    project.sim().set_faults(Faults::default());
 
     let output = project.run(&["plan"]).await;
-    assert!(
-        stdout(&output).contains("will be adopted"),
-        "{}",
-        stdout(&output)
-    );
+    output.assert_stdout_contains("will be adopted");
     let before = project.stats().create_requests;
-    assert_exit(&project.run(&["apply", "--auto-approve"]).await, 0);
+    project
+        .run(&["apply", "--auto-approve"])
+        .await
+        .assert_exit(0);
     assert_eq!(project.stats().create_requests, before, "no second POST");
     let state = project.state();
     assert_eq!(state.instances["a"].flex_instance_sid.to_string(), new);
     assert!(state.pending.is_empty());
-    assert_exit(&project.run(&["plan", "--detailed-exitcode"]).await, 0);
+    project
+        .run(&["plan", "--detailed-exitcode"])
+        .await
+        .assert_exit(0);
 }
 
 /// After a crash, `plan --out` reads the journal without folding it; the apply that folds it
 /// must still accept that plan (the content the plan saw is exactly what it folds in).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_plan_made_after_a_crash_is_not_stale() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
     project.crash_during_held_create().await;
     assert!(project.path("flexform.state.json.journal").exists());
 
-    assert_exit(&project.run(&["plan", "--out", "plan.json"]).await, 0);
+    project
+        .run(&["plan", "--out", "plan.json"])
+        .await
+        .assert_exit(0);
     let before = project.stats().create_requests;
     let output = project.run(&["apply", "plan.json"]).await;
-    assert_exit(&output, 0);
+    output.assert_exit(0);
     assert_eq!(
         project.stats().create_requests,
         before,
@@ -1342,7 +1139,9 @@ async fn a_saved_plan_made_after_a_crash_is_not_stale() {
 /// discovery saying "none" is no answer yet, and the plan waits rather than create again.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recent_pending_create_is_not_recreated_while_it_may_be_in_flight() {
-    let project = Project::start(READY, &[("a", A, None)]).await;
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
     let write_pending = |started_at: String| {
         let mut state = State::empty();
         state.pending.insert(
@@ -1352,6 +1151,8 @@ async fn a_recent_pending_create_is_not_recreated_while_it_may_be_in_flight() {
                 address: "flex_instance.a".into(),
                 conversations_default: None,
                 started_at,
+                in_flight_until: None,
+                clock: None,
             },
         );
         std::fs::write(project.state_path(), state.to_bytes()).unwrap();
@@ -1359,14 +1160,10 @@ async fn a_recent_pending_create_is_not_recreated_while_it_may_be_in_flight() {
     let now = std::time::SystemTime::now();
     write_pending(humantime::format_rfc3339_seconds(now).to_string());
     let output = project.run(&["plan", "--detailed-exitcode"]).await;
-    assert_exit(&output, 1);
-    assert!(
-        stdout(&output).contains("may still be in flight"),
-        "{}",
-        stdout(&output)
-    );
+    output.assert_exit(1);
+    output.assert_stdout_contains("may still be in flight");
     let output = project.run(&["apply", "--auto-approve"]).await;
-    assert_exit(&output, 1);
+    output.assert_exit(1);
     assert_eq!(
         project.stats().create_requests,
         0,
@@ -1375,9 +1172,5 @@ async fn a_recent_pending_create_is_not_recreated_while_it_may_be_in_flight() {
 
     write_pending(humantime::format_rfc3339_seconds(now - Duration::from_secs(300)).to_string());
     let output = project.run(&["plan"]).await;
-    assert!(
-        stdout(&output).contains("an interrupted create did not take effect"),
-        "{}",
-        stdout(&output)
-    );
+    output.assert_stdout_contains("an interrupted create did not take effect");
 }

@@ -116,11 +116,17 @@ async fn apply_dies_at_every_crash_point_and_the_next_run_neither_duplicates_nor
             "{point}: {crashed:?}"
         );
         let after_crash = read_state(&t).expect("the state survives");
-        assert!(after_crash.serial >= serial_before, "{point}: serial went down");
+        assert!(
+            after_crash.serial >= serial_before,
+            "{point}: serial went down"
+        );
 
         settle(&t).await;
         let state = read_state(&t).unwrap();
-        assert!(state.serial >= after_crash.serial, "{point}: serial went down");
+        assert!(
+            state.serial >= after_crash.serial,
+            "{point}: serial went down"
+        );
         assert_eq!(state.instances.len(), 3, "{point}: {state:#?}");
         assert_invariants(&t);
     }
@@ -143,7 +149,11 @@ async fn a_failed_final_fold_is_not_reported_as_complete_and_the_next_run_folds_
     );
     outcome.assert_stdout_contains("Apply finished with errors.");
     outcome.assert_stderr_contains("kept in the journal");
-    assert_eq!(read_state(&t).unwrap().instances.len(), 2, "readers see the journal");
+    assert_eq!(
+        read_state(&t).unwrap().instances.len(),
+        2,
+        "readers see the journal"
+    );
     let next = t.run(APPLY).await;
     next.assert_exit(0);
     assert!(!t.path("flexform.state.json.journal").exists());

@@ -8,30 +8,21 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use flexform::sim::{self, SimConfig, SimHandle};
+use common::{account, ConfigBuilder, Outcome, Test, KEY, SECRET};
+use flexform::sim::SimConfig;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wiremock::matchers::{any, basic_auth, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// The API key pair every test exports as TWILIO_API_KEY / TWILIO_API_SECRET.
-const KEY: &str = "SKplantest0000000000000000000000000";
-const SECRET: &str = "plan-test-secret-value";
 /// The lineage and serial of every state file the tests write.
 const LINEAGE: &str = "0f6c1c8e-5b5e-4a36-9d55-6f0e8b7c1a01";
 const SERIAL: u64 = 7;
 /// A SID wiremock answers with (the simulator draws its own).
 const GO_SID: &str = "GO0123456789abcdef0123456789abcdef";
 const NO_CHANGES: &str = "No changes. Flex instances match the configuration.";
-
-/// The `n`th test account: `AC` and 32 hex digits.
-fn account(n: u32) -> String {
-    format!("AC{n:032x}")
-}
 
 // ---------------------------------------------------------------------------------------------
 // The documented `--json` shape, mirrored here on purpose: a change to the document must be a
@@ -46,6 +37,7 @@ struct PlanJson {
     flexform_version: String,
     state_lineage: Option<String>,
     state_serial: u64,
+    state_sha256: Option<String>,
     config_sha256: String,
     created_at: String,
     resource_changes: Vec<ChangeJson>,
@@ -203,6 +195,7 @@ fn decode_plan(text: &str) -> PlanJson {
             "flexform_version",
             "state_lineage",
             "state_serial",
+            "state_sha256",
             "config_sha256",
             "created_at",
             "resource_changes",
@@ -288,73 +281,22 @@ fn decode_plan(text: &str) -> PlanJson {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A folder with flexform.yaml (and maybe a state file), and the binary run in it.
+// The project's state file, and plan and drift run in it.
 // ---------------------------------------------------------------------------------------------
 
-struct Workspace {
-    dir: tempfile::TempDir,
+/// Writes the project's state file: a [`state_doc`] holding `records` by name.
+fn write_state(t: &Test, records: &[(&str, Value)]) {
+    let mut text = serde_json::to_string_pretty(&state_doc(records)).unwrap();
+    text.push('\n');
+    t.write("flexform.state.json", &text);
 }
 
-impl Workspace {
-    fn new(config: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("flexform.yaml"), config).unwrap();
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn config_path(&self) -> PathBuf {
-        self.path().join("flexform.yaml")
-    }
-
-    fn state_path(&self) -> PathBuf {
-        self.path().join("flexform.state.json")
-    }
-
-    fn write_state(&self, state: &Value) {
-        let mut text = serde_json::to_string_pretty(state).unwrap();
-        text.push('\n');
-        std::fs::write(self.state_path(), text).unwrap();
-    }
-
-    /// Every file in the folder with its bytes.
-    fn files(&self) -> BTreeMap<String, Vec<u8>> {
-        std::fs::read_dir(self.path())
-            .unwrap()
-            .map(|entry| {
-                let entry = entry.unwrap();
-                (
-                    entry.file_name().to_string_lossy().into_owned(),
-                    std::fs::read(entry.path()).unwrap(),
-                )
-            })
-            .collect()
-    }
-
-    /// SHA-256 of flexform.yaml, computed here rather than by flexform's own helper.
-    fn config_sha256(&self) -> String {
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(std::fs::read(self.config_path()).unwrap());
-        digest.iter().map(|b| format!("{b:02x}")).collect()
-    }
+/// SHA-256 of flexform.yaml, computed here rather than by flexform's own helper.
+fn config_sha256(t: &Test) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(std::fs::read(t.path("flexform.yaml")).unwrap());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
-
-/// A YAML config from `(name, account, extra lines)`.
-fn config_yaml(instances: &[(&str, &str, &str)]) -> String {
-    let mut text = String::from("version: 1\ninstances:\n");
-    if instances.is_empty() {
-        text = "version: 1\ninstances: {}\n".to_owned();
-    }
-    for (name, account, extra) in instances {
-        text.push_str(&format!("  {name}:\n    account_sid: {account}\n{extra}"));
-    }
-    text
-}
-
-const CONVERSATIONS_TRUE: &str = "    conversations:\n      default: true\n";
 
 /// One state record.
 fn record(account: &str, sid: &str, status: &str, origin: &str, conv: Option<bool>) -> Value {
@@ -388,114 +330,69 @@ fn state_doc(records: &[(&str, Value)]) -> Value {
     })
 }
 
-/// What one run of the binary did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// The binary in `ws`, with the default credentials exported and nothing else from the shell.
-fn command(ws: &Workspace, args: &[&str]) -> Command {
-    let mut cmd = common::flexform();
-    cmd.current_dir(ws.path())
-        .env("TWILIO_API_KEY", KEY)
-        .env("TWILIO_API_SECRET", SECRET)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .args(args);
-    cmd
-}
-
-/// Runs `cmd` off the async workers (the mock server or simulator runs on them).
-async fn run_command(mut cmd: Command) -> Run {
-    let output = tokio::task::spawn_blocking(move || cmd.output().expect("the binary runs"))
-        .await
-        .unwrap();
-    Run {
-        code: output
-            .status
-            .code()
-            .unwrap_or_else(|| panic!("killed by a signal: {output:?}")),
-        stdout: common::stdout(&output),
-        stderr: common::stderr(&output),
-    }
-}
-
-/// Runs a command that must leave the folder (config, state, any sibling) exactly as it was.
-async fn run_read_only(ws: &Workspace, cmd: Command) -> Run {
-    let before = ws.files();
-    let run = run_command(cmd).await;
-    let after = ws.files();
-    assert_eq!(
-        before.keys().collect::<Vec<_>>(),
-        after.keys().collect::<Vec<_>>(),
-        "a read-only command created or removed files: {run:?}"
-    );
-    for (name, bytes) in &before {
-        assert!(
-            after[name] == *bytes,
-            "a read-only command changed {name}: {run:?}"
-        );
-    }
-    run
-}
-
 /// `flexform plan --endpoint URL ARGS`: read-only.
-async fn plan(ws: &Workspace, url: &str, args: &[&str]) -> Run {
+async fn plan(t: &Test, url: &str, args: &[&str]) -> Outcome {
     let mut all = vec!["plan", "--endpoint", url];
     all.extend_from_slice(args);
-    run_read_only(ws, command(ws, &all)).await
+    t.run_read_only(&all).await
 }
 
 /// `flexform drift ARGS` with FLEXFORM_ENDPOINT=URL: read-only.
-async fn drift(ws: &Workspace, url: &str, args: &[&str]) -> Run {
+async fn drift(t: &Test, url: &str, args: &[&str]) -> Outcome {
     let mut all = vec!["drift"];
     all.extend_from_slice(args);
-    let mut cmd = command(ws, &all);
-    cmd.env("FLEXFORM_ENDPOINT", url);
-    run_read_only(ws, cmd).await
+    t.run_read_only_with_env(&all, &[("FLEXFORM_ENDPOINT", Some(url))])
+        .await
 }
 
 /// Both commands in both formats, checked against each other.
 struct Checked {
-    plan: Run,
+    plan: Outcome,
     plan_json: PlanJson,
-    drift: Run,
+    drift: Outcome,
     drift_json: PlanJson,
 }
 
 /// `plan --detailed-exitcode` (human and `--json`) and `drift` (human and `--json`), each
 /// read-only; asserts the exit codes and that each JSON document matches the state it read.
-async fn plan_and_drift(ws: &Workspace, url: &str, plan_code: i32, drift_code: i32) -> Checked {
-    let human = plan(ws, url, &["--detailed-exitcode"]).await;
-    assert_eq!(human.code, plan_code, "plan --detailed-exitcode: {human:?}");
-    let as_json = plan(ws, url, &["--detailed-exitcode", "--json"]).await;
-    assert_eq!(as_json.code, plan_code, "plan --json: {as_json:?}");
+async fn plan_and_drift(t: &Test, url: &str, plan_code: i32, drift_code: i32) -> Checked {
+    let human = plan(t, url, &["--detailed-exitcode"]).await;
+    assert_eq!(
+        human.code,
+        Some(plan_code),
+        "plan --detailed-exitcode: {human:?}"
+    );
+    let as_json = plan(t, url, &["--detailed-exitcode", "--json"]).await;
+    assert_eq!(as_json.code, Some(plan_code), "plan --json: {as_json:?}");
     let plan_json = decode_plan(&as_json.stdout);
 
-    let d = drift(ws, url, &[]).await;
-    assert_eq!(d.code, drift_code, "drift: {d:?}");
-    let d_json = drift(ws, url, &["--json"]).await;
-    assert_eq!(d_json.code, drift_code, "drift --json: {d_json:?}");
+    let d = drift(t, url, &[]).await;
+    assert_eq!(d.code, Some(drift_code), "drift: {d:?}");
+    let d_json = drift(t, url, &["--json"]).await;
+    assert_eq!(d_json.code, Some(drift_code), "drift --json: {d_json:?}");
     let drift_json = decode_plan(&d_json.stdout);
 
     // Progress goes to stderr only on a terminal; without errors, stderr stays empty.
     for run in [&human, &as_json, &d, &d_json] {
         assert!(
-            run.code == 1 || run.stderr.is_empty(),
+            run.code == Some(1) || run.stderr.is_empty(),
             "unexpected stderr: {run:?}"
         );
     }
-    let has_state = ws.state_path().exists();
+    let has_state = t.state_path().exists();
     for doc in [&plan_json, &drift_json] {
-        assert_eq!(doc.config_sha256, ws.config_sha256());
+        assert_eq!(doc.config_sha256, config_sha256(t));
         if has_state {
             assert_eq!(doc.state_lineage.as_deref(), Some(LINEAGE));
             assert_eq!(doc.state_serial, SERIAL);
+            let state = flexform::state::State::load(&t.state_path())
+                .unwrap()
+                .unwrap();
+            assert_eq!(doc.state_sha256, Some(state.content_sha256()));
         } else {
             assert_eq!(doc.state_lineage, None);
             assert_eq!(doc.state_serial, 0);
+            assert_eq!(doc.state_sha256, None);
         }
     }
     Checked {
@@ -563,67 +460,29 @@ fn instance_body(sid: &str, account: &str, status: &str) -> Value {
     })
 }
 
-/// The simulator, accepting only the test key pair, and a client to set it up with.
-struct Sim {
-    handle: SimHandle,
-    http: reqwest::Client,
+/// A project with a simulator that accepts only the test key pair. The project adds no
+/// `--endpoint` of its own: `plan` passes it, `drift` reads FLEXFORM_ENDPOINT.
+async fn with_sim(config: SimConfig) -> Test {
+    Test::with_sim(SimConfig {
+        credentials: Some((KEY.to_owned(), SECRET.to_owned())),
+        ..config
+    })
+    .await
+    .no_endpoint()
 }
 
-impl Sim {
-    async fn start(config: SimConfig) -> Self {
-        let handle = sim::spawn(SimConfig {
-            credentials: Some((KEY.to_owned(), SECRET.to_owned())),
-            ..config
-        })
-        .await
-        .expect("the simulator starts");
-        Self {
-            handle,
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
-        }
-    }
+/// [`with_sim`] whose instances turn ready at once.
+async fn ready_at_once() -> Test {
+    with_sim(SimConfig {
+        ready_after: Duration::ZERO,
+        ..SimConfig::default()
+    })
+    .await
+}
 
-    /// Instances turn ready at once.
-    async fn ready_at_once() -> Self {
-        Self::start(SimConfig {
-            ready_after: Duration::ZERO,
-            ..SimConfig::default()
-        })
-        .await
-    }
-
-    fn url(&self) -> String {
-        self.handle.url()
-    }
-
-    /// Creates an instance on `account` through the API, as someone else would; its SID.
-    async fn create(&self, account: &str, conversations_default: Option<bool>) -> String {
-        let body = match conversations_default {
-            Some(d) => json!({"conversations": {"default": d}}),
-            None => json!({}),
-        };
-        let response = self
-            .http
-            .post(format!("{}/v2/Instances", self.url()))
-            .basic_auth(KEY, Some(SECRET))
-            .header("I-Twilio-Auth-Account", account)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
-        let body: Value = response.json().await.unwrap();
-        body["flex_instance_sid"].as_str().unwrap().to_owned()
-    }
-
-    fn set_status(&self, sid: &str, status: &str) {
-        assert!(self.handle.set_status(sid, status), "no instance {sid}");
-    }
-
-    /// Flex API requests so far (the set-up POSTs included).
-    fn stats(&self) -> sim::SimStats {
-        self.handle.stats()
-    }
+/// Sets the status of the simulator's instance `sid`.
+fn set_status(t: &Test, sid: &str, status: &str) {
+    assert!(t.sim().set_status(sid, status), "no instance {sid}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -637,9 +496,9 @@ async fn create_when_discovery_finds_nothing_against_wiremock() {
     // plan human, plan --json, plan without --detailed-exitcode; drift observes nothing
     // because nothing is recorded.
     discovery(&a, None).expect(3).mount(&server).await;
-    let ws = Workspace::new(&config_yaml(&[("support", &a, CONVERSATIONS_TRUE)]));
+    let t = Test::new().config(&ConfigBuilder::new().conversations("support", &a, Some(true)));
 
-    let r = plan_and_drift(&ws, &server.uri(), 2, 0).await;
+    let r = plan_and_drift(&t, &server.uri(), 2, 0).await;
     assert!(
         r.plan.stdout.contains("  + flex_instance \"support\" {")
             && r.plan
@@ -678,9 +537,9 @@ async fn create_when_discovery_finds_nothing_against_wiremock() {
     assert!(r.drift_json.resource_changes.is_empty());
 
     // Without --detailed-exitcode, changes still exit 0.
-    let plain = plan(&ws, &server.uri(), &[]).await;
-    assert_eq!(plain.code, 0, "{plain:?}");
-    assert!(!ws.state_path().exists(), "plan created the state file");
+    let plain = plan(&t, &server.uri(), &[]).await;
+    assert_eq!(plain.code, Some(0), "{plain:?}");
+    assert!(!t.state_path().exists(), "plan created the state file");
     server.verify().await;
 }
 
@@ -689,9 +548,9 @@ async fn adopt_when_discovery_finds_an_instance_against_wiremock() {
     let server = strict_server().await;
     let a = account(2);
     discovery(&a, Some(GO_SID)).expect(2).mount(&server).await;
-    let ws = Workspace::new(&config_yaml(&[("support", &a, "")]));
+    let t = Test::new().config(&ConfigBuilder::new().instance("support", &a));
 
-    let r = plan_and_drift(&ws, &server.uri(), 2, 0).await;
+    let r = plan_and_drift(&t, &server.uri(), 2, 0).await;
     let change = r.plan_json.change("support");
     assert_eq!(change.action, ActionJson::Adopt);
     assert_eq!(change.before, None);
@@ -724,16 +583,16 @@ async fn adopt_when_discovery_finds_an_instance_against_wiremock() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_op_when_the_recorded_instance_is_ready() {
-    let sim = Sim::ready_at_once().await;
+    let t = ready_at_once().await;
     let a = account(3);
-    let sid = sim.create(&a, None).await;
-    let ws = Workspace::new(&config_yaml(&[("support", &a, "")]));
-    ws.write_state(&state_doc(&[(
-        "support",
-        record(&a, &sid, "ready", "created", None),
-    )]));
+    let sid = t.create_directly(&a, None).await;
+    t.write_config(&ConfigBuilder::new().instance("support", &a));
+    write_state(
+        &t,
+        &[("support", record(&a, &sid, "ready", "created", None))],
+    );
 
-    let r = plan_and_drift(&ws, &sim.url(), 0, 0).await;
+    let r = plan_and_drift(&t, &t.sim().url(), 0, 0).await;
     assert_eq!(r.plan.stdout, format!("{NO_CHANGES}\n"));
     let change = r.plan_json.change("support");
     assert_eq!(change.action, ActionJson::NoOp);
@@ -750,7 +609,7 @@ async fn no_op_when_the_recorded_instance_is_ready() {
     assert_eq!(r.drift_json.resource_changes.len(), 1);
 
     // One GET per run, never a discovery, never a POST but the set-up one.
-    let stats = sim.stats();
+    let stats = t.stats();
     assert_eq!(stats.gets, 4, "{stats:?}");
     assert_eq!(stats.discoveries, 0, "{stats:?}");
     assert_eq!(stats.create_requests, 1, "{stats:?}");
@@ -758,20 +617,23 @@ async fn no_op_when_the_recorded_instance_is_ready() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_op_with_info_while_the_instance_is_provisioning() {
-    let sim = Sim::start(SimConfig {
+    let t = with_sim(SimConfig {
         ready_after: Duration::from_secs(3600),
         ..SimConfig::default()
     })
     .await;
     let a = account(4);
-    let sid = sim.create(&a, None).await;
-    let ws = Workspace::new(&config_yaml(&[("support", &a, "")]));
-    ws.write_state(&state_doc(&[(
-        "support",
-        record(&a, &sid, "creation-in-progress", "created", None),
-    )]));
+    let sid = t.create_directly(&a, None).await;
+    t.write_config(&ConfigBuilder::new().instance("support", &a));
+    write_state(
+        &t,
+        &[(
+            "support",
+            record(&a, &sid, "creation-in-progress", "created", None),
+        )],
+    );
 
-    let r = plan_and_drift(&ws, &sim.url(), 0, 0).await;
+    let r = plan_and_drift(&t, &t.sim().url(), 0, 0).await;
     assert_eq!(r.plan_json.change("support").action, ActionJson::NoOp);
     assert_eq!(
         r.plan_json.kinds("support"),
@@ -807,13 +669,13 @@ async fn deleted_outside_against_wiremock_404() {
         .expect(4)
         .mount(&server)
         .await;
-    let ws = Workspace::new(&config_yaml(&[("support", &a, "")]));
-    ws.write_state(&state_doc(&[(
-        "support",
-        record(&a, GO_SID, "ready", "created", None),
-    )]));
+    let t = Test::new().config(&ConfigBuilder::new().instance("support", &a));
+    write_state(
+        &t,
+        &[("support", record(&a, GO_SID, "ready", "created", None))],
+    );
 
-    let r = plan_and_drift(&ws, &server.uri(), 2, 2).await;
+    let r = plan_and_drift(&t, &server.uri(), 2, 2).await;
     for doc in [&r.plan_json, &r.drift_json] {
         let change = doc.change("support");
         assert_eq!(change.action, ActionJson::Create);
@@ -848,36 +710,42 @@ async fn deleted_outside_against_wiremock_404() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deleted_outside_against_the_simulator() {
-    let sim = Sim::ready_at_once().await;
+    let t = ready_at_once().await;
     let (a, b, c) = (account(6), account(7), account(8));
-    let forgotten = sim.create(&a, None).await;
-    let deleted = sim.create(&b, None).await;
-    let deleting = sim.create(&c, None).await;
+    let forgotten = t.create_directly(&a, None).await;
+    let deleted = t.create_directly(&b, None).await;
+    let deleting = t.create_directly(&c, None).await;
     // Forgotten entirely, through the simulator's control endpoint: fetches answer 404.
-    let response = sim
-        .http
-        .delete(format!("{}/_sim/instances/{forgotten}", sim.url()))
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .delete(format!("{}/_sim/instances/{forgotten}", t.sim().url()))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT);
-    sim.set_status(&deleted, "deleted");
-    sim.set_status(&deleting, "deletion-in-progress");
-    let ws = Workspace::new(&config_yaml(&[
-        ("forgotten", &a, ""),
-        ("deleted", &b, ""),
-        ("deleting", &c, ""),
-    ]));
-    ws.write_state(&state_doc(&[
-        (
-            "forgotten",
-            record(&a, &forgotten, "ready", "created", None),
-        ),
-        ("deleted", record(&b, &deleted, "ready", "created", None)),
-        ("deleting", record(&c, &deleting, "ready", "created", None)),
-    ]));
+    set_status(&t, &deleted, "deleted");
+    set_status(&t, &deleting, "deletion-in-progress");
+    t.write_config(
+        &ConfigBuilder::new()
+            .instance("forgotten", &a)
+            .instance("deleted", &b)
+            .instance("deleting", &c),
+    );
+    write_state(
+        &t,
+        &[
+            (
+                "forgotten",
+                record(&a, &forgotten, "ready", "created", None),
+            ),
+            ("deleted", record(&b, &deleted, "ready", "created", None)),
+            ("deleting", record(&c, &deleting, "ready", "created", None)),
+        ],
+    );
 
-    let r = plan_and_drift(&ws, &sim.url(), 2, 2).await;
+    let r = plan_and_drift(&t, &t.sim().url(), 2, 2).await;
     for doc in [&r.plan_json, &r.drift_json] {
         for name in ["forgotten", "deleted", "deleting"] {
             assert_eq!(doc.change(name).action, ActionJson::Create, "{name}");
@@ -900,22 +768,25 @@ async fn deleted_outside_against_the_simulator() {
         .diagnostic("deleting", KindJson::DeletedOutside)
         .message
         .contains("deletion-in-progress"));
-    assert_eq!(sim.stats().create_requests, 3, "only the set-up POSTs");
+    assert_eq!(t.stats().create_requests, 3, "only the set-up POSTs");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn creation_failed_is_drift_and_creates_again() {
-    let sim = Sim::ready_at_once().await;
+    let t = ready_at_once().await;
     let a = account(9);
-    let sid = sim.create(&a, None).await;
-    sim.set_status(&sid, "creation-failed");
-    let ws = Workspace::new(&config_yaml(&[("support", &a, "")]));
-    ws.write_state(&state_doc(&[(
-        "support",
-        record(&a, &sid, "creation-in-progress", "created", None),
-    )]));
+    let sid = t.create_directly(&a, None).await;
+    set_status(&t, &sid, "creation-failed");
+    t.write_config(&ConfigBuilder::new().instance("support", &a));
+    write_state(
+        &t,
+        &[(
+            "support",
+            record(&a, &sid, "creation-in-progress", "created", None),
+        )],
+    );
 
-    let r = plan_and_drift(&ws, &sim.url(), 2, 2).await;
+    let r = plan_and_drift(&t, &t.sim().url(), 2, 2).await;
     for doc in [&r.plan_json, &r.drift_json] {
         let change = doc.change("support");
         assert_eq!(change.action, ActionJson::Create);
@@ -934,24 +805,27 @@ async fn creation_failed_is_drift_and_creates_again() {
         "{}",
         r.drift.stdout
     );
-    assert_eq!(sim.stats().create_requests, 1, "only the set-up POST");
+    assert_eq!(t.stats().create_requests, 1, "only the set-up POST");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn orphaned_is_plan_drift_but_not_a_drift_command_finding() {
-    let sim = Sim::ready_at_once().await;
+    let t = ready_at_once().await;
     let (a, b) = (account(10), account(11));
-    let kept = sim.create(&a, None).await;
-    let retired = sim.create(&b, None).await;
-    let ws = Workspace::new(&config_yaml(&[("kept", &a, "")]));
-    ws.write_state(&state_doc(&[
-        ("kept", record(&a, &kept, "ready", "created", None)),
-        ("retired", record(&b, &retired, "ready", "created", None)),
-    ]));
+    let kept = t.create_directly(&a, None).await;
+    let retired = t.create_directly(&b, None).await;
+    t.write_config(&ConfigBuilder::new().instance("kept", &a));
+    write_state(
+        &t,
+        &[
+            ("kept", record(&a, &kept, "ready", "created", None)),
+            ("retired", record(&b, &retired, "ready", "created", None)),
+        ],
+    );
 
     // plan: the orphan is drift (exit 2). drift: it only checks instances both recorded and
     // configured, and a configuration change not yet applied is not drift (exit 0).
-    let r = plan_and_drift(&ws, &sim.url(), 2, 0).await;
+    let r = plan_and_drift(&t, &t.sim().url(), 2, 0).await;
     let change = r.plan_json.change("retired");
     assert_eq!(change.action, ActionJson::NoOp);
     assert_eq!(change.after, None, "an orphan is no longer managed");
@@ -990,7 +864,7 @@ async fn orphaned_is_plan_drift_but_not_a_drift_command_finding() {
         vec!["kept"]
     );
     // The orphan has no configuration, hence no credentials: it is never fetched.
-    assert_eq!(sim.stats().gets, 4, "one GET of `kept` per run");
+    assert_eq!(t.stats().gets, 4, "one GET of `kept` per run");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1004,13 +878,13 @@ async fn account_mismatch_is_an_error_against_wiremock() {
         .expect(4)
         .mount(&server)
         .await;
-    let ws = Workspace::new(&config_yaml(&[("support", &a, "")]));
-    ws.write_state(&state_doc(&[(
-        "support",
-        record(&a, GO_SID, "ready", "created", None),
-    )]));
+    let t = Test::new().config(&ConfigBuilder::new().instance("support", &a));
+    write_state(
+        &t,
+        &[("support", record(&a, GO_SID, "ready", "created", None))],
+    );
 
-    let r = plan_and_drift(&ws, &server.uri(), 1, 1).await;
+    let r = plan_and_drift(&t, &server.uri(), 1, 1).await;
     for doc in [&r.plan_json, &r.drift_json] {
         assert_eq!(
             doc.kinds("support"),
@@ -1047,16 +921,19 @@ async fn account_mismatch_is_an_error_against_wiremock() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn account_mismatch_between_state_and_config_against_the_simulator() {
-    let sim = Sim::ready_at_once().await;
+    let t = ready_at_once().await;
     let (recorded_on, configured) = (account(14), account(15));
-    let sid = sim.create(&recorded_on, None).await;
-    let ws = Workspace::new(&config_yaml(&[("support", &configured, "")]));
-    ws.write_state(&state_doc(&[(
-        "support",
-        record(&recorded_on, &sid, "ready", "created", None),
-    )]));
+    let sid = t.create_directly(&recorded_on, None).await;
+    t.write_config(&ConfigBuilder::new().instance("support", &configured));
+    write_state(
+        &t,
+        &[(
+            "support",
+            record(&recorded_on, &sid, "ready", "created", None),
+        )],
+    );
 
-    let r = plan_and_drift(&ws, &sim.url(), 1, 1).await;
+    let r = plan_and_drift(&t, &t.sim().url(), 1, 1).await;
     assert_eq!(
         r.plan_json.kinds("support"),
         vec![(SeverityJson::Error, KindJson::AccountMismatch)]
@@ -1066,7 +943,7 @@ async fn account_mismatch_between_state_and_config_against_the_simulator() {
         .diagnostic("support", KindJson::AccountMismatch)
         .message
         .contains("flexform state rm support"));
-    assert_eq!(sim.stats().create_requests, 1);
+    assert_eq!(t.stats().create_requests, 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1075,18 +952,25 @@ async fn account_mismatch_between_state_and_config_against_the_simulator() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_and_drift_never_write_the_state_or_its_siblings() {
-    let sim = Sim::ready_at_once().await;
+    let t = ready_at_once().await;
     let (a, b) = (account(16), account(17));
-    let stale = sim.create(&a, None).await;
-    let ws = Workspace::new(&config_yaml(&[("stale", &a, ""), ("missing", &b, "")]));
+    let stale = t.create_directly(&a, None).await;
+    t.write_config(
+        &ConfigBuilder::new()
+            .instance("stale", &a)
+            .instance("missing", &b),
+    );
     // The record is out of date (the instance is ready now): apply would refresh it; plan and
     // drift must not.
-    ws.write_state(&state_doc(&[(
-        "stale",
-        record(&a, &stale, "creation-in-progress", "created", None),
-    )]));
-    let state_before = std::fs::read(ws.state_path()).unwrap();
-    let url = sim.url();
+    write_state(
+        &t,
+        &[(
+            "stale",
+            record(&a, &stale, "creation-in-progress", "created", None),
+        )],
+    );
+    let state_before = std::fs::read(t.state_path()).unwrap();
+    let url = t.sim().url();
     // Every run below goes through `run_read_only`: same file names, same bytes.
     for args in [
         &["--detailed-exitcode"][..],
@@ -1094,24 +978,27 @@ async fn plan_and_drift_never_write_the_state_or_its_siblings() {
         &["--format", "markdown"],
         &["--format", "human", "--parallelism", "1"],
     ] {
-        let r = plan(&ws, &url, args).await;
-        assert!(r.code == 0 || r.code == 2, "{args:?}: {r:?}");
+        let r = plan(&t, &url, args).await;
+        assert!(matches!(r.code, Some(0 | 2)), "{args:?}: {r:?}");
     }
     for args in [&[][..], &["--json"], &["--format", "markdown"]] {
-        let r = drift(&ws, &url, args).await;
-        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        let r = drift(&t, &url, args).await;
+        assert_eq!(r.code, Some(0), "{args:?}: {r:?}");
     }
-    assert_eq!(std::fs::read(ws.state_path()).unwrap(), state_before);
-    let names: Vec<String> = ws.files().into_keys().collect();
+    assert_eq!(std::fs::read(t.state_path()).unwrap(), state_before);
+    let names: Vec<String> = t.files().into_keys().collect();
     assert_eq!(names, vec!["flexform.state.json", "flexform.yaml"]);
-    let stats = sim.stats();
+    let stats = t.stats();
     assert_eq!(stats.create_requests, 1, "only the set-up POST: {stats:?}");
     assert!(stats.gets > 0 && stats.discoveries > 0, "{stats:?}");
 
     // No state at all: plan and drift do not create one.
-    let empty = Workspace::new(&config_yaml(&[("missing", &b, "")]));
-    assert_eq!(plan(&empty, &url, &["--detailed-exitcode"]).await.code, 2);
-    assert_eq!(drift(&empty, &url, &[]).await.code, 0);
+    let empty = Test::new().config(&ConfigBuilder::new().instance("missing", &b));
+    assert_eq!(
+        plan(&empty, &url, &["--detailed-exitcode"]).await.code,
+        Some(2)
+    );
+    assert_eq!(drift(&empty, &url, &[]).await.code, Some(0));
     assert_eq!(
         empty.files().into_keys().collect::<Vec<_>>(),
         vec!["flexform.yaml"]
@@ -1140,17 +1027,17 @@ async fn corrupt_or_too_new_state_is_an_error_and_stays_byte_for_byte() {
         ("corrupt", corrupt.as_str(), "is corrupt"),
         ("too new", too_new.as_str(), "format_version 99"),
     ] {
-        let ws = Workspace::new(&config_yaml(&[("support", &a, "")]));
-        std::fs::write(ws.state_path(), bytes).unwrap();
+        let t = Test::new().config(&ConfigBuilder::new().instance("support", &a));
+        t.write("flexform.state.json", bytes);
         let runs = [
-            plan(&ws, &server.uri(), &["--detailed-exitcode"]).await,
-            plan(&ws, &server.uri(), &["--json"]).await,
-            drift(&ws, &server.uri(), &[]).await,
-            drift(&ws, &server.uri(), &["--json"]).await,
-            run_read_only(&ws, command(&ws, &["show"])).await,
+            plan(&t, &server.uri(), &["--detailed-exitcode"]).await,
+            plan(&t, &server.uri(), &["--json"]).await,
+            drift(&t, &server.uri(), &[]).await,
+            drift(&t, &server.uri(), &["--json"]).await,
+            t.run_read_only(&["show"]).await,
         ];
         for r in &runs {
-            assert_eq!(r.code, 1, "{case}: {r:?}");
+            assert_eq!(r.code, Some(1), "{case}: {r:?}");
             assert!(
                 r.stderr.contains("flexform.state.json") && r.stderr.contains(expected),
                 "{case}: the error names the file and the problem: {}",
@@ -1159,20 +1046,17 @@ async fn corrupt_or_too_new_state_is_an_error_and_stays_byte_for_byte() {
             assert!(r.stdout.is_empty(), "{case}: {r:?}");
         }
         // Apply must not overwrite it either (it may leave its lock file, nothing else).
-        let mut apply = command(
-            &ws,
-            &["apply", "--auto-approve", "--endpoint", &server.uri()],
-        );
-        apply.stdin(std::process::Stdio::null());
-        let r = run_command(apply).await;
-        assert_eq!(r.code, 1, "{case}: apply: {r:?}");
+        let r = t
+            .run(&["apply", "--auto-approve", "--endpoint", &server.uri()])
+            .await;
+        assert_eq!(r.code, Some(1), "{case}: apply: {r:?}");
         assert_eq!(
-            std::fs::read(ws.state_path()).unwrap(),
+            std::fs::read(t.state_path()).unwrap(),
             bytes.as_bytes(),
             "{case}: apply changed the state"
         );
         assert!(
-            !ws.path().join("flexform.state.json.backup").exists(),
+            !t.path("flexform.state.json.backup").exists(),
             "{case}: apply wrote a backup"
         );
     }
@@ -1190,18 +1074,22 @@ async fn missing_profile_credentials_fail_before_any_request() {
         .mount(&server)
         .await;
     let (a, b) = (account(19), account(20));
-    let config = format!(
-        "version: 1\ncredentials:\n  emea:\n    key_env: FLEXFORM_TEST_EMEA_KEY\n    secret_env: FLEXFORM_TEST_EMEA_SECRET\ninstances:\n  emea-support:\n    account_sid: {a}\n    credentials: emea\n  default-one:\n    account_sid: {b}\n"
+    let t = Test::new().config(
+        &ConfigBuilder::new()
+            .section(
+                "credentials:\n  emea:\n    key_env: FLEXFORM_TEST_EMEA_KEY\n    secret_env: FLEXFORM_TEST_EMEA_SECRET\n",
+            )
+            .instance_with("emea-support", &a, "    credentials: emea\n")
+            .instance("default-one", &b),
     );
-    let ws = Workspace::new(&config);
-    ws.write_state(&state_doc(&[(
-        "emea-support",
-        record(&a, GO_SID, "ready", "created", None),
-    )]));
+    write_state(
+        &t,
+        &[("emea-support", record(&a, GO_SID, "ready", "created", None))],
+    );
 
     // Neither variable: the first one is named. The defaults are set, and not used instead.
-    let r = plan(&ws, &server.uri(), &["--detailed-exitcode"]).await;
-    assert_eq!(r.code, 1, "{r:?}");
+    let r = plan(&t, &server.uri(), &["--detailed-exitcode"]).await;
+    assert_eq!(r.code, Some(1), "{r:?}");
     assert!(
         r.stderr.contains("FLEXFORM_TEST_EMEA_KEY")
             && r.stderr.contains("emea-support")
@@ -1214,18 +1102,18 @@ async fn missing_profile_credentials_fail_before_any_request() {
         "only the failing instance: {}",
         r.stderr
     );
-    let d = drift(&ws, &server.uri(), &[]).await;
-    assert_eq!(d.code, 1, "{d:?}");
+    let d = drift(&t, &server.uri(), &[]).await;
+    assert_eq!(d.code, Some(1), "{d:?}");
     assert!(d.stderr.contains("FLEXFORM_TEST_EMEA_KEY"), "{}", d.stderr);
 
     // The key set, the secret not: the secret is named.
-    let mut cmd = command(
-        &ws,
-        &["plan", "--detailed-exitcode", "--endpoint", &server.uri()],
-    );
-    cmd.env("FLEXFORM_TEST_EMEA_KEY", "SKemea");
-    let r = run_read_only(&ws, cmd).await;
-    assert_eq!(r.code, 1, "{r:?}");
+    let r = t
+        .run_read_only_with_env(
+            &["plan", "--detailed-exitcode", "--endpoint", &server.uri()],
+            &[("FLEXFORM_TEST_EMEA_KEY", Some("SKemea"))],
+        )
+        .await;
+    assert_eq!(r.code, Some(1), "{r:?}");
     assert!(
         r.stderr.contains("FLEXFORM_TEST_EMEA_SECRET") && r.stderr.contains("`emea-support`"),
         "{}",
@@ -1245,13 +1133,12 @@ async fn missing_profile_credentials_fail_before_any_request() {
 /// config and state cover every row: adopt, create, deleted outside, creation failed,
 /// immutable input changed, needs attention, provisioning, orphaned, and a silent no-op.
 struct Estate {
-    sim: Sim,
-    ws: Workspace,
+    t: Test,
     sids: BTreeMap<&'static str, String>,
 }
 
 async fn mixed_estate() -> Estate {
-    let sim = Sim::start(SimConfig {
+    let t = with_sim(SimConfig {
         ready_after: Duration::from_secs(3600),
         seed: Some(1),
         ..SimConfig::default()
@@ -1284,57 +1171,61 @@ async fn mixed_estate() -> Estate {
         "steady",
     ] {
         let conv = (name == "immutable-changed").then_some(false);
-        sids.insert(name, sim.create(&accounts[name], conv).await);
+        sids.insert(name, t.create_directly(&accounts[name], conv).await);
     }
     for name in ["adopt-me", "immutable-changed", "retired", "steady"] {
-        sim.set_status(&sids[name], "ready");
+        set_status(&t, &sids[name], "ready");
     }
-    sim.set_status(&sids["failed-provisioning"], "creation-failed");
-    sim.set_status(&sids["needs-attention"], "deletion-failed");
-    assert!(sim.handle.delete_instance(&sids["deleted-outside"]));
+    set_status(&t, &sids["failed-provisioning"], "creation-failed");
+    set_status(&t, &sids["needs-attention"], "deletion-failed");
+    assert!(t.sim().delete_instance(&sids["deleted-outside"]));
 
-    let ws = Workspace::new(&config_yaml(&[
-        ("adopt-me", &accounts["adopt-me"], ""),
-        ("brand-new", &accounts["brand-new"], CONVERSATIONS_TRUE),
-        ("deleted-outside", &accounts["deleted-outside"], ""),
-        ("failed-provisioning", &accounts["failed-provisioning"], ""),
-        (
-            "immutable-changed",
-            &accounts["immutable-changed"],
-            CONVERSATIONS_TRUE,
-        ),
-        ("needs-attention", &accounts["needs-attention"], ""),
-        ("provisioning", &accounts["provisioning"], ""),
-        ("steady", &accounts["steady"], ""),
-    ]));
+    t.write_config(
+        &ConfigBuilder::new()
+            .instance("adopt-me", &accounts["adopt-me"])
+            .conversations("brand-new", &accounts["brand-new"], Some(true))
+            .instance("deleted-outside", &accounts["deleted-outside"])
+            .instance("failed-provisioning", &accounts["failed-provisioning"])
+            .conversations(
+                "immutable-changed",
+                &accounts["immutable-changed"],
+                Some(true),
+            )
+            .instance("needs-attention", &accounts["needs-attention"])
+            .instance("provisioning", &accounts["provisioning"])
+            .instance("steady", &accounts["steady"]),
+    );
     let recorded = |name: &str, status: &str, conv: Option<bool>| {
         record(&accounts[name], &sids[name], status, "created", conv)
     };
-    ws.write_state(&state_doc(&[
-        (
-            "deleted-outside",
-            recorded("deleted-outside", "ready", None),
-        ),
-        (
-            "failed-provisioning",
-            recorded("failed-provisioning", "creation-in-progress", None),
-        ),
-        (
-            "immutable-changed",
-            recorded("immutable-changed", "ready", Some(false)),
-        ),
-        (
-            "needs-attention",
-            recorded("needs-attention", "ready", None),
-        ),
-        (
-            "provisioning",
-            recorded("provisioning", "creation-in-progress", None),
-        ),
-        ("retired", recorded("retired", "ready", None)),
-        ("steady", recorded("steady", "ready", None)),
-    ]));
-    Estate { sim, ws, sids }
+    write_state(
+        &t,
+        &[
+            (
+                "deleted-outside",
+                recorded("deleted-outside", "ready", None),
+            ),
+            (
+                "failed-provisioning",
+                recorded("failed-provisioning", "creation-in-progress", None),
+            ),
+            (
+                "immutable-changed",
+                recorded("immutable-changed", "ready", Some(false)),
+            ),
+            (
+                "needs-attention",
+                recorded("needs-attention", "ready", None),
+            ),
+            (
+                "provisioning",
+                recorded("provisioning", "creation-in-progress", None),
+            ),
+            ("retired", recorded("retired", "ready", None)),
+            ("steady", recorded("steady", "ready", None)),
+        ],
+    );
+    Estate { t, sids }
 }
 
 /// Replaces every instance SID by `GO<n>`, numbered by first appearance, so that a snapshot
@@ -1372,7 +1263,7 @@ fn redact_sids(text: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn mixed_plan_json_covers_every_row_of_the_table() {
     let e = mixed_estate().await;
-    let r = plan_and_drift(&e.ws, &e.sim.url(), 2, 2).await;
+    let r = plan_and_drift(&e.t, &e.t.sim().url(), 2, 2).await;
     let doc = &r.plan_json;
     use ActionJson::*;
     use KindJson as K;
@@ -1443,42 +1334,46 @@ async fn mixed_plan_json_covers_every_row_of_the_table() {
         .resource_changes
         .iter()
         .all(|c| c.name != "adopt-me" && c.name != "brand-new" && c.name != "retired"));
-    let stats = e.sim.stats();
+    let stats = e.t.stats();
     assert_eq!(stats.create_requests, 8, "only the set-up POSTs: {stats:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn human_plan_snapshot_with_creates_adopt_drift_and_warnings() {
     let e = mixed_estate().await;
-    let r = plan(&e.ws, &e.sim.url(), &["--detailed-exitcode"]).await;
-    assert_eq!(r.code, 2, "{r:?}");
+    let r = plan(&e.t, &e.t.sim().url(), &["--detailed-exitcode"]).await;
+    assert_eq!(r.code, Some(2), "{r:?}");
     assert!(r.stdout.contains(&e.sids["adopt-me"]), "{}", r.stdout);
     insta::assert_snapshot!("human_plan_mixed", redact_sids(&r.stdout));
 
-    let d = drift(&e.ws, &e.sim.url(), &[]).await;
-    assert_eq!(d.code, 2, "{d:?}");
+    let d = drift(&e.t, &e.t.sim().url(), &[]).await;
+    assert_eq!(d.code, Some(2), "{d:?}");
     insta::assert_snapshot!("human_drift_mixed", redact_sids(&d.stdout));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn human_plan_snapshot_without_changes() {
-    let sim = Sim::ready_at_once().await;
+    let t = ready_at_once().await;
     let (a, b) = (account(30), account(31));
-    let first = sim.create(&a, Some(true)).await;
-    let second = sim.create(&b, None).await;
-    let ws = Workspace::new(&config_yaml(&[
-        ("first", &a, CONVERSATIONS_TRUE),
-        ("second", &b, ""),
-    ]));
-    ws.write_state(&state_doc(&[
-        ("first", record(&a, &first, "ready", "created", Some(true))),
-        ("second", record(&b, &second, "ready", "adopted", None)),
-    ]));
-    let r = plan(&ws, &sim.url(), &["--detailed-exitcode"]).await;
-    assert_eq!(r.code, 0, "{r:?}");
+    let first = t.create_directly(&a, Some(true)).await;
+    let second = t.create_directly(&b, None).await;
+    t.write_config(
+        &ConfigBuilder::new()
+            .conversations("first", &a, Some(true))
+            .instance("second", &b),
+    );
+    write_state(
+        &t,
+        &[
+            ("first", record(&a, &first, "ready", "created", Some(true))),
+            ("second", record(&b, &second, "ready", "adopted", None)),
+        ],
+    );
+    let r = plan(&t, &t.sim().url(), &["--detailed-exitcode"]).await;
+    assert_eq!(r.code, Some(0), "{r:?}");
     insta::assert_snapshot!("human_plan_no_changes", redact_sids(&r.stdout));
-    let d = drift(&ws, &sim.url(), &[]).await;
-    assert_eq!(d.code, 0, "{d:?}");
+    let d = drift(&t, &t.sim().url(), &[]).await;
+    assert_eq!(d.code, Some(0), "{d:?}");
     insta::assert_snapshot!("human_drift_no_changes", redact_sids(&d.stdout));
 }
 
@@ -1486,12 +1381,12 @@ async fn human_plan_snapshot_without_changes() {
 async fn markdown_has_the_summary_and_one_row_per_change_or_drift() {
     let e = mixed_estate().await;
     let r = plan(
-        &e.ws,
-        &e.sim.url(),
+        &e.t,
+        &e.t.sim().url(),
         &["--format", "markdown", "--detailed-exitcode"],
     )
     .await;
-    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(r.code, Some(2), "{r:?}");
     let md = &r.stdout;
     assert!(
         md.contains("**Plan: 3 to create, 1 to adopt, 5 unchanged. Drift: 3.**"),
@@ -1526,8 +1421,8 @@ async fn markdown_has_the_summary_and_one_row_per_change_or_drift() {
     assert_eq!(rows.len(), 9, "{md}");
     assert!(!md.contains("`flex_instance.provisioning`"), "{md}");
 
-    let d = drift(&e.ws, &e.sim.url(), &["--format", "markdown"]).await;
-    assert_eq!(d.code, 2, "{d:?}");
+    let d = drift(&e.t, &e.t.sim().url(), &["--format", "markdown"]).await;
+    assert_eq!(d.code, Some(2), "{d:?}");
     assert!(d.stdout.contains("### flexform drift"), "{}", d.stdout);
     assert!(d.stdout.contains("drift: deleted_outside"), "{}", d.stdout);
     assert!(!d.stdout.contains("orphaned"), "{}", d.stdout);
@@ -1539,32 +1434,29 @@ async fn saved_plan_shows_the_same_as_plan() {
     let out_dir = tempfile::tempdir().unwrap();
     let out = out_dir.path().join("plan.json");
     let out_arg = out.to_str().unwrap();
-    let r = plan(&e.ws, &e.sim.url(), &["--out", out_arg]).await;
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = plan(&e.t, &e.t.sim().url(), &["--out", out_arg]).await;
+    assert_eq!(r.code, Some(0), "{r:?}");
     let saved_text = std::fs::read_to_string(&out).unwrap();
     assert!(!saved_text.contains(SECRET) && !saved_text.contains(KEY));
     let saved = decode_plan(&saved_text);
     assert_eq!(saved.summary.create, 3);
     assert_eq!(saved.state_lineage.as_deref(), Some(LINEAGE));
 
-    let shown = run_read_only(&e.ws, command(&e.ws, &["show", out_arg])).await;
-    assert_eq!(shown.code, 0, "{shown:?}");
+    let shown = e.t.run_read_only(&["show", out_arg]).await;
+    assert_eq!(shown.code, Some(0), "{shown:?}");
     assert_eq!(
         shown.stdout, r.stdout,
         "show FILE renders the same as plan did"
     );
-    let shown_json = run_read_only(&e.ws, command(&e.ws, &["show", out_arg, "--json"])).await;
-    assert_eq!(shown_json.code, 0, "{shown_json:?}");
+    let shown_json = e.t.run_read_only(&["show", out_arg, "--json"]).await;
+    assert_eq!(shown_json.code, Some(0), "{shown_json:?}");
     assert_eq!(shown_json.stdout, saved_text);
-    let gets = e.sim.stats().gets;
+    let gets = e.t.stats().gets;
     assert!(gets > 0);
     // show reads no network.
-    let _ = run_read_only(
-        &e.ws,
-        command(&e.ws, &["show", out_arg, "--format", "markdown"]),
-    )
-    .await;
-    assert_eq!(e.sim.stats().gets, gets);
+    e.t.run_read_only(&["show", out_arg, "--format", "markdown"])
+        .await;
+    assert_eq!(e.t.stats().gets, gets);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1593,7 +1485,8 @@ fn the_plan_schema_rejects_what_the_typed_mirror_rejects() {
     let validator = plan_schema();
     let good = json!({
         "format_version": "1", "flexform_version": "0.1.0", "state_lineage": null,
-        "state_serial": 0, "config_sha256": "0".repeat(64), "created_at": "2026-01-01T00:00:00Z",
+        "state_serial": 0, "state_sha256": null, "config_sha256": "0".repeat(64),
+        "created_at": "2026-01-01T00:00:00Z",
         "resource_changes": [], "diagnostics": [],
         "summary": {"create": 0, "adopt": 0, "no_op": 0, "drift": 0}
     });
@@ -1622,56 +1515,48 @@ async fn plan_over_1000_recorded_instances_at_20ms_latency() {
     const N: u32 = 1000;
     const LATENCY: Duration = Duration::from_millis(20);
     const PARALLELISM: u32 = 50;
-    let sim = std::sync::Arc::new(
-        Sim::start(SimConfig {
-            ready_after: Duration::ZERO,
-            latency: LATENCY,
-            ..SimConfig::default()
-        })
-        .await,
-    );
+    let t = with_sim(SimConfig {
+        ready_after: Duration::ZERO,
+        latency: LATENCY,
+        ..SimConfig::default()
+    })
+    .await;
     let accounts: Vec<String> = (1..=N).map(|i| account(0x1000 + i)).collect();
     let sids: Vec<String> = {
         use futures::StreamExt;
-        let creates = accounts.iter().map(|a| {
-            let sim = std::sync::Arc::clone(&sim);
-            let a = a.clone();
-            async move { sim.create(&a, None).await }
-        });
+        let creates = accounts.iter().map(|a| t.create_directly(a, None));
         futures::stream::iter(creates).buffered(100).collect().await
     };
-    let mut config = String::from("version: 1\ninstances:\n");
+    let mut config = ConfigBuilder::new();
     let mut records = Vec::new();
     for (i, (a, sid)) in accounts.iter().zip(&sids).enumerate() {
-        config.push_str(&format!("  i{i:04}:\n    account_sid: {a}\n"));
+        config = config.instance(&format!("i{i:04}"), a);
         records.push((format!("i{i:04}"), record(a, sid, "ready", "created", None)));
     }
-    let ws = Workspace::new(&config);
+    t.write_config(&config);
     let refs: Vec<(&str, Value)> = records
         .iter()
         .map(|(n, r)| (n.as_str(), r.clone()))
         .collect();
-    ws.write_state(&state_doc(&refs));
-    let before = sim.stats();
+    write_state(&t, &refs);
+    let before = t.stats();
 
     let parallelism = PARALLELISM.to_string();
-    let cmd = command(
-        &ws,
-        &[
-            "plan",
-            "--endpoint",
-            &sim.url(),
-            "--parallelism",
-            &parallelism,
-            "--detailed-exitcode",
-        ],
-    );
+    let url = t.sim().url();
+    let args = [
+        "plan",
+        "--endpoint",
+        &url,
+        "--parallelism",
+        &parallelism,
+        "--detailed-exitcode",
+    ];
     let started = Instant::now();
-    let r = run_read_only(&ws, cmd).await;
+    let r = t.run_read_only(&args).await;
     let wall = started.elapsed();
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(r.stdout, format!("{NO_CHANGES}\n"));
-    let after = sim.stats();
+    let after = t.stats();
     assert_eq!(
         after.gets - before.gets,
         u64::from(N),

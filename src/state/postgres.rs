@@ -209,7 +209,10 @@ pub async fn database_now(location: &PgLocation) -> Result<std::time::SystemTime
     now_on(&client, location).await
 }
 
-async fn now_on(client: &Client, location: &PgLocation) -> Result<std::time::SystemTime, StateError> {
+async fn now_on(
+    client: &Client,
+    location: &PgLocation,
+) -> Result<std::time::SystemTime, StateError> {
     let row = client
         .query_one("SELECT extract(epoch FROM clock_timestamp())::float8", &[])
         .await

@@ -1,0 +1,483 @@
+//! Never twice, never lost: the guards flexform adds on top of Twilio's one-instance-per-account
+//! rule, Ctrl-C and SIGTERM meaning stop in every phase, and an apply that resolves its own
+//! unknown outcomes.
+
+mod common;
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use common::{account, ConfigBuilder, Outcome, Running, Test};
+use flexform::sim::{Faults, SimConfig};
+use flexform::state::{PendingCreate, State};
+
+/// The longest a process may take to end after it was told to stop: far above what stopping
+/// takes, far below what not stopping would (the waits these tests set up last an hour).
+const STOPS_WITHIN: Duration = Duration::from_secs(30);
+
+fn send(child: &Running, signal: libc::c_int) {
+    // SAFETY: plain FFI call on a child process this test started and has not reaped.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    assert_eq!(sent, 0, "the signal was delivered");
+}
+
+/// Waits for the child to end, failing the test if it is still running after [`STOPS_WITHIN`].
+async fn ended(child: Running) -> Outcome {
+    tokio::time::timeout(STOPS_WITHIN, child.output())
+        .await
+        .expect("the process ended soon after it was told to stop")
+}
+
+/// Forwards the child's stderr, line by line, so that a test can wait for a line.
+fn stderr_lines(child: &mut Running) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let stderr = child.take_stderr();
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Waits for a stderr line containing `text`; every line seen so far is returned.
+async fn line_with(
+    lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    text: &str,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(STOPS_WITHIN, async {
+        while let Some(line) = lines.recv().await {
+            let hit = line.contains(text);
+            seen.push(line);
+            if hit {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "no stderr line with {text:?}: {seen:#?}");
+    seen
+}
+
+/// Writes a state holding one pending create for `name` on `account`, in flight until
+/// `in_flight_until`, as an apply killed mid-create leaves it.
+fn write_pending(t: &Test, name: &str, account: &str, in_flight_until: &str) {
+    let mut state = State::empty();
+    state.serial = 1;
+    state.pending.insert(
+        name.to_owned(),
+        PendingCreate {
+            account_sid: flexform::config::sid::AccountSid::parse(account).unwrap(),
+            address: format!("flex_instance.{name}"),
+            conversations_default: None,
+            started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            in_flight_until: Some(in_flight_until.to_owned()),
+            clock: None,
+        },
+    );
+    std::fs::write(t.state_path(), state.to_bytes()).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ctrl-C and SIGTERM
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_while_waiting_for_provisioning_stops_at_once_with_the_sid_recorded() {
+    let t = Test::with_sim_ready_after(Duration::from_secs(3600))
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    let mut child = t.spawn(&["apply", "--auto-approve", "--wait-timeout", "1h"]);
+    let mut lines = stderr_lines(&mut child);
+    line_with(&mut lines, "creation-in-progress").await;
+    send(&child, libc::SIGTERM);
+    let outcome = ended(child).await;
+    outcome.assert_exit(130);
+    let state = t.state();
+    let record = &state.instances["a"];
+    assert_eq!(record.flex_instance_sid.as_str(), t.sim_sid(&account(1)));
+    assert_eq!(record.status.as_str(), "creation-in-progress");
+    assert!(!t.path("flexform.state.json.journal").exists(), "folded");
+    let plan = t.run_read_only(&["plan", "--detailed-exitcode"]).await;
+    plan.assert_exit(0);
+    plan.assert_stdout_contains("still being provisioned");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_while_waiting_for_the_lock_ends_the_wait_at_once_and_sends_nothing() {
+    let t = Test::with_sim(SimConfig::default())
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    // Another process holds the lock (here: this test, with the operating system's lock).
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(t.path("flexform.state.json.lock"))
+        .unwrap();
+    held.try_lock().unwrap();
+    let mut child = t.spawn(&["apply", "--auto-approve", "--lock-timeout", "1h"]);
+    let mut lines = stderr_lines(&mut child);
+    line_with(&mut lines, "Waiting for the state lock").await;
+    send(&child, libc::SIGINT);
+    let outcome = ended(child).await;
+    outcome.assert_exit(130);
+    assert_eq!(t.stats().requests, 0, "nothing was sent");
+    assert!(!t.state_path().exists(), "nothing was written");
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_while_observing_ends_plan_with_130_and_nothing_on_stdout() {
+    let t = Test::with_sim(SimConfig {
+        latency: Duration::from_secs(3600),
+        ..SimConfig::default()
+    })
+    .await
+    .config(&ConfigBuilder::new().instance("a", &account(1)));
+    let child = t.spawn(&["plan"]);
+    t.wait_until("the discovery to reach the simulator", || {
+        t.stats().requests >= 1
+    })
+    .await;
+    send(&child, libc::SIGINT);
+    let outcome = ended(child).await;
+    outcome.assert_exit(130);
+    assert_eq!(outcome.stdout, "", "no partial plan");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_during_a_429_backoff_sends_no_create_and_forgets_the_pending_record() {
+    // One request per 40 s: the discovery takes it, the create meets a 429 and waits.
+    let t = Test::with_sim(SimConfig {
+        rate_limit: Some(0.025),
+        ..SimConfig::default()
+    })
+    .await
+    .config(&ConfigBuilder::new().instance("a", &account(1)));
+    let mut child = t.spawn(&["apply", "--auto-approve", "--request-timeout", "60s"]);
+    let mut lines = stderr_lines(&mut child);
+    t.wait_until("the create to meet a 429", || t.stats().rate_limited >= 1)
+        .await;
+    send(&child, libc::SIGINT);
+    let seen = line_with(&mut lines, "Interrupted").await;
+    let outcome = ended(child).await;
+    outcome.assert_exit(130);
+    let stats = t.stats();
+    assert_eq!(
+        stats.create_requests, 1,
+        "only the refused create: {stats:?}"
+    );
+    assert_eq!(stats.creates, 0);
+    let state = t.state();
+    assert!(state.pending.is_empty(), "{state:?}");
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("not started: flex_instance.a")),
+        "{seen:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_signal_exits_at_once_and_the_next_plan_adopts_what_was_on_the_wire() {
+    let t = Test::with_sim(SimConfig::default())
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.sim().set_faults(Faults {
+        hold_create_response_ms: Some(3_600_000),
+        ..Faults::default()
+    });
+    let mut child = t.spawn(&["apply", "--auto-approve"]);
+    let mut lines = stderr_lines(&mut child);
+    t.wait_until("the create to be made", || t.stats().creates >= 1)
+        .await;
+    send(&child, libc::SIGINT);
+    line_with(&mut lines, "Interrupt received").await;
+    send(&child, libc::SIGINT);
+    let outcome = ended(child).await;
+    outcome.assert_exit(130);
+    t.sim().set_faults(Faults::default());
+    // The pending record was durable before the POST; the next plan resolves it.
+    assert!(t.state().pending.contains_key("a"));
+    let plan = t.run_read_only(&["plan", "--json"]).await;
+    plan.assert_exit(0);
+    assert_eq!(plan.json()["resource_changes"][0]["action"], "adopt");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unknown outcomes resolve in the same run
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_answered_500_after_it_took_effect_is_adopted_in_the_same_run() {
+    let t = Test::with_sim_ready_after(Duration::ZERO)
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.sim().set_faults(Faults {
+        create_error_after_commit: 1,
+        ..Faults::default()
+    });
+    let outcome = t
+        .run(&["apply", "--auto-approve", "--request-timeout", "1s"])
+        .await;
+    outcome.assert_exit(0);
+    outcome.assert_stderr_contains("waiting to learn whether the create took effect");
+    assert_eq!(t.stats().create_requests, 1, "never sent twice");
+    let state = t.state();
+    assert_eq!(
+        state.instances["a"].flex_instance_sid.as_str(),
+        t.sim_sid(&account(1))
+    );
+    assert!(state.pending.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_that_met_503s_converge_in_one_apply_with_one_instance_per_account() {
+    let t = Test::with_sim(SimConfig {
+        ready_after: Duration::ZERO,
+        fail_rate: 0.4,
+        seed: Some(7),
+        ..SimConfig::default()
+    })
+    .await
+    .config(
+        &ConfigBuilder::new()
+            .instance("a", &account(1))
+            .instance("b", &account(2))
+            .instance("c", &account(3)),
+    );
+    let outcome = t
+        .run(&[
+            "apply",
+            "--auto-approve",
+            "--request-timeout",
+            "1s",
+            "--max-attempts",
+            "20",
+        ])
+        .await;
+    outcome.assert_exit(0);
+    let state = t.state();
+    for n in 1..=3 {
+        let sid = t.sim_sid(&account(n)); // exactly one instance on the account
+        assert!(
+            state
+                .instances
+                .values()
+                .any(|r| r.flex_instance_sid.as_str() == sid),
+            "{sid} is recorded"
+        );
+    }
+    assert!(state.pending.is_empty());
+    assert!(t.stats().failed > 0, "the fail rate was felt");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pending creates are resolved on their own account
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_interrupted_before_the_account_changed_is_found_on_its_own_account() {
+    let t = Test::with_sim_ready_after(Duration::ZERO)
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.crash_during_held_create().await;
+    let made = t.sim_sid(&account(1));
+    // The configuration now names another account.
+    t.write_config(&ConfigBuilder::new().instance("a", &account(2)));
+    let plan = t.run_read_only(&["plan", "--json"]).await;
+    plan.assert_exit(0);
+    let doc = plan.json();
+    let change = &doc["resource_changes"][0];
+    assert_eq!(change["action"], "adopt", "{doc:#}");
+    assert_eq!(change["account_sid"], account(1).as_str());
+    assert_eq!(change["after"]["flex_instance_sid"], made.as_str());
+    assert_eq!(doc["diagnostics"][0]["kind"], "account_mismatch");
+    assert_eq!(t.stats().create_requests, 1);
+
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let state = t.state();
+    assert_eq!(state.instances["a"].flex_instance_sid.as_str(), made);
+    assert_eq!(state.instances["a"].account_sid.as_str(), account(1));
+    assert!(state.pending.is_empty());
+    assert_eq!(t.stats().create_requests, 1, "no create on the new account");
+    // From now on the recorded account differs from the configured one: an error until fixed.
+    let drift = t.run_read_only(&["drift"]).await;
+    drift.assert_exit(1);
+    drift.assert_stderr_contains("account_sid");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rename_does_not_bypass_a_create_still_in_flight() {
+    let t = Test::with_sim(SimConfig::default()).await;
+    // `team-a`'s create on the account may still be on its way to Twilio.
+    write_pending(&t, "team-a", &account(1), "2099-01-01T00:00:00Z");
+    t.write_config(&ConfigBuilder::new().instance("team-b", &account(1)));
+    let plan = t.run_read_only(&["plan"]).await;
+    plan.assert_exit(1);
+    plan.assert_stderr_contains("may still be in flight");
+    plan.assert_stderr_contains(&account(1));
+    let apply = t.run(&["apply", "--auto-approve"]).await;
+    apply.assert_exit(1);
+    assert_eq!(
+        t.stats().create_requests,
+        0,
+        "no create beside one in flight"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_interrupted_under_a_removed_name_is_still_recorded() {
+    let t = Test::with_sim_ready_after(Duration::ZERO)
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.crash_during_held_create().await;
+    let made = t.sim_sid(&account(1));
+    t.write_config(&ConfigBuilder::new().instance("other", &account(5)));
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let state = t.state();
+    assert_eq!(state.instances["a"].flex_instance_sid.as_str(), made);
+    assert!(state.pending.is_empty());
+    assert_eq!(t.stats().creates, 2, "`other` created, nothing twice");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pending_record_holds_the_window_the_request_timeout_implies() {
+    let t = Test::with_sim(SimConfig::default())
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.sim().set_faults(Faults {
+        hold_create_response_ms: Some(3_600_000),
+        ..Faults::default()
+    });
+    let mut child = t.spawn(&["apply", "--auto-approve", "--request-timeout", "90s"]);
+    t.wait_until("the create to be made", || t.stats().creates >= 1)
+        .await;
+    child.kill();
+    let _ = child.output().await;
+    let state = t.state();
+    let pending = &state.pending["a"];
+    let started = humantime::parse_rfc3339(&pending.started_at).unwrap();
+    let until = humantime::parse_rfc3339(pending.in_flight_until.as_deref().unwrap()).unwrap();
+    let window = until.duration_since(started).unwrap();
+    // The send window (one request timeout) plus the request timeout, rounded up.
+    assert!(
+        window >= Duration::from_secs(180) && window <= Duration::from_secs(182),
+        "{window:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The state beside its journal
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_journal_beside_a_moved_state_file_is_an_error_and_nothing_is_written() {
+    let t = Test::with_sim_ready_after(Duration::ZERO)
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    t.write_config(
+        &ConfigBuilder::new()
+            .instance("a", &account(1))
+            .instance("b", &account(2)),
+    );
+    t.sim().set_faults(Faults {
+        hold_create_response_ms: Some(3_600_000),
+        ..Faults::default()
+    });
+    let mut child = t.spawn(&["apply", "--auto-approve"]);
+    t.wait_until("b's create to be made", || t.stats().creates >= 2)
+        .await;
+    child.kill();
+    let _ = child.output().await;
+    assert!(t.path("flexform.state.json.journal").exists());
+    std::fs::rename(t.state_path(), t.path("moved.json")).unwrap();
+
+    let list = t.run(&["state", "list"]).await;
+    list.assert_exit(1);
+    list.assert_stderr_contains("flexform.state.json.journal");
+    list.assert_stderr_contains("does not exist");
+    assert_eq!(list.stdout, "");
+    let rm = t.run(&["state", "rm", "b"]).await;
+    rm.assert_exit(1);
+    assert!(!t.state_path().exists(), "nothing was written");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saved plans
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_stale_once_a_crashed_run_recorded_anything_in_the_journal() {
+    let t = Test::with_sim_ready_after(Duration::ZERO)
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    t.write_config(
+        &ConfigBuilder::new()
+            .instance("a", &account(1))
+            .instance("b", &account(2)),
+    );
+    t.run(&["plan", "--out", "plan.bin"]).await.assert_exit(0);
+    // A run crashes after its create for `b` took effect: the journal records it, the state
+    // file's serial is what the plan saw.
+    let serial = t.state().serial;
+    t.sim().set_faults(Faults {
+        hold_create_response_ms: Some(3_600_000),
+        ..Faults::default()
+    });
+    let mut child = t.spawn(&["apply", "--auto-approve"]);
+    t.wait_until("b's create to be made", || t.stats().creates >= 2)
+        .await;
+    child.kill();
+    let _ = child.output().await;
+    t.sim().set_faults(Faults::default());
+    assert!(t.path("flexform.state.json.journal").exists());
+    let on_disk: State = serde_json::from_slice(&t.state_bytes()).unwrap();
+    assert_eq!(on_disk.serial, serial, "the file itself did not change");
+
+    let creates = t.stats().create_requests;
+    let apply = t.run(&["apply", "plan.bin"]).await;
+    apply.assert_exit(1);
+    apply.assert_stderr_contains("Saved plan is stale");
+    assert_eq!(t.stats().create_requests, creates, "nothing was sent");
+    assert!(
+        t.state().pending.contains_key("b"),
+        "the crashed run's pending record is kept for the next plan"
+    );
+}
+
+/// `flexform apply 2>&1 | tee log` when Ctrl-C also ends `tee`: stderr is closed before the
+/// first signal is reported. The signal is still honoured, the state folded, the run recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_with_a_closed_stderr_still_stops_and_records_the_run() {
+    let t = Test::with_sim_ready_after(Duration::from_secs(3600))
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    let mut child = t.spawn(&["apply", "--auto-approve", "--wait-timeout", "1h"]);
+    drop(child.take_stderr());
+    t.wait_until("the create to be made", || t.stats().creates >= 1)
+        .await;
+    t.wait_until("the SID to be recorded", || {
+        State::load(&t.state_path())
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.instances.contains_key("a"))
+    })
+    .await;
+    send(&child, libc::SIGINT);
+    let outcome = ended(child).await;
+    outcome.assert_exit(130);
+    assert!(!t.path("flexform.state.json.journal").exists(), "folded");
+    assert_eq!(t.history().len(), 1, "the run is in the audit trail");
+    assert_eq!(
+        t.state().instances["a"].flex_instance_sid.as_str(),
+        t.sim_sid(&account(1))
+    );
+}
