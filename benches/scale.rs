@@ -24,12 +24,17 @@ struct Measure {
     code: i32,
 }
 
-/// Runs the flexform binary and measures it with wait4 (its own CPU time and peak RSS).
+/// Runs the flexform binary and measures it with wait4 (its own CPU time and peak RSS),
+/// trusting the CA in `ca_file` (`SSL_CERT_FILE`) when given.
 // The child is reaped by wait4 below, not by `Child::wait`, so that its rusage can be read.
 #[allow(clippy::zombie_processes)]
-fn run(dir: &Path, endpoint: &str, args: &[&str]) -> Measure {
+fn run_with(dir: &Path, endpoint: &str, args: &[&str], ca_file: Option<&Path>) -> Measure {
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_flexform"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_flexform"));
+    if let Some(ca) = ca_file {
+        command.env("SSL_CERT_FILE", ca);
+    }
+    let child = command
         .current_dir(dir)
         .args(args)
         .args(["--endpoint", endpoint, "-q"])
@@ -114,12 +119,50 @@ fn print_table(rows: &[Row]) {
     }
 }
 
-/// plan (fresh), apply (saved plan, --no-wait), plan (recorded) for one case.
+/// A test CA and a server certificate for 127.0.0.1 it signed, as PEM files, for the HTTPS
+/// case.
+struct BenchCa {
+    dir: tempfile::TempDir,
+}
+
+impl BenchCa {
+    fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.path().join("server.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
+        Self { dir }
+    }
+
+    fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn server(&self) -> sim::TlsFiles {
+        sim::TlsFiles {
+            cert: self.dir.path().join("server.pem"),
+            key: self.dir.path().join("server.key"),
+        }
+    }
+}
+
+/// plan (fresh), apply (saved plan, --no-wait), plan (recorded) for one case; over HTTPS with
+/// a test CA when `https` is given, counting the connections (TLS handshakes) of each run.
 fn estate_case(
     rt: &tokio::runtime::Runtime,
     n: usize,
     parallelism: usize,
     latency: Duration,
+    https: Option<&BenchCa>,
     rows: &mut Vec<Row>,
 ) {
     let sim = rt
@@ -127,15 +170,29 @@ fn estate_case(
             latency,
             ready_after: Duration::ZERO,
             seed: Some(7),
+            tls: https.map(BenchCa::server),
             ..SimConfig::default()
         }))
         .unwrap();
     let url = sim.url();
+    let ca_file = https.map(BenchCa::ca);
+    let ca = ca_file.as_deref();
+    let scheme = if https.is_some() { "HTTPS: " } else { "" };
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), n);
     let p = parallelism.to_string();
+    // Connections (each one a TLS handshake over HTTPS) opened by one run.
+    let connections = |before: u64| {
+        let opened = sim.stats().connections - before;
+        assert!(
+            opened as usize <= parallelism,
+            "{opened} connections for parallelism {parallelism}"
+        );
+        format!("{opened} connections")
+    };
 
-    let fresh = run(
+    let before = sim.stats().connections;
+    let fresh = run_with(
         dir.path(),
         &url,
         &[
@@ -146,21 +203,24 @@ fn estate_case(
             "--out",
             "plan.json",
         ],
+        ca,
     );
     assert_eq!(fresh.code, 2, "a fresh estate has creates");
     rows.push(Row {
-        case: "plan, fresh estate (N discoveries)".into(),
+        case: format!("{scheme}plan, fresh estate (N discoveries)"),
         n,
         parallelism,
         latency,
         m: fresh,
-        extra: String::new(),
+        extra: connections(before),
     });
 
-    let apply = run(
+    let before = sim.stats().connections;
+    let apply = run_with(
         dir.path(),
         &url,
         &["apply", "plan.json", "--parallelism", &p, "--no-wait"],
+        ca,
     );
     assert_eq!(apply.code, 0);
     assert_eq!(
@@ -169,27 +229,29 @@ fn estate_case(
         "every instance created once"
     );
     rows.push(Row {
-        case: "apply, saved plan (N creates, --no-wait)".into(),
+        case: format!("{scheme}apply, saved plan (N creates, --no-wait)"),
         n,
         parallelism,
         latency,
         m: apply,
-        extra: String::new(),
+        extra: connections(before),
     });
 
-    let recorded = run(
+    let before = sim.stats().connections;
+    let recorded = run_with(
         dir.path(),
         &url,
         &["plan", "--parallelism", &p, "--detailed-exitcode"],
+        ca,
     );
     assert_eq!(recorded.code, 0, "nothing left to do");
     rows.push(Row {
-        case: "plan, recorded estate (N GETs)".into(),
+        case: format!("{scheme}plan, recorded estate (N GETs)"),
         n,
         parallelism,
         latency,
         m: recorded,
-        extra: String::new(),
+        extra: connections(before),
     });
     drop(sim);
 }
@@ -331,7 +393,18 @@ fn main() {
     };
     for &(n, parallelism) in cases {
         eprintln!("running N = {n}, parallelism {parallelism}…");
-        estate_case(&rt, n, parallelism, latency, &mut rows);
+        estate_case(&rt, n, parallelism, latency, None, &mut rows);
+    }
+    // Twilio is HTTPS-only: the same over TLS, with a test CA.
+    let ca = BenchCa::new();
+    let https_cases: &[(usize, usize)] = if quick {
+        &[(200, 20)]
+    } else {
+        &[(1_000, 100), (10_000, 100)]
+    };
+    for &(n, parallelism) in https_cases {
+        eprintln!("running over HTTPS: N = {n}, parallelism {parallelism}…");
+        estate_case(&rt, n, parallelism, latency, Some(&ca), &mut rows);
     }
     print_table(&rows);
     micro(if quick { 1_000 } else { 10_000 });

@@ -917,6 +917,15 @@ async fn apply_json_reports_a_failed_change() {
         })
         .collect();
     assert_eq!(errored.len(), 1, "{events:?}");
+    // Apply tried to learn what came of the create before it gave up on it.
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            JsonEvent::OutcomeUnknown { address, error }
+                if address == "flex_instance.a" && error.contains("20500")
+        )),
+        "{events:?}"
+    );
     let (address, action, error) = errored[0];
     assert_eq!((address, action), ("flex_instance.a", "create"));
     assert!(

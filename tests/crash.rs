@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use common::{account, ConfigBuilder, Outcome, Test};
+use common::{account, database_url, workspace, ConfigBuilder, Outcome, Test};
 use flexform::sim::SimConfig;
 use flexform::state::State;
 
@@ -31,18 +31,40 @@ const POINTS: &[&str] = &[
     "state::fold::before_journal_remove",
 ];
 
+/// The points around the PostgreSQL backend's compare-and-swap, and the create's own.
+const PG_POINTS: &[&str] = &[
+    "apply::after_pending_durable",
+    "client::before_send",
+    "apply::after_create_answer",
+    "apply::after_sid_durable",
+    "state::pg::before_cas",
+    "state::pg::after_cas",
+];
+
 /// A short request timeout keeps the in-flight window of an interrupted create short.
 const APPLY: &[&str] = &["apply", "--auto-approve", "--request-timeout", "1s"];
 
-fn config(n: u32) -> ConfigBuilder {
-    (1..=n).fold(ConfigBuilder::new(), |c, i| {
-        c.instance(&format!("i{i}"), &account(i))
-    })
+/// `n` instances, in a PostgreSQL workspace when `pg` names one.
+fn config(n: u32, pg: Option<&str>) -> ConfigBuilder {
+    let base = match pg {
+        Some(workspace) => ConfigBuilder::new().postgres(workspace),
+        None => ConfigBuilder::new(),
+    };
+    (1..=n).fold(base, |c, i| c.instance(&format!("i{i}"), &account(i)))
 }
 
 /// The state as the next reader sees it, which must always parse; `None` before the first.
-fn read_state(t: &Test) -> Option<State> {
-    State::load(&t.state_path()).unwrap_or_else(|e| panic!("the state does not parse: {e}"))
+async fn read_state(t: &Test) -> Option<State> {
+    if t.state_path().exists() || t.path("flexform.state.json.journal").exists() {
+        return State::load(&t.state_path())
+            .unwrap_or_else(|e| panic!("the state does not parse: {e}"));
+    }
+    let pull = t.run(&["state", "pull"]).await;
+    pull.assert_exit(0);
+    let state = State::from_bytes(std::path::Path::new("pull"), &pull.output.stdout)
+        .unwrap_or_else(|e| panic!("the state does not parse: {e}"));
+    // An empty workspace pulls as an empty state at serial 0.
+    (state.serial > 0).then_some(state)
 }
 
 /// Applies until it succeeds, waiting out the in-flight window of an interrupted create when
@@ -58,6 +80,7 @@ async fn settle(t: &Test) -> Outcome {
             "the settling apply failed: {outcome:?}"
         );
         let until = read_state(t)
+            .await
             .into_iter()
             .flat_map(|s| s.pending.into_values())
             .filter_map(|p| p.in_flight_until)
@@ -72,8 +95,8 @@ async fn settle(t: &Test) -> Outcome {
 }
 
 /// At most one instance per account, and every instance the simulator made is recorded.
-fn assert_invariants(t: &Test) {
-    let state = read_state(t).expect("a state exists");
+async fn assert_invariants(t: &Test) {
+    let state = read_state(t).await.expect("a state exists");
     let mut per_account: BTreeMap<String, usize> = BTreeMap::new();
     for instance in t.sim().instances() {
         *per_account.entry(instance.account_sid.clone()).or_default() += 1;
@@ -93,16 +116,20 @@ fn assert_invariants(t: &Test) {
     assert!(state.pending.is_empty(), "{:?}", state.pending);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn apply_dies_at_every_crash_point_and_the_next_run_neither_duplicates_nor_loses() {
-    for point in POINTS {
-        let t = Test::with_sim_ready_after(Duration::ZERO)
-            .await
-            .config(&config(1));
+/// Kills apply at each of `points` over a fresh estate, then settles and checks.
+async fn crash_matrix(points: &[&str], pg: Option<&str>) {
+    for point in points {
+        let workspace = pg.map(|url| (url, workspace()));
+        let mut t = Test::with_sim_ready_after(Duration::ZERO).await;
+        if let Some((url, _)) = &workspace {
+            t = t.env("FLEXFORM_DATABASE_URL", url);
+        }
+        let ws = workspace.as_ref().map(|(_, ws)| ws.as_str());
+        t.write_config(&config(1, ws));
         // A state that exists, so that the crash meets a backup, a journal and a fold.
         t.run(APPLY).await.assert_exit(0);
-        let serial_before = read_state(&t).unwrap().serial;
-        t.write_config(&config(3));
+        let serial_before = read_state(&t).await.unwrap().serial;
+        t.write_config(&config(3, ws));
 
         let crashed = t
             .run_with_env(APPLY, &[("FAILPOINTS", Some(&format!("{point}=panic")))])
@@ -115,21 +142,34 @@ async fn apply_dies_at_every_crash_point_and_the_next_run_neither_duplicates_nor
             crashed.stderr.contains("crashing at"),
             "{point}: {crashed:?}"
         );
-        let after_crash = read_state(&t).expect("the state survives");
+        let after_crash = read_state(&t).await.expect("the state survives");
         assert!(
             after_crash.serial >= serial_before,
             "{point}: serial went down"
         );
 
         settle(&t).await;
-        let state = read_state(&t).unwrap();
+        let state = read_state(&t).await.unwrap();
         assert!(
             state.serial >= after_crash.serial,
             "{point}: serial went down"
         );
         assert_eq!(state.instances.len(), 3, "{point}: {state:#?}");
-        assert_invariants(&t);
+        assert_invariants(&t).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_dies_at_every_crash_point_and_the_next_run_neither_duplicates_nor_loses() {
+    crash_matrix(POINTS, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_on_postgres_dies_around_the_compare_and_swap_and_the_next_run_recovers() {
+    let Some(url) = database_url("crash matrix on postgres") else {
+        return;
+    };
+    crash_matrix(PG_POINTS, Some(&url)).await;
 }
 
 /// The final fold failing is an error of the run, and nothing recorded is lost: the next run
@@ -138,7 +178,7 @@ async fn apply_dies_at_every_crash_point_and_the_next_run_neither_duplicates_nor
 async fn a_failed_final_fold_is_not_reported_as_complete_and_the_next_run_folds_it() {
     let t = Test::with_sim_ready_after(Duration::ZERO)
         .await
-        .config(&config(2));
+        .config(&config(2, None));
     let outcome = t
         .run_with_env(APPLY, &[("FAILPOINTS", Some("state::fold::fail=return"))])
         .await;
@@ -150,25 +190,25 @@ async fn a_failed_final_fold_is_not_reported_as_complete_and_the_next_run_folds_
     outcome.assert_stdout_contains("Apply finished with errors.");
     outcome.assert_stderr_contains("kept in the journal");
     assert_eq!(
-        read_state(&t).unwrap().instances.len(),
+        read_state(&t).await.unwrap().instances.len(),
         2,
         "readers see the journal"
     );
     let next = t.run(APPLY).await;
     next.assert_exit(0);
     assert!(!t.path("flexform.state.json.journal").exists());
-    assert_invariants(&t);
+    assert_invariants(&t).await;
 }
 
 /// Three applies at a time on one state, one of them killed or interrupted at a random moment
 /// each round, the configuration growing every round; then one settling apply.
-async fn chaos(t: &Test, rounds: u32) {
+async fn chaos(t: &Test, rounds: u32, pg: Option<&str>) {
     use rand::{Rng, SeedableRng};
     let seed = rand::random::<u64>();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut last_serial = 0;
     for round in 1..=rounds {
-        t.write_config(&config(round * 2));
+        t.write_config(&config(round * 2, pg));
         let mut runs: Vec<_> = (0..3)
             .map(|_| {
                 let mut args = APPLY.to_vec();
@@ -200,18 +240,18 @@ async fn chaos(t: &Test, rounds: u32) {
                     "seed {seed} round {round}: {outcome:?}"
                 );
             }
-            let serial = read_state(t).map_or(0, |s| s.serial);
+            let serial = read_state(t).await.map_or(0, |s| s.serial);
             assert!(serial >= last_serial, "seed {seed}: the serial went down");
             last_serial = serial;
         }
     }
     settle(t).await;
     assert_eq!(
-        read_state(t).unwrap().instances.len(),
+        read_state(t).await.unwrap().instances.len(),
         (rounds * 2) as usize,
         "seed {seed}"
     );
-    assert_invariants(t);
+    assert_invariants(t).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -222,5 +262,20 @@ async fn chaos_on_a_local_state() {
         ..SimConfig::default()
     })
     .await;
-    chaos(&t, 4).await;
+    chaos(&t, 4, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_on_a_postgres_state() {
+    let Some(url) = database_url("chaos on postgres") else {
+        return;
+    };
+    let t = Test::with_sim(SimConfig {
+        ready_after: Duration::from_millis(300),
+        latency: Duration::from_millis(30),
+        ..SimConfig::default()
+    })
+    .await
+    .env("FLEXFORM_DATABASE_URL", &url);
+    chaos(&t, 4, Some(&workspace())).await;
 }

@@ -1,5 +1,7 @@
-//! The CI recipes in examples/ci are valid YAML, and every `flexform` command line in them is
-//! accepted by the real command-line parser, so they cannot drift from the real flags.
+//! The CI recipes in examples/ci are valid for their platforms (checked against GitHub's and
+//! GitLab's published schemas, vendored in tests/fixtures/schemastore), and every `flexform`
+//! command line in them is accepted by the real command-line parser, so they cannot drift from
+//! the real flags.
 
 mod common;
 
@@ -105,4 +107,57 @@ fn completions_are_generated_for_every_shell() {
             "{shell} completion lacks plan flags"
         );
     }
+}
+
+/// What the platform's published schema says is wrong with `yaml`, one line per error.
+fn platform_errors(yaml: &str, schema_file: &str) -> Vec<String> {
+    let path = common::repo_root()
+        .join("tests/fixtures/schemastore")
+        .join(schema_file);
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the platform schema compiles");
+    let doc: serde_json::Value = serde_yaml::from_str(yaml).expect("the recipe is YAML");
+    validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect()
+}
+
+fn recipe(file: &str) -> String {
+    std::fs::read_to_string(common::repo_root().join(file)).unwrap()
+}
+
+#[test]
+fn the_gitlab_recipe_is_valid_for_gitlab() {
+    let errors = platform_errors(&recipe("examples/ci/gitlab-ci.yml"), "gitlab-ci.json");
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn the_github_recipe_is_valid_for_github() {
+    let errors = platform_errors(
+        &recipe("examples/ci/github-actions.yml"),
+        "github-workflows.json",
+    );
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+/// The two mistakes the GitLab recipe once had: `variables` under `default`, and a script line
+/// whose `: ` made it a mapping instead of a string. The platform check catches each.
+#[test]
+fn the_platform_check_catches_what_gitlab_would_reject() {
+    let good = recipe("examples/ci/gitlab-ci.yml");
+    let variables_under_default = good.replace(
+        "default:\n",
+        "default:\n  variables:\n    NO_COLOR: \"1\"\n",
+    );
+    assert_ne!(variables_under_default, good);
+    assert!(!platform_errors(&variables_under_default, "gitlab-ci.json").is_empty());
+    let unquoted = good.replace(
+        "    - 'git commit -m \"flexform: record applied state [skip ci]\" || exit 0'",
+        "    - git commit -m \"flexform: record applied state\" || exit 0",
+    );
+    assert_ne!(unquoted, good);
+    assert!(!platform_errors(&unquoted, "gitlab-ci.json").is_empty());
 }

@@ -331,6 +331,12 @@ pub struct SimArgs {
     /// Keep simulated accounts in this file across restarts.
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM), to try trust and proxy set-ups offline.
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Documents that have a JSON Schema.

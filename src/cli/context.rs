@@ -161,27 +161,27 @@ pub async fn plan_against(
 ) -> anyhow::Result<Planned> {
     let empty = State::empty();
     let full_state = state.as_ref().unwrap_or(&empty);
-    let (desired, view) = match scope {
-        Scope::Everything => (config.config.clone(), full_state.clone()),
+    // Drift looks at a narrowed copy; plan and apply at the state as it is (no copy).
+    let narrowed = match scope {
+        Scope::Everything => None,
         Scope::RecordedOnly => {
             let desired = plan::drift::desired(&config.config, full_state);
             let view = plan::drift::state_view(&desired, full_state);
-            (desired, view)
+            Some((desired, view))
         }
     };
-    let state_ref = &view;
-    let mut credentials = resolve_credentials(&desired)?;
-    credentials.extend(orphan_pending_credentials(
-        &desired,
-        state_ref,
-        &credentials,
-    ));
+    let (desired, state_ref) = match &narrowed {
+        Some((desired, view)) => (desired, view),
+        None => (&config.config, full_state),
+    };
+    let mut credentials = resolve_credentials(desired)?;
+    credentials.extend(orphan_pending_credentials(desired, state_ref, &credentials));
     let client = client(settings, net).context("cannot set up the Flex API client")?;
     let progress = Progress::new(settings.stderr_is_terminal && !settings.quiet);
     progress.start(desired.instances.len() as u64, "observing");
     let observed = plan::observe(
         &client,
-        &desired,
+        desired,
         state_ref,
         &credentials,
         usize::from(net.parallelism),
@@ -190,7 +190,7 @@ pub async fn plan_against(
     )
     .await;
     progress.finish();
-    let plan = plan::plan(&desired, state_ref, &observed);
+    let plan = plan::plan(desired, state_ref, &observed);
     Ok(Planned {
         config,
         state,

@@ -82,6 +82,16 @@ pub enum ApiError {
         /// The underlying cause.
         reason: String,
     },
+    /// The server's TLS certificate is not signed by a CA this machine trusts.
+    #[error("cannot verify the TLS certificate of {host} ({reason}): {hint}")]
+    Untrusted {
+        /// The host.
+        host: String,
+        /// What TLS said.
+        reason: String,
+        /// What to do.
+        hint: &'static str,
+    },
     /// The connection broke after the request was sent (reads: after every retry).
     #[error("connection to {endpoint} was lost during {method} {path}: {reason}")]
     ConnectionLost {

@@ -8,6 +8,7 @@
 pub mod api_error;
 pub mod instance;
 pub mod limiter;
+pub mod proxy;
 pub mod retry;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,6 +113,8 @@ pub struct ClientStats {
 pub struct FlexClient {
     http: reqwest::Client,
     base_url: String,
+    /// ` via proxy URL` (no credentials) when requests go through a proxy, for `-v` lines.
+    via: String,
     config: ClientConfig,
     stats: Arc<ClientStats>,
     limiter: Arc<Limiter>,
@@ -143,7 +146,36 @@ impl FlexClient {
         }
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
+        let setup_error = |reason: String| ApiError::InvalidEndpoint {
+            endpoint: base_url.clone(),
+            reason,
+        };
+        // Trust: the system's store (or SSL_CERT_FILE / SSL_CERT_DIR), else built-in roots.
+        let trust = crate::support::tls::system_trust();
+        tracing::debug!("trusting {:?} for {base_url}", trust.source);
+        let mut tls = crate::support::tls::client_config(
+            crate::support::tls::Verify::Full(trust.roots.clone()),
+            None,
+        )
+        .map_err(|e| setup_error(format!("cannot set up TLS: {e}")))?;
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // One endpoint, so one proxy decision, made here and logged with -v.
+        let proxy = proxy::proxy_for(&parsed, &|name| std::env::var(name).ok());
+        let mut builder = reqwest::Client::builder().no_proxy();
+        if let Some(proxy_url) = &proxy {
+            tracing::debug!(
+                "requests to {base_url} go through proxy {}",
+                proxy::redacted(proxy_url)
+            );
+            builder = builder.proxy(reqwest::Proxy::all(proxy_url).map_err(|e| {
+                setup_error(format!(
+                    "the proxy {} cannot be used: {e}",
+                    proxy::redacted(proxy_url)
+                ))
+            })?);
+        }
+        let http = builder
+            .use_preconfigured_tls(tls)
             .user_agent(user_agent())
             .default_headers(headers)
             // Never follow redirects: a followed 302 turns a create into a read that "succeeds",
@@ -154,14 +186,15 @@ impl FlexClient {
             .pool_max_idle_per_host(config.max_in_flight.max(1))
             .tcp_nodelay(true)
             .build()
-            .map_err(|e| ApiError::InvalidEndpoint {
-                endpoint: base_url.clone(),
-                reason: format!("cannot set up the HTTP client: {e}"),
-            })?;
+            .map_err(|e| setup_error(format!("cannot set up the HTTP client: {e}")))?;
+        let via = proxy.as_deref().map_or_else(String::new, |p| {
+            format!(" via proxy {}", proxy::redacted(p))
+        });
         let limiter = Arc::new(Limiter::new(config.max_in_flight.max(1), config.adaptive));
         Ok(Self {
             http,
             base_url,
+            via,
             config,
             stats: Arc::default(),
             limiter,
@@ -358,9 +391,10 @@ impl FlexClient {
             let (outcome, answer, failure) = match result {
                 Ok((status, retry_after, bytes)) => {
                     tracing::debug!(
-                        "{method_name} {path} -> {} in {} ms (attempt {attempt}, account {account})",
+                        "{method_name} {path} -> {} in {} ms (attempt {attempt}, account {account}){}",
                         status.as_u16(),
-                        elapsed.as_millis()
+                        elapsed.as_millis(),
+                        self.via
                     );
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -376,11 +410,16 @@ impl FlexClient {
                 }
                 Err(err) => {
                     tracing::debug!(
-                        "{method_name} {path} -> failed in {} ms (attempt {attempt}): {}",
+                        "{method_name} {path} -> failed in {} ms (attempt {attempt}){}: {}",
                         elapsed.as_millis(),
+                        self.via,
                         describe(&err)
                     );
-                    let outcome = if err.is_connect() {
+                    let outcome = if err.is_connect()
+                        && crate::support::tls::untrusted_hint(&describe(&err)).is_some()
+                    {
+                        Outcome::Untrusted
+                    } else if err.is_connect() {
                         Outcome::ConnectFailed
                     } else if err.is_timeout() {
                         Outcome::TimedOut
@@ -460,12 +499,25 @@ impl FlexClient {
                 endpoint: self.base_url.clone(),
                 reason: describe(err),
             },
-            _ => ApiError::Connect {
-                method,
-                path: path.to_owned(),
-                endpoint: self.base_url.clone(),
-                reason: describe(err),
-            },
+            _ => {
+                let reason = describe(err);
+                match crate::support::tls::untrusted_hint(&reason) {
+                    Some(hint) => ApiError::Untrusted {
+                        host: reqwest::Url::parse(&self.base_url)
+                            .ok()
+                            .and_then(|u| u.host_str().map(str::to_owned))
+                            .unwrap_or_else(|| self.base_url.clone()),
+                        reason,
+                        hint,
+                    },
+                    None => ApiError::Connect {
+                        method,
+                        path: path.to_owned(),
+                        endpoint: self.base_url.clone(),
+                        reason,
+                    },
+                }
+            }
         }
     }
 }

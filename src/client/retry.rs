@@ -52,6 +52,9 @@ pub enum Outcome {
     },
     /// No connection could be made: nothing was sent.
     ConnectFailed,
+    /// The server's certificate is not trusted: nothing was sent, and trying again cannot
+    /// change that.
+    Untrusted,
     /// The request timed out after it may have been sent.
     TimedOut,
     /// The connection broke after the request may have been sent.
@@ -104,6 +107,7 @@ impl RetryPolicy {
                 }
                 Method::Get => Decision::Stop,
             },
+            Outcome::Untrusted => Decision::Stop,
             Outcome::ConnectFailed => {
                 if exhausted {
                     Decision::Stop
@@ -211,6 +215,9 @@ mod tests {
                 RetryAfter(Duration::from_millis(125)),
             ),
             (Get, Outcome::ConnectFailed, 6, Stop),
+            // An untrusted certificate stays untrusted: no retry, for reads or creates.
+            (Get, Outcome::Untrusted, 1, Stop),
+            (Post, Outcome::Untrusted, 1, Stop),
         ];
         for (method, outcome, attempt, expected) in cases {
             assert_eq!(

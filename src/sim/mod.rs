@@ -31,6 +31,7 @@ mod basic_auth;
 mod data_file;
 mod routes;
 mod store;
+mod tls;
 mod token_bucket;
 
 use std::fmt;
@@ -49,6 +50,8 @@ use tokio::task::JoinHandle;
 
 use data_file::DataFile;
 use store::Store;
+pub use tls::TlsFiles;
+use tls::TlsListener;
 use token_bucket::TokenBucket;
 
 /// How long [`SimHandle::shutdown`] lets answers in flight finish before cutting connections.
@@ -74,6 +77,8 @@ pub struct SimConfig {
     /// JSON file that keeps the instances across restarts: loaded on start when it exists,
     /// rewritten durably after every change, before the change is answered.
     pub data: Option<PathBuf>,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for SimConfig {
@@ -87,6 +92,7 @@ impl Default for SimConfig {
             credentials: None,
             seed: None,
             data: None,
+            tls: None,
         }
     }
 }
@@ -108,6 +114,7 @@ impl fmt::Debug for SimConfig {
             )
             .field("seed", &self.seed)
             .field("data", &self.data)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -140,6 +147,8 @@ impl SimConfig {
 /// Counters since the simulator started. Only Flex API requests count, never `/_sim/` ones.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimStats {
+    /// Connections accepted (with HTTPS, each one a TLS handshake).
+    pub connections: u64,
     /// Flex API requests received, whatever their answer.
     pub requests: u64,
     /// `POST /v2/Instances` that created an instance (including those answered 500 by the
@@ -196,6 +205,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Atomic counters behind [`SimStats`].
 #[derive(Debug, Default)]
 struct Counters {
+    connections: Arc<AtomicU64>,
     requests: AtomicU64,
     creates: AtomicU64,
     create_requests: AtomicU64,
@@ -213,6 +223,7 @@ impl Counters {
     fn snapshot(&self) -> SimStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         SimStats {
+            connections: get(&self.connections),
             requests: get(&self.requests),
             creates: get(&self.creates),
             create_requests: get(&self.create_requests),
@@ -338,16 +349,29 @@ pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
     let addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let app = routes::router(Arc::clone(&shared));
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = shutdown_rx.await;
-            })
-            .await
-    });
+    let connections = Arc::clone(&shared.counters.connections);
+    let stop = async {
+        let _ = shutdown_rx.await;
+    };
+    let task = match &config.tls {
+        Some(files) => {
+            let tls = TlsListener::new(listener, files.server_config()?, connections)?;
+            tokio::spawn(async move { axum::serve(tls, app).with_graceful_shutdown(stop).await })
+        }
+        None => {
+            use axum::serve::ListenerExt;
+            let counted = listener.tap_io(move |_| {
+                connections.fetch_add(1, Ordering::Relaxed);
+            });
+            tokio::spawn(
+                async move { axum::serve(counted, app).with_graceful_shutdown(stop).await },
+            )
+        }
+    };
     tracing::debug!(%addr, "Flex API simulator listening");
     Ok(SimHandle {
         addr,
+        https: config.tls.is_some(),
         shared,
         shutdown_tx: Some(shutdown_tx),
         task: Some(task),
@@ -358,6 +382,7 @@ pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
 /// answers in flight finish first.
 pub struct SimHandle {
     addr: SocketAddr,
+    https: bool,
     shared: Arc<Shared>,
     shutdown_tx: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<io::Result<()>>>,
@@ -377,7 +402,8 @@ impl SimHandle {
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             ip => ip,
         };
-        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", SocketAddr::new(ip, self.addr.port()))
     }
 
     /// The counters so far.

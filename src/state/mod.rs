@@ -12,6 +12,7 @@ pub(crate) mod journal;
 pub(crate) mod local;
 pub(crate) mod lock;
 mod model;
+pub(crate) mod pg_connect;
 pub mod postgres;
 pub(crate) mod store;
 

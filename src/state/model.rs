@@ -306,12 +306,24 @@ impl State {
     /// serial and whether a journal still holds part of it: a saved plan applies only to
     /// exactly the content it was made from.
     pub fn content_sha256(&self) -> String {
-        let content = serde_json::json!({
-            "lineage": self.lineage,
-            "instances": self.instances,
-            "pending": self.pending,
-        });
-        crate::support::hash::sha256_hex(content.to_string().as_bytes())
+        #[derive(Serialize)]
+        struct Content<'a> {
+            lineage: &'a str,
+            instances: &'a BTreeMap<String, InstanceRecord>,
+            pending: &'a BTreeMap<String, PendingCreate>,
+        }
+        // Streamed into the hash: no copy of a large state is made.
+        let mut hasher = crate::support::hash::Sha256Writer::default();
+        serde_json::to_writer(
+            &mut hasher,
+            &Content {
+                lineage: &self.lineage,
+                instances: &self.instances,
+                pending: &self.pending,
+            },
+        )
+        .expect("a state always serializes");
+        hasher.hex()
     }
 
     /// The document as written to disk: pretty JSON with a trailing newline.

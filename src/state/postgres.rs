@@ -11,6 +11,7 @@ use super::error::StateError;
 use super::history::HistoryEntry;
 use super::lock::{LockInfo, LockWait};
 use super::model::{State, StateUpdate};
+use super::pg_connect;
 use crate::config::secret::Secret;
 
 /// The schema version this binary creates and reads.
@@ -31,7 +32,10 @@ pub struct PgLocation {
 impl PgLocation {
     /// Host(s) and database of the URL, for messages: never the password.
     pub fn describe(&self) -> String {
-        match self.url.expose().parse::<tokio_postgres::Config>() {
+        let parsed = pg_connect::split(self.url.expose())
+            .ok()
+            .and_then(|(rest, _)| rest.parse::<tokio_postgres::Config>().ok());
+        match parsed.ok_or(()) {
             Ok(config) => {
                 let hosts: Vec<String> = config
                     .get_hosts()
@@ -73,43 +77,42 @@ fn db_error(location: &PgLocation, what: &str, err: tokio_postgres::Error) -> St
     }
 }
 
-/// Opens a connection, with TLS when the URL asks for it (`sslmode=require`; `prefer`, the
-/// default, uses TLS when the server offers it).
+/// Opens a connection as libpq would for the same connection string (see [`pg_connect`]):
+/// `sslmode`, `sslrootcert`, client certificates, `PG*` variables and the password file.
 pub async fn connect(location: &PgLocation) -> Result<Client, StateError> {
-    let config: tokio_postgres::Config =
-        location
-            .url
-            .expose()
-            .parse()
-            .map_err(|e: tokio_postgres::Error| StateError::Database {
-                target: format!("workspace `{}` on postgres", location.workspace),
-                what: "reading the connection string".to_owned(),
-                message: format!(
-                    "{e}; expected e.g. postgres://user:password@host:5432/dbname?sslmode=require"
-                ),
-            })?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let tls_config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| StateError::Database {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let resolved = pg_connect::resolve(
+        location.url.expose(),
+        &|name| std::env::var(name).ok(),
+        home.as_deref(),
+    )
+    .map_err(|message| StateError::Database {
         target: location.describe(),
-        what: "setting up TLS".to_owned(),
-        message: e.to_string(),
-    })?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
-    let (client, connection) = tokio::time::timeout(Duration::from_secs(15), config.connect(tls))
-        .await
-        .map_err(|_| StateError::Database {
-            target: location.describe(),
-            what: "connecting".to_owned(),
-            message: "no answer within 15 s".to_owned(),
-        })?
-        .map_err(|e| db_error(location, "connecting", e))?;
+        what: "reading the connection string".to_owned(),
+        message,
+    })?;
+    let sslmode = resolved.sslmode;
+    let tls = tokio_postgres_rustls::MakeRustlsConnect::new(resolved.tls);
+    let (client, connection) =
+        tokio::time::timeout(Duration::from_secs(15), resolved.config.connect(tls))
+            .await
+            .map_err(|_| StateError::Database {
+                target: location.describe(),
+                what: "connecting".to_owned(),
+                message: "no answer within 15 s".to_owned(),
+            })?
+            .map_err(|e| {
+                let mut error = db_error(location, "connecting", e);
+                if let StateError::Database { message, .. } = &mut error {
+                    message.push_str(&format!(" (sslmode={})", sslmode.as_str()));
+                    if let Some(hint) = crate::support::tls::untrusted_hint(message) {
+                        message.push_str(&format!(
+                            "; {hint}. For PostgreSQL: add sslrootcert=/path/to/ca.pem (the CA that signed the server's certificate), or sslmode=require to encrypt without verifying"
+                        ));
+                    }
+                }
+                error
+            })?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!("postgres connection ended: {e}");

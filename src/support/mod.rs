@@ -8,6 +8,7 @@ pub(crate) mod hash;
 pub(crate) mod stamp;
 pub mod stop;
 pub(crate) mod text;
+pub mod tls;
 
 /// A named crash point (the `fail` crate, as in TiKV). Built with the `failpoints` feature, a
 /// test names points in `FAILPOINTS` (`apply::after_pending_durable=panic`) and the process

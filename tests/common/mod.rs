@@ -43,6 +43,7 @@ pub fn flexform() -> Command {
         if key.starts_with("FLEXFORM_")
             || key.starts_with("TWILIO_")
             || key.starts_with("PG")
+            || key.starts_with("SSL_CERT_")
             || key == "NO_COLOR"
             || PROXY_VARS.contains(&key.as_str())
         {
@@ -75,6 +76,75 @@ pub fn stderr(output: &Output) -> String {
 /// The repository root.
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The test database, or `None` (and a line saying the test was skipped).
+pub fn database_url(test: &str) -> Option<String> {
+    match std::env::var("FLEXFORM_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            // Written to stderr directly, past the test harness's capture, so that a plain
+            // `cargo test` shows what was skipped.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test}: FLEXFORM_TEST_DATABASE_URL is not set"
+            );
+            None
+        }
+    }
+}
+
+pub fn workspace() -> String {
+    format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
+}
+
+/// A certificate authority made for one test, and a server certificate it signed for
+/// `localhost` and `127.0.0.1`, as PEM files in a temporary folder.
+pub struct TestCa {
+    dir: tempfile::TempDir,
+}
+
+impl TestCa {
+    /// A new CA and server certificate.
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "flexform test CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &ca)
+            .unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.path().join("server.pem"), server.pem()).unwrap();
+        std::fs::write(dir.path().join("server.key"), server_key.serialize_pem()).unwrap();
+        Self { dir }
+    }
+
+    /// The CA certificate (what SSL_CERT_FILE or sslrootcert names).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// The server's certificate and key, for the simulator.
+    pub fn server(&self) -> flexform::sim::TlsFiles {
+        flexform::sim::TlsFiles {
+            cert: self.dir.path().join("server.pem"),
+            key: self.dir.path().join("server.key"),
+        }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A `flexform.yaml`, built instance by instance.
@@ -545,6 +615,16 @@ impl Running {
             .stderr
             .take()
             .expect("stderr is piped and not yet taken")
+    }
+
+    /// Takes the read end of its stdout (piped by [`Test::command`]).
+    pub fn take_stdout(&mut self) -> std::process::ChildStdout {
+        self.0
+            .as_mut()
+            .expect("not yet waited for")
+            .stdout
+            .take()
+            .expect("stdout is piped and not yet taken")
     }
 
     /// SIGKILL.

@@ -45,6 +45,13 @@ pub fn config(args: &SimArgs) -> anyhow::Result<SimConfig> {
         credentials,
         seed: args.seed,
         data: args.data.clone(),
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(sim::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        },
     })
 }
 

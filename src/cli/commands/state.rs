@@ -57,7 +57,17 @@ async fn run_async(
                 Some(state) => settings
                     .out
                     .data(String::from_utf8_lossy(&state.to_bytes())),
-                None => bail!("{} has no state yet", location.describe()),
+                // Nothing applied yet: an empty state (serial 0), so that a script that pulls
+                // before the first apply needs no special case.
+                None => {
+                    settings.out.note(format!(
+                        "{} has no state yet; printed an empty state (serial 0)",
+                        location.describe()
+                    ));
+                    settings
+                        .out
+                        .data(String::from_utf8_lossy(&State::empty().to_bytes()));
+                }
             }
             Ok(ExitStatus::Success)
         }

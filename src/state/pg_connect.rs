@@ -1,0 +1,434 @@
+//! PostgreSQL connection strings as libpq reads them, so that a string that works with `psql`
+//! works with flexform: `sslmode` (`disable`, `allow`, `prefer` (the default), `require`,
+//! `verify-ca`, `verify-full`) with libpq's meaning, `sslrootcert` (a file, or `system` for the
+//! operating system's trust store), `sslcert` and `sslkey` for client certificates, and the
+//! standard `PG*` environment variables and the password file (`PGPASSFILE`, `~/.pgpass`)
+//! filling in what the string leaves out.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::support::tls::{self, Verify};
+
+/// libpq's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// No TLS.
+    Disable,
+    /// TLS if the server insists (flexform: as `prefer`, without verifying).
+    Allow,
+    /// TLS when the server offers it, without verifying (the default).
+    Prefer,
+    /// TLS always; verifies the chain only when a root certificate is given.
+    Require,
+    /// TLS, the chain verified, not the host name.
+    VerifyCa,
+    /// TLS, the chain and the host name verified.
+    VerifyFull,
+}
+
+impl SslMode {
+    fn parse(text: &str) -> Result<Self, String> {
+        Ok(match text {
+            "disable" => Self::Disable,
+            "allow" => Self::Allow,
+            "prefer" => Self::Prefer,
+            "require" => Self::Require,
+            "verify-ca" => Self::VerifyCa,
+            "verify-full" => Self::VerifyFull,
+            other => {
+                return Err(format!(
+                    "unknown sslmode `{other}`: use disable, allow, prefer, require, verify-ca or verify-full"
+                ))
+            }
+        })
+    }
+
+    /// As written in a connection string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Allow => "allow",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+}
+
+/// A connection string resolved: what tokio-postgres needs, and the TLS libpq would use.
+pub struct Resolved {
+    /// Host, port, user, password, database.
+    pub config: tokio_postgres::Config,
+    /// The effective `sslmode`.
+    pub sslmode: SslMode,
+    /// The TLS client configuration (unused with `disable`).
+    pub tls: rustls::ClientConfig,
+}
+
+/// The libpq parameters tokio-postgres does not read, taken out of the string.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct LibpqParams {
+    pub sslmode: Option<String>,
+    pub sslrootcert: Option<String>,
+    pub sslcert: Option<String>,
+    pub sslkey: Option<String>,
+}
+
+const LIBPQ_ONLY: &[&str] = &["sslmode", "sslrootcert", "sslcert", "sslkey"];
+
+/// Splits the TLS parameters out of a URL (`postgres://…?sslmode=…`) or a `key=value` string;
+/// the rest is for tokio-postgres.
+pub(crate) fn split(text: &str) -> Result<(String, LibpqParams), String> {
+    let mut params = LibpqParams::default();
+    let mut take = |key: &str, value: String| match key {
+        "sslmode" => params.sslmode = Some(value),
+        "sslrootcert" => params.sslrootcert = Some(value),
+        "sslcert" => params.sslcert = Some(value),
+        "sslkey" => params.sslkey = Some(value),
+        _ => {}
+    };
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        let mut url = reqwest::Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
+        let (kept, ours): (Vec<_>, Vec<_>) = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .partition(|(k, _)| !LIBPQ_ONLY.contains(&k.as_str()));
+        for (k, v) in ours {
+            take(&k, v);
+        }
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
+        return Ok((url.to_string(), params));
+    }
+    let mut rest = Vec::new();
+    for word in text.split_whitespace() {
+        match word.split_once('=') {
+            Some((k, v)) if LIBPQ_ONLY.contains(&k) => take(k, v.trim_matches('\'').to_owned()),
+            _ => rest.push(word),
+        }
+    }
+    Ok((rest.join(" "), params))
+}
+
+/// Resolves `text` with `env` standing in for the environment and `home` for the home folder.
+pub fn resolve(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    home: Option<&Path>,
+) -> Result<Resolved, String> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty());
+    let (rest, params) = split(text)?;
+    let mut config: tokio_postgres::Config = rest.parse().map_err(|e: tokio_postgres::Error| {
+        format!("{e}; expected e.g. postgres://user@host:5432/dbname?sslmode=verify-full")
+    })?;
+    if config.get_hosts().is_empty() {
+        config.host(var("PGHOST").as_deref().unwrap_or("localhost"));
+    }
+    if config.get_ports().is_empty() {
+        if let Some(port) = var("PGPORT") {
+            config.port(
+                port.parse()
+                    .map_err(|_| format!("PGPORT is not a port number: {port:?}"))?,
+            );
+        }
+    }
+    if config.get_user().is_none() {
+        let user = var("PGUSER")
+            .or_else(|| var("USER"))
+            .ok_or("no user: put it in the connection string or set PGUSER")?;
+        config.user(&user);
+    }
+    if config.get_dbname().is_none() {
+        if let Some(db) = var("PGDATABASE") {
+            config.dbname(&db);
+        }
+    }
+    if config.get_password().is_none() {
+        let password = var("PGPASSWORD").or_else(|| {
+            let file = var("PGPASSFILE")
+                .map(PathBuf::from)
+                .or_else(|| home.map(|h| h.join(".pgpass")))?;
+            pgpass_lookup(&file, &config)
+        });
+        if let Some(password) = password {
+            config.password(password);
+        }
+    }
+
+    let rootcert = params.sslrootcert.clone().or_else(|| var("PGSSLROOTCERT"));
+    let sslmode = match params.sslmode.clone().or_else(|| var("PGSSLMODE")) {
+        Some(mode) => SslMode::parse(&mode)?,
+        // libpq: with the system's trust, the default is to verify fully.
+        None if rootcert.as_deref() == Some("system") => SslMode::VerifyFull,
+        None => SslMode::Prefer,
+    };
+    if rootcert.as_deref() == Some("system")
+        && !matches!(sslmode, SslMode::VerifyFull | SslMode::Disable)
+    {
+        return Err(format!(
+            "sslrootcert=system needs sslmode=verify-full (found {}), as in libpq",
+            sslmode.as_str()
+        ));
+    }
+    let default_root = home.map(|h| h.join(".postgresql/root.crt"));
+    let roots = || -> Result<Option<Arc<rustls::RootCertStore>>, String> {
+        match rootcert.as_deref() {
+            Some("system") => Ok(Some(tls::system_trust().roots.clone())),
+            Some(file) => tls::roots_from_file(Path::new(file))
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            None => match default_root.as_deref().filter(|p| p.exists()) {
+                Some(file) => tls::roots_from_file(file)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                None => Ok(None),
+            },
+        }
+    };
+    let verify = match sslmode {
+        SslMode::Disable | SslMode::Allow | SslMode::Prefer => Verify::Nothing,
+        // libpq: `require` with a root certificate verifies the chain, as `verify-ca` does.
+        SslMode::Require => match rootcert.as_deref() {
+            Some(_) => Verify::ChainOnly(roots()?.expect("a root file was named")),
+            None => Verify::Nothing,
+        },
+        SslMode::VerifyCa | SslMode::VerifyFull => {
+            let roots = roots()?.ok_or_else(|| {
+                format!(
+                    "sslmode={} needs the CA that signed the server's certificate: add sslrootcert=/path/to/ca.pem (or sslrootcert=system for the system's trust store) to the connection string, or set PGSSLROOTCERT",
+                    sslmode.as_str()
+                )
+            })?;
+            if sslmode == SslMode::VerifyCa {
+                Verify::ChainOnly(roots)
+            } else {
+                Verify::Full(roots)
+            }
+        }
+    };
+    let cert = params
+        .sslcert
+        .clone()
+        .or_else(|| var("PGSSLCERT"))
+        .map(PathBuf::from)
+        .or_else(|| {
+            home.map(|h| h.join(".postgresql/postgresql.crt"))
+                .filter(|p| p.exists())
+        });
+    let key = params
+        .sslkey
+        .clone()
+        .or_else(|| var("PGSSLKEY"))
+        .map(PathBuf::from)
+        .or_else(|| {
+            home.map(|h| h.join(".postgresql/postgresql.key"))
+                .filter(|p| p.exists())
+        });
+    let client_auth = match (cert, key) {
+        (Some(cert), Some(key)) => Some((
+            tls::read_certificates(&cert).map_err(|e| e.to_string())?,
+            tls::read_private_key(&key).map_err(|e| e.to_string())?,
+        )),
+        (Some(cert), None) => {
+            return Err(format!(
+                "sslcert {} is given without sslkey",
+                cert.display()
+            ))
+        }
+        _ => None,
+    };
+    let tls = tls::client_config(verify, client_auth).map_err(|e| e.to_string())?;
+    config.ssl_mode(match sslmode {
+        SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+        SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        _ => tokio_postgres::config::SslMode::Require,
+    });
+    Ok(Resolved {
+        config,
+        sslmode,
+        tls,
+    })
+}
+
+/// The password for `config` in a `.pgpass` file: `host:port:database:user:password` lines,
+/// `*` matching anything, `\:` and `\\` escaped. Like libpq, a file that others can read is
+/// ignored (with a warning).
+fn pgpass_lookup(file: &Path, config: &tokio_postgres::Config) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file).ok()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "password file {} has group or world access; it is ignored (chmod 0600 it)",
+                file.display()
+            );
+            return None;
+        }
+    }
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(name)) => name.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(_)) => "localhost".to_owned(),
+        None => "localhost".to_owned(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
+    let user = config.get_user().unwrap_or_default().to_owned();
+    let db = config.get_dbname().unwrap_or(&user).to_owned();
+    let wanted = [host, port, db, user];
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with('#') && !line.trim().is_empty())
+        .find_map(|line| {
+            let fields = pgpass_fields(line);
+            if fields.len() != 5 {
+                return None;
+            }
+            let matches = fields[..4]
+                .iter()
+                .zip(&wanted)
+                .all(|(field, want)| field == "*" || field == want);
+            matches.then(|| fields[4].clone())
+        })
+}
+
+/// The fields of a `.pgpass` line, unescaped.
+fn pgpass_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    fields.last_mut().expect("one field").push(next);
+                }
+            }
+            ':' => fields.push(String::new()),
+            c => fields.last_mut().expect("one field").push(c),
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn tls_parameters_are_split_out_of_urls_and_keyword_strings() {
+        let (rest, params) = split(
+            "postgres://u@db:5432/app?sslmode=verify-full&sslrootcert=/ca.pem&application_name=x",
+        )
+        .unwrap();
+        assert_eq!(rest, "postgres://u@db:5432/app?application_name=x");
+        assert_eq!(params.sslmode.as_deref(), Some("verify-full"));
+        assert_eq!(params.sslrootcert.as_deref(), Some("/ca.pem"));
+        let (rest, params) = split("host=db user=u sslmode=require").unwrap();
+        assert_eq!(rest, "host=db user=u");
+        assert_eq!(params.sslmode.as_deref(), Some("require"));
+    }
+
+    #[test]
+    fn prefer_is_the_default_and_modes_map_as_libpq_does() {
+        let r = resolve("postgres://u:p@db/app", &env(&[]), None).unwrap();
+        assert_eq!(r.sslmode, SslMode::Prefer);
+        let r = resolve("postgres://u:p@db/app?sslmode=require", &env(&[]), None).unwrap();
+        assert_eq!(r.sslmode, SslMode::Require);
+        let r = resolve(
+            "postgres://u:p@db/app",
+            &env(&[("PGSSLMODE", "disable")]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.sslmode, SslMode::Disable);
+        let err = resolve("postgres://u:p@db/app?sslmode=verify-full", &env(&[]), None)
+            .err()
+            .unwrap();
+        assert!(err.contains("sslrootcert"), "{err}");
+        let err = resolve("postgres://u:p@db/app?sslmode=sometimes", &env(&[]), None)
+            .err()
+            .unwrap();
+        assert!(err.contains("unknown sslmode"), "{err}");
+        let r = resolve("postgres://u:p@db/app?sslrootcert=system", &env(&[]), None).unwrap();
+        assert_eq!(
+            r.sslmode,
+            SslMode::VerifyFull,
+            "system trust means verify-full"
+        );
+        assert!(resolve(
+            "postgres://u:p@db/app?sslrootcert=system&sslmode=require",
+            &env(&[]),
+            None
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn environment_variables_fill_what_the_string_leaves_out() {
+        let vars = [
+            ("PGHOST", "db.internal"),
+            ("PGPORT", "6432"),
+            ("PGUSER", "flex"),
+            ("PGPASSWORD", "from-env"),
+            ("PGDATABASE", "estate"),
+        ];
+        let r = resolve("postgres://", &env(&vars), None).unwrap();
+        assert_eq!(
+            r.config.get_hosts(),
+            &[tokio_postgres::config::Host::Tcp("db.internal".into())]
+        );
+        assert_eq!(r.config.get_ports(), &[6432]);
+        assert_eq!(r.config.get_user(), Some("flex"));
+        assert_eq!(r.config.get_password(), Some(&b"from-env"[..]));
+        assert_eq!(r.config.get_dbname(), Some("estate"));
+        // The string wins over the environment.
+        let r = resolve("postgres://other:pw@h/db", &env(&vars), None).unwrap();
+        assert_eq!(r.config.get_user(), Some("other"));
+        assert_eq!(r.config.get_password(), Some(&b"pw"[..]));
+    }
+
+    #[test]
+    fn the_password_file_fills_a_missing_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(".pgpass");
+        std::fs::write(
+            &file,
+            "# comment\nother:5432:*:flex:wrong\ndb:5432:app:flex:pa\\:ss\n*:*:*:*:fallback\n",
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let r = resolve("postgres://flex@db/app", &env(&[]), Some(dir.path())).unwrap();
+        assert_eq!(r.config.get_password(), Some(&b"pa:ss"[..]));
+        let r = resolve("postgres://flex@elsewhere/app", &env(&[]), Some(dir.path())).unwrap();
+        assert_eq!(r.config.get_password(), Some(&b"fallback"[..]));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let r = resolve("postgres://flex@db/app", &env(&[]), Some(dir.path())).unwrap();
+            assert_eq!(r.config.get_password(), None, "a readable file is ignored");
+        }
+    }
+}
