@@ -1444,8 +1444,18 @@ async fn saved_plan_shows_the_same_as_plan() {
 
     let shown = e.t.run_read_only(&["show", out_arg]).await;
     assert_eq!(shown.code, Some(0), "{shown:?}");
+    // The file's digest first (what the audit trail records when it is applied), then the
+    // plan exactly as `plan` rendered it.
+    let digest: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(saved_text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
     assert_eq!(
-        shown.stdout, r.stdout,
+        shown.stdout,
+        format!("Saved plan {out_arg} (SHA-256 {digest})\n\n{}", r.stdout),
         "show FILE renders the same as plan did"
     );
     let shown_json = e.t.run_read_only(&["show", out_arg, "--json"]).await;

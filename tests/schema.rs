@@ -21,6 +21,17 @@ fn committed_config_schema_is_current() {
     );
 }
 
+#[test]
+fn committed_history_schema_is_current() {
+    let committed =
+        std::fs::read_to_string(repo_root().join("schemas/flexform.history.schema.json")).unwrap();
+    assert_eq!(
+        committed,
+        generated("history"),
+        "schemas/flexform.history.schema.json is stale: run `cargo run -- schema history > schemas/flexform.history.schema.json`"
+    );
+}
+
 fn config_validator() -> jsonschema::Validator {
     let schema: serde_json::Value = serde_json::from_str(&generated("config")).unwrap();
     jsonschema::validator_for(&schema).unwrap()
@@ -94,7 +105,7 @@ fn a_closed_stdout_is_not_a_panic() {
         .unwrap();
     // The reader is dropped here, closing the pipe long before the ~1 MB of output is written.
     let out = child.wait_with_output().unwrap();
-    assert!(first.starts_with("flexform will perform"), "{first}");
+    assert!(first.starts_with("Saved plan "), "{first}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");

@@ -105,6 +105,8 @@ pub enum Command {
         /// The lock ID printed by the blocked command.
         lock_id: String,
     },
+    /// The audit trail, newest first; `history verify` checks that it was not edited.
+    History(HistoryArgs),
     /// Render a saved plan (`flexform show plan.json`), or the state when no file is given.
     Show(ShowArgs),
     /// Run a local simulator of the Flex Instances API, to try flexform offline and in tests.
@@ -273,12 +275,66 @@ pub enum StateCommand {
     },
 }
 
+/// How to print a drift report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DriftFormat {
+    /// Text for people.
+    Human,
+    /// One JSON document (schema: `flexform schema plan`).
+    Json,
+    /// A Markdown summary.
+    Markdown,
+    /// JUnit XML, one test case per instance, for CI test reports.
+    Junit,
+}
+
+/// Options of `flexform history`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// `verify`: check the trail's hash chain against the state (exit 0: intact, 1: broken).
+    #[command(subcommand)]
+    pub command: Option<HistoryCommand>,
+    /// Only entries that changed this instance (`NAME` or `flex_instance.NAME`).
+    #[arg(long, value_name = "NAME")]
+    pub instance: Option<String>,
+    /// Only entries since this time (RFC 3339) or this long ago (`30d`, `12h`).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = HistoryFormat::Human, value_name = "FORMAT")]
+    pub format: HistoryFormat,
+}
+
+/// `flexform history` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum HistoryCommand {
+    /// Check that the trail was not edited, deleted from, reordered or cut: exit 0 when it is
+    /// intact, 1 naming the first entry that breaks it.
+    Verify,
+}
+
+/// How to print the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HistoryFormat {
+    /// Text for people.
+    Human,
+    /// One JSON document (schema: `flexform schema history`).
+    Json,
+    /// A Markdown table, with each pipeline run as a link.
+    Markdown,
+    /// CSV, one row per change.
+    Csv,
+}
+
 /// Options of `flexform drift`.
 #[derive(Debug, Clone, Args)]
 pub struct DriftArgs {
+    /// Print JSON (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
     /// Output format.
-    #[command(flatten)]
-    pub format: FormatArgs,
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<DriftFormat>,
     /// Network settings.
     #[command(flatten)]
     pub net: NetArgs,
@@ -348,4 +404,6 @@ pub enum SchemaKind {
     State,
     /// A saved plan and `plan --json` output.
     Plan,
+    /// `flexform history --format json` output.
+    History,
 }

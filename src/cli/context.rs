@@ -200,21 +200,42 @@ pub async fn plan_against(
     })
 }
 
-/// Appends this run to the audit trail. The state is already written by then, so a failure
-/// is a warning, not an error of the run.
-pub async fn append_history(
+/// What one run did, for the audit trail.
+pub struct RunRecord<'a> {
+    /// apply, import, state rm, state push.
+    pub command: &'a str,
+    /// The serial when the run opened the state.
+    pub serial_before: u64,
+    /// What changed.
+    pub changes: Vec<HistoryChange>,
+    /// SHA-256 of the configuration file, when the run read one.
+    pub config_sha256: Option<String>,
+    /// SHA-256 of the saved plan file, when one was applied.
+    pub plan_sha256: Option<String>,
+}
+
+/// Ends a writing run: its audit-trail entry (with its provenance: the digests, the pipeline
+/// run, the commit), then one state write with `change` and the entry's digest. A trail that
+/// cannot be written is a warning (the state is still written); a state that cannot be
+/// written is the run's error.
+pub async fn finish_run(
     settings: &Settings,
     store: &mut StateStore,
-    command: &str,
-    serial_before: u64,
-    changes: Vec<HistoryChange>,
-) {
-    let entry = HistoryEntry::new(command, serial_before, store.state().serial, changes);
-    if let Err(e) = store.append_history(&entry).await {
+    run: RunRecord<'_>,
+    change: impl FnOnce(&mut State),
+) -> Result<(), crate::state::StateError> {
+    let mut entry = HistoryEntry::new(run.command, run.serial_before, 0, run.changes);
+    entry.provenance = crate::state::Provenance::from_env(
+        &|name| std::env::var(name).ok(),
+        run.config_sha256,
+        run.plan_sha256,
+    );
+    if let Some(warning) = store.finish(&mut entry, change).await? {
         settings
             .out
-            .warn(format!("cannot append to the history: {e}"));
+            .warn(format!("cannot append to the history: {warning}"));
     }
+    Ok(())
 }
 
 /// How a writing command waits for the state lock: up to `timeout`, saying who holds it, and

@@ -114,6 +114,7 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitStatus> {
         Command::State(command) => commands::state::run(settings, &command),
         Command::ForceUnlock { lock_id } => commands::state::force_unlock(settings, &lock_id),
         Command::Show(args) => commands::show::run(settings, &args),
+        Command::History(args) => commands::history::run(settings, &args),
         Command::Sim(args) => commands::sim::run(settings, &args),
         Command::Demo(args) => commands::demo::run(settings, &args, run_and_report),
         Command::Completions { shell } => {

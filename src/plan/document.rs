@@ -109,6 +109,16 @@ impl PlanDocument {
         text
     }
 
+    /// SHA-256 of a saved plan file's bytes: what `show` prints and the audit trail records.
+    pub fn file_sha256(path: &Path) -> Result<String, PlanFileError> {
+        std::fs::read(path)
+            .map(|bytes| crate::support::hash::sha256_hex(&bytes))
+            .map_err(|source| PlanFileError::Read {
+                path: path.to_owned(),
+                source,
+            })
+    }
+
     /// Reads a saved plan.
     pub fn load(path: &Path) -> Result<Self, PlanFileError> {
         let bytes = std::fs::read(path).map_err(|source| PlanFileError::Read {

@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::error::StateError;
+use super::history::{self, HistoryEntry};
 use super::journal::{journal_path, read_journal, replay_journal, JournalEntry};
 use super::lock::{LockWait, StateLock};
 use super::model::{State, StateUpdate};
@@ -102,6 +103,7 @@ impl LocalStore {
         change(&mut next);
         if next.instances == self.state.instances
             && next.pending == self.state.pending
+            && next.history_sha256 == self.state.history_sha256
             && self.existed
         {
             return Ok(false);
@@ -173,15 +175,50 @@ impl LocalStore {
     }
 
     fn compact_journaled(&mut self) -> Result<(), StateError> {
+        self.fold(|_| {})
+    }
+
+    /// Ends a run: appends `entry` to the audit trail, linked to the newest entry, then writes
+    /// in one durable write the journal's updates, `change` and the new entry's digest. When
+    /// the trail cannot be written, the state is still written (without a new anchor) and the
+    /// trail's error is returned as `Ok(Some(..))`, for a warning.
+    pub fn finish(
+        &mut self,
+        entry: &mut HistoryEntry,
+        change: impl FnOnce(&mut State),
+    ) -> Result<Option<StateError>, StateError> {
+        entry.serial_after = self.file_state.serial + 1;
+        match history::append(&self.path, entry) {
+            Ok(digest) => self
+                .fold(|state| {
+                    change(state);
+                    state.history_sha256 = Some(digest);
+                })
+                .map(|_| None),
+            Err(source) => {
+                let error = StateError::Write {
+                    path: history::history_path(&self.path),
+                    source,
+                };
+                self.fold(change).map(|_| Some(error))
+            }
+        }
+    }
+
+    /// Writes this store's view with `change` applied (the journal's updates included) when it
+    /// differs from the file, and removes the journal.
+    fn fold(&mut self, change: impl FnOnce(&mut State)) -> Result<(), StateError> {
         #[cfg(feature = "failpoints")]
         fail::fail_point!("state::fold::fail", |_| Err(StateError::Write {
             path: self.path.clone(),
             source: std::io::Error::other("failpoint state::fold::fail"),
         }));
         crate::failpoint!("state::fold::before_write");
-        let next = self.state.clone();
+        let mut next = self.state.clone();
+        change(&mut next);
         if next.instances != self.file_state.instances
             || next.pending != self.file_state.pending
+            || next.history_sha256 != self.file_state.history_sha256
             || !self.existed
         {
             self.write_file(next)?;

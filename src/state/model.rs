@@ -28,6 +28,10 @@ pub struct State {
     pub flexform_version: String,
     /// Format of this document; a newer one than the binary knows is refused.
     pub format_version: u32,
+    /// SHA-256 of the newest entry of the audit trail: anchors its hash chain, so that a cut
+    /// trail is detected (`flexform history verify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_sha256: Option<String>,
     /// Recorded instances by name.
     pub instances: BTreeMap<String, InstanceRecord>,
     /// Identifies this state for its whole life; a saved plan only applies to the same lineage.
@@ -216,6 +220,7 @@ impl State {
         Self {
             flexform_version: env!("CARGO_PKG_VERSION").to_owned(),
             format_version: STATE_FORMAT_VERSION,
+            history_sha256: None,
             instances: BTreeMap::new(),
             lineage: uuid::Uuid::new_v4().to_string(),
             pending: BTreeMap::new(),

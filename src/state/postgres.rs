@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 use super::error::StateError;
-use super::history::HistoryEntry;
+use super::history::{self, HistoryEntry, ReadEntry};
 use super::lock::{LockInfo, LockWait};
 use super::model::{State, StateUpdate};
 use super::pg_connect;
@@ -222,6 +222,21 @@ async fn now_on(
         .map_err(|e| db_error(location, "reading the database clock", e))?;
     let seconds: f64 = row.get(0);
     Ok(std::time::UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0)))
+}
+
+/// Reads a workspace's audit trail, oldest first.
+pub async fn read_history(location: &PgLocation) -> Result<Vec<ReadEntry>, StateError> {
+    let mut client = connect(location).await?;
+    migrate(&mut client, location).await?;
+    let rows = client
+        .query(
+            "SELECT entry::text FROM flexform_history WHERE workspace = $1 ORDER BY id",
+            &[&location.workspace],
+        )
+        .await
+        .map_err(|e| db_error(location, "reading the history", e))?;
+    let lines: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+    Ok(history::parse_lines(lines.iter().map(String::as_str)))
 }
 
 /// Reads a workspace's state without locking (plan, drift, show, pull).
@@ -462,6 +477,7 @@ impl PgStore {
         change(&mut next);
         if next.instances == self.state.instances
             && next.pending == self.state.pending
+            && next.history_sha256 == self.state.history_sha256
             && self.exists
         {
             return Ok(false);
@@ -477,17 +493,48 @@ impl PgStore {
         self.write(state, serial).await
     }
 
-    /// Appends one line of the audit trail.
-    pub async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StateError> {
-        let json = serde_json::to_string(entry).expect("history serializes");
+    /// Ends a run: appends `entry` to the trail (linked to the newest entry; the workspace lock
+    /// keeps the chain a line), then writes `change` and the entry's digest (one
+    /// compare-and-swap). When the trail cannot be written, the state still is, and the
+    /// trail's error is returned as `Ok(Some(..))`, for a warning.
+    pub async fn finish(
+        &mut self,
+        entry: &mut HistoryEntry,
+        change: impl FnOnce(&mut State),
+    ) -> Result<Option<StateError>, StateError> {
+        entry.serial_after = self.state.serial + 1;
+        match self.append_history(entry).await {
+            Ok(digest) => self
+                .commit(|state| {
+                    change(state);
+                    state.history_sha256 = Some(digest);
+                })
+                .await
+                .map(|_| None),
+            Err(error) => self.commit(change).await.map(|_| Some(error)),
+        }
+    }
+
+    async fn append_history(&mut self, entry: &mut HistoryEntry) -> Result<String, StateError> {
+        let e = |err| db_error(&self.location, "appending to the history", err);
+        let last = self
+            .client
+            .query_opt(
+                "SELECT entry::text FROM flexform_history WHERE workspace = $1 ORDER BY id DESC LIMIT 1",
+                &[&self.location.workspace],
+            )
+            .await
+            .map_err(e)?
+            .map(|row| row.get::<_, String>(0));
+        entry.prev_sha256 = Some(history::next_link(last.as_deref()));
         self.client
             .execute(
                 "INSERT INTO flexform_history (workspace, entry) VALUES ($1, $2::text::jsonb)",
-                &[&self.location.workspace, &json],
+                &[&self.location.workspace, &entry.to_line()],
             )
             .await
-            .map_err(|e| db_error(&self.location, "appending to the history", e))?;
-        Ok(())
+            .map_err(e)?;
+        Ok(entry.sha256())
     }
 
     /// Clears this run's lock info and releases the lock (ending the session would too).

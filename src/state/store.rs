@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::error::StateError;
-use super::history::{self, HistoryEntry};
+use super::history::{self, HistoryEntry, ReadEntry};
 use super::local::LocalStore;
 use super::lock::LockWait;
 use super::model::{State, StateUpdate};
@@ -72,6 +72,17 @@ impl StateLocation {
         match self {
             Self::Local(_) => Ok(None),
             Self::Postgres(pg) => super::postgres::database_now(pg).await.map(Some),
+        }
+    }
+
+    /// Reads the audit trail without locking, oldest first.
+    pub async fn read_history(&self) -> Result<Vec<ReadEntry>, StateError> {
+        match self {
+            Self::Local(path) => history::read(path).map_err(|source| StateError::Read {
+                path: history::history_path(path),
+                source,
+            }),
+            Self::Postgres(pg) => super::postgres::read_history(pg).await,
         }
     }
 
@@ -186,19 +197,17 @@ impl StateStore {
         }
     }
 
-    /// Appends one line to the audit trail.
-    pub async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StateError> {
+    /// Ends a run: the audit-trail entry first (linked to the newest one), then one state
+    /// write with `change`, the journal's updates and the entry's digest. `Ok(Some(e))`: the
+    /// state was written but the trail was not (a warning).
+    pub async fn finish(
+        &mut self,
+        entry: &mut HistoryEntry,
+        change: impl FnOnce(&mut State),
+    ) -> Result<Option<StateError>, StateError> {
         match self {
-            Self::Local(s) => {
-                let path = s.path().to_owned();
-                tokio::task::block_in_place(|| history::append(&path, entry)).map_err(|source| {
-                    StateError::Write {
-                        path: history::history_path(&path),
-                        source,
-                    }
-                })
-            }
-            Self::Postgres(s) => s.append_history(entry).await,
+            Self::Local(s) => tokio::task::block_in_place(|| s.finish(entry, change)),
+            Self::Postgres(s) => s.finish(entry, change).await,
         }
     }
 

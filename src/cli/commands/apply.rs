@@ -42,9 +42,11 @@ async fn run_async(
     let style = Style::new(settings.color_stdout);
     let out = &settings.out;
 
+    let mut plan_sha256 = None;
     let (plan, credentials, client, saved) = match &args.plan_file {
         Some(file) => {
             let document = PlanDocument::load(file)?;
+            plan_sha256 = Some(PlanDocument::file_sha256(file)?);
             check_saved_plan(&document, &store, &config.sha256)?;
             let credentials = context::resolve_credentials(&config.config)?;
             let client = context::client(settings, &args.net)?;
@@ -168,15 +170,14 @@ async fn run_async(
         stop: stop.clone(),
     };
     let (mut store, report) = apply::execute(&plan, store, ctx).await;
-    let compacted = store.compact().await;
-    context::append_history(
-        settings,
-        &mut store,
-        "apply",
+    let run = context::RunRecord {
+        command: "apply",
         serial_before,
-        report.history(),
-    )
-    .await;
+        changes: report.history(),
+        config_sha256: Some(config.sha256.clone()),
+        plan_sha256: plan_sha256.clone(),
+    };
+    let compacted = context::finish_run(settings, &mut store, run, |_| {}).await;
     store.release().await;
     let compact_failed = compacted.is_err();
     if let Err(e) = compacted {

@@ -78,14 +78,22 @@ async fn run_async(
     }
     let name = args.name.clone();
     let record = InstanceRecord::observed(&instance, Origin::Imported, None);
-    store
-        .commit(|state| {
-            state.pending.remove(&name);
-            state.instances.insert(name.clone(), record);
-        })
-        .await?;
-    let change = HistoryChange::ok(address(&args.name), "import", Some(sid.to_string()));
-    context::append_history(settings, &mut store, "import", serial_before, vec![change]).await;
+    let run = context::RunRecord {
+        command: "import",
+        serial_before,
+        changes: vec![HistoryChange::ok(
+            address(&args.name),
+            "import",
+            Some(sid.to_string()),
+        )],
+        config_sha256: Some(config.sha256.clone()),
+        plan_sha256: None,
+    };
+    context::finish_run(settings, &mut store, run, |state| {
+        state.pending.remove(&name);
+        state.instances.insert(name.clone(), record);
+    })
+    .await?;
     store.release().await;
     settings.out.data_line(format!(
         "Imported {sid} ({}) as {}.",

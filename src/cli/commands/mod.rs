@@ -4,6 +4,7 @@
 pub(crate) mod apply;
 pub(crate) mod demo;
 pub(crate) mod drift;
+pub(crate) mod history;
 pub(crate) mod import;
 pub(crate) mod plan;
 pub(crate) mod schema;

@@ -10,6 +10,7 @@ pub fn schema_text(kind: SchemaKind) -> String {
         SchemaKind::Config => schemars::schema_for!(crate::config::Config),
         SchemaKind::State => schemars::schema_for!(crate::state::State),
         SchemaKind::Plan => schemars::schema_for!(crate::plan::PlanDocument),
+        SchemaKind::History => schemars::schema_for!(crate::state::history::HistoryDocument),
     };
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
     text.push('\n');

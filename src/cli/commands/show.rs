@@ -12,7 +12,25 @@ pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<ExitStatus> {
     let format = args.format.resolve();
     if let Some(file) = &args.file {
         let document = PlanDocument::load(file)?;
+        // The digest the audit trail records when this file is applied: the pull-request
+        // comment and the history entry can be matched by eye or by script.
+        let digest = PlanDocument::file_sha256(file)?;
+        match format {
+            OutputFormat::Human => settings.out.data(format!(
+                "Saved plan {} (SHA-256 {digest})\n\n",
+                file.display()
+            )),
+            OutputFormat::Markdown => {}
+            OutputFormat::Json => settings
+                .out
+                .note(format!("{} has SHA-256 {digest}", file.display())),
+        }
         super::plan::print_document(settings, &document, format, "flexform plan");
+        if format == OutputFormat::Markdown {
+            settings
+                .out
+                .data(format!("\nPlan file SHA-256: `{digest}`\n"));
+        }
         return Ok(ExitStatus::Success);
     }
     let location = context::state_location_without_config(settings)?;

@@ -107,14 +107,14 @@ async fn run_async(
             }
             let serial_before = current.serial;
             store.replace(pushed).await?;
-            context::append_history(
-                settings,
-                &mut store,
-                "state push",
+            let run = context::RunRecord {
+                command: "state push",
                 serial_before,
-                Vec::new(),
-            )
-            .await;
+                changes: Vec::new(),
+                config_sha256: None,
+                plan_sha256: None,
+            };
+            context::finish_run(settings, &mut store, run, |_| {}).await?;
             settings.out.data_line(format!(
                 "Pushed {} to {} (serial {}).",
                 file.display(),
@@ -138,21 +138,18 @@ async fn run_async(
                 store.release().await;
                 bail!("no instance named `{name}` in {target}");
             }
-            store
-                .commit(|state| {
-                    state.instances.remove(name);
-                    state.pending.remove(name);
-                })
-                .await?;
-            let change = HistoryChange::ok(address(name), "rm", sid.clone());
-            context::append_history(
-                settings,
-                &mut store,
-                "state rm",
+            let run = context::RunRecord {
+                command: "state rm",
                 serial_before,
-                vec![change],
-            )
-            .await;
+                changes: vec![HistoryChange::ok(address(name), "rm", sid.clone())],
+                config_sha256: None,
+                plan_sha256: None,
+            };
+            context::finish_run(settings, &mut store, run, |state| {
+                state.instances.remove(name);
+                state.pending.remove(name);
+            })
+            .await?;
             store.release().await;
             settings.out.data_line(format!(
                 "Removed {} from the state{}. The instance itself is untouched.",
