@@ -303,3 +303,49 @@ async fn drift_as_junit_has_a_case_per_instance_and_a_failure_per_drift() {
         .await
         .assert_exit(0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_report_shows_both_sids_history_and_the_current_state() {
+    let t = with_github(Test::with_sim_ready_after(Duration::ZERO).await)
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let first = t.sim_sid(&account(1));
+    assert!(t.sim().delete_instance(&first));
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let second = t.sim_sid(&account(1));
+    assert_ne!(first, second);
+
+    let out = t.run_read_only(&["report", "--format", "json"]).await;
+    out.assert_exit(0);
+    let report = out.json();
+    assert_eq!(report["trail"]["intact"], true, "{report:#}");
+    let instance = &report["instances"][0];
+    assert_eq!(instance["address"], "flex_instance.a");
+    assert_eq!(instance["flex_instance_sid"], second.as_str());
+    assert_eq!(instance["status"], "ready");
+    assert_eq!(
+        instance["run_url"],
+        "https://github.com/acme/flex-estate/actions/runs/4242"
+    );
+    let sids: Vec<&str> = instance["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["flex_instance_sid"].as_str())
+        .collect();
+    assert_eq!(
+        sids,
+        [first.as_str(), second.as_str()],
+        "both SIDs' history"
+    );
+
+    let md = t.run_read_only(&["report"]).await;
+    md.assert_exit(0);
+    md.assert_stdout_contains("# flexform audit report");
+    md.assert_stdout_contains(&second);
+    md.assert_stdout_contains(&first);
+    md.assert_stdout_contains("hash chain intact");
+    let csv = t.run_read_only(&["report", "--format", "csv"]).await;
+    csv.assert_exit(0);
+    assert_eq!(csv.stdout.lines().count(), 2, "{}", csv.stdout);
+}

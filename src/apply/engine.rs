@@ -381,9 +381,24 @@ impl Run<'_, '_> {
             error: error.to_string(),
         });
         let (mut delay, max_delay) = self.ctx.options.poll_interval;
+        let replaced = self
+            .change
+            .before
+            .as_ref()
+            .and_then(|b| b.flex_instance_sid.clone());
         loop {
             let window_over = std::time::SystemTime::now() >= in_flight_until;
-            match self.ctx.client.discover(account, credentials).await {
+            let discovered = tokio::select! {
+                discovered = self.ctx.client.discover(account, credentials) => discovered,
+                _ = self.ctx.stop.requested() => return Learned::Unknown,
+            };
+            match discovered {
+                // The instance this create replaces (deleted or failed) is not its result.
+                Ok(Discovery::Found(sid)) if Some(&sid) == replaced.as_ref() => {
+                    if window_over {
+                        return Learned::NotCreated;
+                    }
+                }
                 Ok(Discovery::Found(sid)) => {
                     return match self
                         .ctx

@@ -57,11 +57,14 @@ pub(super) async fn wait_for(
             }
         }
         delay = (delay * 2).min(max_delay);
-        match ctx
-            .client
-            .get_instance(&change.account_sid, credentials, sid)
-            .await
-        {
+        let fetched = tokio::select! {
+            fetched = ctx.client.get_instance(&change.account_sid, credentials, sid) => fetched,
+            // A read is always safe to abandon.
+            _ = ctx.stop.requested() => {
+                return Err(ApplyError::WaitInterrupted { sid: sid.clone() });
+            }
+        };
+        match fetched {
             Ok(Fetched::Found(instance)) => {
                 if instance.status != status {
                     status = instance.status.clone();

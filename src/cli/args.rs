@@ -107,6 +107,10 @@ pub enum Command {
     },
     /// The audit trail, newest first; `history verify` checks that it was not edited.
     History(HistoryArgs),
+    /// One read-only audit report of the estate, observed now: each instance with its account,
+    /// SID, status, who created it and when, its last change, drift, and whether the trail
+    /// verifies.
+    Report(ReportArgs),
     /// Render a saved plan (`flexform show plan.json`), or the state when no file is given.
     Show(ShowArgs),
     /// Run a local simulator of the Flex Instances API, to try flexform offline and in tests.
@@ -303,6 +307,28 @@ pub struct HistoryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = HistoryFormat::Human, value_name = "FORMAT")]
     pub format: HistoryFormat,
+}
+
+/// Options of `flexform report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown, value_name = "FORMAT")]
+    pub format: ReportFormat,
+    /// Network settings.
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// How to print the audit report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A Markdown document to file.
+    Markdown,
+    /// One JSON document.
+    Json,
+    /// CSV, one row per instance.
+    Csv,
 }
 
 /// `flexform history` subcommands.

@@ -78,7 +78,7 @@ pub fn resolve_credentials(
 /// Credentials to resolve the interrupted creates of names no longer configured: those of a
 /// configured instance on the same account, else the default profile. A name left without
 /// any is reported by observation, which then blocks the plan.
-fn orphan_pending_credentials(
+pub(crate) fn orphan_pending_credentials(
     desired: &Config,
     state: &State,
     resolved: &std::collections::BTreeMap<String, Credentials>,
@@ -231,6 +231,25 @@ pub async fn finish_run(
         run.plan_sha256,
     );
     if let Some(warning) = store.finish(&mut entry, change).await? {
+        settings
+            .out
+            .warn(format!("cannot append to the history: {warning}"));
+    }
+    Ok(())
+}
+
+/// `state push`'s [`finish_run`]: the entry, then the pushed state anchored to it, in one
+/// write (so the pushed document moves as it is, but for its anchor).
+pub async fn finish_push(
+    settings: &Settings,
+    store: &mut StateStore,
+    serial_before: u64,
+    pushed: State,
+) -> Result<(), crate::state::StateError> {
+    let mut entry = HistoryEntry::new("state push", serial_before, 0, Vec::new());
+    entry.provenance =
+        crate::state::Provenance::from_env(&|name| std::env::var(name).ok(), None, None);
+    if let Some(warning) = store.finish_push(&mut entry, pushed).await? {
         settings
             .out
             .warn(format!("cannot append to the history: {warning}"));

@@ -69,7 +69,8 @@ fn init_logging(settings: &Settings) {
         (false, _) => "debug,flexform=trace",
     };
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| output::LogWriter)
+        .log_internal_errors(false)
         .with_ansi(settings.color_stderr)
         .with_target(false)
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -115,6 +116,7 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitStatus> {
         Command::ForceUnlock { lock_id } => commands::state::force_unlock(settings, &lock_id),
         Command::Show(args) => commands::show::run(settings, &args),
         Command::History(args) => commands::history::run(settings, &args),
+        Command::Report(args) => commands::report::run(settings, &args),
         Command::Sim(args) => commands::sim::run(settings, &args),
         Command::Demo(args) => commands::demo::run(settings, &args, run_and_report),
         Command::Completions { shell } => {

@@ -49,6 +49,23 @@ fn write(stream: Stream, text: &str) {
     }
 }
 
+/// Stderr for log lines (`-v`), sharing the output layer's closed-pipe handling: a write to a
+/// closed stderr is dropped, never an error (an error would make the logger print one more
+/// line about it, on the same closed stderr, and panic).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        write(Stream::Stderr, &String::from_utf8_lossy(bytes));
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// What kind of message, for its prefix and colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {

@@ -160,7 +160,8 @@ impl FlexClient {
         .map_err(|e| setup_error(format!("cannot set up TLS: {e}")))?;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         // One endpoint, so one proxy decision, made here and logged with -v.
-        let proxy = proxy::proxy_for(&parsed, &|name| std::env::var(name).ok());
+        let proxy = proxy::proxy_for(&parsed, &|name| std::env::var(name).ok())
+            .map(|p| proxy::normalized(&p));
         let mut builder = reqwest::Client::builder().no_proxy();
         if let Some(proxy_url) = &proxy {
             tracing::debug!(

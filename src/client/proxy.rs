@@ -68,9 +68,19 @@ fn in_cidr(ip: IpAddr, net: &str, bits: &str) -> bool {
     }
 }
 
+/// A proxy as reqwest reads it: `host:port` and `user:pw@host:port` without a scheme are
+/// `http://` proxies.
+pub fn normalized(proxy: &str) -> String {
+    if proxy.contains("://") {
+        proxy.to_owned()
+    } else {
+        format!("http://{proxy}")
+    }
+}
+
 /// A proxy URL without its credentials, for logs.
 pub fn redacted(proxy: &str) -> String {
-    match reqwest::Url::parse(proxy) {
+    match reqwest::Url::parse(&normalized(proxy)) {
         Ok(mut url) => {
             if !url.username().is_empty() || url.password().is_some() {
                 let _ = url.set_username("");
@@ -153,5 +163,10 @@ mod tests {
             "http://proxy.corp:3128"
         );
         assert!(!redacted("http://user:s3cret@proxy.corp:3128/").contains("s3cret"));
+        // Without a scheme (as curl and reqwest accept it), still no credentials.
+        assert_eq!(
+            redacted("jsmith:S3cret@proxy.corp:3128"),
+            "http://proxy.corp:3128"
+        );
     }
 }

@@ -114,9 +114,15 @@ fn decide_orphan(
             }
             // The configured instance on that account adopts it, which resolves this record.
             Observation::PendingElsewhere {
-                made: Discovery::Found(_),
+                made: Discovery::Found(sid),
                 ..
-            } => {}
+            } => decision.note(
+                Severity::Warning,
+                DiagnosticKind::Orphaned,
+                format!(
+                    "an interrupted create on {account} under `{name}` (no longer in the configuration) took effect as {sid}; the instance configured on that account adopts it, which clears this record. If that instance is already recorded, run `flexform state rm {name}`"
+                ),
+            ),
             Observation::PendingElsewhere {
                 made: Discovery::Unavailable,
                 ..
@@ -869,7 +875,9 @@ mod tests {
         assert_eq!(p.changes.len(), 1);
         assert_eq!(p.changes[0].name, "b");
         assert_eq!(p.changes[0].action, Action::Adopt);
-        assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
+        assert_eq!(p.diagnostics.len(), 1, "{:?}", p.diagnostics);
+        assert_eq!(p.diagnostics[0].kind, K::Orphaned);
+        assert!(!p.has_errors());
         // Still in flight, or unreadable: the plan is blocked, so `b` cannot create beside it.
         let mut obs = observed(Observation::Failed("may still be in flight".into()));
         obs.insert("b".into(), Observation::Discovered(Discovery::None));

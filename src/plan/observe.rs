@@ -90,8 +90,13 @@ fn in_flight_message(pending: &PendingCreate) -> String {
 enum Lookup<'a> {
     /// `GET /v2/Instances/{sid}` on the account.
     Fetch(&'a AccountSid, crate::config::sid::InstanceSid),
-    /// Discovery on the configured account, an interrupted create's account being the same.
-    Discover(&'a AccountSid, Option<&'a PendingCreate>),
+    /// Discovery on the configured account, an interrupted create's account being the same;
+    /// with the SID of the record that create replaces, which is not its result.
+    Discover(
+        &'a AccountSid,
+        Option<&'a PendingCreate>,
+        Option<&'a crate::config::sid::InstanceSid>,
+    ),
     /// An interrupted create made for another account than the one configured (or for a name
     /// no longer configured: `configured` is `None`).
     Pending(&'a PendingCreate, Option<&'a AccountSid>),
@@ -126,11 +131,15 @@ pub async fn observe(
                 Lookup::Pending(p, Some(&spec.account_sid))
             }
             // An interrupted create is resolved by discovery, even over an older record.
-            (Some(p), _) => Lookup::Discover(&spec.account_sid, Some(p)),
+            (Some(p), record) => Lookup::Discover(
+                &spec.account_sid,
+                Some(p),
+                record.map(|r| &r.flex_instance_sid),
+            ),
             (None, Some(record)) => {
                 Lookup::Fetch(&spec.account_sid, record.flex_instance_sid.clone())
             }
-            (None, None) => Lookup::Discover(&spec.account_sid, None),
+            (None, None) => Lookup::Discover(&spec.account_sid, None, None),
         };
         (name, lookup)
     });
@@ -180,7 +189,16 @@ async fn look(
             Ok(fetched) => Observation::Fetched(fetched),
             Err(e) => Observation::Failed(e.to_string()),
         },
-        Lookup::Discover(account, pending) => match discover(account).await {
+        Lookup::Discover(account, pending, replaced) => match discover(account).await {
+            // Discovery still naming the instance an interrupted recreate replaces says
+            // nothing about the recreate: as "no instance" (and so subject to its window).
+            Ok(Discovery::Found(sid)) if Some(&sid) == replaced => {
+                if pending.is_some_and(|p| still_in_flight(p, clocks)) {
+                    Observation::Failed(in_flight_message(pending.expect("checked")))
+                } else {
+                    Observation::Discovered(Discovery::None)
+                }
+            }
             Ok(Discovery::None) if pending.is_some_and(|p| still_in_flight(p, clocks)) => {
                 Observation::Failed(in_flight_message(pending.expect("checked")))
             }

@@ -74,7 +74,9 @@ impl TlsListener {
                     accepted = tcp.accept() => match accepted {
                         Ok(pair) => pair,
                         Err(e) => {
+                            // Out of file descriptors, say: wait rather than spin.
                             tracing::debug!("simulator accept failed: {e}");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                             continue;
                         }
                     },
@@ -86,11 +88,14 @@ impl TlsListener {
                 let acceptor = acceptor.clone();
                 let sender = sender.clone();
                 tokio::spawn(async move {
-                    match acceptor.accept(stream).await {
-                        Ok(tls) => {
+                    let handshake = acceptor.accept(stream);
+                    match tokio::time::timeout(std::time::Duration::from_secs(10), handshake).await
+                    {
+                        Ok(Ok(tls)) => {
                             let _ = sender.send((tls, peer)).await;
                         }
-                        Err(e) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
+                        Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake with {peer} timed out"),
                     }
                 });
             }

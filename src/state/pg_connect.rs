@@ -90,20 +90,29 @@ pub(crate) fn split(text: &str) -> Result<(String, LibpqParams), String> {
         _ => {}
     };
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-        let mut url = reqwest::Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
-        let (kept, ours): (Vec<_>, Vec<_>) = url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .partition(|(k, _)| !LIBPQ_ONLY.contains(&k.as_str()));
-        for (k, v) in ours {
-            take(&k, v);
+        // Cut the parameters out of the query text as it is: re-encoding it (or parsing the
+        // URL) would break what tokio-postgres reads, such as multi-host lists or `%20`.
+        let (base, query) = match text.split_once('?') {
+            Some((base, query)) => (base, query),
+            None => return Ok((text.to_owned(), params)),
+        };
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            if LIBPQ_ONLY.contains(&key) {
+                let value = percent_decode(value)
+                    .ok_or_else(|| format!("the value of `{key}` is not valid percent-encoding"))?;
+                take(key, value);
+            } else {
+                kept.push(pair);
+            }
         }
-        if kept.is_empty() {
-            url.set_query(None);
+        let rest = if kept.is_empty() {
+            base.to_owned()
         } else {
-            url.query_pairs_mut().clear().extend_pairs(kept);
-        }
-        return Ok((url.to_string(), params));
+            format!("{base}?{}", kept.join("&"))
+        };
+        return Ok((rest, params));
     }
     let mut rest = Vec::new();
     for word in text.split_whitespace() {
@@ -113,6 +122,24 @@ pub(crate) fn split(text: &str) -> Result<(String, LibpqParams), String> {
         }
     }
     Ok((rest.join(" "), params))
+}
+
+/// `%XX` sequences decoded (a connection string's parameter values).
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Resolves `text` with `env` standing in for the environment and `home` for the home folder.
@@ -192,9 +219,10 @@ pub fn resolve(
     };
     let verify = match sslmode {
         SslMode::Disable | SslMode::Allow | SslMode::Prefer => Verify::Nothing,
-        // libpq: `require` with a root certificate verifies the chain, as `verify-ca` does.
-        SslMode::Require => match rootcert.as_deref() {
-            Some(_) => Verify::ChainOnly(roots()?.expect("a root file was named")),
+        // libpq: `require` with a root certificate (named, or the default
+        // `~/.postgresql/root.crt`) verifies the chain, as `verify-ca` does.
+        SslMode::Require => match roots()? {
+            Some(roots) => Verify::ChainOnly(roots),
             None => Verify::Nothing,
         },
         SslMode::VerifyCa | SslMode::VerifyFull => {
@@ -302,7 +330,8 @@ fn pgpass_lookup(file: &Path, config: &tokio_postgres::Config) -> Option<String>
         })
 }
 
-/// The fields of a `.pgpass` line, unescaped.
+/// The fields of a `.pgpass` line, unescaped: four fields, then the password, which (as in
+/// libpq) is everything after the fourth `:`.
 fn pgpass_fields(line: &str) -> Vec<String> {
     let mut fields = vec![String::new()];
     let mut chars = line.chars();
@@ -313,7 +342,7 @@ fn pgpass_fields(line: &str) -> Vec<String> {
                     fields.last_mut().expect("one field").push(next);
                 }
             }
-            ':' => fields.push(String::new()),
+            ':' if fields.len() < 5 => fields.push(String::new()),
             c => fields.last_mut().expect("one field").push(c),
         }
     }
@@ -411,7 +440,7 @@ mod tests {
         let file = dir.path().join(".pgpass");
         std::fs::write(
             &file,
-            "# comment\nother:5432:*:flex:wrong\ndb:5432:app:flex:pa\\:ss\n*:*:*:*:fallback\n",
+            "# comment\nother:5432:*:flex:wrong\ndb:5432:app:flex:pa\\:ss\nhost2:5432:app:flex:a:b:c\n*:*:*:*:fallback\n",
         )
         .unwrap();
         #[cfg(unix)]
@@ -423,6 +452,9 @@ mod tests {
         assert_eq!(r.config.get_password(), Some(&b"pa:ss"[..]));
         let r = resolve("postgres://flex@elsewhere/app", &env(&[]), Some(dir.path())).unwrap();
         assert_eq!(r.config.get_password(), Some(&b"fallback"[..]));
+        // Everything after the fourth field is the password, colons included.
+        let r = resolve("postgres://flex@host2/app", &env(&[]), Some(dir.path())).unwrap();
+        assert_eq!(r.config.get_password(), Some(&b"a:b:c"[..]));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -515,7 +515,11 @@ impl PgStore {
         }
     }
 
-    async fn append_history(&mut self, entry: &mut HistoryEntry) -> Result<String, StateError> {
+    /// Appends one entry to the trail, linked to the newest one; returns its digest.
+    pub(crate) async fn append_history(
+        &mut self,
+        entry: &mut HistoryEntry,
+    ) -> Result<String, StateError> {
         let e = |err| db_error(&self.location, "appending to the history", err);
         let last = self
             .client

@@ -211,6 +211,36 @@ impl StateStore {
         }
     }
 
+    /// `state push`: the audit-trail entry first (on this store's trail), then `pushed` as the
+    /// whole state, anchored to that entry. Like [`StateStore::finish`], `Ok(Some(e))` when
+    /// the state was written but the trail was not.
+    pub async fn finish_push(
+        &mut self,
+        entry: &mut HistoryEntry,
+        mut pushed: State,
+    ) -> Result<Option<StateError>, StateError> {
+        entry.serial_after = pushed.serial.max(self.state().serial + 1);
+        let appended = match self {
+            Self::Local(s) => {
+                let path = s.path().to_owned();
+                history::append(&path, entry).map_err(|source| StateError::Write {
+                    path: history::history_path(&path),
+                    source,
+                })
+            }
+            Self::Postgres(s) => s.append_history(entry).await,
+        };
+        let warning = match appended {
+            Ok(digest) => {
+                pushed.history_sha256 = Some(digest);
+                None
+            }
+            Err(error) => Some(error),
+        };
+        self.replace(pushed).await?;
+        Ok(warning)
+    }
+
     /// Releases the lock.
     pub async fn release(self) {
         match self {

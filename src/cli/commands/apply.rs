@@ -48,7 +48,11 @@ async fn run_async(
             let document = PlanDocument::load(file)?;
             plan_sha256 = Some(PlanDocument::file_sha256(file)?);
             check_saved_plan(&document, &store, &config.sha256)?;
-            let credentials = context::resolve_credentials(&config.config)?;
+            let mut credentials = context::resolve_credentials(&config.config)?;
+            // Interrupted creates under names no longer configured are resolved too.
+            let orphans =
+                context::orphan_pending_credentials(&config.config, store.state(), &credentials);
+            credentials.extend(orphans);
             let client = context::client(settings, &args.net)?;
             (document.plan(), credentials, client, true)
         }
@@ -270,12 +274,17 @@ async fn confirm(out: &Printer, stop: &Stop) -> anyhow::Result<bool> {
         "\nDo you want to perform these actions? Only 'yes' will be accepted: ",
         true,
     );
-    let read = tokio::task::spawn_blocking(|| {
+    // A plain thread, not the runtime's blocking pool: the runtime does not wait for it when
+    // Ctrl-C ends apply at the prompt.
+    let (sender, read) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
         let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .map(|_| answer)
+        let _ = sender.send(
+            std::io::stdin()
+                .lock()
+                .read_line(&mut answer)
+                .map(|_| answer),
+        );
     });
     tokio::select! {
         answer = read => {

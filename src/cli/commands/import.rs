@@ -12,7 +12,7 @@ use crate::config::sid::InstanceSid;
 use crate::config::Config;
 use crate::plan::address;
 use crate::state::{HistoryChange, InstanceRecord, Origin, StateStore};
-use crate::support::stop::Stop;
+use crate::support::stop::{Interrupted, Stop};
 
 /// Imports one instance.
 pub fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<ExitStatus> {
@@ -78,6 +78,10 @@ async fn run_async(
     }
     let name = args.name.clone();
     let record = InstanceRecord::observed(&instance, Origin::Imported, None);
+    if stop.is_requested() {
+        store.release().await;
+        return Err(Interrupted("nothing was recorded".to_owned()).into());
+    }
     let run = context::RunRecord {
         command: "import",
         serial_before,

@@ -7,6 +7,7 @@ pub(crate) mod drift;
 pub(crate) mod history;
 pub(crate) mod import;
 pub(crate) mod plan;
+pub(crate) mod report;
 pub(crate) mod schema;
 pub(crate) mod show;
 pub(crate) mod sim;

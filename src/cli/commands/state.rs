@@ -106,15 +106,7 @@ async fn run_async(
                 }
             }
             let serial_before = current.serial;
-            store.replace(pushed).await?;
-            let run = context::RunRecord {
-                command: "state push",
-                serial_before,
-                changes: Vec::new(),
-                config_sha256: None,
-                plan_sha256: None,
-            };
-            context::finish_run(settings, &mut store, run, |_| {}).await?;
+            context::finish_push(settings, &mut store, serial_before, pushed).await?;
             settings.out.data_line(format!(
                 "Pushed {} to {} (serial {}).",
                 file.display(),

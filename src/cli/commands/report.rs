@@ -1,0 +1,259 @@
+//! `flexform report`: the document an auditor files. Read-only, observed now: for every
+//! recorded instance its account, SID and status, when and by which run it was created,
+//! adopted or imported (from the trail), its changes, its drift findings, and whether the
+//! trail verifies.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::cli::args::{ReportArgs, ReportFormat};
+use crate::cli::context::{self, Scope};
+use crate::cli::exit_status::ExitStatus;
+use crate::cli::settings::Settings;
+use crate::plan::address;
+use crate::state::history::{self, HistoryEntry};
+
+/// The report as JSON.
+#[derive(Debug, Serialize)]
+struct Report {
+    format_version: u32,
+    generated_at: String,
+    state: String,
+    trail: TrailCheck,
+    instances: Vec<InstanceReport>,
+}
+
+/// Whether the trail verifies.
+#[derive(Debug, Serialize)]
+struct TrailCheck {
+    entries: usize,
+    intact: bool,
+    /// Why not, naming the first broken entry.
+    broken: Option<String>,
+}
+
+/// One recorded instance.
+#[derive(Debug, Serialize)]
+struct InstanceReport {
+    address: String,
+    account_sid: String,
+    flex_instance_sid: String,
+    /// As observed now (or as recorded, when it could not be observed).
+    status: String,
+    /// How it came to be recorded: created, adopted, imported.
+    origin: String,
+    /// When and by whom it was recorded, from the trail.
+    since: Option<String>,
+    by: Option<String>,
+    run_url: Option<String>,
+    /// Every change of this address in the trail, oldest first.
+    changes: Vec<ChangeReport>,
+    /// Drift and other findings, observed now.
+    findings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ChangeReport {
+    time: String,
+    command: String,
+    action: String,
+    flex_instance_sid: Option<String>,
+    outcome: String,
+    run_url: Option<String>,
+}
+
+/// Observes, reads the trail, and prints the report.
+pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
+    let location = context::state_location_without_config(settings)?;
+    let (planned, trail) = context::run_with_stop(settings, true, |_| async {
+        let planned = context::make_plan(settings, &args.net, Scope::RecordedOnly).await?;
+        let trail = location.read_history().await?;
+        Ok((planned, trail))
+    })?;
+    let state = planned
+        .state
+        .clone()
+        .unwrap_or_else(crate::state::State::empty);
+    let verified = history::verify(&trail, state.history_sha256.as_deref());
+    let entries: Vec<HistoryEntry> = trail.into_iter().filter_map(Result::ok).collect();
+    let instances = state
+        .instances
+        .iter()
+        .map(|(name, record)| {
+            let addr = address(name);
+            let observed = planned
+                .plan
+                .changes
+                .iter()
+                .find(|c| c.address == addr)
+                .and_then(|c| c.before.as_ref().or(c.after.as_ref()))
+                .and_then(|v| v.status.as_ref().map(|s| s.to_string()));
+            let changes: Vec<ChangeReport> = entries
+                .iter()
+                .flat_map(|e| {
+                    e.changes
+                        .iter()
+                        .filter(|c| c.address == addr)
+                        .map(move |c| ChangeReport {
+                            time: e.time.clone(),
+                            command: e.command.clone(),
+                            action: c.action.clone(),
+                            flex_instance_sid: c.flex_instance_sid.clone(),
+                            outcome: c.outcome.clone(),
+                            run_url: e.provenance.run_url.clone(),
+                        })
+                })
+                .collect();
+            let recorded_by = entries.iter().rev().find(|e| {
+                e.changes.iter().any(|c| {
+                    c.address == addr
+                        && c.outcome == "ok"
+                        && c.flex_instance_sid.as_deref() == Some(record.flex_instance_sid.as_str())
+                })
+            });
+            InstanceReport {
+                address: addr.clone(),
+                account_sid: record.account_sid.to_string(),
+                flex_instance_sid: record.flex_instance_sid.to_string(),
+                status: observed.unwrap_or_else(|| record.status.to_string()),
+                origin: serde_json::to_value(record.origin)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                since: recorded_by.map(|e| e.time.clone()),
+                by: recorded_by.map(|e| e.who.clone()),
+                run_url: recorded_by.and_then(|e| e.provenance.run_url.clone()),
+                changes,
+                findings: planned
+                    .plan
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.address == addr)
+                    .map(|d| format!("{}: {}", d.kind.as_str(), d.message))
+                    .collect(),
+            }
+        })
+        .collect();
+    let report = Report {
+        format_version: 1,
+        generated_at: crate::support::stamp::now_rfc3339(),
+        state: location.describe(),
+        trail: TrailCheck {
+            entries: verified.entries,
+            intact: verified.broken.is_none(),
+            broken: verified
+                .broken
+                .map(|b| format!("entry {}: {}", b.entry, b.reason)),
+        },
+        instances,
+    };
+    let text = match args.format {
+        ReportFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&report)?;
+            text.push('\n');
+            text
+        }
+        ReportFormat::Markdown => markdown(&report),
+        ReportFormat::Csv => csv(&report)?,
+    };
+    settings.out.data(text);
+    super::plan::print_errors(settings, &planned.plan);
+    Ok(if planned.plan.has_errors() {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
+
+fn markdown(report: &Report) -> String {
+    let mut out = String::from("# flexform audit report\n\n");
+    let _ = writeln!(out, "- Generated: {}", report.generated_at);
+    let _ = writeln!(out, "- State: {}", report.state);
+    let _ = writeln!(
+        out,
+        "- Audit trail: {} entries, {}\n",
+        report.trail.entries,
+        match &report.trail.broken {
+            None => "hash chain intact".to_owned(),
+            Some(why) => format!("**BROKEN** at {why}"),
+        }
+    );
+    out.push_str(
+        "| instance | account | SID | status | recorded | by | run | findings |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for i in &report.instances {
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | `{}` | {} | {} {} | {} | {} | {} |",
+            i.address,
+            i.account_sid,
+            i.flex_instance_sid,
+            i.status,
+            i.origin,
+            i.since.as_deref().unwrap_or(""),
+            i.by.as_deref().unwrap_or(""),
+            i.run_url
+                .as_deref()
+                .map_or_else(String::new, |u| format!("[run]({u})")),
+            if i.findings.is_empty() {
+                "none".to_owned()
+            } else {
+                i.findings.join("; ").replace('|', "\\|")
+            }
+        );
+    }
+    for i in report.instances.iter().filter(|i| !i.changes.is_empty()) {
+        let _ = writeln!(out, "\n#### `{}`\n", i.address);
+        for c in &i.changes {
+            let _ = writeln!(
+                out,
+                "- {} {} {} {} ({}){}",
+                c.time,
+                c.command,
+                c.action,
+                c.flex_instance_sid.as_deref().unwrap_or("-"),
+                c.outcome,
+                c.run_url
+                    .as_deref()
+                    .map_or_else(String::new, |u| format!(" [run]({u})"))
+            );
+        }
+    }
+    out
+}
+
+fn csv(report: &Report) -> anyhow::Result<String> {
+    let mut writer = ::csv::Writer::from_writer(Vec::new());
+    writer.write_record([
+        "address",
+        "account_sid",
+        "flex_instance_sid",
+        "status",
+        "origin",
+        "since",
+        "by",
+        "run_url",
+        "changes",
+        "findings",
+        "trail_intact",
+    ])?;
+    for i in &report.instances {
+        let changes = i.changes.len().to_string();
+        writer.write_record([
+            i.address.as_str(),
+            i.account_sid.as_str(),
+            i.flex_instance_sid.as_str(),
+            i.status.as_str(),
+            i.origin.as_str(),
+            i.since.as_deref().unwrap_or(""),
+            i.by.as_deref().unwrap_or(""),
+            i.run_url.as_deref().unwrap_or(""),
+            changes.as_str(),
+            i.findings.join("; ").as_str(),
+            if report.trail.intact { "true" } else { "false" },
+        ])?;
+    }
+    let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(String::from_utf8(bytes)?)
+}
