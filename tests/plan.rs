@@ -65,6 +65,8 @@ enum ActionJson {
     Adopt,
     #[serde(rename = "no-op")]
     NoOp,
+    #[serde(rename = "move")]
+    Move,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -123,6 +125,8 @@ struct SummaryJson {
     create: usize,
     adopt: usize,
     no_op: usize,
+    #[serde(rename = "move")]
+    moved: usize,
     drift: usize,
 }
 
@@ -261,6 +265,7 @@ fn decode_plan(text: &str) -> PlanJson {
             create: count(ActionJson::Create),
             adopt: count(ActionJson::Adopt),
             no_op: count(ActionJson::NoOp),
+            moved: count(ActionJson::Move),
             drift: doc.diagnostics.iter().filter(|d| d.kind.is_drift()).count(),
         },
         "summary does not match the document"
@@ -1307,6 +1312,7 @@ async fn mixed_plan_json_covers_every_row_of_the_table() {
             create: 3,
             adopt: 1,
             no_op: 5,
+            moved: 0,
             drift: 3
         }
     );
@@ -1327,6 +1333,7 @@ async fn mixed_plan_json_covers_every_row_of_the_table() {
             create: 2,
             adopt: 0,
             no_op: 4,
+            moved: 0,
             drift: 2
         }
     );
@@ -1498,7 +1505,7 @@ fn the_plan_schema_rejects_what_the_typed_mirror_rejects() {
         "state_serial": 0, "state_sha256": null, "config_sha256": "0".repeat(64),
         "created_at": "2026-01-01T00:00:00Z",
         "resource_changes": [], "diagnostics": [],
-        "summary": {"create": 0, "adopt": 0, "no_op": 0, "drift": 0}
+        "summary": {"create": 0, "adopt": 0, "no_op": 0, "move": 0, "drift": 0}
     });
     assert!(validator.is_valid(&good));
     let mut extra = good.clone();

@@ -142,6 +142,9 @@ async fn run_change(
         writer,
         started,
     };
+    if let (Action::Move, Some(from)) = (change.action, &change.moved_from) {
+        return run.moved(from).await;
+    }
     let Some(credentials) = ctx.credentials.get(&change.name) else {
         return run.failed(
             None,
@@ -218,6 +221,52 @@ struct Run<'r, 'a> {
 }
 
 impl Run<'_, '_> {
+    /// A rename: the record moves from `from` to this change's name, in one state update; no
+    /// request is sent.
+    async fn moved(&self, from: &str) -> ChangeOutcome {
+        let old = from
+            .strip_prefix("flex_instance.")
+            .unwrap_or(from)
+            .to_owned();
+        let sid = self
+            .change
+            .after
+            .as_ref()
+            .and_then(|a| a.flex_instance_sid.clone());
+        let update = StateUpdate::Move {
+            from: old,
+            to: self.change.name.clone(),
+        };
+        match (self.writer.write(update).await, sid) {
+            (Ok(()), Some(sid)) => {
+                self.ctx.reporter.event(&Event::ApplyComplete {
+                    address: self.change.address.clone(),
+                    action: Action::Move,
+                    flex_instance_sid: sid.to_string(),
+                    elapsed_seconds: self.started.elapsed().as_secs_f64(),
+                });
+                ChangeOutcome::Moved {
+                    sid,
+                    from: from.to_owned(),
+                }
+            }
+            (Ok(()), None) => self.failed(
+                None,
+                ApplyError::NoCredentials {
+                    name: self.change.name.clone(),
+                },
+            ),
+            (Err(source), sid) => self.failed(
+                sid.as_ref(),
+                ApplyError::NotMoved {
+                    from: from.to_owned(),
+                    to: self.change.address.clone(),
+                    source,
+                },
+            ),
+        }
+    }
+
     /// Reports the failure and turns it into an outcome.
     fn failed(&self, sid: Option<&InstanceSid>, error: ApplyError) -> ChangeOutcome {
         self.ctx.reporter.event(&Event::ApplyErrored {

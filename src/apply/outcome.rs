@@ -67,6 +67,16 @@ pub enum ApplyError {
         /// Why the state write failed.
         source: Arc<StateError>,
     },
+    /// A rename could not be recorded.
+    #[error("cannot record the move from {from} to {to}: {source}")]
+    NotMoved {
+        /// The old address.
+        from: String,
+        /// The new address.
+        to: String,
+        /// Why the state write failed.
+        source: Arc<StateError>,
+    },
     /// The instance is recorded but still provisioning when the wait ended.
     #[error("{sid} is recorded and still provisioning after {}; run `flexform plan` later to check on it", humantime::format_duration(*waited))]
     WaitTimedOut {
@@ -102,6 +112,13 @@ pub enum ChangeOutcome {
     Created(InstanceSid),
     /// Adopted (recorded) this instance.
     Adopted(InstanceSid),
+    /// Recorded this instance under its new name.
+    Moved {
+        /// The instance.
+        sid: InstanceSid,
+        /// The address it was recorded under.
+        from: String,
+    },
     /// Failed. The SID is set when the instance exists and is recorded (created or adopted,
     /// then provisioning failed or the wait ended).
     Failed {
@@ -132,7 +149,7 @@ impl ApplyReport {
                 ChangeOutcome::Created(_) => counts.0 += 1,
                 ChangeOutcome::Adopted(_) => counts.1 += 1,
                 ChangeOutcome::Failed { .. } => counts.2 += 1,
-                ChangeOutcome::NotStarted => {}
+                ChangeOutcome::Moved { .. } | ChangeOutcome::NotStarted => {}
             }
         }
         counts
@@ -160,6 +177,9 @@ impl ApplyReport {
                         sid.as_ref().map(|s| s.to_string()),
                         format!("failed: {error}"),
                     ),
+                    ChangeOutcome::Moved { sid, from } => {
+                        (Some(sid.to_string()), format!("ok (moved from {from})"))
+                    }
                     ChangeOutcome::NotStarted => (None, "not started (interrupted)".to_owned()),
                 };
                 HistoryChange {

@@ -190,6 +190,10 @@ pub struct NetArgs {
 /// Options of `flexform plan`.
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
+    /// Only this instance (`flex_instance.NAME` or `NAME`; repeatable): a partial plan, as
+    /// Terraform's `-target`, for the day one account must be fixed while another is broken.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
     /// Output format.
     #[command(flatten)]
     pub format: FormatArgs,
@@ -207,6 +211,10 @@ pub struct PlanArgs {
 /// Options of `flexform apply`.
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
+    /// Only this instance (`flex_instance.NAME` or `NAME`; repeatable): a partial plan, as
+    /// Terraform's `-target`, for the day one account must be fixed while another is broken.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
     /// A plan saved by `flexform plan --out`: carry out exactly that plan, without asking.
     #[arg(value_name = "PLANFILE")]
     pub plan_file: Option<PathBuf>,
@@ -265,6 +273,17 @@ pub enum StateCommand {
         /// Replace even a state of another lineage or a newer serial.
         #[arg(long)]
         force: bool,
+        /// How long to wait for the state lock.
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+        lock_timeout: Duration,
+    },
+    /// Record an instance under a new name (a rename), as `terraform state mv`: refused when
+    /// NEW is already recorded.
+    Mv {
+        /// The name (or `flex_instance.NAME`) it is recorded under.
+        old: String,
+        /// The new name.
+        new: String,
         /// How long to wait for the state lock.
         #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
         lock_timeout: Duration,
@@ -355,6 +374,10 @@ pub enum HistoryFormat {
 /// Options of `flexform drift`.
 #[derive(Debug, Clone, Args)]
 pub struct DriftArgs {
+    /// Only this instance (`flex_instance.NAME` or `NAME`; repeatable): a partial plan, as
+    /// Terraform's `-target`, for the day one account must be fixed while another is broken.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
     /// Print JSON (the same as --format json).
     #[arg(long, conflicts_with = "format")]
     pub json: bool,

@@ -27,12 +27,17 @@ pub struct Planned {
     pub client: FlexClient,
     /// The decision.
     pub plan: Plan,
+    /// The addresses `--target` named (empty: everything).
+    pub targets: Vec<String>,
 }
 
 impl Planned {
     /// The plan as a document tied to its state and configuration.
     pub fn document(&self) -> PlanDocument {
-        PlanDocument::new(&self.plan, self.state.as_ref(), self.config.sha256.clone())
+        let mut document =
+            PlanDocument::new(&self.plan, self.state.as_ref(), self.config.sha256.clone());
+        document.targets = self.targets.clone();
+        document
     }
 }
 
@@ -138,6 +143,7 @@ pub async fn make_plan(
     settings: &Settings,
     net: &NetArgs,
     scope: Scope,
+    targets: &[String],
 ) -> anyhow::Result<Planned> {
     let config = Config::load(&settings.config_path)?;
     let location = state_location(settings, Some(&config.config))?;
@@ -146,7 +152,54 @@ pub async fn make_plan(
         local: std::time::SystemTime::now(),
         shared: location.shared_now().await?,
     };
-    plan_against(settings, net, config, state, &clocks, scope).await
+    plan_against(settings, net, config, state, &clocks, scope, targets).await
+}
+
+/// The names `targets` (`NAME` or `flex_instance.NAME`) select; an unknown one is an error that
+/// lists close names.
+fn target_names(targets: &[String], config: &Config, state: &State) -> anyhow::Result<Vec<String>> {
+    let known: Vec<&str> = config
+        .instances
+        .keys()
+        .chain(state.instances.keys())
+        .chain(state.pending.keys())
+        .map(String::as_str)
+        .collect();
+    targets
+        .iter()
+        .map(|target| {
+            let name = target.strip_prefix("flex_instance.").unwrap_or(target);
+            if known.contains(&name) {
+                return Ok(name.to_owned());
+            }
+            let hint = crate::support::text::suggest(name, &known)
+                .map_or_else(String::new, |s| format!("; did you mean `flex_instance.{s}`?"));
+            anyhow::bail!(
+                "unknown target `{target}`: no instance of that name in the configuration or the state{hint}"
+            )
+        })
+        .collect()
+}
+
+/// Refuses a state that records one instance, or one account, under two names.
+pub fn check_one_address(state: &State) -> anyhow::Result<()> {
+    let mut seen: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
+    for (name, record) in &state.instances {
+        for key in [
+            format!("instance {}", record.flex_instance_sid),
+            format!(
+                "account {}",
+                record.account_sid.as_str().to_ascii_lowercase()
+            ),
+        ] {
+            if let Some(first) = seen.insert(key.clone(), name) {
+                anyhow::bail!(
+                    "the state records {key} under two addresses, flex_instance.{first} and flex_instance.{name}: an instance has one address. Keep one: `flexform state rm {name}` (or `flexform state rm {first}`)"
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Observes and plans for a configuration and a state already loaded (apply loads the state
@@ -158,18 +211,30 @@ pub async fn plan_against(
     state: Option<State>,
     clocks: &plan::Clocks,
     scope: Scope,
+    targets: &[String],
 ) -> anyhow::Result<Planned> {
     let empty = State::empty();
     let full_state = state.as_ref().unwrap_or(&empty);
-    // Drift looks at a narrowed copy; plan and apply at the state as it is (no copy).
+    check_one_address(full_state)?;
+    let targeted = target_names(targets, &config.config, full_state)?;
+    // Drift and --target look at a narrowed copy; plan and apply at the state as it is.
     let narrowed = match scope {
-        Scope::Everything => None,
+        Scope::Everything if targeted.is_empty() => None,
+        Scope::Everything => Some((config.config.clone(), full_state.clone())),
         Scope::RecordedOnly => {
             let desired = plan::drift::desired(&config.config, full_state);
             let view = plan::drift::state_view(&desired, full_state);
             Some((desired, view))
         }
     };
+    let narrowed = narrowed.map(|(mut desired, mut view)| {
+        if !targeted.is_empty() {
+            desired.instances.retain(|name, _| targeted.contains(name));
+            view.instances.retain(|name, _| targeted.contains(name));
+            view.pending.retain(|name, _| targeted.contains(name));
+        }
+        (desired, view)
+    });
     let (desired, state_ref) = match &narrowed {
         Some((desired, view)) => (desired, view),
         None => (&config.config, full_state),
@@ -192,6 +257,10 @@ pub async fn plan_against(
     progress.finish();
     let plan = plan::plan(desired, state_ref, &observed);
     Ok(Planned {
+        targets: targeted
+            .iter()
+            .map(|name| crate::plan::address(name))
+            .collect(),
         config,
         state,
         credentials,

@@ -7,6 +7,8 @@ use super::model::{
     address, Action, Diagnostic, DiagnosticKind, InstanceView, Observation, Observations, Plan,
     ResourceChange, Severity,
 };
+use std::collections::BTreeMap;
+
 use crate::client::{Discovery, Fetched, InstanceStatus};
 use crate::config::sid::AccountSid;
 use crate::config::{Config, InstanceSpec};
@@ -23,19 +25,66 @@ pub fn plan(desired: &Config, state: &State, observed: &Observations) -> Plan {
     names.sort();
     names.dedup();
 
+    let moves = renames(desired, state);
     let mut out = Plan::default();
     for name in names {
         let record = state.instances.get(name);
         let pending = state.pending.get(name);
         let observation = observed.get(name.as_str()).unwrap_or(&Observation::Skipped);
-        let decision = match desired.instances.get(name) {
-            None => decide_orphan(name, record, pending, observation, desired),
-            Some(spec) => decide_configured(name, spec, record, pending, observation),
+        if moves.values().any(|old| *old == name) {
+            // Recorded under an old name that now moves: decided with the new name.
+            continue;
+        }
+        let decision = match (desired.instances.get(name), moves.get(name)) {
+            (Some(spec), Some(old)) => decide_move(name, spec, old, &state.instances[*old]),
+            (None, _) => decide_orphan(name, record, pending, observation, desired),
+            (Some(spec), None) => decide_configured(name, spec, record, pending, observation),
         };
         out.changes.extend(decision.change);
         out.diagnostics.extend(decision.diagnostics);
     }
     out
+}
+
+/// Renames, new name to old: a configured name with nothing recorded (no record, no pending
+/// create) and a recorded name no longer configured, on the same account. Terraform's `moved`:
+/// the record changes its name, nothing is created or adopted, nothing is orphaned.
+fn renames<'a>(desired: &'a Config, state: &'a State) -> BTreeMap<&'a String, &'a String> {
+    desired
+        .instances
+        .iter()
+        .filter(|(name, _)| {
+            !state.instances.contains_key(*name) && !state.pending.contains_key(*name)
+        })
+        .filter_map(|(name, spec)| {
+            state
+                .instances
+                .iter()
+                .find(|(old, record)| {
+                    !desired.instances.contains_key(*old)
+                        && !state.pending.contains_key(*old)
+                        && same_account(&record.account_sid, &spec.account_sid)
+                })
+                .map(|(old, _)| (name, old))
+        })
+        .collect()
+}
+
+/// A rename: the record of `old` moves to `name`, as it is.
+fn decide_move(name: &str, spec: &InstanceSpec, old: &str, record: &InstanceRecord) -> Decision {
+    let mut decision = Decision::new(name);
+    let view = view_of_record(record);
+    decision.change = Some(ResourceChange {
+        address: decision.address.clone(),
+        name: name.to_owned(),
+        account_sid: spec.account_sid.clone(),
+        action: Action::Move,
+        reason: Some(format!("renamed from {}", address(old))),
+        before: Some(view.clone()),
+        after: Some(view),
+        moved_from: Some(address(old)),
+    });
+    decision
 }
 
 /// The decision for one instance name: at most one change, and what the reader should know.
@@ -109,6 +158,7 @@ fn decide_orphan(
                         flex_instance_sid: Some(sid.clone()),
                         status: None,
                     }),
+                    moved_from: None,
                 });
                 return decision;
             }
@@ -167,6 +217,7 @@ fn decide_orphan(
             reason: Some("orphaned: not in the configuration".to_owned()),
             before: Some(view_of_record(record)),
             after: None,
+            moved_from: None,
         });
     }
     decision
@@ -194,6 +245,7 @@ fn decide_configured(
         reason: None,
         before: record.map(view_of_record),
         after: None,
+        moved_from: None,
     };
     match (record, observation) {
         (_, Observation::Failed(message)) => {
@@ -900,6 +952,35 @@ mod tests {
     }
 
     #[test]
+    fn a_rename_on_the_same_account_is_one_move_and_nothing_else() {
+        let renamed = Config::parse(&format!(
+            "version: 1\ninstances:\n  b:\n    account_sid: {ACCOUNT}\n"
+        ))
+        .unwrap();
+        let p = plan(&renamed, &recorded(), &[("b".to_owned(), found())].into());
+        assert_eq!(p.changes.len(), 1, "{p:?}");
+        let change = &p.changes[0];
+        assert_eq!(change.action, Action::Move);
+        assert_eq!(change.address, "flex_instance.b");
+        assert_eq!(change.moved_from.as_deref(), Some("flex_instance.a"));
+        assert_eq!(after_sid(&p), SID, "the record moves as it is");
+        assert!(p.diagnostics.is_empty(), "no orphan: {:?}", p.diagnostics);
+        assert_eq!(p.summary().moved, 1);
+        // Another account: not a rename, but an orphan and a new instance.
+        let elsewhere = Config::parse(&format!(
+            "version: 1\ninstances:\n  b:\n    account_sid: {OTHER}\n"
+        ))
+        .unwrap();
+        let p = plan(
+            &elsewhere,
+            &recorded(),
+            &[("b".to_owned(), Observation::Discovered(Discovery::None))].into(),
+        );
+        assert!(p.changes.iter().all(|c| c.action != Action::Move));
+        assert_eq!(p.diagnostics[0].kind, K::Orphaned);
+    }
+
+    #[test]
     fn summary_counts() {
         let p = plan(
             &config(None),
@@ -912,6 +993,7 @@ mod tests {
                 create: 1,
                 adopt: 0,
                 no_op: 0,
+                moved: 0,
                 drift: 0
             }
         );

@@ -42,6 +42,10 @@ pub struct PlanDocument {
     pub diagnostics: Vec<Diagnostic>,
     /// The counts.
     pub summary: Summary,
+    /// The addresses `--target` named: a partial plan, made without looking at the other
+    /// instances. Absent: the whole estate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
 }
 
 /// Errors reading a saved plan.
@@ -91,6 +95,7 @@ impl PlanDocument {
             resource_changes: plan.changes.clone(),
             diagnostics: plan.diagnostics.clone(),
             summary: plan.summary(),
+            targets: Vec::new(),
         }
     }
 

@@ -46,6 +46,9 @@ pub enum Action {
     /// Nothing.
     #[serde(rename = "no-op")]
     NoOp,
+    /// Record an instance under a new name (a rename); no request.
+    #[serde(rename = "move")]
+    Move,
 }
 
 impl Action {
@@ -55,6 +58,7 @@ impl Action {
             Action::Create => "create",
             Action::Adopt => "adopt",
             Action::NoOp => "no-op",
+            Action::Move => "move",
         }
     }
 }
@@ -97,6 +101,9 @@ pub struct ResourceChange {
     pub before: Option<InstanceView>,
     /// As it will be after apply (null: not managed any more).
     pub after: Option<InstanceView>,
+    /// For a move: the address the instance is recorded under now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
 }
 
 /// How serious a diagnostic is.
@@ -188,6 +195,9 @@ pub struct Summary {
     pub adopt: usize,
     /// Instances left as they are.
     pub no_op: usize,
+    /// Instances recorded under a new name.
+    #[serde(rename = "move", default)]
+    pub moved: usize,
     /// Drift diagnostics.
     pub drift: usize,
 }
@@ -209,6 +219,7 @@ impl Plan {
             create: count(Action::Create),
             adopt: count(Action::Adopt),
             no_op: count(Action::NoOp),
+            moved: count(Action::Move),
             drift: self
                 .diagnostics
                 .iter()

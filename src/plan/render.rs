@@ -58,11 +58,16 @@ pub fn summary_line(doc: &PlanDocument) -> String {
             plural(errors),
             if errors == 1 { "it is" } else { "they are" }
         )
-    } else if s.create == 0 && s.adopt == 0 && s.drift == 0 {
+    } else if s.create == 0 && s.adopt == 0 && s.moved == 0 && s.drift == 0 {
         "No changes. Flex instances match the configuration.".to_owned()
     } else {
+        let moved = if s.moved > 0 {
+            format!("{} to move, ", s.moved)
+        } else {
+            String::new()
+        };
         format!(
-            "Plan: {} to create, {} to adopt, {} unchanged. Drift: {}.",
+            "Plan: {} to create, {} to adopt, {moved}{} unchanged. Drift: {}.",
             s.create, s.adopt, s.no_op, s.drift
         )
     }
@@ -102,6 +107,7 @@ fn block(out: &mut String, change: &ResourceChange, blocked: bool, style: Style)
         Action::Create => (style.green("+"), "will be created"),
         Action::Adopt => (style.cyan(">"), "will be adopted"),
         Action::NoOp => (style.yellow("!"), "will not be changed"),
+        Action::Move => (style.cyan("~"), "has moved"),
     };
     // A blocked change says why in its reason ("could not be observed: …") rather than
     // claiming it "will not be changed".
@@ -111,7 +117,20 @@ fn block(out: &mut String, change: &ResourceChange, blocked: bool, style: Style)
         (Some(reason), false) => format!("{verb} ({reason})"),
         (None, false) => verb.to_owned(),
     };
-    let _ = writeln!(out, "  # {} {header}", style.bold(&change.address));
+    match &change.moved_from {
+        // Terraform's wording for a `moved` block.
+        Some(old) => {
+            let _ = writeln!(
+                out,
+                "  # {} has moved to {}",
+                style.bold(old),
+                style.bold(&change.address)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  # {} {header}", style.bold(&change.address));
+        }
+    }
     let _ = writeln!(out, "  {symbol} flex_instance \"{}\" {{", change.name);
     let before = attribute_lines(change.before.as_ref(), "(not found)");
     // An orphan stays in the state as it is: show its record, not a removal.
@@ -153,9 +172,22 @@ pub(super) fn diagnostic_line(out: &mut String, d: &Diagnostic, style: Style) {
     );
 }
 
+/// The line that says a plan is partial (`--target`), or nothing.
+pub fn partial_note(doc: &PlanDocument) -> Option<String> {
+    (!doc.targets.is_empty()).then(|| {
+        format!(
+            "Partial plan: only {} (--target); the other instances were not looked at.",
+            doc.targets.join(", ")
+        )
+    })
+}
+
 /// The terminal view of a plan.
 pub fn human(doc: &PlanDocument, style: Style) -> String {
     let mut out = String::new();
+    if let Some(note) = partial_note(doc) {
+        let _ = writeln!(out, "{}\n", style.bold(&note));
+    }
     let flagged: std::collections::HashSet<&str> = doc
         .diagnostics
         .iter()
@@ -199,6 +231,9 @@ pub fn human(doc: &PlanDocument, style: Style) -> String {
 pub fn markdown(doc: &PlanDocument, title: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### {title}\n");
+    if let Some(note) = partial_note(doc) {
+        let _ = writeln!(out, "> {note}\n");
+    }
     let _ = writeln!(out, "**{}**\n", summary_line(doc));
     let s = doc.summary;
     let _ = writeln!(
@@ -224,6 +259,7 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
                 Action::Create => "➕ create",
                 Action::Adopt => "🔗 adopt",
                 Action::NoOp => "no-op",
+                Action::Move => "🔀 move",
             };
             format!(
                 "| `{}` | {action} | `{}` | {sid} | {} |",

@@ -155,6 +155,13 @@ pub enum StateUpdate {
         /// The record.
         record: InstanceRecord,
     },
+    /// A recorded instance is renamed (its record moves as it is).
+    Move {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
     /// A recorded instance changed status.
     Status {
         /// Instance name.
@@ -192,6 +199,11 @@ impl StateUpdate {
                             .eq_ignore_ascii_case(record.account_sid.as_str())
                 });
                 state.instances.insert(name, record);
+            }
+            StateUpdate::Move { from, to } => {
+                if let Some(record) = state.instances.remove(&from) {
+                    state.instances.insert(to, record);
+                }
             }
             StateUpdate::Status {
                 name,

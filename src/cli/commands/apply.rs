@@ -38,6 +38,7 @@ async fn run_async(
     let location = context::state_location(settings, Some(&config.config))?;
     let wait = context::lock_wait(settings, args.lock_timeout, &stop);
     let store = StateStore::open(&location, "apply", &wait).await?;
+    context::check_one_address(store.state())?;
     let serial_before = store.state().serial;
     let style = Style::new(settings.color_stdout);
     let out = &settings.out;
@@ -47,6 +48,9 @@ async fn run_async(
         Some(file) => {
             let document = PlanDocument::load(file)?;
             plan_sha256 = Some(PlanDocument::file_sha256(file)?);
+            if let Some(note) = render::partial_note(&document) {
+                out.note(format!("applying a saved partial plan. {note}"));
+            }
             check_saved_plan(&document, &store, &config.sha256)?;
             let mut credentials = context::resolve_credentials(&config.config)?;
             // Interrupted creates under names no longer configured are resolved too.
@@ -69,6 +73,7 @@ async fn run_async(
                 state,
                 &clocks,
                 Scope::Everything,
+                &args.targets,
             );
             let planned = tokio::select! {
                 planned = planning => planned?,
@@ -198,7 +203,18 @@ async fn run_async(
         }
     }
     if !args.json {
-        let line = format!("Resources: {created} created, {adopted} adopted, {failed} failed.");
+        let moved = report
+            .outcomes
+            .values()
+            .filter(|(_, o)| matches!(o, ChangeOutcome::Moved { .. }))
+            .count();
+        let moves = if moved > 0 {
+            format!("{moved} moved, ")
+        } else {
+            String::new()
+        };
+        let line =
+            format!("Resources: {created} created, {adopted} adopted, {moves}{failed} failed.");
         if failed == 0 && not_started.is_empty() && !compact_failed {
             out.data_line(format!("Apply complete! {line}"));
         } else {
@@ -295,6 +311,15 @@ async fn confirm(out: &Printer, stop: &Stop) -> anyhow::Result<bool> {
     }
 }
 
+/// What a completed change did, in the past tense.
+fn completed_verb(action: Action) -> &'static str {
+    match action {
+        Action::Adopt => "adopted",
+        Action::Move => "moved",
+        _ => "created",
+    }
+}
+
 /// An event as one line of JSON.
 fn event_json(event: &Event) -> String {
     serde_json::to_string(event).expect("events serialize")
@@ -335,11 +360,7 @@ impl Reporter for TextReporter {
                 flex_instance_sid,
                 elapsed_seconds,
             } => {
-                let verb = if *action == Action::Adopt {
-                    "adopted"
-                } else {
-                    "created"
-                };
+                let verb = completed_verb(*action);
                 format!("{address}: {verb} {flex_instance_sid} ({elapsed_seconds:.1}s)")
             }
             Event::ApplyErrored { address, .. } => format!("{address}: failed"),
@@ -403,11 +424,7 @@ impl Reporter for TerminalReporter {
                 flex_instance_sid,
                 ..
             } => {
-                let verb = if *action == Action::Adopt {
-                    "adopted"
-                } else {
-                    "created"
-                };
+                let verb = completed_verb(*action);
                 self.bar(address)
                     .set_message(format!("{verb} {flex_instance_sid}"));
             }

@@ -14,7 +14,7 @@ use crate::plan::{PlanDocument, Severity};
 /// Checks for drift. Exit 0: none, 2: drift, 1: error.
 pub fn run(settings: &Settings, args: &DriftArgs) -> anyhow::Result<ExitStatus> {
     let planned = context::run_with_stop(settings, true, |_| {
-        context::make_plan(settings, &args.net, Scope::RecordedOnly)
+        context::make_plan(settings, &args.net, Scope::RecordedOnly, &args.targets)
     })?;
     let document = planned.document();
     let drift = document.summary.drift;

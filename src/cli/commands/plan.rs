@@ -13,7 +13,7 @@ use crate::plan::{Plan, PlanDocument, Severity};
 /// Makes and prints the plan; saves it with `--out`.
 pub fn run(settings: &Settings, args: &PlanArgs) -> anyhow::Result<ExitStatus> {
     let planned = context::run_with_stop(settings, true, |_| {
-        context::make_plan(settings, &args.net, Scope::Everything)
+        context::make_plan(settings, &args.net, Scope::Everything, &args.targets)
     })?;
     let document = planned.document();
     print_document(settings, &document, args.format.resolve(), "flexform plan");

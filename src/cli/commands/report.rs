@@ -67,7 +67,7 @@ struct ChangeReport {
 pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
     let location = context::state_location_without_config(settings)?;
     let (planned, trail) = context::run_with_stop(settings, true, |_| async {
-        let planned = context::make_plan(settings, &args.net, Scope::RecordedOnly).await?;
+        let planned = context::make_plan(settings, &args.net, Scope::RecordedOnly, &[]).await?;
         let trail = location.read_history().await?;
         Ok((planned, trail))
     })?;

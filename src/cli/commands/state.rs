@@ -19,6 +19,15 @@ pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitSt
         command,
         StateCommand::List | StateCommand::Show { .. } | StateCommand::Pull
     );
+    if let StateCommand::Mv { new, .. } = command {
+        let name = bare_name(new);
+        if !crate::config::is_valid_name(&name) {
+            bail!(
+                "invalid instance name {name:?}: names match {}",
+                crate::config::NAME_PATTERN
+            );
+        }
+    }
     context::run_with_stop(settings, read_only, |stop| {
         run_async(settings, &location, command, stop)
     })
@@ -150,7 +159,69 @@ async fn run_async(
             ));
             Ok(ExitStatus::Success)
         }
+        StateCommand::Mv {
+            old,
+            new,
+            lock_timeout,
+        } => {
+            let (old, new) = (bare_name(old), bare_name(new));
+            let wait = context::lock_wait(settings, *lock_timeout, &stop);
+            let mut store = StateStore::open(location, "state mv", &wait).await?;
+            let serial_before = store.state().serial;
+            let refusal = match (
+                store.state().instances.get(&old),
+                store.state().instances.contains_key(&new) || store.state().pending.contains_key(&new),
+            ) {
+                (None, _) => Some(format!(
+                    "no instance named `{old}` in {}",
+                    store.describe()
+                )),
+                (Some(_), true) => Some(format!(
+                    "{} is already recorded in {}; `flexform state rm {new}` first if that record is wrong. Nothing was changed",
+                    address(&new),
+                    store.describe()
+                )),
+                (Some(_), false) => None,
+            };
+            if let Some(message) = refusal {
+                store.release().await;
+                bail!(message);
+            }
+            let sid = store.state().instances[&old].flex_instance_sid.to_string();
+            let run = context::RunRecord {
+                command: "state mv",
+                serial_before,
+                changes: vec![HistoryChange {
+                    address: address(&new),
+                    action: "mv".to_owned(),
+                    flex_instance_sid: Some(sid.clone()),
+                    outcome: format!("ok (moved from {})", address(&old)),
+                }],
+                config_sha256: None,
+                plan_sha256: None,
+            };
+            context::finish_run(settings, &mut store, run, |state| {
+                if let Some(record) = state.instances.remove(&old) {
+                    state.instances.insert(new.clone(), record);
+                }
+            })
+            .await?;
+            store.release().await;
+            settings.out.data_line(format!(
+                "Moved {} to {} ({sid}).",
+                address(&old),
+                address(&new)
+            ));
+            Ok(ExitStatus::Success)
+        }
     }
+}
+
+/// `NAME` from `NAME` or `flex_instance.NAME`.
+fn bare_name(text: &str) -> String {
+    text.strip_prefix("flex_instance.")
+        .unwrap_or(text)
+        .to_owned()
 }
 
 /// Clears stale lock info.
