@@ -10,7 +10,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{ConfigBuilder, Outcome, Running, Test, KEY, SECRET};
+use common::{account, ConfigBuilder, Outcome, Running, Test, KEY, SECRET};
 use flexform::sim::{Faults, SimConfig};
 use flexform::state::{Origin, State};
 use serde::Deserialize;
@@ -49,7 +49,7 @@ async fn apply_creates_every_missing_instance_and_records_each_sid() {
             .instance("c", C),
     );
     let output = apply_ok(&project, &[]).await;
-    output.assert_stdout_contains("Apply complete! Resources: 3 created, 0 adopted, 0 failed.");
+    output.assert_stdout_contains("Apply complete! Resources: 3 created (ready), 0 adopted, 0 failed.");
 
     let stats = project.stats();
     assert_eq!(stats.create_requests, 3, "{stats:?}");
@@ -213,6 +213,39 @@ async fn stale_saved_plan_is_refused_without_a_request() {
     output.assert_stderr_contains("Saved plan is stale");
     assert_eq!(project.stats(), before, "no request of any kind");
     assert_eq!(project.state_bytes(), state_before);
+}
+
+/// A saved plan is tied to what the configuration means, not to its bytes: a comment, blank
+/// lines, quoting and key order leave it valid; a change of meaning makes it stale.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_survives_comments_and_formatting_but_not_a_change_of_meaning() {
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    project.run(&["plan", "--out", "plan.json"]).await.assert_exit(0);
+    // The same meaning, written differently.
+    project.write(
+        "flexform.yaml",
+        &format!(
+            "# reviewed in PR 42\nversion: 1\n\ninstances:\n  b: {{ account_sid: '{B}' }}   # second\n\n  a:\n    account_sid: \"{A}\"\n"
+        ),
+    );
+    let same = project.run(&["apply", "plan.json"]).await;
+    same.assert_exit(0);
+    assert_eq!(project.stats().creates, 2);
+
+    project.run(&["plan", "--out", "plan.json"]).await.assert_exit(0);
+    project.write_config(
+        &ConfigBuilder::new()
+            .instance("a", A)
+            .instance("b", B)
+            .instance("c", &account(3)),
+    );
+    let before = project.stats();
+    let changed = project.run(&["apply", "plan.json"]).await;
+    changed.assert_exit(1);
+    changed.assert_stderr_contains("Saved plan was made from a different configuration");
+    assert_eq!(project.stats(), before, "no request of any kind");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -382,7 +415,13 @@ async fn partial_failure_with_an_ambiguous_answer_records_the_success_and_adopts
         err.contains(&format!("error: flex_instance.{failed_name}")) && err.contains("20500"),
         "each failure is listed with its Twilio error: {err}"
     );
-    output.assert_stdout_contains("1 created, 0 adopted, 1 failed");
+    // The progress line of the failed change says why, not only "failed".
+    assert!(
+        err.lines().any(|l| l.starts_with(&format!("flex_instance.{failed_name}: failed: "))
+            && l.contains("20500")),
+        "{err}"
+    );
+    output.assert_stdout_contains("1 created (ready), 0 adopted, 1 failed");
 
     let output = project.run(&["plan"]).await;
     output.assert_exit(0);
@@ -765,11 +804,23 @@ enum JsonEvent {
         create: usize,
         adopt: usize,
     },
-    ApplyComplete {
+    Recorded {
         address: String,
         action: String,
         flex_instance_sid: String,
         elapsed_seconds: f64,
+    },
+    ApplyComplete {
+        address: String,
+        action: String,
+        flex_instance_sid: String,
+        ready: bool,
+        still_provisioning: Option<String>,
+        elapsed_seconds: f64,
+    },
+    ApplyNotStarted {
+        address: String,
+        action: String,
     },
     ApplyErrored {
         address: String,
@@ -789,9 +840,41 @@ enum JsonEvent {
     },
     ChangeSummary {
         created: usize,
+        ready: usize,
+        still_provisioning: usize,
         adopted: usize,
+        moved: usize,
         failed: usize,
+        not_started: usize,
     },
+}
+
+impl JsonEvent {
+    /// The address of a terminal event (the one event that ends a change).
+    fn terminal_address(&self) -> Option<&str> {
+        match self {
+            JsonEvent::ApplyComplete { address, .. }
+            | JsonEvent::ApplyErrored { address, .. }
+            | JsonEvent::ApplyNotStarted { address, .. } => Some(address),
+            _ => None,
+        }
+    }
+}
+
+/// Each address has exactly one terminal event.
+fn assert_one_terminal_event_per_address(events: &[JsonEvent], addresses: &[&str]) {
+    let mut terminal: Vec<&str> = events.iter().filter_map(JsonEvent::terminal_address).collect();
+    terminal.sort_unstable();
+    assert_eq!(terminal, addresses, "{events:?}");
+}
+
+fn parse_events(stdout: &str) -> Vec<JsonEvent> {
+    stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not an event: {line}: {e}"))
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -824,8 +907,12 @@ async fn apply_json_prints_one_event_per_line() {
             events.last(),
             Some(JsonEvent::ChangeSummary {
                 created: 1,
+                ready: 1,
+                still_provisioning: 0,
                 adopted: 1,
-                failed: 0
+                moved: 0,
+                failed: 0,
+                not_started: 0,
             })
         ),
         "{events:?}"
@@ -837,6 +924,8 @@ async fn apply_json_prints_one_event_per_line() {
                 address: a,
                 action,
                 flex_instance_sid,
+                ready: true,
+                still_provisioning: None,
                 elapsed_seconds,
             } if a == address => {
                 Some((action.clone(), flex_instance_sid.clone(), *elapsed_seconds))
@@ -872,6 +961,7 @@ async fn apply_json_prints_one_event_per_line() {
         })
         .collect();
     assert_eq!(statuses, ["creation-in-progress", "ready"], "{events:?}");
+    assert_one_terminal_event_per_address(&events, &["flex_instance.a", "flex_instance.b"]);
     assert!(
         !events
             .iter()
@@ -938,11 +1028,13 @@ async fn apply_json_reports_a_failed_change() {
             Some(JsonEvent::ChangeSummary {
                 created: 0,
                 adopted: 0,
-                failed: 1
+                failed: 1,
+                ..
             })
         ),
         "{events:?}"
     );
+    assert_one_terminal_event_per_address(&events, &["flex_instance.a"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -963,28 +1055,63 @@ async fn no_wait_records_the_instance_in_progress_and_returns_at_once() {
     assert_eq!(record.status.to_string(), "creation-in-progress");
 }
 
+/// A wait that runs out is an error of the run (exit 1), but the summary counts what
+/// happened: both instances were created and recorded, and are still provisioning; none
+/// failed. In `--json`, each address ends with one `apply_complete` saying so.
 #[tokio::test(flavor = "multi_thread")]
 async fn wait_timeout_is_an_error_that_says_the_instance_is_recorded() {
-    let project = Test::with_sim_ready_after(Duration::from_secs(10))
+    let project = Test::with_sim_ready_after(Duration::from_secs(600))
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
-    let started = Instant::now();
+        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
     let output = project
         .run(&["apply", "--auto-approve", "--wait-timeout", "1s"])
         .await;
     output.assert_exit(1);
-    assert!(
-        started.elapsed() < Duration::from_secs(8),
-        "{:?}",
-        started.elapsed()
+    output.assert_stdout_contains(
+        "Apply finished with errors. Resources: 2 created (still provisioning), 0 adopted, 0 failed.",
     );
     let err = &output.stderr;
-    assert!(err.contains("is recorded and still provisioning"), "{err}");
+    assert!(
+        err.contains("flex_instance.a: GO")
+            && err.contains("is created and recorded but still provisioning after 1s"),
+        "{err}"
+    );
     let state = project.state();
     let record = &state.instances["a"];
     assert_eq!(record.flex_instance_sid.to_string(), project.sim_sid(A));
     assert_eq!(record.status.to_string(), "creation-in-progress");
     assert!(state.pending.is_empty());
+
+    let project = Test::with_sim_ready_after(Duration::from_secs(600))
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
+    let output = project
+        .run(&["apply", "--auto-approve", "--wait-timeout", "1s", "--json"])
+        .await;
+    output.assert_exit(1);
+    let events = parse_events(&output.stdout);
+    assert_one_terminal_event_per_address(&events, &["flex_instance.a"]);
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            JsonEvent::ApplyComplete { ready: false, still_provisioning: Some(why), .. }
+                if why == "wait_timed_out"
+        )),
+        "{events:?}"
+    );
+    assert!(
+        matches!(
+            events.last(),
+            Some(JsonEvent::ChangeSummary {
+                created: 1,
+                ready: 0,
+                still_provisioning: 1,
+                failed: 0,
+                ..
+            })
+        ),
+        "{events:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1065,6 +1192,10 @@ async fn sigterm_finishes_the_create_in_flight_starts_no_other_and_exits_130() {
     assert!(
         err.contains(&format!("not started: flex_instance.{undone}")),
         "{err}"
+    );
+    // The summary counts what happened: one created, none failed, one not started.
+    output.assert_stdout_contains(
+        "Apply interrupted. Resources: 1 created (still provisioning), 0 adopted, 0 failed, 1 not started.",
     );
     let history = project.history();
     assert_eq!(history.len(), 1);

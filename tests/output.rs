@@ -172,7 +172,7 @@ async fn apply_with_stderr_closed_early_completes_with_the_same_exit_code() {
     assert!(first.starts_with("Applying: 2 to create"), "{first:?}");
     let outcome = child.output().await;
     outcome.assert_exit(0);
-    outcome.assert_stdout_contains("Apply complete! Resources: 2 created, 0 adopted, 0 failed.");
+    outcome.assert_stdout_contains("Apply complete! Resources: 2 created (ready), 0 adopted, 0 failed.");
     let state = t.state();
     assert_eq!(state.instances.len(), 2, "{state:?}");
     assert!(state

@@ -33,12 +33,12 @@ const NO_CHANGES: &str = "No changes. Flex instances match the configuration.";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlanJson {
-    format_version: String,
+    format_version: u32,
     flexform_version: String,
     state_lineage: Option<String>,
     state_serial: u64,
     state_sha256: Option<String>,
-    config_sha256: String,
+    config_canonical_sha256: String,
     created_at: String,
     resource_changes: Vec<ChangeJson>,
     diagnostics: Vec<DiagnosticJson>,
@@ -63,8 +63,8 @@ enum ActionJson {
     Create,
     #[serde(rename = "adopt")]
     Adopt,
-    #[serde(rename = "no-op")]
-    NoOp,
+    #[serde(rename = "unchanged")]
+    Unchanged,
     #[serde(rename = "move")]
     Move,
 }
@@ -92,6 +92,7 @@ struct DiagnosticJson {
 enum SeverityJson {
     Info,
     Warning,
+    Drift,
     Error,
 }
 
@@ -124,7 +125,7 @@ impl KindJson {
 struct SummaryJson {
     create: usize,
     adopt: usize,
-    no_op: usize,
+    unchanged: usize,
     #[serde(rename = "move")]
     moved: usize,
     drift: usize,
@@ -200,7 +201,7 @@ fn decode_plan(text: &str) -> PlanJson {
             "state_lineage",
             "state_serial",
             "state_sha256",
-            "config_sha256",
+            "config_canonical_sha256",
             "created_at",
             "resource_changes",
             "diagnostics",
@@ -233,7 +234,7 @@ fn decode_plan(text: &str) -> PlanJson {
     let doc: PlanJson = serde_json::from_value(value)
         .unwrap_or_else(|e| panic!("plan JSON does not match the documented shape: {e}\n{text}"));
 
-    assert_eq!(doc.format_version, "1");
+    assert_eq!(doc.format_version, 2);
     assert_eq!(doc.flexform_version, env!("CARGO_PKG_VERSION"));
     assert!(
         humantime::parse_rfc3339(&doc.created_at).is_ok(),
@@ -241,9 +242,10 @@ fn decode_plan(text: &str) -> PlanJson {
         doc.created_at
     );
     assert!(
-        doc.config_sha256.len() == 64 && doc.config_sha256.bytes().all(|b| b.is_ascii_hexdigit()),
-        "config_sha256: {}",
-        doc.config_sha256
+        doc.config_canonical_sha256.len() == 64
+            && doc.config_canonical_sha256.bytes().all(|b| b.is_ascii_hexdigit()),
+        "config_canonical_sha256: {}",
+        doc.config_canonical_sha256
     );
     for change in &doc.resource_changes {
         assert_eq!(change.address, format!("flex_instance.{}", change.name));
@@ -264,7 +266,7 @@ fn decode_plan(text: &str) -> PlanJson {
         SummaryJson {
             create: count(ActionJson::Create),
             adopt: count(ActionJson::Adopt),
-            no_op: count(ActionJson::NoOp),
+            unchanged: count(ActionJson::Unchanged),
             moved: count(ActionJson::Move),
             drift: doc.diagnostics.iter().filter(|d| d.kind.is_drift()).count(),
         },
@@ -296,10 +298,11 @@ fn write_state(t: &Test, records: &[(&str, Value)]) {
     t.write("flexform.state.json", &text);
 }
 
-/// SHA-256 of flexform.yaml, computed here rather than by flexform's own helper.
-fn config_sha256(t: &Test) -> String {
+/// SHA-256 of flexform.yaml's canonical form: the parsed configuration as compact JSON.
+fn config_canonical_sha256(t: &Test) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(std::fs::read(t.path("flexform.yaml")).unwrap());
+    let config = flexform::config::Config::load(&t.path("flexform.yaml")).unwrap();
+    let digest = sha2::Sha256::digest(serde_json::to_vec(&config.config).unwrap());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -386,7 +389,7 @@ async fn plan_and_drift(t: &Test, url: &str, plan_code: i32, drift_code: i32) ->
     }
     let has_state = t.state_path().exists();
     for doc in [&plan_json, &drift_json] {
-        assert_eq!(doc.config_sha256, config_sha256(t));
+        assert_eq!(doc.config_canonical_sha256, config_canonical_sha256(t));
         if has_state {
             assert_eq!(doc.state_lineage.as_deref(), Some(LINEAGE));
             assert_eq!(doc.state_serial, SERIAL);
@@ -600,7 +603,7 @@ async fn no_op_when_the_recorded_instance_is_ready() {
     let r = plan_and_drift(&t, &t.sim().url(), 0, 0).await;
     assert_eq!(r.plan.stdout, format!("{NO_CHANGES}\n"));
     let change = r.plan_json.change("support");
-    assert_eq!(change.action, ActionJson::NoOp);
+    assert_eq!(change.action, ActionJson::Unchanged);
     assert_eq!(change.reason, None);
     assert_eq!(
         change.after.as_ref().unwrap().flex_instance_sid.as_deref(),
@@ -639,7 +642,7 @@ async fn no_op_with_info_while_the_instance_is_provisioning() {
     );
 
     let r = plan_and_drift(&t, &t.sim().url(), 0, 0).await;
-    assert_eq!(r.plan_json.change("support").action, ActionJson::NoOp);
+    assert_eq!(r.plan_json.change("support").action, ActionJson::Unchanged);
     assert_eq!(
         r.plan_json.kinds("support"),
         vec![(SeverityJson::Info, KindJson::Provisioning)]
@@ -691,7 +694,7 @@ async fn deleted_outside_against_wiremock_404() {
         assert_eq!(change.after.as_ref().unwrap().flex_instance_sid, None);
         assert_eq!(
             doc.kinds("support"),
-            vec![(SeverityJson::Warning, KindJson::DeletedOutside)]
+            vec![(SeverityJson::Drift, KindJson::DeletedOutside)]
         );
         assert_eq!(doc.summary.drift, 1);
     }
@@ -756,7 +759,7 @@ async fn deleted_outside_against_the_simulator() {
             assert_eq!(doc.change(name).action, ActionJson::Create, "{name}");
             assert_eq!(
                 doc.kinds(name),
-                vec![(SeverityJson::Warning, KindJson::DeletedOutside)],
+                vec![(SeverityJson::Drift, KindJson::DeletedOutside)],
                 "{name}"
             );
         }
@@ -802,7 +805,7 @@ async fn creation_failed_is_drift_and_creates_again() {
         );
         assert_eq!(
             doc.kinds("support"),
-            vec![(SeverityJson::Warning, KindJson::CreationFailed)]
+            vec![(SeverityJson::Drift, KindJson::CreationFailed)]
         );
     }
     assert!(
@@ -832,7 +835,7 @@ async fn orphaned_is_plan_drift_but_not_a_drift_command_finding() {
     // configured, and a configuration change not yet applied is not drift (exit 0).
     let r = plan_and_drift(&t, &t.sim().url(), 2, 0).await;
     let change = r.plan_json.change("retired");
-    assert_eq!(change.action, ActionJson::NoOp);
+    assert_eq!(change.action, ActionJson::Unchanged);
     assert_eq!(change.after, None, "an orphan is no longer managed");
     assert_eq!(
         change.before.as_ref().unwrap().flex_instance_sid.as_deref(),
@@ -840,14 +843,14 @@ async fn orphaned_is_plan_drift_but_not_a_drift_command_finding() {
     );
     assert_eq!(
         r.plan_json.kinds("retired"),
-        vec![(SeverityJson::Warning, KindJson::Orphaned)]
+        vec![(SeverityJson::Drift, KindJson::Orphaned)]
     );
     assert!(r
         .plan_json
         .diagnostic("retired", KindJson::Orphaned)
         .message
         .contains("flexform state rm retired"));
-    assert_eq!(r.plan_json.change("kept").action, ActionJson::NoOp);
+    assert_eq!(r.plan_json.change("kept").action, ActionJson::Unchanged);
     assert_eq!(r.plan_json.summary.drift, 1);
     assert!(
         r.plan
@@ -900,7 +903,7 @@ async fn account_mismatch_is_an_error_against_wiremock() {
             message.contains(&other) && message.contains(&a),
             "{message}"
         );
-        assert_eq!(doc.change("support").action, ActionJson::NoOp);
+        assert_eq!(doc.change("support").action, ActionJson::Unchanged);
     }
     assert!(
         r.plan
@@ -1280,26 +1283,26 @@ async fn mixed_plan_json_covers_every_row_of_the_table() {
         (
             "deleted-outside",
             Create,
-            vec![(S::Warning, K::DeletedOutside)],
+            vec![(S::Drift, K::DeletedOutside)],
         ),
         (
             "failed-provisioning",
             Create,
-            vec![(S::Warning, K::CreationFailed)],
+            vec![(S::Drift, K::CreationFailed)],
         ),
         (
             "immutable-changed",
-            NoOp,
+            Unchanged,
             vec![(S::Warning, K::ImmutableInputChanged)],
         ),
         (
             "needs-attention",
-            NoOp,
+            Unchanged,
             vec![(S::Warning, K::NeedsAttention)],
         ),
-        ("provisioning", NoOp, vec![(S::Info, K::Provisioning)]),
-        ("retired", NoOp, vec![(S::Warning, K::Orphaned)]),
-        ("steady", NoOp, vec![]),
+        ("provisioning", Unchanged, vec![(S::Info, K::Provisioning)]),
+        ("retired", Unchanged, vec![(S::Drift, K::Orphaned)]),
+        ("steady", Unchanged, vec![]),
     ];
     assert_eq!(doc.resource_changes.len(), expected.len());
     for (name, action, kinds) in &expected {
@@ -1311,7 +1314,7 @@ async fn mixed_plan_json_covers_every_row_of_the_table() {
         SummaryJson {
             create: 3,
             adopt: 1,
-            no_op: 5,
+            unchanged: 5,
             moved: 0,
             drift: 3
         }
@@ -1332,7 +1335,7 @@ async fn mixed_plan_json_covers_every_row_of_the_table() {
         SummaryJson {
             create: 2,
             adopt: 0,
-            no_op: 4,
+            unchanged: 4,
             moved: 0,
             drift: 2
         }
@@ -1501,11 +1504,11 @@ fn committed_plan_and_state_schemas_are_current() {
 fn the_plan_schema_rejects_what_the_typed_mirror_rejects() {
     let validator = plan_schema();
     let good = json!({
-        "format_version": "1", "flexform_version": "0.1.0", "state_lineage": null,
-        "state_serial": 0, "state_sha256": null, "config_sha256": "0".repeat(64),
+        "format_version": 2, "flexform_version": "0.1.0", "state_lineage": null,
+        "state_serial": 0, "state_sha256": null, "config_canonical_sha256": "0".repeat(64),
         "created_at": "2026-01-01T00:00:00Z",
         "resource_changes": [], "diagnostics": [],
-        "summary": {"create": 0, "adopt": 0, "no_op": 0, "move": 0, "drift": 0}
+        "summary": {"create": 0, "adopt": 0, "unchanged": 0, "move": 0, "drift": 0}
     });
     assert!(validator.is_valid(&good));
     let mut extra = good.clone();

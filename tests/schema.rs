@@ -84,10 +84,10 @@ fn a_closed_stdout_is_not_a_panic() {
         })
         .collect();
     let plan = serde_json::json!({
-        "format_version": "1", "flexform_version": "0.1.0", "state_lineage": null,
-        "state_serial": 0, "config_sha256": "0", "created_at": "2026-11-24T00:00:00Z",
+        "format_version": 2, "flexform_version": "0.1.0", "state_lineage": null,
+        "state_serial": 0, "config_canonical_sha256": "0", "created_at": "2026-11-24T00:00:00Z",
         "resource_changes": changes, "diagnostics": [],
-        "summary": {"create": 3000, "adopt": 0, "no_op": 0, "drift": 0}
+        "summary": {"create": 3000, "adopt": 0, "unchanged": 0, "drift": 0}
     });
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plan.json");

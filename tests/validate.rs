@@ -301,10 +301,41 @@ fn all_errors_in_a_file_are_reported_not_only_the_first() {
         "    conversations: {default: maybe}",
     );
     assert_error_at(&err, 8, 3, "invalid instance name \"Bad\"", "  Bad:");
+    // `b` has a type error, yet still counts in the checks across instances.
+    assert_error_at(
+        &err,
+        9,
+        18,
+        "duplicate account: instances `b` (line 6) and `Bad` both name",
+        &format!("    account_sid: {GOOD}"),
+    );
     assert!(
-        err.contains("flexform.yaml: 3 errors; nothing was changed"),
+        err.contains("flexform.yaml: 4 errors; nothing was changed"),
         "{err}"
     );
+}
+
+/// Semantic errors (undeclared profiles, duplicate accounts) come with the type errors in one
+/// run, wherever the document parsed; a broken profile is reported once, not also as
+/// undeclared where an instance names it.
+#[test]
+fn semantic_errors_are_reported_together_with_type_errors() {
+    let text = format!(
+        "version: 1\ncredentials:\n  broken:\n    key_env: 5\ninstances:\n  a:\n    account_sid: {GOOD}\n    credentials: nope\n    conversations:\n      default: maybe\n  b:\n    account_sid: {GOOD}\n    credentials: broken\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(&err, 8, 18, "unknown credentials profile `nope` in instance `a`", "    credentials: nope");
+    assert_error_at(&err, 10, 16, "expected a boolean, found \"maybe\"", "      default: maybe");
+    assert_error_at(
+        &err,
+        12,
+        18,
+        "duplicate account: instances `a` (line 7) and `b` both name",
+        &format!("    account_sid: {GOOD}"),
+    );
+    assert!(!err.contains("unknown credentials profile `broken`"), "{err}");
+    assert!(err.contains("flexform.yaml: 4 errors; nothing was changed"), "{err}");
 }
 
 #[test]
@@ -328,10 +359,7 @@ fn validate_touches_no_state() {
         format!("version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n"),
     )
     .unwrap();
-    let out = run_in(
-        dir.path(),
-        &["validate", "--endpoint", "http://127.0.0.1:9"],
-    );
+    let out = run_in(dir.path(), &["validate"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(entries.len(), 1, "validate wrote files");
@@ -341,19 +369,67 @@ fn validate_touches_no_state() {
 fn help_describes_every_option() {
     let out = common::flexform().arg("--help").output().unwrap();
     let help = stdout(&out);
-    for flag in [
-        "--config",
-        "--state",
-        "--endpoint",
-        "--color",
-        "--verbose",
-        "--quiet",
-    ] {
+    for flag in ["--color", "--verbose", "--quiet"] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
-    for sub in ["validate", "schema"] {
-        let out = common::flexform().args([sub, "--help"]).output().unwrap();
+}
+
+/// Each subcommand's `--help` lists the workspace options it uses and none it ignores.
+#[test]
+fn each_subcommand_help_shows_only_the_options_it_uses() {
+    let uses: &[(&[&str], &[&str])] = &[
+        (&["validate"], &["--config"]),
+        (&["plan"], &["--config", "--state", "--endpoint"]),
+        (&["apply"], &["--config", "--state", "--endpoint"]),
+        (&["drift"], &["--config", "--state", "--endpoint"]),
+        (&["import"], &["--config", "--state", "--endpoint"]),
+        (&["report"], &["--config", "--state", "--endpoint"]),
+        (&["show"], &["--config", "--state"]),
+        (&["history"], &["--config", "--state"]),
+        (&["history", "verify"], &["--config", "--state"]),
+        (&["force-unlock"], &["--config", "--state"]),
+        (&["state", "list"], &["--config", "--state"]),
+        (&["state", "push"], &["--config", "--state"]),
+        (&["state", "mv"], &["--config", "--state"]),
+        (&["demo"], &["--config"]),
+        (&["sim"], &[]),
+        (&["schema"], &[]),
+    ];
+    for (command, flags) in uses {
+        let out = common::flexform()
+            .args(*command)
+            .arg("--help")
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0));
-        assert!(stdout(&out).contains("--config"));
+        let help = stdout(&out);
+        for flag in ["--config", "--state", "--endpoint"] {
+            assert_eq!(
+                help.contains(&format!("{flag} <")),
+                flags.contains(&flag),
+                "`flexform {} --help` and {flag}:\n{help}",
+                command.join(" ")
+            );
+        }
+        for flag in ["--color", "--verbose", "--quiet"] {
+            assert!(help.contains(flag), "{command:?} lacks {flag}");
+        }
     }
+    // Written before the subcommand, as older flexform documented: accepted where used,
+    // refused where it would be ignored.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("x.yaml"),
+        format!("version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n"),
+    )
+    .unwrap();
+    let before = run_in(dir.path(), &["--config", "x.yaml", "validate"]);
+    assert_eq!(before.status.code(), Some(0), "{}", stderr(&before));
+    let ignored = run_in(dir.path(), &["--endpoint", "http://127.0.0.1:9", "schema"]);
+    assert_eq!(ignored.status.code(), Some(1));
+    assert!(
+        stderr(&ignored).contains("does not use --endpoint"),
+        "{}",
+        stderr(&ignored)
+    );
 }

@@ -11,7 +11,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
 
 use super::events::{Event, Reporter};
-use super::outcome::{ApplyError, ApplyReport, ChangeOutcome};
+use super::outcome::{ApplyError, ApplyReport, ChangeOutcome, Provisioning};
 use super::wait::wait_for;
 use super::writer::{Writer, WriterHandle};
 use crate::client::{ApiError, Discovery, Fetched, FlexClient, Instance, SendGuard};
@@ -84,7 +84,7 @@ pub async fn execute(
     let changes: Vec<&ResourceChange> = plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::NoOp)
+        .filter(|c| c.action != Action::Unchanged)
         .collect();
     let summary = plan.summary();
     ctx.reporter.event(&Event::ApplyStart {
@@ -101,7 +101,10 @@ pub async fn execute(
             let handle = handle.clone();
             let slots = slots.clone();
             async move {
+                let started = Instant::now();
                 let outcome = run_change(change, ctx, &handle, &slots).await;
+                ctx.reporter
+                    .event(&terminal_event(change, &outcome, started.elapsed()));
                 (change.address.clone(), change.action, outcome)
             }
         })
@@ -113,13 +116,42 @@ pub async fn execute(
     drop(tasks);
     drop(handle);
     report.interrupted = ctx.stop.is_requested();
-    let (created, adopted, failed) = report.counts();
     ctx.reporter.event(&Event::ChangeSummary {
-        created,
-        adopted,
-        failed,
+        counts: report.counts(),
     });
     (writer.finish().await, report)
+}
+
+/// The one event that ends a change: `apply_complete`, `apply_errored` or
+/// `apply_not_started`.
+fn terminal_event(change: &ResourceChange, outcome: &ChangeOutcome, elapsed: Duration) -> Event {
+    let address = change.address.clone();
+    let action = change.action;
+    let complete = |sid: &InstanceSid, provisioning: Option<Provisioning>| Event::ApplyComplete {
+        address: address.clone(),
+        action,
+        flex_instance_sid: sid.to_string(),
+        ready: provisioning.is_none_or(Provisioning::is_ready),
+        still_provisioning: match provisioning {
+            None | Some(Provisioning::Ready) => None,
+            Some(Provisioning::NotWaited) => Some("not_waited"),
+            Some(Provisioning::StoppedWaiting) => Some("stopped_waiting"),
+            Some(Provisioning::TimedOut(_)) => Some("wait_timed_out"),
+        },
+        elapsed_seconds: elapsed.as_secs_f64(),
+    };
+    match outcome {
+        ChangeOutcome::Created { sid, provisioning }
+        | ChangeOutcome::Adopted { sid, provisioning } => complete(sid, Some(*provisioning)),
+        ChangeOutcome::Moved { sid, .. } => complete(sid, None),
+        ChangeOutcome::Failed { sid, error } => Event::ApplyErrored {
+            address,
+            action,
+            flex_instance_sid: sid.as_ref().map(|s| s.to_string()),
+            error: error.to_string(),
+        },
+        ChangeOutcome::NotStarted => Event::ApplyNotStarted { address, action },
+    }
 }
 
 /// One change from start to end: a slot, then adopt or create, then the wait.
@@ -179,13 +211,13 @@ async fn run_change(
     // The slot bounds requests that create or adopt; waiting only polls.
     drop(slot);
     let sid = instance.flex_instance_sid.clone();
+    // Stopped waiting, not waiting, or out of time: the instance is made and recorded; the
+    // next plan shows it as provisioning.
     match wait_for(change, &instance, ctx, writer, started).await {
-        // Stopped waiting on request: the instance is made and recorded; the next plan shows
-        // it as provisioning.
-        Ok(()) | Err(ApplyError::WaitInterrupted { .. }) if change.action == Action::Adopt => {
-            ChangeOutcome::Adopted(sid)
+        Ok(provisioning) if change.action == Action::Adopt => {
+            ChangeOutcome::Adopted { sid, provisioning }
         }
-        Ok(()) | Err(ApplyError::WaitInterrupted { .. }) => ChangeOutcome::Created(sid),
+        Ok(provisioning) => ChangeOutcome::Created { sid, provisioning },
         Err(error) => run.failed(Some(&sid), error),
     }
 }
@@ -238,18 +270,10 @@ impl Run<'_, '_> {
             to: self.change.name.clone(),
         };
         match (self.writer.write(update).await, sid) {
-            (Ok(()), Some(sid)) => {
-                self.ctx.reporter.event(&Event::ApplyComplete {
-                    address: self.change.address.clone(),
-                    action: Action::Move,
-                    flex_instance_sid: sid.to_string(),
-                    elapsed_seconds: self.started.elapsed().as_secs_f64(),
-                });
-                ChangeOutcome::Moved {
-                    sid,
-                    from: from.to_owned(),
-                }
-            }
+            (Ok(()), Some(sid)) => ChangeOutcome::Moved {
+                sid,
+                from: from.to_owned(),
+            },
             (Ok(()), None) => self.failed(
                 None,
                 ApplyError::NoCredentials {
@@ -267,14 +291,8 @@ impl Run<'_, '_> {
         }
     }
 
-    /// Reports the failure and turns it into an outcome.
+    /// A failure as an outcome (its event is the change's terminal event).
     fn failed(&self, sid: Option<&InstanceSid>, error: ApplyError) -> ChangeOutcome {
-        self.ctx.reporter.event(&Event::ApplyErrored {
-            address: self.change.address.clone(),
-            action: self.change.action,
-            flex_instance_sid: sid.map(|s| s.to_string()),
-            error: error.to_string(),
-        });
         ChangeOutcome::Failed {
             sid: sid.cloned(),
             error,
@@ -508,7 +526,7 @@ impl Run<'_, '_> {
                 sid: sid.clone(),
                 source,
             })?;
-        self.ctx.reporter.event(&Event::ApplyComplete {
+        self.ctx.reporter.event(&Event::Recorded {
             address: self.change.address.clone(),
             action: self.change.action,
             flex_instance_sid: sid.to_string(),

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::outcome::Counts;
 use crate::plan::Action;
 
 /// One thing that happened during apply.
@@ -23,8 +24,9 @@ pub enum Event {
         /// create or adopt.
         action: Action,
     },
-    /// A change took effect and is recorded.
-    ApplyComplete {
+    /// A change took effect and its SID is recorded in the state (not the end of the change:
+    /// apply may still wait for the instance to be ready).
+    Recorded {
         /// `flex_instance.<name>`.
         address: String,
         /// create or adopt.
@@ -34,17 +36,42 @@ pub enum Event {
         /// Seconds since this change started.
         elapsed_seconds: f64,
     },
-    /// A change failed.
+    /// The end of a change that took effect: created, adopted or moved, and recorded. One
+    /// terminal event (`apply_complete`, `apply_errored` or `apply_not_started`) per address.
+    ApplyComplete {
+        /// `flex_instance.<name>`.
+        address: String,
+        /// create, adopt or move.
+        action: Action,
+        /// The instance.
+        flex_instance_sid: String,
+        /// Whether the instance is ready; when false, `still_provisioning` says why.
+        ready: bool,
+        /// Why an instance is not ready yet: `not_waited` (`--no-wait`), `stopped_waiting`
+        /// (interrupted), `wait_timed_out`. Absent when ready.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        still_provisioning: Option<&'static str>,
+        /// Seconds since this change started.
+        elapsed_seconds: f64,
+    },
+    /// The end of a change that failed.
     ApplyErrored {
         /// `flex_instance.<name>`.
         address: String,
         /// create or adopt.
         action: Action,
         /// The instance, when it exists and is recorded (e.g. it was created but provisioning
-        /// failed or the wait timed out).
+        /// failed).
         flex_instance_sid: Option<String>,
         /// What went wrong and what to do.
         error: String,
+    },
+    /// A change an interrupt kept from starting: nothing was sent for it.
+    ApplyNotStarted {
+        /// `flex_instance.<name>`.
+        address: String,
+        /// What it would have done.
+        action: Action,
     },
     /// A create's outcome is unknown (a 5xx, a timeout): apply polls discovery to learn
     /// whether it took effect before it sends another.
@@ -65,14 +92,11 @@ pub enum Event {
         /// Seconds since this change started.
         elapsed_seconds: f64,
     },
-    /// The end.
+    /// The end: what happened, counted.
     ChangeSummary {
-        /// Instances created.
-        created: usize,
-        /// Instances adopted.
-        adopted: usize,
-        /// Changes that failed.
-        failed: usize,
+        /// The counts.
+        #[serde(flatten)]
+        counts: Counts,
     },
 }
 

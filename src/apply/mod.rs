@@ -14,4 +14,4 @@ mod writer;
 
 pub use engine::{execute, ApplyContext, ApplyOptions};
 pub use events::{Event, Reporter};
-pub use outcome::{ApplyError, ApplyReport, ChangeOutcome};
+pub use outcome::{ApplyError, ApplyReport, ChangeOutcome, Counts, Provisioning};

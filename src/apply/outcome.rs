@@ -77,20 +77,6 @@ pub enum ApplyError {
         /// Why the state write failed.
         source: Arc<StateError>,
     },
-    /// The instance is recorded but still provisioning when the wait ended.
-    #[error("{sid} is recorded and still provisioning after {}; run `flexform plan` later to check on it", humantime::format_duration(*waited))]
-    WaitTimedOut {
-        /// The instance.
-        sid: InstanceSid,
-        /// How long apply waited.
-        waited: Duration,
-    },
-    /// Waiting was stopped by an interrupt.
-    #[error("{sid} is recorded; stopped waiting for it (interrupted)")]
-    WaitInterrupted {
-        /// The instance.
-        sid: InstanceSid,
-    },
     /// The instance answered 404 while provisioning.
     #[error("{sid} disappeared while provisioning (404); run `flexform plan`")]
     Disappeared {
@@ -105,13 +91,44 @@ pub enum ApplyError {
     },
 }
 
+/// How far a created or adopted instance got while apply waited for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provisioning {
+    /// Ready.
+    Ready,
+    /// Still provisioning: `--no-wait`.
+    NotWaited,
+    /// Still provisioning: an interrupt stopped the wait.
+    StoppedWaiting,
+    /// Still provisioning when `--wait-timeout` ran out (an error of the run: what was asked
+    /// for did not happen in time, though the instance is made and recorded).
+    TimedOut(Duration),
+}
+
+impl Provisioning {
+    /// Whether the instance is ready.
+    pub fn is_ready(self) -> bool {
+        self == Provisioning::Ready
+    }
+}
+
 /// How one change ended.
 #[derive(Debug, Clone)]
 pub enum ChangeOutcome {
     /// Created (and recorded) this instance.
-    Created(InstanceSid),
+    Created {
+        /// The instance.
+        sid: InstanceSid,
+        /// Ready, or still provisioning and why.
+        provisioning: Provisioning,
+    },
     /// Adopted (recorded) this instance.
-    Adopted(InstanceSid),
+    Adopted {
+        /// The instance.
+        sid: InstanceSid,
+        /// Ready, or still provisioning and why.
+        provisioning: Provisioning,
+    },
     /// Recorded this instance under its new name.
     Moved {
         /// The instance.
@@ -120,7 +137,7 @@ pub enum ChangeOutcome {
         from: String,
     },
     /// Failed. The SID is set when the instance exists and is recorded (created or adopted,
-    /// then provisioning failed or the wait ended).
+    /// then provisioning failed).
     Failed {
         /// The recorded instance, if any.
         sid: Option<InstanceSid>,
@@ -129,6 +146,54 @@ pub enum ChangeOutcome {
     },
     /// Not started because of an interrupt.
     NotStarted,
+}
+
+/// What an apply did, counted for its summary line and its last JSON event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    /// Instances created (and recorded).
+    pub created: usize,
+    /// Of those, instances ready.
+    pub ready: usize,
+    /// Of those, instances still provisioning (`--no-wait`, an interrupt, or the wait
+    /// timed out).
+    pub still_provisioning: usize,
+    /// Instances adopted (recorded).
+    pub adopted: usize,
+    /// Instances recorded under a new name.
+    pub moved: usize,
+    /// Changes that failed (each with its reason).
+    pub failed: usize,
+    /// Changes an interrupt kept from starting.
+    pub not_started: usize,
+}
+
+impl Counts {
+    /// `2 created (1 ready, 1 still provisioning), 0 adopted, 0 failed`, with `N moved` and
+    /// `N not started` when there are any.
+    pub fn line(&self) -> String {
+        let created = if self.created == 0 {
+            "0 created".to_owned()
+        } else if self.still_provisioning == 0 {
+            format!("{} created (ready)", self.created)
+        } else if self.ready == 0 {
+            format!("{} created (still provisioning)", self.created)
+        } else {
+            format!(
+                "{} created ({} ready, {} still provisioning)",
+                self.created, self.ready, self.still_provisioning
+            )
+        };
+        let mut line = format!("{created}, {} adopted, ", self.adopted);
+        if self.moved > 0 {
+            line.push_str(&format!("{} moved, ", self.moved));
+        }
+        line.push_str(&format!("{} failed", self.failed));
+        if self.not_started > 0 {
+            line.push_str(&format!(", {} not started", self.not_started));
+        }
+        line
+    }
 }
 
 /// The result of an apply run.
@@ -141,18 +206,45 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
-    /// Counts (created, adopted, failed).
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let mut counts = (0, 0, 0);
+    /// What happened, counted.
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
         for (_, outcome) in self.outcomes.values() {
             match outcome {
-                ChangeOutcome::Created(_) => counts.0 += 1,
-                ChangeOutcome::Adopted(_) => counts.1 += 1,
-                ChangeOutcome::Failed { .. } => counts.2 += 1,
-                ChangeOutcome::Moved { .. } | ChangeOutcome::NotStarted => {}
+                ChangeOutcome::Created { provisioning, .. } => {
+                    counts.created += 1;
+                    if provisioning.is_ready() {
+                        counts.ready += 1;
+                    } else {
+                        counts.still_provisioning += 1;
+                    }
+                }
+                ChangeOutcome::Adopted { .. } => counts.adopted += 1,
+                ChangeOutcome::Moved { .. } => counts.moved += 1,
+                ChangeOutcome::Failed { .. } => counts.failed += 1,
+                ChangeOutcome::NotStarted => counts.not_started += 1,
             }
         }
         counts
+    }
+
+    /// Instances whose wait timed out, with how long apply waited: made and recorded, but
+    /// not ready as asked.
+    pub fn timed_out(&self) -> Vec<(&str, &InstanceSid, Duration)> {
+        self.outcomes
+            .iter()
+            .filter_map(|(address, (_, outcome))| match outcome {
+                ChangeOutcome::Created {
+                    sid,
+                    provisioning: Provisioning::TimedOut(waited),
+                }
+                | ChangeOutcome::Adopted {
+                    sid,
+                    provisioning: Provisioning::TimedOut(waited),
+                } => Some((address.as_str(), sid, *waited)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Addresses of the changes an interrupt kept from starting.
@@ -170,9 +262,15 @@ impl ApplyReport {
             .iter()
             .map(|(address, (action, outcome))| {
                 let (sid, text) = match outcome {
-                    ChangeOutcome::Created(sid) | ChangeOutcome::Adopted(sid) => {
-                        (Some(sid.to_string()), "ok".to_owned())
-                    }
+                    ChangeOutcome::Created { sid, provisioning }
+                    | ChangeOutcome::Adopted { sid, provisioning } => (
+                        Some(sid.to_string()),
+                        if provisioning.is_ready() {
+                            "ok".to_owned()
+                        } else {
+                            "ok (still provisioning)".to_owned()
+                        },
+                    ),
                     ChangeOutcome::Failed { sid, error } => (
                         sid.as_ref().map(|s| s.to_string()),
                         format!("failed: {error}"),

@@ -1,24 +1,25 @@
 //! Waiting for new instances: polls each with backoff until it is ready or failed, the wait
-//! times out, or a second interrupt says stop; status changes are recorded as they are seen.
+//! times out, or an interrupt says stop; status changes are recorded as they are seen.
 
 use std::time::Instant;
 
 use super::engine::ApplyContext;
 use super::events::Event;
-use super::outcome::ApplyError;
+use super::outcome::{ApplyError, Provisioning};
 use super::writer::WriterHandle;
 use crate::client::{Fetched, Instance, InstanceStatus};
 use crate::plan::ResourceChange;
 use crate::state::StateUpdate;
 
-/// Polls a new instance until it is ready, failed, the wait times out, or a second interrupt.
+/// Polls a new instance until it is ready, failed, the wait times out, or an interrupt; says
+/// how far it got. An error is an instance that failed or vanished while provisioning.
 pub(super) async fn wait_for(
     change: &ResourceChange,
     first: &Instance,
     ctx: &ApplyContext<'_>,
     writer: &WriterHandle,
     started: Instant,
-) -> Result<(), ApplyError> {
+) -> Result<Provisioning, ApplyError> {
     let sid = &first.flex_instance_sid;
     let mut status = first.status.clone();
     let report_status = |status: &InstanceStatus| {
@@ -30,8 +31,8 @@ pub(super) async fn wait_for(
         })
     };
     report_status(&status);
-    if !ctx.options.wait {
-        return Ok(());
+    if !ctx.options.wait && status == InstanceStatus::CreationInProgress {
+        return Ok(Provisioning::NotWaited);
     }
     let credentials =
         ctx.credentials
@@ -44,16 +45,13 @@ pub(super) async fn wait_for(
     while status == InstanceStatus::CreationInProgress {
         let now = Instant::now();
         if now >= deadline {
-            return Err(ApplyError::WaitTimedOut {
-                sid: sid.clone(),
-                waited: ctx.options.wait_timeout,
-            });
+            return Ok(Provisioning::TimedOut(ctx.options.wait_timeout));
         }
         let sleep = tokio::time::sleep(delay.min(deadline - now));
         tokio::select! {
             _ = sleep => {}
             _ = ctx.stop.requested() => {
-                return Err(ApplyError::WaitInterrupted { sid: sid.clone() });
+                return Ok(Provisioning::StoppedWaiting);
             }
         }
         delay = (delay * 2).min(max_delay);
@@ -61,7 +59,7 @@ pub(super) async fn wait_for(
             fetched = ctx.client.get_instance(&change.account_sid, credentials, sid) => fetched,
             // A read is always safe to abandon.
             _ = ctx.stop.requested() => {
-                return Err(ApplyError::WaitInterrupted { sid: sid.clone() });
+                return Ok(Provisioning::StoppedWaiting);
             }
         };
         match fetched {
@@ -90,6 +88,6 @@ pub(super) async fn wait_for(
     }
     match status {
         InstanceStatus::CreationFailed => Err(ApplyError::ProvisioningFailed { sid: sid.clone() }),
-        _ => Ok(()),
+        _ => Ok(Provisioning::Ready),
     }
 }

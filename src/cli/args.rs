@@ -14,44 +14,18 @@ pub struct Cli {
     /// Options that every command accepts.
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// `--config`, `--state` and `--endpoint` written before the subcommand, as older
+    /// flexform documented (hidden: each subcommand lists the ones it uses).
+    #[command(flatten)]
+    pub before: BeforeArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Options accepted before or after the subcommand.
+/// Options every command accepts, before or after the subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Desired-state file [default: flexform.yaml].
-    #[arg(
-        short = 'c',
-        long,
-        global = true,
-        env = "FLEXFORM_CONFIG",
-        value_name = "PATH"
-    )]
-    pub config: Option<PathBuf>,
-
-    /// State file [default: flexform.state.json beside the config file].
-    #[arg(
-        short = 's',
-        long,
-        global = true,
-        env = "FLEXFORM_STATE",
-        value_name = "PATH"
-    )]
-    pub state: Option<PathBuf>,
-
-    /// Base URL of the Flex API (point it at `flexform sim` to work offline).
-    #[arg(
-        long,
-        global = true,
-        env = "FLEXFORM_ENDPOINT",
-        default_value = crate::client::DEFAULT_ENDPOINT,
-        value_name = "URL"
-    )]
-    pub endpoint: String,
-
     /// When to colour output: `auto` colours a terminal unless NO_COLOR is set.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
@@ -63,6 +37,49 @@ pub struct GlobalArgs {
     /// Only errors on stderr.
     #[arg(short = 'q', long, global = true)]
     pub quiet: bool,
+}
+
+/// The workspace options given before the subcommand (`flexform -c x.yaml plan`): accepted
+/// for the commands that use them, refused for the others.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BeforeArgs {
+    /// Desired-state file.
+    #[arg(short = 'c', long = "config", hide = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// State file.
+    #[arg(short = 's', long = "state", hide = true, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Base URL of the Flex API.
+    #[arg(long = "endpoint", hide = true, value_name = "URL")]
+    pub endpoint: Option<String>,
+}
+
+/// The configuration file, for commands that read only it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// Desired-state file [default: flexform.yaml].
+    #[arg(short = 'c', long, env = "FLEXFORM_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+/// The configuration and the state, for commands that read or write the state.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WorkspaceArgs {
+    /// Desired-state file [default: flexform.yaml].
+    #[arg(short = 'c', long, env = "FLEXFORM_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// State file [default: flexform.state.json beside the config file].
+    #[arg(short = 's', long, env = "FLEXFORM_STATE", value_name = "PATH")]
+    pub state: Option<PathBuf>,
+}
+
+/// The API endpoint, for commands that talk to the Flex API.
+#[derive(Debug, Clone, Args)]
+pub struct EndpointArgs {
+    /// Base URL of the Flex API (point it at `flexform sim` to work offline)
+    /// [default: https://flex-api.twilio.com].
+    #[arg(long, env = "FLEXFORM_ENDPOINT", value_name = "URL")]
+    pub endpoint: Option<String>,
 }
 
 /// When to use colour.
@@ -80,7 +97,7 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the configuration file offline: syntax, types, SIDs, names, profiles.
-    Validate,
+    Validate(ConfigArgs),
     /// Print a JSON Schema: of the configuration file, the state file, or a saved plan.
     Schema {
         /// Which document.
@@ -104,6 +121,9 @@ pub enum Command {
     ForceUnlock {
         /// The lock ID printed by the blocked command.
         lock_id: String,
+        /// Where the configuration and state are.
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
     },
     /// The audit trail, newest first; `history verify` checks that it was not edited.
     History(HistoryArgs),
@@ -129,6 +149,12 @@ pub enum Command {
 /// Options of `flexform demo`.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
+    /// A configuration to demo instead of the quickstart (its `state:` section must be local).
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Clear a used --dir before starting (the demo starts from an empty folder).
+    #[arg(long, requires = "dir")]
+    pub force: bool,
     /// Work in this folder and keep it afterwards (default: a temporary folder, removed).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -190,6 +216,12 @@ pub struct NetArgs {
 /// Options of `flexform plan`.
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
+    /// Where the configuration and state are.
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+    /// Where the Flex API is.
+    #[command(flatten)]
+    pub api: EndpointArgs,
     /// Only this instance (`flex_instance.NAME` or `NAME`; repeatable): a partial plan, as
     /// Terraform's `-target`, for the day one account must be fixed while another is broken.
     #[arg(long = "target", value_name = "ADDRESS")]
@@ -211,6 +243,12 @@ pub struct PlanArgs {
 /// Options of `flexform apply`.
 #[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
+    /// Where the configuration and state are.
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+    /// Where the Flex API is.
+    #[command(flatten)]
+    pub api: EndpointArgs,
     /// Only this instance (`flex_instance.NAME` or `NAME`; repeatable): a partial plan, as
     /// Terraform's `-target`, for the day one account must be fixed while another is broken.
     #[arg(long = "target", value_name = "ADDRESS")]
@@ -241,6 +279,12 @@ pub struct ApplyArgs {
 /// Options of `flexform import`.
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
+    /// Where the configuration and state are.
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+    /// Where the Flex API is.
+    #[command(flatten)]
+    pub api: EndpointArgs,
     /// The instance name in the configuration.
     pub name: String,
     /// The existing instance's SID (GO…).
@@ -256,15 +300,29 @@ pub struct ImportArgs {
 /// `flexform state` subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum StateCommand {
-    /// One line per instance: name, account, SID, status.
-    List,
+    /// One line per instance: name, account, SID, status (tab-separated), or JSON.
+    List {
+        /// One JSON document: the records by name (the state's `instances`).
+        #[arg(long)]
+        json: bool,
+        /// Where the configuration and state are.
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+    },
     /// One instance's record as JSON.
     Show {
         /// The instance name.
         name: String,
+        /// Where the configuration and state are.
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
     },
     /// Print the whole state as JSON (from either backend).
-    Pull,
+    Pull {
+        /// Where the configuration and state are.
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+    },
     /// Replace the state with FILE (refused if its lineage differs or it is not newer, unless
     /// --force). With `pull`, moves a state between a local file and postgres.
     Push {
@@ -273,6 +331,10 @@ pub enum StateCommand {
         /// Replace even a state of another lineage or a newer serial.
         #[arg(long)]
         force: bool,
+        /// Where the configuration and state are.
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+
         /// How long to wait for the state lock.
         #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
         lock_timeout: Duration,
@@ -284,6 +346,10 @@ pub enum StateCommand {
         old: String,
         /// The new name.
         new: String,
+        /// Where the configuration and state are.
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+
         /// How long to wait for the state lock.
         #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
         lock_timeout: Duration,
@@ -292,6 +358,10 @@ pub enum StateCommand {
     Rm {
         /// The instance name.
         name: String,
+        /// Where the configuration and state are.
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+
         /// How long to wait for the state lock.
         #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
         lock_timeout: Duration,
@@ -314,6 +384,9 @@ pub enum DriftFormat {
 /// Options of `flexform history`.
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
+    /// Where the configuration and state are.
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
     /// `verify`: check the trail's hash chain against the state (exit 0: intact, 1: broken).
     #[command(subcommand)]
     pub command: Option<HistoryCommand>,
@@ -331,6 +404,12 @@ pub struct HistoryArgs {
 /// Options of `flexform report`.
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
+    /// Where the configuration and state are.
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+    /// Where the Flex API is.
+    #[command(flatten)]
+    pub api: EndpointArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Markdown, value_name = "FORMAT")]
     pub format: ReportFormat,
@@ -355,7 +434,11 @@ pub enum ReportFormat {
 pub enum HistoryCommand {
     /// Check that the trail was not edited, deleted from, reordered or cut: exit 0 when it is
     /// intact, 1 naming the first entry that breaks it.
-    Verify,
+    Verify {
+        /// Where the configuration and state are.
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+    },
 }
 
 /// How to print the audit trail.
@@ -374,6 +457,12 @@ pub enum HistoryFormat {
 /// Options of `flexform drift`.
 #[derive(Debug, Clone, Args)]
 pub struct DriftArgs {
+    /// Where the configuration and state are.
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
+    /// Where the Flex API is.
+    #[command(flatten)]
+    pub api: EndpointArgs,
     /// Only this instance (`flex_instance.NAME` or `NAME`; repeatable): a partial plan, as
     /// Terraform's `-target`, for the day one account must be fixed while another is broken.
     #[arg(long = "target", value_name = "ADDRESS")]
@@ -392,6 +481,9 @@ pub struct DriftArgs {
 /// Options of `flexform show`.
 #[derive(Debug, Clone, Args)]
 pub struct ShowArgs {
+    /// Where the configuration and state are.
+    #[command(flatten)]
+    pub workspace: WorkspaceArgs,
     /// A plan saved by `flexform plan --out`; without it, the state is shown.
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
@@ -442,6 +534,87 @@ pub struct SimArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// The workspace options a command uses (outer `None`: not used), with their values.
+#[derive(Debug, Clone, Default)]
+pub struct Uses {
+    /// `--config`.
+    pub config: Option<Option<PathBuf>>,
+    /// `--state`.
+    pub state: Option<Option<PathBuf>>,
+    /// `--endpoint`.
+    pub endpoint: Option<Option<String>>,
+}
+
+impl Uses {
+    fn workspace(w: &WorkspaceArgs) -> Self {
+        Self {
+            config: Some(w.config.clone()),
+            state: Some(w.state.clone()),
+            endpoint: None,
+        }
+    }
+
+    fn api(w: &WorkspaceArgs, api: &EndpointArgs) -> Self {
+        Self {
+            endpoint: Some(api.endpoint.clone()),
+            ..Self::workspace(w)
+        }
+    }
+}
+
+impl Command {
+    /// Which of `--config`, `--state` and `--endpoint` this command uses, with their values.
+    pub fn uses(&self) -> Uses {
+        match self {
+            Command::Validate(c) => Uses {
+                config: Some(c.config.clone()),
+                ..Uses::default()
+            },
+            Command::Demo(d) => Uses {
+                config: Some(d.config.config.clone()),
+                ..Uses::default()
+            },
+            Command::Plan(a) => Uses::api(&a.workspace, &a.api),
+            Command::Apply(a) => Uses::api(&a.workspace, &a.api),
+            Command::Drift(a) => Uses::api(&a.workspace, &a.api),
+            Command::Import(a) => Uses::api(&a.workspace, &a.api),
+            Command::Report(a) => Uses::api(&a.workspace, &a.api),
+            Command::Show(a) => Uses::workspace(&a.workspace),
+            Command::History(a) => {
+                let parent = &a.workspace;
+                match &a.command {
+                    // `history --config x verify` and `history verify --config x` both work.
+                    Some(HistoryCommand::Verify { workspace: w }) => Uses {
+                        config: Some(w.config.clone().or_else(|| parent.config.clone())),
+                        state: Some(w.state.clone().or_else(|| parent.state.clone())),
+                        endpoint: None,
+                    },
+                    None => Uses::workspace(parent),
+                }
+            }
+            Command::ForceUnlock { workspace, .. } => Uses::workspace(workspace),
+            Command::State(command) => Uses::workspace(command.workspace()),
+            Command::Schema { .. } | Command::Sim(_) | Command::Completions { .. } => {
+                Uses::default()
+            }
+        }
+    }
+}
+
+impl StateCommand {
+    /// The workspace options of any `state` subcommand.
+    pub fn workspace(&self) -> &WorkspaceArgs {
+        match self {
+            StateCommand::List { workspace, .. }
+            | StateCommand::Show { workspace, .. }
+            | StateCommand::Pull { workspace }
+            | StateCommand::Push { workspace, .. }
+            | StateCommand::Mv { workspace, .. }
+            | StateCommand::Rm { workspace, .. } => workspace,
+        }
+    }
 }
 
 /// Documents that have a JSON Schema.

@@ -40,7 +40,15 @@ pub fn main() -> ExitStatus {
             };
         }
     };
-    let settings = Settings::resolve(&cli.global);
+    let settings = match Settings::resolve(&cli.global, &cli.before, &cli.command) {
+        Ok(settings) => settings,
+        Err(message) => {
+            let err = <Cli as clap::CommandFactory>::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, message);
+            let _ = err.print();
+            return ExitStatus::Failure;
+        }
+    };
     init_logging(&settings);
     run_and_report(cli.command, &settings)
 }
@@ -106,14 +114,16 @@ fn is_interrupted(err: &anyhow::Error) -> bool {
 /// Runs one command with resolved settings.
 fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitStatus> {
     match command {
-        Command::Validate => commands::validate::run(settings),
+        Command::Validate(_) => commands::validate::run(settings),
         Command::Schema { kind } => commands::schema::run(settings, kind),
         Command::Plan(args) => commands::plan::run(settings, &args),
         Command::Drift(args) => commands::drift::run(settings, &args),
         Command::Apply(args) => commands::apply::run(settings, &args),
         Command::Import(args) => commands::import::run(settings, &args),
         Command::State(command) => commands::state::run(settings, &command),
-        Command::ForceUnlock { lock_id } => commands::state::force_unlock(settings, &lock_id),
+        Command::ForceUnlock { lock_id, .. } => {
+            commands::state::force_unlock(settings, &lock_id)
+        }
         Command::Show(args) => commands::show::run(settings, &args),
         Command::History(args) => commands::history::run(settings, &args),
         Command::Report(args) => commands::report::run(settings, &args),

@@ -22,9 +22,34 @@ enum Stream {
     Stderr,
 }
 
+/// While set, everything written to stdout is also kept here (the demo checks what each step
+/// printed).
+static STDOUT_COPY: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Runs `f` and returns what it wrote to stdout as well (it is still printed).
+pub fn copy_stdout<R>(f: impl FnOnce() -> R) -> (R, String) {
+    *STDOUT_COPY.lock().unwrap_or_else(|e| e.into_inner()) = Some(String::new());
+    let result = f();
+    let copy = STDOUT_COPY
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_default();
+    (result, copy)
+}
+
 /// Writes `text` to `stream` and flushes; once the reader has gone, output to that stream is
 /// dropped. Other write errors are dropped as well: there is nowhere left to report them.
 fn write(stream: Stream, text: &str) {
+    if stream == Stream::Stdout {
+        if let Some(copy) = STDOUT_COPY
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            copy.push_str(text);
+        }
+    }
     let closed = match stream {
         Stream::Stdout => &STDOUT_CLOSED,
         Stream::Stderr => &STDERR_CLOSED,

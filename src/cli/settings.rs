@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use super::args::{ColorChoice, GlobalArgs};
+use super::args::{BeforeArgs, ColorChoice, Command, GlobalArgs};
 use super::output::Printer;
 
 /// Global options after defaults and the environment have been applied.
@@ -36,13 +36,36 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Resolves the global flags.
-    pub fn resolve(args: &GlobalArgs) -> Self {
-        let config_path = args
-            .config
+    /// Resolves the global flags and the workspace options `command` uses; those given
+    /// before the subcommand (`before`) count when the subcommand does not repeat them, and
+    /// are refused for a command that does not use them.
+    pub fn resolve(args: &GlobalArgs, before: &BeforeArgs, command: &Command) -> Result<Self, String> {
+        let uses = command.uses();
+        let merge = |used: Option<Option<PathBuf>>, given: &Option<PathBuf>, flag: &str| match (
+            used, given,
+        ) {
+            (None, Some(_)) => Err(format!(
+                "this command does not use {flag}; see its --help for the options it takes"
+            )),
+            (None, None) => Ok(None),
+            (Some(own), given) => Ok(own.or_else(|| given.clone())),
+        };
+        let config = merge(uses.config, &before.config, "--config")?;
+        let state = merge(uses.state, &before.state, "--state")?;
+        let endpoint = match (uses.endpoint, &before.endpoint) {
+            (None, Some(_)) => {
+                return Err(
+                    "this command does not use --endpoint; see its --help for the options it takes"
+                        .to_owned(),
+                )
+            }
+            (None, None) => None,
+            (Some(own), given) => own.or_else(|| given.clone()),
+        };
+        let config_path = config
             .clone()
             .unwrap_or_else(|| PathBuf::from("flexform.yaml"));
-        let state_path = match &args.state {
+        let state_path = match &state {
             Some(p) => p.clone(),
             None => config_path
                 .parent()
@@ -57,12 +80,12 @@ impl Settings {
         };
         let stdout_tty = std::io::stdout().is_terminal();
         let stderr_tty = std::io::stderr().is_terminal();
-        Self {
-            config_explicit: args.config.is_some(),
+        Ok(Self {
+            config_explicit: config.is_some(),
             config_path,
             state_path,
-            state_explicit: args.state.is_some(),
-            endpoint: args.endpoint.clone(),
+            state_explicit: state.is_some(),
+            endpoint: endpoint.unwrap_or_else(|| crate::client::DEFAULT_ENDPOINT.to_owned()),
             color_stdout: decide(stdout_tty),
             color_stderr: decide(stderr_tty),
             stderr_is_terminal: stderr_tty,
@@ -70,6 +93,6 @@ impl Settings {
             verbose: args.verbose,
             quiet: args.quiet,
             out: Printer::new(args.quiet, decide(stderr_tty)),
-        }
+        })
     }
 }

@@ -128,8 +128,13 @@ pub struct ConversationsSpec {
 pub struct LoadedConfig {
     /// The file it was read from.
     pub path: PathBuf,
-    /// SHA-256 of the file's bytes, hex: ties a saved plan to the configuration it was made from.
+    /// SHA-256 of the file's bytes, hex: what the audit trail records.
     pub sha256: String,
+    /// SHA-256 of the configuration's canonical form (the parsed document as compact JSON,
+    /// keys sorted): ties a saved plan to the configuration it was made from, so that comments,
+    /// blank lines, quoting and key order do not make a plan stale, while any change of
+    /// meaning does.
+    pub canonical_sha256: String,
     /// The validated configuration.
     pub config: Config,
 }
@@ -173,8 +178,16 @@ impl Config {
         Ok(LoadedConfig {
             path: path.to_owned(),
             sha256: crate::support::hash::sha256_hex(text.as_bytes()),
+            canonical_sha256: config.canonical_sha256(),
             config,
         })
+    }
+
+    /// SHA-256 of the canonical form: compact JSON of the parsed configuration, whose maps
+    /// are sorted by key and whose fields come in declaration order.
+    pub fn canonical_sha256(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a configuration always serializes");
+        crate::support::hash::sha256_hex(&json)
     }
 
     /// Validates configuration text, returning every error found.

@@ -58,6 +58,20 @@ fn parse(text: &str) -> Result<(&str, Node), Vec<Diagnostic>> {
         .map_err(|err| vec![Diagnostic::from_load_error(&err, text)])
 }
 
+/// The parts of an instance entry that read cleanly (a valid `account_sid`, a `credentials`
+/// name) when the entry as a whole does not: enough for the checks across instances.
+fn readable_parts(body: &Node) -> Option<InstanceSpec> {
+    let map = body.as_mapping()?;
+    let account = map.get_scalar("account_sid")?.as_str();
+    let account_sid = super::sid::AccountSid::parse(account).ok()?;
+    let credentials = map.get_scalar("credentials").map(|c| c.as_str().to_owned());
+    Some(InstanceSpec {
+        account_sid,
+        credentials,
+        conversations: None,
+    })
+}
+
 /// Where `field` of a mapping node starts, or the node itself when the field is absent.
 fn field_at(node: &Node, field: &str) -> Location {
     node.as_mapping()
@@ -162,6 +176,15 @@ impl Validator {
         for (name, body) in self.entries(value, "credentials") {
             self.check_name(name, "credentials profile");
             let Some(profile) = self.deserialize::<CredentialsProfile>(name, body, text) else {
+                // Declared, though broken (its error is reported): instances that name it are
+                // not also told it is undeclared. The configuration is refused either way.
+                credentials.insert(
+                    name.as_str().to_owned(),
+                    CredentialsProfile {
+                        key_env: String::new(),
+                        secret_env: String::new(),
+                    },
+                );
                 continue;
             };
             for (field, env) in [
@@ -186,7 +209,13 @@ impl Validator {
         let mut instances = BTreeMap::new();
         for (name, body) in self.entries(value, "instances") {
             self.check_name(name, "instance");
-            if let Some(spec) = self.deserialize::<InstanceSpec>(name, body, text) {
+            let spec = self
+                .deserialize::<InstanceSpec>(name, body, text)
+                // An entry with a type error elsewhere still takes part in the checks across
+                // instances (duplicate accounts, undeclared profiles), so that one run reports
+                // every error; the configuration is refused either way.
+                .or_else(|| readable_parts(body));
+            if let Some(spec) = spec {
                 instances.insert(name.as_str().to_owned(), (spec, body));
             }
         }
@@ -212,8 +241,13 @@ impl Validator {
     /// An account has at most one instance. Account SIDs are hex: compared without case.
     fn check_accounts(&mut self, instances: &Instances<'_>) {
         let mut accounts: HashMap<String, (&str, Location)> = HashMap::new();
-        for (name, (spec, body)) in instances {
-            let account_at = field_at(body, "account_sid");
+        // In file order, so that the second entry is the one reported, "above" the first.
+        let mut in_file_order: Vec<_> = instances
+            .iter()
+            .map(|(name, (spec, body))| (field_at(body, "account_sid"), name, spec))
+            .collect();
+        in_file_order.sort_by_key(|(at, _, _)| (at.line, at.column));
+        for (account_at, name, spec) in in_file_order {
             let account_key = spec.account_sid.as_str().to_ascii_lowercase();
             if let Some((first, first_at)) = accounts.get(&account_key) {
                 self.push(

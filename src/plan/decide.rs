@@ -137,7 +137,7 @@ fn decide_orphan(
                 ..
             } if !claimed => {
                 decision.note(
-                    Severity::Warning,
+                    Severity::Drift,
                     DiagnosticKind::Orphaned,
                     format!(
                         "an interrupted create on {account} took effect as {sid}; it is recorded under `{name}`, which is no longer in the configuration. Put `{name}` back in the configuration, or run `flexform state rm {name}` afterwards to forget it (the instance itself is untouched)"
@@ -167,7 +167,7 @@ fn decide_orphan(
                 made: Discovery::Found(sid),
                 ..
             } => decision.note(
-                Severity::Warning,
+                Severity::Drift,
                 DiagnosticKind::Orphaned,
                 format!(
                     "an interrupted create on {account} under `{name}` (no longer in the configuration) took effect as {sid}; the instance configured on that account adopts it, which clears this record. If that instance is already recorded, run `flexform state rm {name}`"
@@ -192,7 +192,7 @@ fn decide_orphan(
                 ),
             ),
             _ => decision.note(
-                Severity::Warning,
+                Severity::Drift,
                 DiagnosticKind::Orphaned,
                 format!(
                     "an interrupted create on {account} that did not take effect is recorded for an instance no longer in the configuration; run `flexform state rm {name}` to forget it"
@@ -202,7 +202,7 @@ fn decide_orphan(
     }
     if let Some(record) = record {
         decision.note(
-            Severity::Warning,
+            Severity::Drift,
             DiagnosticKind::Orphaned,
             format!(
                 "{} is recorded in the state but no longer in the configuration; Flex instances cannot be deleted through the API. Put it back in the configuration, or run `flexform state rm {name}` to forget it (the instance itself is untouched)",
@@ -213,7 +213,7 @@ fn decide_orphan(
             address: decision.address.clone(),
             name: name.to_owned(),
             account_sid: record.account_sid.clone(),
-            action: Action::NoOp,
+            action: Action::Unchanged,
             reason: Some("orphaned: not in the configuration".to_owned()),
             before: Some(view_of_record(record)),
             after: None,
@@ -241,7 +241,7 @@ fn decide_configured(
         address: decision.address.clone(),
         name: name.to_owned(),
         account_sid: spec.account_sid.clone(),
-        action: Action::NoOp,
+        action: Action::Unchanged,
         reason: None,
         before: record.map(view_of_record),
         after: None,
@@ -465,7 +465,7 @@ fn decide_recorded(
         None | Some(InstanceStatus::Deleted) | Some(InstanceStatus::DeletionInProgress) => {
             let seen = status.as_ref().map_or("not found (404)", |s| s.as_str());
             decision.note(
-                Severity::Warning,
+                Severity::Drift,
                 DiagnosticKind::DeletedOutside,
                 format!(
                     "{sid} was deleted outside flexform (status: {seen}); apply will create a new instance"
@@ -478,7 +478,7 @@ fn decide_recorded(
         }
         Some(InstanceStatus::CreationFailed) => {
             decision.note(
-                Severity::Warning,
+                Severity::Drift,
                 DiagnosticKind::CreationFailed,
                 format!(
                     "provisioning of {sid} failed (creation-failed); apply will create a new instance"
@@ -500,7 +500,7 @@ fn decide_recorded(
             change.after = Some(current);
         }
     }
-    if change.action == Action::NoOp
+    if change.action == Action::Unchanged
         && record.origin == Origin::Created
         && record.conversations_default != spec.conversations_default()
     {
@@ -664,7 +664,7 @@ mod tests {
     fn recorded_and_ready_is_a_silent_no_op() {
         assert_eq!(
             decide(&config(None), &recorded(), &fetched("ready", ACCOUNT)),
-            (Some(Action::NoOp), vec![])
+            (Some(Action::Unchanged), vec![])
         );
     }
 
@@ -676,7 +676,7 @@ mod tests {
                 &recorded(),
                 &fetched("creation-in-progress", ACCOUNT)
             ),
-            (Some(Action::NoOp), vec![(S::Info, K::Provisioning)])
+            (Some(Action::Unchanged), vec![(S::Info, K::Provisioning)])
         );
     }
 
@@ -689,7 +689,7 @@ mod tests {
         ] {
             assert_eq!(
                 decide(&config(None), &recorded(), &obs),
-                (Some(Action::Create), vec![(S::Warning, K::DeletedOutside)])
+                (Some(Action::Create), vec![(S::Drift, K::DeletedOutside)])
             );
         }
     }
@@ -702,7 +702,7 @@ mod tests {
                 &recorded(),
                 &fetched("creation-failed", ACCOUNT)
             ),
-            (Some(Action::Create), vec![(S::Warning, K::CreationFailed)])
+            (Some(Action::Create), vec![(S::Drift, K::CreationFailed)])
         );
     }
 
@@ -711,7 +711,7 @@ mod tests {
         let p = plan(&config(None), &recorded(), &fetched("ready", OTHER));
         assert!(p.has_errors());
         assert_eq!(p.diagnostics[0].kind, K::AccountMismatch);
-        assert_eq!(p.changes[0].action, Action::NoOp);
+        assert_eq!(p.changes[0].action, Action::Unchanged);
     }
 
     #[test]
@@ -728,7 +728,7 @@ mod tests {
         for status in ["deletion-failed", "unknown", "something-new"] {
             assert_eq!(
                 decide(&config(None), &recorded(), &fetched(status, ACCOUNT)),
-                (Some(Action::NoOp), vec![(S::Warning, K::NeedsAttention)]),
+                (Some(Action::Unchanged), vec![(S::Warning, K::NeedsAttention)]),
                 "{status}"
             );
         }
@@ -737,7 +737,7 @@ mod tests {
     #[test]
     fn orphan_stays_in_state_with_drift() {
         let p = plan(&empty_config(), &recorded(), &Observations::new());
-        assert_eq!(p.changes[0].action, Action::NoOp);
+        assert_eq!(p.changes[0].action, Action::Unchanged);
         assert_eq!(p.changes[0].after, None);
         assert_eq!(p.diagnostics[0].kind, K::Orphaned);
         assert_eq!(p.summary().drift, 1);
@@ -749,7 +749,7 @@ mod tests {
         assert_eq!(
             decide(&config(Some(true)), &state, &fetched("ready", ACCOUNT)),
             (
-                Some(Action::NoOp),
+                Some(Action::Unchanged),
                 vec![(S::Warning, K::ImmutableInputChanged)]
             )
         );
@@ -810,7 +810,7 @@ mod tests {
             &pending_state(),
             &observed(Observation::Discovered(Discovery::Unavailable)),
         );
-        assert_eq!(p.changes[0].action, Action::NoOp);
+        assert_eq!(p.changes[0].action, Action::Unchanged);
         assert_eq!(p.diagnostics[0].kind, K::PendingCreateUnresolved);
         assert!(p.diagnostics[0].message.contains("flexform import a"));
         assert!(p.diagnostics[0].message.contains("flexform state rm a"));
@@ -825,7 +825,7 @@ mod tests {
             &observed(Observation::Failed("HTTP 500".into())),
         );
         assert!(p.has_errors());
-        assert_eq!(p.changes[0].action, Action::NoOp);
+        assert_eq!(p.changes[0].action, Action::Unchanged);
         assert_eq!(
             p.changes[0].reason.as_deref(),
             Some("could not be observed: HTTP 500")
@@ -992,7 +992,7 @@ mod tests {
             Summary {
                 create: 1,
                 adopt: 0,
-                no_op: 0,
+                unchanged: 0,
                 moved: 0,
                 drift: 0
             }

@@ -10,16 +10,18 @@ use serde::{Deserialize, Serialize};
 use super::model::{Diagnostic, Plan, ResourceChange, Summary};
 use crate::state::State;
 
-/// Format of the plan document.
-pub const PLAN_FORMAT_VERSION: &str = "1";
+/// Format of the plan document: a number, as the state's. 2: actions and severities named as
+/// in the README's glossary (`unchanged`, `drift`), the configuration compared by its
+/// canonical form. Plans of format "1" (a string) are refused: make the plan again.
+pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 /// A plan as written by `--json` and `--out`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "flexform plan")]
 pub struct PlanDocument {
-    /// Format of this document: "1".
-    pub format_version: String,
+    /// Format of this document: 2.
+    pub format_version: u32,
     /// Version of flexform that made the plan.
     pub flexform_version: String,
     /// Lineage of the state the plan was made against (null: there was no state yet).
@@ -32,8 +34,10 @@ pub struct PlanDocument {
     #[serde(default)]
     #[schemars(required, extend("type" = ["string", "null"]))]
     pub state_sha256: Option<String>,
-    /// SHA-256 of the configuration file the plan was made from.
-    pub config_sha256: String,
+    /// SHA-256 of the canonical form of the configuration the plan was made from (the parsed
+    /// document; comments and formatting do not count). Apply refuses the plan when the
+    /// configuration's meaning changed since.
+    pub config_canonical_sha256: String,
     /// When the plan was made (RFC 3339).
     pub created_at: String,
     /// One entry per instance in the configuration or the state.
@@ -72,7 +76,7 @@ pub enum PlanFileError {
         message: String,
     },
     /// A plan of a format this binary does not know.
-    #[error("{} has plan format {found}, which this flexform does not read (it reads {PLAN_FORMAT_VERSION})", path.display())]
+    #[error("{} has plan format {found}, which this flexform does not read (it reads {PLAN_FORMAT_VERSION}); make the plan again with `flexform plan --out {}`", path.display(), path.display())]
     UnsupportedFormat {
         /// The plan file.
         path: std::path::PathBuf,
@@ -83,14 +87,14 @@ pub enum PlanFileError {
 
 impl PlanDocument {
     /// Wraps a plan with what ties it to its inputs.
-    pub fn new(plan: &Plan, state: Option<&State>, config_sha256: String) -> Self {
+    pub fn new(plan: &Plan, state: Option<&State>, config_canonical_sha256: String) -> Self {
         Self {
-            format_version: PLAN_FORMAT_VERSION.to_owned(),
+            format_version: PLAN_FORMAT_VERSION,
             flexform_version: env!("CARGO_PKG_VERSION").to_owned(),
             state_lineage: state.map(|s| s.lineage.clone()),
             state_serial: state.map_or(0, |s| s.serial),
             state_sha256: state.map(State::content_sha256),
-            config_sha256,
+            config_canonical_sha256,
             created_at: crate::support::stamp::now_rfc3339(),
             resource_changes: plan.changes.clone(),
             diagnostics: plan.diagnostics.clone(),
@@ -137,12 +141,12 @@ impl PlanDocument {
             message: e.to_string(),
         };
         let probe: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
-        match probe.get("format_version").and_then(|v| v.as_str()) {
-            Some(PLAN_FORMAT_VERSION) => {}
+        match probe.get("format_version") {
+            Some(version) if version.as_u64() == Some(u64::from(PLAN_FORMAT_VERSION)) => {}
             Some(other) => {
                 return Err(PlanFileError::UnsupportedFormat {
                     path: path.to_owned(),
-                    found: other.to_owned(),
+                    found: other.to_string(),
                 })
             }
             None => {}

@@ -43,9 +43,9 @@ pub enum Action {
     /// Record an existing instance found by discovery; no POST.
     #[serde(rename = "adopt")]
     Adopt,
-    /// Nothing.
-    #[serde(rename = "no-op")]
-    NoOp,
+    /// Nothing: the instance stays as it is.
+    #[serde(rename = "unchanged")]
+    Unchanged,
     /// Record an instance under a new name (a rename); no request.
     #[serde(rename = "move")]
     Move,
@@ -57,7 +57,7 @@ impl Action {
         match self {
             Action::Create => "create",
             Action::Adopt => "adopt",
-            Action::NoOp => "no-op",
+            Action::Unchanged => "unchanged",
             Action::Move => "move",
         }
     }
@@ -95,7 +95,7 @@ pub struct ResourceChange {
     pub account_sid: AccountSid,
     /// What apply will do.
     pub action: Action,
-    /// Why, in a few words (null for a plain no-op).
+    /// Why, in a few words (null for a plain `unchanged`).
     pub reason: Option<String>,
     /// As recorded in the state (null: not recorded).
     pub before: Option<InstanceView>,
@@ -112,12 +112,28 @@ pub struct ResourceChange {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    /// For information.
+    /// For information (`i`).
     Info,
-    /// Needs a look; does not stop apply.
+    /// Needs a look; does not stop apply (`!`).
     Warning,
-    /// Stops apply: the plan cannot be carried out as it stands.
+    /// Reality or the state no longer matches the record: `deleted_outside`,
+    /// `creation_failed`, `orphaned` (`!`). Counted in the summary's `drift`; `plan
+    /// --detailed-exitcode` and `drift` exit 2 on it.
+    Drift,
+    /// Stops apply: the plan cannot be carried out as it stands (`x`).
     Error,
+}
+
+impl Severity {
+    /// The severity as written in every output: text, JSON, Markdown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Drift => "drift",
+            Severity::Error => "error",
+        }
+    }
 }
 
 /// What a diagnostic is about.
@@ -193,8 +209,8 @@ pub struct Summary {
     pub create: usize,
     /// Instances to adopt.
     pub adopt: usize,
-    /// Instances left as they are.
-    pub no_op: usize,
+    /// Instances left as they are (`unchanged`).
+    pub unchanged: usize,
     /// Instances recorded under a new name.
     #[serde(rename = "move", default)]
     pub moved: usize,
@@ -218,19 +234,19 @@ impl Plan {
         Summary {
             create: count(Action::Create),
             adopt: count(Action::Adopt),
-            no_op: count(Action::NoOp),
+            unchanged: count(Action::Unchanged),
             moved: count(Action::Move),
             drift: self
                 .diagnostics
                 .iter()
-                .filter(|d| d.kind.is_drift())
+                .filter(|d| d.severity == Severity::Drift)
                 .count(),
         }
     }
 
     /// Whether apply would do anything.
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
+        self.changes.iter().any(|c| c.action != Action::Unchanged)
     }
 
     /// Whether any diagnostic is an error (apply refuses such a plan).

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use similar::{ChangeTag, TextDiff};
 
 use super::document::PlanDocument;
-use super::model::{Action, Diagnostic, InstanceView, ResourceChange, Severity};
+use super::model::{address, Action, Diagnostic, InstanceView, ResourceChange, Severity};
 use crate::state::State;
 use crate::support::text::plural;
 
@@ -68,7 +68,7 @@ pub fn summary_line(doc: &PlanDocument) -> String {
         };
         format!(
             "Plan: {} to create, {} to adopt, {moved}{} unchanged. Drift: {}.",
-            s.create, s.adopt, s.no_op, s.drift
+            s.create, s.adopt, s.unchanged, s.drift
         )
     }
 }
@@ -106,7 +106,7 @@ fn block(out: &mut String, change: &ResourceChange, blocked: bool, style: Style)
         _ if blocked => (style.red("x"), ""),
         Action::Create => (style.green("+"), "will be created"),
         Action::Adopt => (style.cyan(">"), "will be adopted"),
-        Action::NoOp => (style.yellow("!"), "will not be changed"),
+        Action::Unchanged => (style.yellow("!"), "will not be changed"),
         Action::Move => (style.cyan("~"), "has moved"),
     };
     // A blocked change says why in its reason ("could not be observed: …") rather than
@@ -135,7 +135,7 @@ fn block(out: &mut String, change: &ResourceChange, blocked: bool, style: Style)
     let before = attribute_lines(change.before.as_ref(), "(not found)");
     // An orphan stays in the state as it is: show its record, not a removal.
     let after = match &change.after {
-        None if change.action == Action::NoOp => before.clone(),
+        None if change.action == Action::Unchanged => before.clone(),
         after => attribute_lines(after.as_ref(), "(known after apply)"),
     };
     let diff = TextDiff::from_lines(&before, &after);
@@ -157,15 +157,15 @@ fn block(out: &mut String, change: &ResourceChange, blocked: bool, style: Style)
 
 /// `  ! drift flex_instance.a (deleted_outside): …`
 pub(super) fn diagnostic_line(out: &mut String, d: &Diagnostic, style: Style) {
-    let (mark, label) = match (d.severity, d.kind.is_drift()) {
-        (Severity::Error, _) => (style.red("x"), "error"),
-        (_, true) => (style.yellow("!"), "drift"),
-        (Severity::Warning, false) => (style.yellow("!"), "warning"),
-        (Severity::Info, false) => ("i".to_owned(), "info"),
+    let mark = match d.severity {
+        Severity::Error => style.red("x"),
+        Severity::Drift | Severity::Warning => style.yellow("!"),
+        Severity::Info => "i".to_owned(),
     };
     let _ = writeln!(
         out,
-        "  {mark} {label} {} ({}): {}",
+        "  {mark} {} {} ({}): {}",
+        d.severity.as_str(),
         d.address,
         d.kind.as_str(),
         d.message
@@ -203,8 +203,11 @@ pub fn human(doc: &PlanDocument, style: Style) -> String {
     let shown: Vec<&ResourceChange> = doc
         .resource_changes
         .iter()
-        .filter(|c| c.action != Action::NoOp || flagged.contains(c.address.as_str()))
+        .filter(|c| c.action != Action::Unchanged || flagged.contains(c.address.as_str()))
         .collect();
+    if !shown.is_empty() || !doc.diagnostics.is_empty() {
+        out.push_str(&legend(doc, style));
+    }
     if !shown.is_empty() {
         out.push_str("flexform will perform the following actions:\n\n");
         for change in shown {
@@ -243,12 +246,12 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
     let _ = writeln!(
         out,
         "| {} | {} | {} | {} |\n",
-        s.create, s.adopt, s.no_op, s.drift
+        s.create, s.adopt, s.unchanged, s.drift
     );
     let rows: Vec<String> = doc
         .resource_changes
         .iter()
-        .filter(|c| c.action != Action::NoOp)
+        .filter(|c| c.action != Action::Unchanged)
         .map(|c| {
             let sid = c
                 .after
@@ -258,7 +261,7 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
             let action = match c.action {
                 Action::Create => "➕ create",
                 Action::Adopt => "🔗 adopt",
-                Action::NoOp => "no-op",
+                Action::Unchanged => "unchanged",
                 Action::Move => "🔀 move",
             };
             format!(
@@ -272,39 +275,7 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
             doc.diagnostics
                 .iter()
                 .filter(|d| d.severity > Severity::Info)
-                .map(|d| {
-                    let label = if d.severity == Severity::Error {
-                        "❌ error"
-                    } else if d.kind.is_drift() {
-                        "⚠️ drift"
-                    } else {
-                        "⚠️ warning"
-                    };
-                    let account_and_sid = doc
-                        .resource_changes
-                        .iter()
-                        .find(|c| c.address == d.address)
-                        .map_or_else(
-                            || ("".to_owned(), "".to_owned()),
-                            |c| {
-                                (
-                                    format!("`{}`", c.account_sid),
-                                    c.before
-                                        .as_ref()
-                                        .and_then(|b| b.flex_instance_sid.as_ref())
-                                        .map_or_else(String::new, |s| format!("`{s}`")),
-                                )
-                            },
-                        );
-                    format!(
-                        "| `{}` | {label}: {} | {} | {} | {} |",
-                        d.address,
-                        d.kind.as_str(),
-                        account_and_sid.0,
-                        account_and_sid.1,
-                        d.message.replace('|', "\\|")
-                    )
-                }),
+                .map(|d| diagnostic_row(doc, d)),
         )
         .collect();
     if !rows.is_empty() {
@@ -319,6 +290,72 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
     out
 }
 
+/// A Markdown table row for a diagnostic: `| address | ⚠️ drift: deleted_outside | … |`.
+pub(super) fn diagnostic_row(doc: &PlanDocument, d: &Diagnostic) -> String {
+    let icon = match d.severity {
+        Severity::Error => "❌",
+        Severity::Drift | Severity::Warning => "⚠️",
+        Severity::Info => "ℹ️",
+    };
+    let (account, sid) = doc
+        .resource_changes
+        .iter()
+        .find(|c| c.address == d.address)
+        .map_or_else(
+            || (String::new(), String::new()),
+            |c| {
+                (
+                    format!("`{}`", c.account_sid),
+                    c.before
+                        .as_ref()
+                        .and_then(|b| b.flex_instance_sid.as_ref())
+                        .map_or_else(String::new, |s| format!("`{s}`")),
+                )
+            },
+        );
+    format!(
+        "| `{}` | {icon} {}: {} | {account} | {sid} | {} |",
+        d.address,
+        d.severity.as_str(),
+        d.kind.as_str(),
+        d.message.replace('|', "\\|")
+    )
+}
+
+/// The symbols a plan uses, explained (Terraform's "Resource actions are indicated with the
+/// following symbols"): only those that appear in `doc`, in a fixed order.
+pub fn legend(doc: &PlanDocument, style: Style) -> String {
+    let shown = |a: Action| doc.resource_changes.iter().any(|c| c.action == a);
+    let severity = |s: Severity| doc.diagnostics.iter().any(|d| d.severity == s);
+    let entries = [
+        (shown(Action::Create), style.green("+"), "create"),
+        (shown(Action::Adopt), style.cyan(">"), "adopt (record an existing instance)"),
+        (shown(Action::Move), style.cyan("~"), "move (record under a new name)"),
+        (
+            severity(Severity::Error),
+            style.red("x"),
+            "error: cannot be planned; apply refuses the plan",
+        ),
+        (
+            severity(Severity::Drift) || severity(Severity::Warning),
+            style.yellow("!"),
+            "drift or warning: needs a look, does not stop apply",
+        ),
+        (severity(Severity::Info), "i".to_owned(), "info"),
+    ];
+    let mut out = String::new();
+    for (used, symbol, meaning) in entries {
+        if used {
+            let _ = writeln!(out, "  {symbol} {meaning}");
+        }
+    }
+    if out.is_empty() {
+        out
+    } else {
+        format!("Symbols used below:\n{out}\n")
+    }
+}
+
 /// The state as a table: name, account, SID, status (one line per instance).
 pub fn state_table(state: &State) -> String {
     let mut out = String::new();
@@ -329,11 +366,37 @@ pub fn state_table(state: &State) -> String {
             r.account_sid, r.flex_instance_sid, r.status
         );
     }
+    out
+}
+
+/// `flexform show --format markdown` without a file: the state as a Markdown table.
+pub fn state_markdown(state: &State) -> String {
+    let mut out = format!(
+        "### flexform state\n\nSerial {}, lineage `{}`.\n\n",
+        state.serial, state.lineage
+    );
+    out.push_str("| address | account | SID | status | origin |\n| --- | --- | --- | --- | --- |\n");
+    for (name, r) in &state.instances {
+        let origin = serde_json::to_value(r.origin)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | `{}` | {} | {origin} |",
+            address(name),
+            r.account_sid,
+            r.flex_instance_sid,
+            r.status
+        );
+    }
     for (name, p) in &state.pending {
         let _ = writeln!(
             out,
-            "{name}\t{}\t(pending create since {})\t-",
-            p.account_sid, p.started_at
+            "| `{}` | `{}` | (create pending) | | since {} |",
+            address(name),
+            p.account_sid,
+            p.started_at
         );
     }
     out

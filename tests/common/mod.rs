@@ -328,13 +328,14 @@ impl Test {
         self.endpoint.clone().expect("this test has an endpoint")
     }
 
-    /// `flexform ARGS [--endpoint URL]` in the project folder, stdin not a terminal, both
-    /// streams captured.
+    /// `flexform ARGS` in the project folder with `FLEXFORM_ENDPOINT` naming the simulator
+    /// (only the commands that talk to the API read it), stdin not a terminal, both streams
+    /// captured.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = flexform();
         cmd.current_dir(self.dir.path()).args(args);
         if let Some(url) = &self.endpoint {
-            cmd.args(["--endpoint", url]);
+            cmd.env("FLEXFORM_ENDPOINT", url);
         }
         for (key, value) in &self.env {
             match value {

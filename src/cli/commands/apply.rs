@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::apply::{self, ApplyContext, ApplyOptions, ChangeOutcome, Event, Reporter};
+use crate::apply::{self, ApplyContext, ApplyOptions, ChangeOutcome, Counts, Event, Reporter};
 use crate::cli::args::ApplyArgs;
 use crate::cli::context::{self, Scope};
 use crate::cli::exit_status::ExitStatus;
@@ -51,7 +51,7 @@ async fn run_async(
             if let Some(note) = render::partial_note(&document) {
                 out.note(format!("applying a saved partial plan. {note}"));
             }
-            check_saved_plan(&document, &store, &config.sha256)?;
+            check_saved_plan(&document, &store, &config.canonical_sha256)?;
             let mut credentials = context::resolve_credentials(&config.config)?;
             // Interrupted creates under names no longer configured are resolved too.
             let orphans =
@@ -105,22 +105,33 @@ async fn run_async(
                 create: summary.create,
                 adopt: summary.adopt,
             }];
-            events.extend(errors.iter().map(|d| {
+            // One terminal event per address, naming every error of it.
+            let mut by_address: std::collections::BTreeMap<&str, Vec<String>> =
+                std::collections::BTreeMap::new();
+            for d in &errors {
+                by_address
+                    .entry(d.address.as_str())
+                    .or_default()
+                    .push(format!("{} ({})", d.message, d.kind.as_str()));
+            }
+            let failed = by_address.len();
+            events.extend(by_address.into_iter().map(|(address, messages)| {
                 Event::ApplyErrored {
-                    address: d.address.clone(),
+                    address: address.to_owned(),
                     action: plan
                         .changes
                         .iter()
-                        .find(|c| c.address == d.address)
-                        .map_or(Action::NoOp, |c| c.action),
+                        .find(|c| c.address == address)
+                        .map_or(Action::Unchanged, |c| c.action),
                     flex_instance_sid: None,
-                    error: format!("{} ({})", d.message, d.kind.as_str()),
+                    error: messages.join("; "),
                 }
             }));
             events.push(Event::ChangeSummary {
-                created: 0,
-                adopted: 0,
-                failed: errors.len(),
+                counts: Counts {
+                    failed,
+                    ..Counts::default()
+                },
             });
             for event in &events {
                 out.data_line(event_json(event));
@@ -136,9 +147,7 @@ async fn run_async(
                     adopt: 0,
                 },
                 Event::ChangeSummary {
-                    created: 0,
-                    adopted: 0,
-                    failed: 0,
+                    counts: Counts::default(),
                 },
             ] {
                 out.data_line(event_json(&event));
@@ -195,31 +204,30 @@ async fn run_async(
         ));
     }
 
-    let (created, adopted, failed) = report.counts();
+    let counts = report.counts();
     let not_started = report.not_started();
     for (address, (_, outcome)) in &report.outcomes {
         if let ChangeOutcome::Failed { error, .. } = outcome {
             out.error(format!("{address}: {error}"));
         }
     }
+    let timed_out = report.timed_out();
+    for (address, sid, waited) in &timed_out {
+        out.error(format!(
+            "{address}: {sid} is created and recorded but still provisioning after {} (--wait-timeout); run `flexform plan` later to check on it",
+            humantime::format_duration(*waited)
+        ));
+    }
     if !args.json {
-        let moved = report
-            .outcomes
-            .values()
-            .filter(|(_, o)| matches!(o, ChangeOutcome::Moved { .. }))
-            .count();
-        let moves = if moved > 0 {
-            format!("{moved} moved, ")
+        let line = format!("Resources: {}.", counts.line());
+        let verdict = if report.interrupted {
+            "Apply interrupted."
+        } else if counts.failed == 0 && timed_out.is_empty() && !compact_failed {
+            "Apply complete!"
         } else {
-            String::new()
+            "Apply finished with errors."
         };
-        let line =
-            format!("Resources: {created} created, {adopted} adopted, {moves}{failed} failed.");
-        if failed == 0 && not_started.is_empty() && !compact_failed {
-            out.data_line(format!("Apply complete! {line}"));
-        } else {
-            out.data_line(format!("Apply finished with errors. {line}"));
-        }
+        out.data_line(format!("{verdict} {line}"));
     }
     if report.interrupted {
         if !not_started.is_empty() {
@@ -232,7 +240,7 @@ async fn run_async(
         }
         return Ok(ExitStatus::Interrupted);
     }
-    Ok(if failed > 0 || compact_failed {
+    Ok(if counts.failed > 0 || !timed_out.is_empty() || compact_failed {
         ExitStatus::Failure
     } else {
         ExitStatus::Success
@@ -243,7 +251,7 @@ async fn run_async(
 fn check_saved_plan(
     document: &PlanDocument,
     store: &StateStore,
-    config_sha256: &str,
+    config_canonical_sha256: &str,
 ) -> anyhow::Result<()> {
     let state = store.state();
     match (&document.state_lineage, store.exists()) {
@@ -278,8 +286,8 @@ fn check_saved_plan(
             "Saved plan is stale: the state recorded changes after the plan was made (an interrupted or concurrent run); run plan again. Nothing was sent"
         );
     }
-    if document.config_sha256 != config_sha256 {
-        bail!("Saved plan was made from a different configuration (the file changed since); run plan again. Nothing was sent");
+    if document.config_canonical_sha256 != config_canonical_sha256 {
+        bail!("Saved plan was made from a different configuration (its meaning changed since; comments and formatting do not count); run plan again. Nothing was sent");
     }
     Ok(())
 }
@@ -354,7 +362,7 @@ impl Reporter for TextReporter {
             Event::OutcomeUnknown { address, error } => {
                 format!("{address}: waiting to learn whether the create took effect ({error})")
             }
-            Event::ApplyComplete {
+            Event::Recorded {
                 address,
                 action,
                 flex_instance_sid,
@@ -363,7 +371,18 @@ impl Reporter for TextReporter {
                 let verb = completed_verb(*action);
                 format!("{address}: {verb} {flex_instance_sid} ({elapsed_seconds:.1}s)")
             }
-            Event::ApplyErrored { address, .. } => format!("{address}: failed"),
+            Event::ApplyComplete {
+                address,
+                action: Action::Move,
+                flex_instance_sid,
+                ..
+            } => format!("{address}: moved {flex_instance_sid}"),
+            // Readiness was shown by the status lines; what remains is said in the summary.
+            Event::ApplyComplete { .. } => return,
+            Event::ApplyErrored { address, error, .. } => format!("{address}: failed: {error}"),
+            Event::ApplyNotStarted { address, action } => {
+                format!("{address}: {action} not started (interrupted)")
+            }
             Event::StatusChange {
                 address,
                 status,
@@ -418,7 +437,7 @@ impl Reporter for TerminalReporter {
             Event::OutcomeUnknown { address, .. } => self
                 .bar(address)
                 .set_message("waiting to learn whether the create took effect…"),
-            Event::ApplyComplete {
+            Event::Recorded {
                 address,
                 action,
                 flex_instance_sid,
@@ -427,6 +446,27 @@ impl Reporter for TerminalReporter {
                 let verb = completed_verb(*action);
                 self.bar(address)
                     .set_message(format!("{verb} {flex_instance_sid}"));
+            }
+            Event::ApplyComplete {
+                address,
+                action,
+                flex_instance_sid,
+                ready,
+                ..
+            } => {
+                let bar = self.bar(address);
+                let verb = completed_verb(*action);
+                if *ready {
+                    bar.finish_with_message(format!("{verb} {flex_instance_sid}, ready"));
+                } else {
+                    bar.finish_with_message(format!(
+                        "{verb} {flex_instance_sid}, still provisioning"
+                    ));
+                }
+            }
+            Event::ApplyNotStarted { address, .. } => {
+                self.bar(address)
+                    .abandon_with_message("not started (interrupted)");
             }
             Event::StatusChange {
                 address,

@@ -3,17 +3,18 @@
 //! Each step is the command line a user would type, parsed by the real parser and run by the
 //! real command functions; the demo only checks that each step behaved as described.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Parser;
 
-use crate::cli::args::{Cli, Command, DemoArgs};
+use crate::cli::args::{Cli, Command, DemoArgs, SchemaKind};
 use crate::cli::context;
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
 use crate::sim::{self, SimConfig};
 use crate::state::State;
+use crate::support::text::quote_list;
 
 /// How the demo runs each step: the same function `main` runs a command with (passed in, so
 /// that this module does not depend on the dispatcher that depends on it).
@@ -40,8 +41,7 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
     }
     let (dir, _temp) = match &args.dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            prepare_dir(dir, args.force)?;
             (dir.clone(), None)
         }
         None => {
@@ -83,9 +83,18 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
             }
         }
     }
+    // The editor's schema hint must resolve in the demo folder: the schema goes beside it.
+    let config_text = config_text.replace(
+        "$schema=../schemas/flexform.schema.json",
+        "$schema=flexform.schema.json",
+    );
+    let schema_path = dir.join("flexform.schema.json");
+    std::fs::write(&schema_path, super::schema::schema_text(SchemaKind::Config))
+        .with_context(|| format!("cannot write {}", schema_path.display()))?;
     let config_path = dir.join("flexform.yaml");
-    std::fs::write(&config_path, config_text)
+    std::fs::write(&config_path, &config_text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let configured = crate::config::Config::parse(&config_text).ok();
     let state_path = dir.join("flexform.state.json");
 
     let runtime = context::runtime()?;
@@ -113,45 +122,73 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
     };
     demo.heading(1, "check the configuration offline");
     demo.step("flexform validate", ExitStatus::Success)?;
-    demo.heading(2, "see what would change");
-    demo.step("flexform plan", ExitStatus::Success)?;
-    demo.heading(3, "create what is missing, and wait until it is ready");
-    demo.step("flexform apply --auto-approve", ExitStatus::Success)?;
-    let state = State::load(&state_path)?.context("apply wrote no state")?;
-    if state.instances.is_empty()
-        || state
-            .instances
-            .values()
-            .any(|r| r.status.as_str() != "ready")
-    {
-        bail!("step 3 failed: the state does not record every instance as ready");
-    }
-    demo.heading(4, "nothing left to do: exit 0");
-    demo.step("flexform plan --detailed-exitcode", ExitStatus::Success)?;
+    let Some(configured) = configured else {
+        bail!("step 1 failed: the configuration did not parse, yet validate passed");
+    };
+    let names: Vec<&str> = configured.instances.keys().map(String::as_str).collect();
 
-    let (name, record) = state.instances.iter().next().expect("checked above");
-    demo.heading(
-        5,
-        &format!(
-            "someone deletes {} ({name}) outside flexform; drift notices (exit 2)",
-            record.flex_instance_sid
-        ),
-    );
-    if !sim.delete_instance(record.flex_instance_sid.as_str()) {
+    demo.heading(2, "see what would change, and save the plan for review");
+    demo.step("flexform plan --out plan.json", ExitStatus::Success)?;
+    let plan = crate::plan::PlanDocument::load(&dir.join("plan.json"))?;
+    let creates: Vec<&str> = plan
+        .resource_changes
+        .iter()
+        .filter(|c| c.action == crate::plan::Action::Create)
+        .map(|c| c.name.as_str())
+        .collect();
+    if creates != names || plan.resource_changes.len() != names.len() || !plan.diagnostics.is_empty() {
         bail!(
-            "step 5 failed: the simulator did not know {}",
-            record.flex_instance_sid
+            "step 2 failed: the plan should create exactly {} and say nothing else; it proposes {} with {} diagnostics",
+            quote_list(&names),
+            plan.resource_changes
+                .iter()
+                .map(|c| format!("{} {}", c.action, c.address))
+                .collect::<Vec<_>>()
+                .join(", "),
+            plan.diagnostics.len()
         );
     }
-    demo.step("flexform drift", ExitStatus::Changes)?;
+
+    demo.heading(3, "apply exactly the reviewed plan, and wait until it is ready");
+    demo.step("flexform apply plan.json", ExitStatus::Success)?;
+    let state = demo.check_state(&sim, &names, 3)?;
+
+    demo.heading(4, "nothing left to do: exit 0");
+    let printed = demo.step("flexform plan --detailed-exitcode", ExitStatus::Success)?;
+    if !printed.contains("No changes.") {
+        bail!("step 4 failed: the plan should say \"No changes.\"");
+    }
+
+    let (name, record) = state.instances.iter().next().expect("checked above");
+    let deleted = record.flex_instance_sid.clone();
+    demo.heading(
+        5,
+        &format!("someone deletes {deleted} ({name}) outside flexform; drift notices (exit 2)"),
+    );
+    if !sim.delete_instance(deleted.as_str()) {
+        bail!("step 5 failed: the simulator did not know {deleted}");
+    }
+    let printed = demo.step("flexform drift", ExitStatus::Changes)?;
+    let finding = format!("drift flex_instance.{name} (deleted_outside)");
+    if !printed.contains(&finding) || !printed.starts_with("Drift: 1 of ") {
+        bail!("step 5 failed: drift should report exactly one finding, `{finding}`");
+    }
+
     demo.heading(6, "apply heals it; drift is clean again");
     demo.step("flexform apply --auto-approve", ExitStatus::Success)?;
-    demo.step("flexform drift", ExitStatus::Success)?;
+    let healed = demo.check_state(&sim, &names, 6)?;
+    if healed.instances[name.as_str()].flex_instance_sid == deleted {
+        bail!("step 6 failed: {name} still records the deleted {deleted}");
+    }
+    let printed = demo.step("flexform drift", ExitStatus::Success)?;
+    if !printed.starts_with("No drift:") {
+        bail!("step 6 failed: drift should say \"No drift\"");
+    }
 
     runtime.block_on(sim.shutdown());
     settings
         .out
-        .data_line("Demo complete: every step behaved as described.");
+        .data_line("Demo complete: every step behaved as described (exit codes, the plan's actions, the drift found, the SIDs recorded).");
     if args.dir.is_some() {
         settings.out.data_line(format!(
             "The configuration, state and history are in {}: try `flexform show --state {}`.",
@@ -177,24 +214,70 @@ impl Demo<'_> {
             .data_line(format!("==> Step {number}: {text}"));
     }
 
-    /// Runs `line` as a user would type it and checks its exit status.
-    fn step(&self, line: &str, expected: ExitStatus) -> anyhow::Result<()> {
+    /// Checks that the state records each of `names` as ready, with the SID the simulator
+    /// holds for its account.
+    fn check_state(
+        &self,
+        sim: &sim::SimHandle,
+        names: &[&str],
+        step: usize,
+    ) -> anyhow::Result<State> {
+        let state = State::load(self.state_path)?
+            .with_context(|| format!("step {step} failed: apply wrote no state"))?;
+        let live = sim.instances();
+        for name in names {
+            let Some(record) = state.instances.get(*name) else {
+                bail!("step {step} failed: the state does not record {name}");
+            };
+            let at_twilio = live
+                .iter()
+                .find(|i| i.account_sid == record.account_sid.as_str())
+                .map(|i| i.flex_instance_sid.as_str());
+            if record.status.as_str() != "ready" || at_twilio != Some(record.flex_instance_sid.as_str()) {
+                bail!(
+                    "step {step} failed: {name} records {} ({}), the simulator holds {}",
+                    record.flex_instance_sid,
+                    record.status,
+                    at_twilio.unwrap_or("no instance")
+                );
+            }
+        }
+        Ok(state)
+    }
+
+    /// Runs `line` as a user would type it (in the demo folder), checks its exit status, and
+    /// returns what it printed on stdout.
+    fn step(&self, line: &str, expected: ExitStatus) -> anyhow::Result<String> {
         self.settings.out.data_line(format!("$ {line}"));
-        let mut words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
-        words.extend([
-            "--config".to_owned(),
-            self.config_path.display().to_string(),
-            "--state".to_owned(),
-            self.state_path.display().to_string(),
-            "--endpoint".to_owned(),
-            self.endpoint.to_owned(),
-        ]);
+        let dir = self.config_path.parent().unwrap_or(std::path::Path::new("."));
+        let mut words: Vec<String> = line
+            .split_whitespace()
+            .map(|w| {
+                // A file argument lives in the demo folder.
+                if w.ends_with(".json") {
+                    dir.join(w).display().to_string()
+                } else {
+                    w.to_owned()
+                }
+            })
+            .collect();
+        words.extend(["--config".to_owned(), self.config_path.display().to_string()]);
+        if !line.starts_with("flexform validate") {
+            words.extend([
+                "--state".to_owned(),
+                self.state_path.display().to_string(),
+                "--endpoint".to_owned(),
+                self.endpoint.to_owned(),
+            ]);
+        }
         let cli = Cli::try_parse_from(&words).with_context(|| format!("`{line}` did not parse"))?;
-        let mut settings = Settings::resolve(&cli.global);
+        let mut settings = Settings::resolve(&cli.global, &cli.before, &cli.command)
+            .map_err(|e| anyhow::anyhow!("`{line}`: {e}"))?;
         settings.color_stdout = self.settings.color_stdout;
         settings.color_stderr = self.settings.color_stderr;
         settings.stderr_is_terminal = self.settings.stderr_is_terminal;
-        let status = (self.runner)(cli.command, &settings);
+        let (status, printed) =
+            crate::cli::output::copy_stdout(|| (self.runner)(cli.command, &settings));
         self.settings
             .out
             .data_line(format!("(exit {})\n", status.code()));
@@ -205,6 +288,42 @@ impl Demo<'_> {
                 expected.code()
             );
         }
-        Ok(())
+        Ok(printed)
     }
+}
+
+/// Makes `dir` an empty folder for the demo: created if missing; a used one is refused unless
+/// `force`, which clears it, but only of files a demo makes (`flexform.*`, `plan.json`).
+fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        entries.push(entry?.path());
+    }
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if !force {
+        bail!(
+            "{} is not empty (a previous demo?): the demo starts from an empty folder, since an old state would meet a fresh simulator. Use another --dir, or add --force to clear it",
+            dir.display()
+        );
+    }
+    let is_demo_file = |path: &Path| {
+        path.is_file()
+            && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("flexform.") || n == "plan.json"
+            })
+    };
+    if let Some(other) = entries.iter().find(|p| !is_demo_file(p)) {
+        bail!(
+            "--force clears only the files a demo makes (flexform.*, plan.json), and {} also holds {}; nothing was removed. Use another --dir",
+            dir.display(),
+            other.display()
+        );
+    }
+    for path in entries {
+        std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -30,12 +30,7 @@ pub fn run(settings: &Settings, args: &DriftArgs) -> anyhow::Result<ExitStatus> 
         DriftFormat::Json => {
             super::plan::print_document(settings, &document, OutputFormat::Json, "flexform drift")
         }
-        DriftFormat::Markdown => super::plan::print_document(
-            settings,
-            &document,
-            OutputFormat::Markdown,
-            "flexform drift",
-        ),
+        DriftFormat::Markdown => settings.out.data(crate::plan::drift::markdown(&document)),
         DriftFormat::Junit => settings.out.data(junit(&document)?),
     }
     super::plan::print_errors(settings, &planned.plan);
@@ -59,7 +54,7 @@ pub fn junit(document: &PlanDocument) -> anyhow::Result<String> {
             .filter(|d| d.address == change.address)
             .collect();
         let error = findings.iter().find(|d| d.severity == Severity::Error);
-        let drift = findings.iter().find(|d| d.kind.is_drift());
+        let drift = findings.iter().find(|d| d.severity == Severity::Drift);
         let status = match (error, drift) {
             (Some(d), _) | (None, Some(d)) => {
                 let kind = if error.is_some() {

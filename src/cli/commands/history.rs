@@ -21,7 +21,7 @@ pub fn run(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<ExitStatus
     let (trail, state) = context::run_with_stop(settings, true, |_| async {
         Ok((location.read_history().await?, location.load().await?))
     })?;
-    if let Some(HistoryCommand::Verify) = args.command {
+    if let Some(HistoryCommand::Verify { .. }) = args.command {
         let anchor = state.as_ref().and_then(|s| s.history_sha256.as_deref());
         return Ok(verify(settings, &trail, anchor, &location.describe()));
     }

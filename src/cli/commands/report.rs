@@ -108,7 +108,7 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus>
             let recorded_by = entries.iter().rev().find(|e| {
                 e.changes.iter().any(|c| {
                     c.address == addr
-                        && c.outcome == "ok"
+                        && (c.outcome == "ok" || c.outcome == "ok (still provisioning)")
                         && c.flex_instance_sid.as_deref() == Some(record.flex_instance_sid.as_str())
                 })
             });

@@ -43,7 +43,8 @@ pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<ExitStatus> {
             location.describe()
         )),
         (Some(state), OutputFormat::Json) => out.data(String::from_utf8_lossy(&state.to_bytes())),
-        (Some(state), _) => out.data(render::state_table(&state)),
+        (Some(state), OutputFormat::Markdown) => out.data(render::state_markdown(&state)),
+        (Some(state), OutputFormat::Human) => out.data(render::state_table(&state)),
     }
     Ok(ExitStatus::Success)
 }

@@ -17,7 +17,7 @@ pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitSt
     let location = context::state_location_without_config(settings)?;
     let read_only = matches!(
         command,
-        StateCommand::List | StateCommand::Show { .. } | StateCommand::Pull
+        StateCommand::List { .. } | StateCommand::Show { .. } | StateCommand::Pull { .. }
     );
     if let StateCommand::Mv { new, .. } = command {
         let name = bare_name(new);
@@ -40,13 +40,20 @@ async fn run_async(
     stop: Stop,
 ) -> anyhow::Result<ExitStatus> {
     match command {
-        StateCommand::List => {
-            if let Some(state) = location.load().await? {
+        StateCommand::List { json, .. } => {
+            let state = location.load().await?;
+            if *json {
+                // The records by name, as the state file holds them; `{}` before any apply.
+                let instances = state.map(|s| s.instances).unwrap_or_default();
+                settings
+                    .out
+                    .data_line(serde_json::to_string_pretty(&instances)?);
+            } else if let Some(state) = state {
                 settings.out.data(render::state_table(&state));
             }
             Ok(ExitStatus::Success)
         }
-        StateCommand::Show { name } => {
+        StateCommand::Show { name, .. } => {
             let state = location.load().await?.unwrap_or_else(State::empty);
             if let Some(record) = state.instances.get(name) {
                 settings
@@ -61,7 +68,7 @@ async fn run_async(
             }
             Ok(ExitStatus::Success)
         }
-        StateCommand::Pull => {
+        StateCommand::Pull { .. } => {
             match location.load().await? {
                 Some(state) => settings
                     .out
@@ -84,6 +91,7 @@ async fn run_async(
             file,
             force,
             lock_timeout,
+            ..
         } => {
             // Read as flexform reads a local state: with its journal, so that an interrupted
             // run's pending creates and SIDs move along with it.
@@ -125,7 +133,9 @@ async fn run_async(
             store.release().await;
             Ok(ExitStatus::Success)
         }
-        StateCommand::Rm { name, lock_timeout } => {
+        StateCommand::Rm {
+            name, lock_timeout, ..
+        } => {
             let wait = context::lock_wait(settings, *lock_timeout, &stop);
             let mut store = StateStore::open(location, "state rm", &wait).await?;
             let serial_before = store.state().serial;
@@ -163,6 +173,7 @@ async fn run_async(
             old,
             new,
             lock_timeout,
+            ..
         } => {
             let (old, new) = (bare_name(old), bare_name(new));
             let wait = context::lock_wait(settings, *lock_timeout, &stop);
