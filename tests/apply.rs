@@ -49,7 +49,9 @@ async fn apply_creates_every_missing_instance_and_records_each_sid() {
             .instance("c", C),
     );
     let output = apply_ok(&project, &[]).await;
-    output.assert_stdout_contains("Apply complete! Resources: 3 created (ready), 0 adopted, 0 failed.");
+    output.assert_stdout_contains(
+        "Apply complete! Resources: 3 created (ready), 0 adopted, 0 failed.",
+    );
 
     let stats = project.stats();
     assert_eq!(stats.create_requests, 3, "{stats:?}");
@@ -222,7 +224,10 @@ async fn a_saved_plan_survives_comments_and_formatting_but_not_a_change_of_meani
     let project = Test::with_sim_ready_after(READY)
         .await
         .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
-    project.run(&["plan", "--out", "plan.json"]).await.assert_exit(0);
+    project
+        .run(&["plan", "--out", "plan.json"])
+        .await
+        .assert_exit(0);
     // The same meaning, written differently.
     project.write(
         "flexform.yaml",
@@ -234,7 +239,10 @@ async fn a_saved_plan_survives_comments_and_formatting_but_not_a_change_of_meani
     same.assert_exit(0);
     assert_eq!(project.stats().creates, 2);
 
-    project.run(&["plan", "--out", "plan.json"]).await.assert_exit(0);
+    project
+        .run(&["plan", "--out", "plan.json"])
+        .await
+        .assert_exit(0);
     project.write_config(
         &ConfigBuilder::new()
             .instance("a", A)
@@ -417,8 +425,10 @@ async fn partial_failure_with_an_ambiguous_answer_records_the_success_and_adopts
     );
     // The progress line of the failed change says why, not only "failed".
     assert!(
-        err.lines().any(|l| l.starts_with(&format!("flex_instance.{failed_name}: failed: "))
-            && l.contains("20500")),
+        err.lines().any(
+            |l| l.starts_with(&format!("flex_instance.{failed_name}: failed: "))
+                && l.contains("20500")
+        ),
         "{err}"
     );
     output.assert_stdout_contains("1 created (ready), 0 adopted, 1 failed");
@@ -799,6 +809,7 @@ async fn import_records_checks_the_account_and_state_commands_list_show_rm() {
 /// `apply --json` events, decoded strictly so that a schema change is a deliberate one.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(dead_code)] // fields are read through Debug in failure messages
 enum JsonEvent {
     ApplyStart {
         create: usize,
@@ -863,7 +874,10 @@ impl JsonEvent {
 
 /// Each address has exactly one terminal event.
 fn assert_one_terminal_event_per_address(events: &[JsonEvent], addresses: &[&str]) {
-    let mut terminal: Vec<&str> = events.iter().filter_map(JsonEvent::terminal_address).collect();
+    let mut terminal: Vec<&str> = events
+        .iter()
+        .filter_map(JsonEvent::terminal_address)
+        .collect();
     terminal.sort_unstable();
     assert_eq!(terminal, addresses, "{events:?}");
 }

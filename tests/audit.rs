@@ -243,8 +243,8 @@ async fn verify_names_the_entry_an_edit_a_deletion_a_swap_or_a_cut_breaks() {
 async fn applying_a_saved_plan_records_the_digest_that_show_prints() {
     let t = with_github(Test::with_sim_ready_after(Duration::ZERO).await)
         .config(&ConfigBuilder::new().instance("a", &account(1)));
-    t.run(&["plan", "--out", "plan.bin"]).await.assert_exit(0);
-    let shown = t.run_read_only(&["show", "plan.bin"]).await;
+    t.run(&["plan", "--out", "plan.json"]).await.assert_exit(0);
+    let shown = t.run_read_only(&["show", "plan.json"]).await;
     shown.assert_exit(0);
     let digest = shown
         .stdout
@@ -254,14 +254,14 @@ async fn applying_a_saved_plan_records_the_digest_that_show_prints() {
         .unwrap_or_else(|| panic!("no digest: {shown:?}"))
         .to_owned();
     let md = t
-        .run_read_only(&["show", "plan.bin", "--format", "markdown"])
+        .run_read_only(&["show", "plan.json", "--format", "markdown"])
         .await;
     md.assert_stdout_contains(&format!("Plan file SHA-256: `{digest}`"));
-    let json = t.run_read_only(&["show", "plan.bin", "--json"]).await;
+    let json = t.run_read_only(&["show", "plan.json", "--json"]).await;
     json.json();
     json.assert_stderr_contains(&digest);
 
-    t.run(&["apply", "plan.bin"]).await.assert_exit(0);
+    t.run(&["apply", "plan.json"]).await.assert_exit(0);
     let entry = &t.history()[0];
     assert_eq!(
         entry.provenance.plan_sha256.as_deref(),

@@ -28,7 +28,8 @@ fn demo_runs_every_step_and_leaves_state_and_history() {
     }
     for line in [
         "$ flexform validate",
-        "$ flexform plan",
+        "$ flexform plan --out plan.json",
+        "$ flexform apply plan.json",
         "$ flexform apply --auto-approve",
         "$ flexform plan --detailed-exitcode",
         "$ flexform drift",
@@ -77,6 +78,74 @@ fn demo_runs_every_step_and_leaves_state_and_history() {
     assert_ne!(first_sid, second_sid, "the healed instance is a new one");
     assert_eq!(instance["flex_instance_sid"], second_sid);
     assert!(work.join("flexform.state.json.backup").exists());
+
+    // The copied configuration's `$schema` comment resolves in the demo folder.
+    let config = std::fs::read_to_string(work.join("flexform.yaml")).unwrap();
+    assert!(
+        config.starts_with("# yaml-language-server: $schema=flexform.schema.json\n"),
+        "{config}"
+    );
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("flexform.schema.json")).unwrap()).unwrap();
+    assert_eq!(schema["title"], "flexform configuration");
+
+    // Run again in the same folder: refused, since the old state would meet a fresh
+    // simulator; nothing in the folder changes.
+    let before: Vec<_> = std::fs::read_dir(&work)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            (path.clone(), std::fs::read(&path).unwrap())
+        })
+        .collect();
+    let again = common::flexform()
+        .args(["demo", "--ready-after", "300ms", "--dir"])
+        .arg(&work)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "{}", stdout(&again));
+    assert!(
+        stderr(&again).contains("is not empty") && stderr(&again).contains("--force"),
+        "{}",
+        stderr(&again)
+    );
+    for (path, bytes) in &before {
+        assert_eq!(&std::fs::read(path).unwrap(), bytes, "{}", path.display());
+    }
+    // With --force it starts from an empty folder, and every step holds again.
+    let forced = common::flexform()
+        .args(["demo", "--ready-after", "300ms", "--force", "--dir"])
+        .arg(&work)
+        .output()
+        .unwrap();
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("flexform.state.json")).unwrap()).unwrap();
+    assert_eq!(
+        state["serial"].as_u64(),
+        Some(2),
+        "a fresh state: {state:#}"
+    );
+    let history = std::fs::read_to_string(work.join("flexform.state.json.history.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 2, "a fresh trail:\n{history}");
+}
+
+/// `--force` clears only what a demo makes: a folder holding anything else is left alone.
+#[test]
+fn demo_force_does_not_clear_a_folder_of_other_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let out = common::flexform()
+        .args(["demo", "--force", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("notes.txt"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+        "mine"
+    );
 }
 
 #[test]

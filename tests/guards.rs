@@ -424,7 +424,7 @@ async fn a_saved_plan_is_stale_once_a_crashed_run_recorded_anything_in_the_journ
             .instance("a", &account(1))
             .instance("b", &account(2)),
     );
-    t.run(&["plan", "--out", "plan.bin"]).await.assert_exit(0);
+    t.run(&["plan", "--out", "plan.json"]).await.assert_exit(0);
     // A run crashes after its create for `b` took effect: the journal records it, the state
     // file's serial is what the plan saw.
     let serial = t.state().serial;
@@ -443,7 +443,7 @@ async fn a_saved_plan_is_stale_once_a_crashed_run_recorded_anything_in_the_journ
     assert_eq!(on_disk.serial, serial, "the file itself did not change");
 
     let creates = t.stats().create_requests;
-    let apply = t.run(&["apply", "plan.bin"]).await;
+    let apply = t.run(&["apply", "plan.json"]).await;
     apply.assert_exit(1);
     apply.assert_stderr_contains("Saved plan is stale");
     assert_eq!(t.stats().create_requests, creates, "nothing was sent");

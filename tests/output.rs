@@ -172,7 +172,9 @@ async fn apply_with_stderr_closed_early_completes_with_the_same_exit_code() {
     assert!(first.starts_with("Applying: 2 to create"), "{first:?}");
     let outcome = child.output().await;
     outcome.assert_exit(0);
-    outcome.assert_stdout_contains("Apply complete! Resources: 2 created (ready), 0 adopted, 0 failed.");
+    outcome.assert_stdout_contains(
+        "Apply complete! Resources: 2 created (ready), 0 adopted, 0 failed.",
+    );
     let state = t.state();
     assert_eq!(state.instances.len(), 2, "{state:?}");
     assert!(state
@@ -180,4 +182,53 @@ async fn apply_with_stderr_closed_early_completes_with_the_same_exit_code() {
         .values()
         .all(|r| r.status.as_str() == "ready"));
     assert!(!t.path("flexform.state.json.journal").exists());
+}
+
+/// Errors about the files users hand flexform read as one sentence, name the right file with
+/// a 1-based line and column, and suggest what fits that file.
+#[test]
+fn file_errors_read_as_one_sentence_pointing_at_the_right_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = common::run_in(dir.path(), args);
+        (out.status.code(), common::stderr(&out))
+    };
+    // A missing plan file: said once, with how to make one.
+    let (code, err) = run(&["show", "nonexist"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err.trim_end(),
+        "error: plan file nonexist does not exist; save a plan with `flexform plan --out nonexist`"
+    );
+    // A corrupt input to `state push`: the input is named, not a backup of it to restore.
+    std::fs::write(
+        dir.path().join("bad.json"),
+        "{\"format_version\": 1, \"oops\n",
+    )
+    .unwrap();
+    let (code, err) = run(&["state", "push", "bad.json"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.starts_with("error: bad.json:2:1 ")
+            && err.contains("is not a valid flexform state")
+            && err.contains("nothing was pushed")
+            && !err.contains(".backup"),
+        "{err}"
+    );
+    // A corrupt state: 1-based column, the position said once.
+    std::fs::write(
+        dir.path().join("flexform.state.json"),
+        "{\n  \"format_version\": 1,\n  \"lineage\": 5\n}\n",
+    )
+    .unwrap();
+    let (code, err) = run(&["state", "list"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.starts_with("error: state file flexform.state.json:3:14 is corrupt: invalid type: integer `5`, expected a string; it was not changed"),
+        "{err}"
+    );
+    assert!(!err.contains("at line"), "{err}");
+    std::fs::write(dir.path().join("flexform.state.json"), "{\n").unwrap();
+    let (_, err) = run(&["state", "list"]);
+    assert!(!err.contains(":0 "), "columns count from 1: {err}");
 }

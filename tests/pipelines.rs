@@ -161,3 +161,29 @@ fn the_platform_check_catches_what_gitlab_would_reject() {
     assert_ne!(unquoted, good);
     assert!(!platform_errors(&unquoted, "gitlab-ci.json").is_empty());
 }
+
+/// The GitHub recipe works under whatever file name it is saved as: a step that names a
+/// workflow file (to download the reviewed plan) names the recipe's own, or none (the current
+/// workflow). The README says the same.
+#[test]
+fn the_github_recipe_does_not_depend_on_its_file_name() {
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&recipe("examples/ci/github-actions.yml")).unwrap();
+    let mut named = Vec::new();
+    for (_, job) in doc["jobs"].as_mapping().unwrap() {
+        for step in job["steps"].as_sequence().into_iter().flatten() {
+            if let Some(workflow) = step["with"]["workflow"].as_str() {
+                named.push(workflow.to_owned());
+            }
+        }
+    }
+    assert!(
+        named.iter().all(|w| w == "github-actions.yml"),
+        "steps name workflow files {named:?}"
+    );
+    let readme = recipe("README.md");
+    assert!(
+        !readme.contains("flexform.yml`"),
+        "the README names a workflow file the recipe does not use"
+    );
+}

@@ -108,6 +108,7 @@ enum KindJson {
     ImmutableInputChanged,
     PendingCreateUnresolved,
     ObserveFailed,
+    DiscoveryUnavailable,
 }
 
 impl KindJson {
@@ -243,7 +244,10 @@ fn decode_plan(text: &str) -> PlanJson {
     );
     assert!(
         doc.config_canonical_sha256.len() == 64
-            && doc.config_canonical_sha256.bytes().all(|b| b.is_ascii_hexdigit()),
+            && doc
+                .config_canonical_sha256
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit()),
         "config_canonical_sha256: {}",
         doc.config_canonical_sha256
     );
@@ -1598,4 +1602,83 @@ async fn plan_over_1000_recorded_instances_at_20ms_latency() {
             " [release build]"
         }
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// One vocabulary across the views.
+// ---------------------------------------------------------------------------------------------
+
+/// The text plan explains its symbols; the drift report's Markdown is a drift report (not a
+/// plan); the state renders as JSON records and as a Markdown table; drift findings say
+/// `drift` in every view.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_view_speaks_the_glossary() {
+    let t = Test::with_sim_ready_after(Duration::ZERO).await.config(
+        &ConfigBuilder::new()
+            .instance("a", &account(1))
+            .instance("b", &account(2)),
+    );
+    let plan = t.run_read_only(&["plan"]).await;
+    plan.assert_exit(0);
+    assert!(
+        plan.stdout
+            .starts_with("Symbols used below:\n  + create\n\n"),
+        "{}",
+        plan.stdout
+    );
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+
+    let list = t.run_read_only(&["state", "list", "--json"]).await;
+    list.assert_exit(0);
+    let records = list.json();
+    assert_eq!(
+        records.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    assert_eq!(
+        records["a"]["flex_instance_sid"].as_str().unwrap(),
+        t.sim_sid(&account(1))
+    );
+    let table = t.run_read_only(&["show", "--format", "markdown"]).await;
+    table.assert_exit(0);
+    assert!(
+        table.stdout.starts_with("### flexform state\n")
+            && table
+                .stdout
+                .contains("| address | account | SID | status | origin |")
+            && table.stdout.contains(&format!(
+                "| `flex_instance.a` | `{}` | `{}` | ready | created |",
+                account(1),
+                t.sim_sid(&account(1))
+            ))
+            && !table.stdout.contains('\t'),
+        "{}",
+        table.stdout
+    );
+
+    assert!(t.sim().delete_instance(&t.sim_sid(&account(2))));
+    let md = t.run_read_only(&["drift", "--format", "markdown"]).await;
+    md.assert_exit(2);
+    assert!(
+        md.stdout.starts_with(
+            "### flexform drift\n\n**Drift: 1 of 2 recorded instances no longer matches reality.**\n"
+        ) && md.stdout.contains("| `flex_instance.b` | ⚠️ drift: deleted_outside |")
+            && !md.stdout.contains("Plan"),
+        "{}",
+        md.stdout
+    );
+    let human = t.run_read_only(&["drift"]).await;
+    assert!(
+        human
+            .stdout
+            .contains("  ! drift flex_instance.b (deleted_outside): "),
+        "{}",
+        human.stdout
+    );
+    let json = t.run_read_only(&["drift", "--json"]).await;
+    let doc = json.json();
+    assert_eq!(doc["format_version"], 2);
+    assert_eq!(doc["diagnostics"][0]["severity"], "drift");
+    assert_eq!(doc["resource_changes"][0]["action"], "unchanged");
+    assert_eq!(doc["summary"]["unchanged"], 1);
 }

@@ -101,3 +101,69 @@ fn simulator_example_runs_as_shown() {
         "stats after one create: {stdout}"
     );
 }
+
+/// The README's session runs as shown against the simulator, and every line marked
+/// `# exit N` exits N: the exit codes the README documents are the ones users get.
+#[test]
+fn readme_session_exits_as_documented() {
+    let text = readme();
+    let marker = text
+        .find("<!-- readme-session")
+        .expect("the session is marked");
+    let block = sh_blocks(&text[marker..]).into_iter().next().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_flexform");
+    let quickstart = common::repo_root().join("examples/quickstart.yaml");
+    let mut script = String::from("set -uo pipefail\n");
+    let mut checked = 0;
+    for line in block.lines() {
+        let line = line
+            .replace("127.0.0.1:8787", &format!("127.0.0.1:{port}"))
+            .replace(
+                "examples/quickstart.yaml",
+                &quickstart.display().to_string(),
+            )
+            .replace("$(flexform ", &format!("$({bin} "));
+        let line = match line.strip_prefix("flexform ") {
+            Some(rest) => format!("{bin} {rest}"),
+            None => line,
+        };
+        match line.split_once("# exit ") {
+            Some((command, code)) => {
+                let code: i32 = code.split(':').next().unwrap().trim().parse().unwrap();
+                let shown = command.trim().replace(bin, "flexform");
+                script.push_str(&format!(
+                    "{command} >/dev/null 2>.readme-step; rc=$?\nif [ $rc -ne {code} ]; then echo \"README: \\`{shown}\\` exited $rc, documented {code}\" >&2; cat .readme-step >&2; kill %1; exit 1; fi\n"
+                ));
+                checked += 1;
+            }
+            None if line.trim_end().ends_with('&') || line.starts_with("kill") => {
+                script.push_str(&line);
+                script.push('\n');
+            }
+            None => script.push_str(&format!(
+                "{line} >/dev/null || {{ echo \"README: \\`{line}\\` failed\" >&2; kill %1; exit 1; }}\n"
+            )),
+        }
+    }
+    assert!(checked >= 10, "only {checked} lines say their exit code");
+    let out = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(dir.path())
+        .env_remove("FLEXFORM_ENDPOINT")
+        .env_remove("FLEXFORM_CONFIG")
+        .env_remove("FLEXFORM_STATE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        script
+    );
+}

@@ -974,3 +974,35 @@ async fn a_failed_provisioning_frees_the_account_for_a_new_create() {
     let old: Value = sim.fetch(ACCOUNT, &first).await.json().await.unwrap();
     assert_eq!(old["status"], "creation-failed");
 }
+
+/// `FLEXFORM_SIM_SECRET` without `--key` does not keep the simulator from starting: it starts,
+/// says the secret is not used, and accepts any non-empty credentials.
+#[cfg(unix)]
+#[test]
+fn a_sim_secret_without_a_key_starts_the_simulator_with_a_warning() {
+    let mut child = common::flexform()
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .env("FLEXFORM_SIM_SECRET", "s3cret")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first_line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let running = first_line.starts_with("listening on http://127.0.0.1:");
+    // SAFETY: plain FFI call on a child this test started and has not reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = common::stderr(&out);
+    assert!(running, "first line {first_line:?}; stderr:\n{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: a secret is set (--secret or FLEXFORM_SIM_SECRET) but --key is not"
+        ),
+        "{stderr}"
+    );
+}

@@ -325,8 +325,20 @@ fn semantic_errors_are_reported_together_with_type_errors() {
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1);
-    assert_error_at(&err, 8, 18, "unknown credentials profile `nope` in instance `a`", "    credentials: nope");
-    assert_error_at(&err, 10, 16, "expected a boolean, found \"maybe\"", "      default: maybe");
+    assert_error_at(
+        &err,
+        8,
+        18,
+        "unknown credentials profile `nope` in instance `a`",
+        "    credentials: nope",
+    );
+    assert_error_at(
+        &err,
+        10,
+        16,
+        "expected a boolean, found \"maybe\"",
+        "      default: maybe",
+    );
     assert_error_at(
         &err,
         12,
@@ -334,8 +346,14 @@ fn semantic_errors_are_reported_together_with_type_errors() {
         "duplicate account: instances `a` (line 7) and `b` both name",
         &format!("    account_sid: {GOOD}"),
     );
-    assert!(!err.contains("unknown credentials profile `broken`"), "{err}");
-    assert!(err.contains("flexform.yaml: 4 errors; nothing was changed"), "{err}");
+    assert!(
+        !err.contains("unknown credentials profile `broken`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("flexform.yaml: 4 errors; nothing was changed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -431,5 +449,27 @@ fn each_subcommand_help_shows_only_the_options_it_uses() {
         stderr(&ignored).contains("does not use --endpoint"),
         "{}",
         stderr(&ignored)
+    );
+}
+
+/// A YAML syntax error points at the offending character, not at the indentation before it
+/// or the start of the scalar it interrupted.
+#[test]
+fn yaml_syntax_errors_point_at_the_offending_character() {
+    // A tab used for indentation: the caret goes under the tab.
+    let (code, _, err) = validate(&format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n\tb: 1\n"
+    ));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("flexform.yaml:5:1: error: YAML syntax error:") && err.contains("tab"),
+        "{err}"
+    );
+    // An unclosed flow mapping: the caret goes where the `}` is missing.
+    let (code, _, err) = validate("version: 1\ninstances:\n  a: {account_sid: x\n");
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("flexform.yaml:3:21: error: YAML syntax error:"),
+        "{err}"
     );
 }

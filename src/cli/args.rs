@@ -513,10 +513,10 @@ pub struct SimArgs {
     /// Accept only this username in Basic auth (else any non-empty pair).
     #[arg(long, requires = "secret", value_name = "KEY")]
     pub key: Option<String>,
-    /// Accept only this password in Basic auth; prefer the environment variable.
+    /// Accept only this password in Basic auth, with --key; prefer the environment variable
+    /// (set without --key, it is ignored with a warning).
     #[arg(
         long,
-        requires = "key",
         env = "FLEXFORM_SIM_SECRET",
         hide_env_values = true,
         value_name = "SECRET"

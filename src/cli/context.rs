@@ -34,12 +34,11 @@ pub struct Planned {
 impl Planned {
     /// The plan as a document tied to its state and configuration.
     pub fn document(&self) -> PlanDocument {
-        let mut document =
-            PlanDocument::new(
-                &self.plan,
-                self.state.as_ref(),
-                self.config.canonical_sha256.clone(),
-            );
+        let mut document = PlanDocument::new(
+            &self.plan,
+            self.state.as_ref(),
+            self.config.canonical_sha256.clone(),
+        );
         document.targets = self.targets.clone();
         document
     }

@@ -121,9 +121,7 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitStatus> {
         Command::Apply(args) => commands::apply::run(settings, &args),
         Command::Import(args) => commands::import::run(settings, &args),
         Command::State(command) => commands::state::run(settings, &command),
-        Command::ForceUnlock { lock_id, .. } => {
-            commands::state::force_unlock(settings, &lock_id)
-        }
+        Command::ForceUnlock { lock_id, .. } => commands::state::force_unlock(settings, &lock_id),
         Command::Show(args) => commands::show::run(settings, &args),
         Command::History(args) => commands::history::run(settings, &args),
         Command::Report(args) => commands::report::run(settings, &args),

@@ -39,7 +39,11 @@ impl Settings {
     /// Resolves the global flags and the workspace options `command` uses; those given
     /// before the subcommand (`before`) count when the subcommand does not repeat them, and
     /// are refused for a command that does not use them.
-    pub fn resolve(args: &GlobalArgs, before: &BeforeArgs, command: &Command) -> Result<Self, String> {
+    pub fn resolve(
+        args: &GlobalArgs,
+        before: &BeforeArgs,
+        command: &Command,
+    ) -> Result<Self, String> {
         let uses = command.uses();
         let merge = |used: Option<Option<PathBuf>>, given: &Option<PathBuf>, flag: &str| match (
             used, given,
@@ -52,16 +56,15 @@ impl Settings {
         };
         let config = merge(uses.config, &before.config, "--config")?;
         let state = merge(uses.state, &before.state, "--state")?;
-        let endpoint = match (uses.endpoint, &before.endpoint) {
-            (None, Some(_)) => {
-                return Err(
+        let endpoint =
+            match (uses.endpoint, &before.endpoint) {
+                (None, Some(_)) => return Err(
                     "this command does not use --endpoint; see its --help for the options it takes"
                         .to_owned(),
-                )
-            }
-            (None, None) => None,
-            (Some(own), given) => own.or_else(|| given.clone()),
-        };
+                ),
+                (None, None) => None,
+                (Some(own), given) => own.or_else(|| given.clone()),
+            };
         let config_path = config
             .clone()
             .unwrap_or_else(|| PathBuf::from("flexform.yaml"));

@@ -215,6 +215,73 @@ mod tests {
                 RetryAfter(Duration::from_millis(125)),
             ),
             (Get, Outcome::ConnectFailed, 6, Stop),
+            (
+                Get,
+                Outcome::ConnectFailed,
+                5,
+                RetryAfter(Duration::from_secs(2)),
+            ),
+            (Post, Outcome::ConnectFailed, 6, Stop),
+            // Reads that timed out or lost their connection retry until the attempts run out,
+            // then stop: never forever.
+            (
+                Get,
+                Outcome::ConnectionLost,
+                1,
+                RetryAfter(Duration::from_millis(125)),
+            ),
+            (
+                Get,
+                Outcome::TimedOut,
+                5,
+                RetryAfter(Duration::from_secs(2)),
+            ),
+            (Get, Outcome::TimedOut, 6, Stop),
+            (Get, Outcome::ConnectionLost, 6, Stop),
+            (Get, Outcome::TimedOut, 7, Stop),
+            // Exhausted or not, a create that may have been received is never retried.
+            (Post, Outcome::TimedOut, 6, OutcomeUnknown),
+            (Post, status(502), 6, OutcomeUnknown),
+            (Get, status(504), 5, RetryAfter(Duration::from_secs(2))),
+            (
+                Get,
+                Outcome::Status {
+                    code: 503,
+                    retry_after: Some(s(3)),
+                },
+                1,
+                RetryAfter(s(3)),
+            ),
+            (
+                Get,
+                Outcome::Status {
+                    code: 503,
+                    retry_after: Some(s(3)),
+                },
+                6,
+                Stop,
+            ),
+            (Get, status(499), 1, Stop),
+            (Post, status(499), 1, Stop),
+            (Get, status(505), 1, Stop),
+            (
+                Get,
+                Outcome::Status {
+                    code: 429,
+                    retry_after: None,
+                },
+                2,
+                RetryAfter(Duration::from_millis(250)),
+            ),
+            (
+                Get,
+                Outcome::Status {
+                    code: 429,
+                    retry_after: Some(s(1)),
+                },
+                5,
+                RetryAfter(s(1)),
+            ),
             // An untrusted certificate stays untrusted: no retry, for reads or creates.
             (Get, Outcome::Untrusted, 1, Stop),
             (Post, Outcome::Untrusted, 1, Stop),
@@ -242,6 +309,44 @@ mod tests {
             p.decide(Get, status(503), 30, 0.0),
             RetryAfter(Duration::ZERO)
         );
+        // Jitter outside [0, 1] is clamped into the window.
+        assert_eq!(
+            p.decide(Get, status(503), 1, 7.0),
+            RetryAfter(Duration::from_millis(250))
+        );
+        assert_eq!(
+            p.decide(Get, status(503), 1, -1.0),
+            RetryAfter(Duration::ZERO)
+        );
+    }
+
+    /// Following the policy's own decisions, every kind of failure ends within
+    /// `max_attempts` attempts: no retry loop can run forever.
+    #[test]
+    fn every_outcome_stops_within_the_attempts() {
+        let p = RetryPolicy {
+            max_attempts: 4,
+            ..RetryPolicy::default()
+        };
+        for outcome in [
+            status(429),
+            status(500),
+            status(503),
+            Outcome::ConnectFailed,
+            Outcome::TimedOut,
+            Outcome::ConnectionLost,
+        ] {
+            for method in [Get, Post] {
+                let mut attempt = 1;
+                while let RetryAfter(_) = p.decide(method, outcome, attempt, 0.5) {
+                    attempt += 1;
+                    assert!(
+                        attempt <= 4,
+                        "{method:?} {outcome:?} retries past the limit"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

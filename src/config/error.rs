@@ -78,7 +78,8 @@ impl Diagnostic {
                 // description, since the location is printed in front.
                 let full = scan.to_string();
                 let info = full.split(" at byte ").next().unwrap_or(&full).to_owned();
-                Self::new(at(marker), format!("YAML syntax error: {info}")).with_label("here")
+                let location = syntax_error_location(text, at(marker), &info);
+                Self::new(location, format!("YAML syntax error: {info}")).with_label("here")
             }
             LoadError::DuplicateKey(inner) => {
                 let key = inner.key.as_str();
@@ -202,6 +203,40 @@ impl Diagnostic {
         }
         self
     }
+}
+
+/// Where to point at a YAML syntax error: the scanner marks where it was when it gave up,
+/// which can be the indentation before a token or the start of the scalar that holds a tab.
+/// The caret goes under the offending character: the tab a "found a tab" error is about, or
+/// else the first token at or after the mark (the end of the file when none is left).
+fn syntax_error_location(text: &str, mark: Location, info: &str) -> Location {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let position = |line: usize, column: usize| Location { line, column };
+    let start_line = mark.line.min(lines.len()).max(1);
+    let mut first = true;
+    for (index, line) in lines.iter().enumerate().skip(start_line - 1) {
+        let skip = if first { mark.column - 1 } else { 0 };
+        first = false;
+        for (offset, c) in line.chars().enumerate().skip(skip) {
+            let wanted = if info.contains("tab") {
+                c == '\t'
+            } else {
+                !c.is_whitespace()
+            };
+            if wanted {
+                return position(index + 1, offset + 1);
+            }
+        }
+    }
+    // Nothing left: the end of the last non-empty line.
+    let last = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .unwrap_or(0);
+    position(
+        last + 1,
+        lines.get(last).map_or(0, |l| l.chars().count()) + 1,
+    )
 }
 
 /// serde says "invalid type: map, expected a string"; users read "expected …, found …" better.

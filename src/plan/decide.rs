@@ -104,6 +104,11 @@ impl Decision {
     }
 
     fn note(&mut self, severity: Severity, kind: DiagnosticKind, message: String) {
+        debug_assert_eq!(
+            severity == Severity::Drift,
+            kind.is_drift(),
+            "drift kinds, and only they, have severity drift: {kind:?}"
+        );
         self.diagnostics.push(Diagnostic {
             severity,
             kind,
@@ -409,7 +414,7 @@ fn decide_unrecorded(
             );
             change.reason = Some("blocked: an interrupted create cannot be resolved".to_owned());
         }
-        (Discovery::None | Discovery::Unavailable, _) => {
+        (Discovery::None, _) => {
             change.action = Action::Create;
             change.reason = Some(if pending.is_some() {
                 "an interrupted create did not take effect".to_owned()
@@ -417,6 +422,20 @@ fn decide_unrecorded(
                 "no instance on the account".to_owned()
             });
             change.after = Some(view_after_create(spec));
+        }
+        (Discovery::Unavailable, None) => {
+            change.action = Action::Create;
+            change.reason =
+                Some("discovery unavailable: no existing instance could be checked".to_owned());
+            change.after = Some(view_after_create(spec));
+            decision.note(
+                Severity::Info,
+                DiagnosticKind::DiscoveryUnavailable,
+                format!(
+                    "discovery (GET /v1/Configuration) answered 404 for {}, so flexform could not check for an existing instance; if the account has one, Twilio refuses the create (409) and the next plan adopts it, or record it now with `flexform import {} GO…`",
+                    spec.account_sid, change.name
+                ),
+            );
         }
     }
 }
@@ -645,10 +664,14 @@ mod tests {
             decide(&config(None), &State::empty(), &obs),
             (Some(Action::Create), vec![])
         );
+        // Without discovery, the plan says it could not check for an existing instance.
         let obs = observed(Observation::Discovered(Discovery::Unavailable));
         assert_eq!(
             decide(&config(None), &State::empty(), &obs),
-            (Some(Action::Create), vec![])
+            (
+                Some(Action::Create),
+                vec![(S::Info, K::DiscoveryUnavailable)]
+            )
         );
     }
 
@@ -728,7 +751,10 @@ mod tests {
         for status in ["deletion-failed", "unknown", "something-new"] {
             assert_eq!(
                 decide(&config(None), &recorded(), &fetched(status, ACCOUNT)),
-                (Some(Action::Unchanged), vec![(S::Warning, K::NeedsAttention)]),
+                (
+                    Some(Action::Unchanged),
+                    vec![(S::Warning, K::NeedsAttention)]
+                ),
                 "{status}"
             );
         }

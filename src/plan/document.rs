@@ -55,6 +55,12 @@ pub struct PlanDocument {
 /// Errors reading a saved plan.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanFileError {
+    /// There is no such file.
+    #[error("plan file {} does not exist; save a plan with `flexform plan --out {}`", path.display(), path.display())]
+    NotFound {
+        /// The plan file.
+        path: std::path::PathBuf,
+    },
     /// The file could not be read.
     #[error("cannot read plan file {}: {source}", path.display())]
     Read {
@@ -130,15 +136,28 @@ impl PlanDocument {
 
     /// Reads a saved plan.
     pub fn load(path: &Path) -> Result<Self, PlanFileError> {
-        let bytes = std::fs::read(path).map_err(|source| PlanFileError::Read {
-            path: path.to_owned(),
-            source,
+        let bytes = std::fs::read(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                PlanFileError::NotFound {
+                    path: path.to_owned(),
+                }
+            } else {
+                PlanFileError::Read {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
         })?;
-        let invalid = |e: serde_json::Error| PlanFileError::Invalid {
-            path: path.to_owned(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
+        let invalid = |e: serde_json::Error| {
+            let message = e.to_string();
+            PlanFileError::Invalid {
+                path: path.to_owned(),
+                line: e.line().max(1),
+                column: e.column().max(1),
+                message: message
+                    .rsplit_once(" at line ")
+                    .map_or(message.clone(), |(text, _)| text.to_owned()),
+            }
         };
         let probe: serde_json::Value = serde_json::from_slice(&bytes).map_err(invalid)?;
         match probe.get("format_version") {

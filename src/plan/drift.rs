@@ -95,7 +95,9 @@ pub fn markdown(doc: &PlanDocument) -> String {
     let _ = writeln!(out, "**{}**\n", headline(doc));
     let rows: Vec<String> = findings(doc).map(|d| diagnostic_row(doc, d)).collect();
     if !rows.is_empty() {
-        out.push_str("| address | finding | account | SID | note |\n| --- | --- | --- | --- | --- |\n");
+        out.push_str(
+            "| address | finding | account | SID | note |\n| --- | --- | --- | --- | --- |\n",
+        );
         for row in rows {
             let _ = writeln!(out, "{row}");
         }

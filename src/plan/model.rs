@@ -158,6 +158,9 @@ pub enum DiagnosticKind {
     PendingCreateUnresolved,
     /// The instance could not be observed (API or credentials error).
     ObserveFailed,
+    /// Discovery is not available for the account: a create is proposed without having
+    /// checked for an existing instance.
+    DiscoveryUnavailable,
 }
 
 impl DiagnosticKind {
@@ -183,6 +186,7 @@ impl DiagnosticKind {
             DiagnosticKind::ImmutableInputChanged => "immutable_input_changed",
             DiagnosticKind::PendingCreateUnresolved => "pending_create_unresolved",
             DiagnosticKind::ObserveFailed => "observe_failed",
+            DiagnosticKind::DiscoveryUnavailable => "discovery_unavailable",
         }
     }
 }

@@ -329,8 +329,16 @@ pub fn legend(doc: &PlanDocument, style: Style) -> String {
     let severity = |s: Severity| doc.diagnostics.iter().any(|d| d.severity == s);
     let entries = [
         (shown(Action::Create), style.green("+"), "create"),
-        (shown(Action::Adopt), style.cyan(">"), "adopt (record an existing instance)"),
-        (shown(Action::Move), style.cyan("~"), "move (record under a new name)"),
+        (
+            shown(Action::Adopt),
+            style.cyan(">"),
+            "adopt (record an existing instance)",
+        ),
+        (
+            shown(Action::Move),
+            style.cyan("~"),
+            "move (record under a new name)",
+        ),
         (
             severity(Severity::Error),
             style.red("x"),
@@ -375,7 +383,9 @@ pub fn state_markdown(state: &State) -> String {
         "### flexform state\n\nSerial {}, lineage `{}`.\n\n",
         state.serial, state.lineage
     );
-    out.push_str("| address | account | SID | status | origin |\n| --- | --- | --- | --- | --- |\n");
+    out.push_str(
+        "| address | account | SID | status | origin |\n| --- | --- | --- | --- | --- |\n",
+    );
     for (name, r) in &state.instances {
         let origin = serde_json::to_value(r.origin)
             .ok()

@@ -138,3 +138,21 @@ pub enum StateError {
     #[error("the state writer stopped; nothing more is recorded in this run")]
     WriterStopped,
 }
+
+impl StateError {
+    /// A parse error of `path`, 1-based as editors count, with the parser's message without
+    /// its own "at line … column …" (the position is printed in front).
+    pub fn corrupt(path: &std::path::Path, error: &serde_json::Error, line: Option<usize>) -> Self {
+        let message = error.to_string();
+        let message = match message.rsplit_once(" at line ") {
+            Some((text, _)) => text.to_owned(),
+            None => message,
+        };
+        StateError::Corrupt {
+            path: path.to_owned(),
+            line: line.unwrap_or(error.line()).max(1),
+            column: error.column().max(1),
+            message,
+        }
+    }
+}

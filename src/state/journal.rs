@@ -50,14 +50,7 @@ fn parse_journal(path: &Path, bytes: &[u8]) -> Result<Vec<JournalEntry>, StateEr
         match serde_json::from_slice::<JournalEntry>(line) {
             Ok(entry) => entries.push(entry),
             Err(_) if index == last && !complete => break,
-            Err(e) => {
-                return Err(StateError::Corrupt {
-                    path: path.to_owned(),
-                    line: index + 1,
-                    column: e.column(),
-                    message: e.to_string(),
-                })
-            }
+            Err(e) => return Err(StateError::corrupt(path, &e, Some(index + 1))),
         }
     }
     Ok(entries)
@@ -129,4 +122,149 @@ pub fn replay_journal(
         entry.update.apply_to(state);
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::InstanceStatus;
+    use crate::config::sid::{AccountSid, InstanceSid};
+    use crate::state::{InstanceRecord, Origin};
+
+    const LINEAGE: &str = "lineage-1";
+    const SID: &str = "GO0123456789abcdef0123456789abcdef";
+    const OTHER_SID: &str = "GOfedcba9876543210fedcba9876543210";
+
+    fn record(sid: &str) -> InstanceRecord {
+        InstanceRecord {
+            account_sid: AccountSid::parse("AC0123456789abcdef0123456789abcdef").unwrap(),
+            conversations_default: None,
+            date_created: None,
+            date_updated: None,
+            flex_instance_sid: InstanceSid::parse(sid).unwrap(),
+            observed_at: None,
+            origin: Origin::Created,
+            status: InstanceStatus::CreationInProgress,
+        }
+    }
+
+    fn status(sid: &str, status: &str) -> StateUpdate {
+        StateUpdate::Status {
+            name: "a".into(),
+            flex_instance_sid: InstanceSid::parse(sid).unwrap(),
+            status: InstanceStatus::parse(status),
+            date_updated: Some("later".into()),
+            observed_at: "now".into(),
+        }
+    }
+
+    fn line(lineage: &str, base_serial: u64, update: StateUpdate) -> String {
+        let entry = JournalEntry {
+            lineage: lineage.into(),
+            base_serial,
+            update,
+        };
+        format!("{}\n", serde_json::to_string(&entry).unwrap())
+    }
+
+    /// A state at serial 3 of LINEAGE that records `a` as SID, provisioning.
+    fn state() -> State {
+        let mut state = State::empty();
+        state.lineage = LINEAGE.into();
+        state.serial = 3;
+        state.instances.insert("a".into(), record(SID));
+        state
+    }
+
+    fn replay(journal: &str, state: &mut State) -> Result<bool, StateError> {
+        replay_journal(Path::new("/x/s.json"), journal.as_bytes(), state, true)
+    }
+
+    #[test]
+    fn a_journal_is_replayed_onto_its_own_state() {
+        let mut s = state();
+        let journal = line(LINEAGE, 3, status(SID, "ready"));
+        assert!(replay(&journal, &mut s).unwrap());
+        assert_eq!(s.instances["a"].status, InstanceStatus::Ready);
+        assert_eq!(s.instances["a"].date_updated.as_deref(), Some("later"));
+    }
+
+    /// Entries that disagree on their lineage, or on their base serial, or on both, belong to
+    /// no single state: the journal is refused whichever of the two differs.
+    #[test]
+    fn entries_that_mix_lineages_or_base_serials_are_refused() {
+        let first = line(LINEAGE, 3, status(SID, "ready"));
+        for (case, second) in [
+            ("lineage only", line("lineage-2", 3, status(SID, "ready"))),
+            ("base serial only", line(LINEAGE, 4, status(SID, "ready"))),
+            ("both", line("lineage-2", 4, status(SID, "ready"))),
+        ] {
+            let mut s = state();
+            let before = s.clone();
+            let err = replay(&format!("{first}{second}"), &mut s).unwrap_err();
+            assert!(
+                matches!(err, StateError::JournalMismatch { .. }),
+                "{case}: {err:?}"
+            );
+            assert_eq!(s, before, "{case}: nothing applied");
+        }
+    }
+
+    /// A damaged line in the middle of a complete (newline-terminated) journal is an error
+    /// naming its line, not skipped: the lines after it may hold SIDs.
+    #[test]
+    fn a_corrupt_middle_line_is_refused_with_its_line_number() {
+        let journal = format!(
+            "{}{{\"lineage\": oops\n{}",
+            line(LINEAGE, 3, status(SID, "ready")),
+            line(LINEAGE, 3, status(SID, "creation-failed"))
+        );
+        let mut s = state();
+        match replay(&journal, &mut s).unwrap_err() {
+            StateError::Corrupt { line, column, .. } => {
+                assert_eq!(line, 2);
+                assert!(column >= 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Only a torn *last* line (no newline) is taken as a crash mid-append.
+        let torn = format!(
+            "{}{{\"lineage\": oo",
+            line(LINEAGE, 3, status(SID, "ready"))
+        );
+        let mut s = state();
+        assert!(replay(&torn, &mut s).unwrap());
+        assert_eq!(s.instances["a"].status, InstanceStatus::Ready);
+    }
+
+    /// A status update names the SID it observed: it changes the record only while the record
+    /// holds that SID (a newer create may have replaced it).
+    #[test]
+    fn a_status_update_for_another_sid_changes_nothing() {
+        let mut s = state();
+        let before = s.clone();
+        let journal = line(LINEAGE, 3, status(OTHER_SID, "ready"));
+        replay(&journal, &mut s).unwrap();
+        assert_eq!(s.instances, before.instances);
+    }
+
+    /// A journal that cannot be read for any reason other than its absence is an error naming
+    /// it: treating it as "no journal" would hide the SIDs it records.
+    #[test]
+    fn a_journal_that_cannot_be_read_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state_path = dir.path().join("s.json");
+        assert!(read_journal(&state_path).unwrap().is_none(), "absent: none");
+        // A directory where the journal should be: reading it fails (as a permission error
+        // would), and the error names the path.
+        std::fs::create_dir(journal_path(&state_path)).unwrap();
+        match read_journal(&state_path) {
+            Err(StateError::Read { path, .. }) => assert_eq!(path, journal_path(&state_path)),
+            other => panic!("{other:?}"),
+        }
+        // The same through the store: loading the state fails rather than ignoring it.
+        std::fs::write(&state_path, state().to_bytes()).unwrap();
+        let err = State::load(&state_path).unwrap_err();
+        assert!(err.to_string().contains("s.json.journal"), "{err}");
+    }
 }

@@ -296,12 +296,7 @@ impl State {
         // Check the format version first, so that a newer state is reported as such rather
         // than as whatever field it added or changed.
         let probe: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
-                path: path.to_owned(),
-                line: e.line(),
-                column: e.column(),
-                message: e.to_string(),
-            })?;
+            serde_json::from_slice(bytes).map_err(|e| StateError::corrupt(path, &e, None))?;
         if let Some(version) = probe.get("format_version").and_then(|v| v.as_u64()) {
             if version > u64::from(STATE_FORMAT_VERSION) {
                 return Err(StateError::TooNew {
@@ -311,12 +306,7 @@ impl State {
                 });
             }
         }
-        serde_json::from_slice(bytes).map_err(|e| StateError::Corrupt {
-            path: path.to_owned(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        })
+        serde_json::from_slice(bytes).map_err(|e| StateError::corrupt(path, &e, None))
     }
 
     /// SHA-256 of what the state records (lineage, instances, pending creates), whatever its

@@ -240,11 +240,13 @@ async fn run_async(
         }
         return Ok(ExitStatus::Interrupted);
     }
-    Ok(if counts.failed > 0 || !timed_out.is_empty() || compact_failed {
-        ExitStatus::Failure
-    } else {
-        ExitStatus::Success
-    })
+    Ok(
+        if counts.failed > 0 || !timed_out.is_empty() || compact_failed {
+            ExitStatus::Failure
+        } else {
+            ExitStatus::Success
+        },
+    )
 }
 
 /// Refuses a saved plan that no longer matches the state or the configuration.

@@ -136,7 +136,10 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
         .filter(|c| c.action == crate::plan::Action::Create)
         .map(|c| c.name.as_str())
         .collect();
-    if creates != names || plan.resource_changes.len() != names.len() || !plan.diagnostics.is_empty() {
+    if creates != names
+        || plan.resource_changes.len() != names.len()
+        || !plan.diagnostics.is_empty()
+    {
         bail!(
             "step 2 failed: the plan should create exactly {} and say nothing else; it proposes {} with {} diagnostics",
             quote_list(&names),
@@ -149,7 +152,10 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
         );
     }
 
-    demo.heading(3, "apply exactly the reviewed plan, and wait until it is ready");
+    demo.heading(
+        3,
+        "apply exactly the reviewed plan, and wait until it is ready",
+    );
     demo.step("flexform apply plan.json", ExitStatus::Success)?;
     let state = demo.check_state(&sim, &names, 3)?;
 
@@ -233,7 +239,9 @@ impl Demo<'_> {
                 .iter()
                 .find(|i| i.account_sid == record.account_sid.as_str())
                 .map(|i| i.flex_instance_sid.as_str());
-            if record.status.as_str() != "ready" || at_twilio != Some(record.flex_instance_sid.as_str()) {
+            if record.status.as_str() != "ready"
+                || at_twilio != Some(record.flex_instance_sid.as_str())
+            {
                 bail!(
                     "step {step} failed: {name} records {} ({}), the simulator holds {}",
                     record.flex_instance_sid,
@@ -249,7 +257,10 @@ impl Demo<'_> {
     /// returns what it printed on stdout.
     fn step(&self, line: &str, expected: ExitStatus) -> anyhow::Result<String> {
         self.settings.out.data_line(format!("$ {line}"));
-        let dir = self.config_path.parent().unwrap_or(std::path::Path::new("."));
+        let dir = self
+            .config_path
+            .parent()
+            .unwrap_or(std::path::Path::new("."));
         let mut words: Vec<String> = line
             .split_whitespace()
             .map(|w| {
@@ -261,7 +272,10 @@ impl Demo<'_> {
                 }
             })
             .collect();
-        words.extend(["--config".to_owned(), self.config_path.display().to_string()]);
+        words.extend([
+            "--config".to_owned(),
+            self.config_path.display().to_string(),
+        ]);
         if !line.starts_with("flexform validate") {
             words.extend([
                 "--state".to_owned(),
@@ -311,9 +325,10 @@ fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
     }
     let is_demo_file = |path: &Path| {
         path.is_file()
-            && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with("flexform.") || n == "plan.json"
-            })
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("flexform.") || n == "plan.json")
     };
     if let Some(other) = entries.iter().find(|p| !is_demo_file(p)) {
         bail!(

@@ -59,6 +59,9 @@ pub fn config(args: &SimArgs) -> anyhow::Result<SimConfig> {
 pub fn run(settings: &Settings, args: &SimArgs) -> anyhow::Result<ExitStatus> {
     let config = config(args)?;
     let out = settings.out;
+    if args.key.is_none() && args.secret.is_some() {
+        out.warn("a secret is set (--secret or FLEXFORM_SIM_SECRET) but --key is not: the simulator accepts any non-empty credentials; pass --key to check them");
+    }
     context::runtime()?.block_on(async {
         // Listen for signals before announcing the address: whoever reads the first line may
         // send SIGTERM at once.

@@ -9,7 +9,7 @@ use crate::cli::settings::Settings;
 use crate::plan::address;
 use crate::plan::render;
 use crate::state::lock::{self, ForceUnlock};
-use crate::state::{HistoryChange, State, StateLocation, StateStore};
+use crate::state::{HistoryChange, State, StateError, StateLocation, StateStore};
 use crate::support::stop::Stop;
 
 /// Runs a `state` subcommand.
@@ -95,8 +95,22 @@ async fn run_async(
         } => {
             // Read as flexform reads a local state: with its journal, so that an interrupted
             // run's pending creates and SIDs move along with it.
-            let pushed = State::load(file)?
-                .ok_or_else(|| anyhow::anyhow!("{} does not exist", file.display()))?;
+            let pushed = match State::load(file) {
+                Ok(Some(state)) => state,
+                Ok(None) => bail!("{} does not exist; nothing was pushed", file.display()),
+                // The input is what is wrong: the state it would replace is untouched.
+                Err(StateError::Corrupt {
+                    path,
+                    line,
+                    column,
+                    message,
+                }) => bail!(
+                    "{}:{line}:{column} is not a valid flexform state ({message}); nothing was pushed and {} is unchanged",
+                    path.display(),
+                    location.describe()
+                ),
+                Err(e) => return Err(e.into()),
+            };
             let wait = context::lock_wait(settings, *lock_timeout, &stop);
             let mut store = StateStore::open(location, "state push", &wait).await?;
             let current = store.state().clone();
