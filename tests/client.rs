@@ -636,16 +636,13 @@ async fn get_that_times_out_is_a_timeout() {
         .await;
     let client = client_with(&server, fast_retry(1), Duration::from_millis(200));
 
-    let started = Instant::now();
+    // The answer comes after 3 s; a 200 ms request timeout turns it into a timeout error
+    // (without it, the request would succeed).
     let err = client
         .get_instance(&account(), &credentials(), &instance())
         .await
         .unwrap_err();
 
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "the timeout did not apply"
-    );
     assert!(
         matches!(err, ApiError::Timeout { method: "GET", .. }),
         "{err:?}"

@@ -1478,8 +1478,19 @@ async fn saved_plan_shows_the_same_as_plan() {
     let gets = e.t.stats().gets;
     assert!(gets > 0);
     // show reads no network.
-    e.t.run_read_only(&["show", out_arg, "--format", "markdown"])
-        .await;
+    let md =
+        e.t.run_read_only(&["show", out_arg, "--format", "markdown"])
+            .await;
+    md.assert_exit(0);
+    assert!(
+        md.stdout.starts_with("### flexform plan\n")
+            && md.stdout.contains("**Plan: 3 to create")
+            && md
+                .stdout
+                .ends_with(&format!("\nPlan file SHA-256: `{digest}`\n")),
+        "{}",
+        md.stdout
+    );
     assert_eq!(e.t.stats().gets, gets);
 }
 

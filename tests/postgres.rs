@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{database_url, workspace, ConfigBuilder, Test};
 use flexform::config::secret::Secret;
@@ -94,13 +94,10 @@ async fn two_applies_on_one_workspace_one_proceeds_the_other_names_the_holder() 
         p.stats().create_requests >= 1
     })
     .await;
-    let started = Instant::now();
+    // `--lock-timeout` is 0s by default: the loser fails naming the holder instead of
+    // waiting (had it waited for the release, it would have gone on and exited 0).
     let second = p.run(&["apply", "--auto-approve", "--no-wait"]).await;
     second.assert_exit(1);
-    assert!(
-        started.elapsed() < Duration::from_millis(1_500),
-        "the loser must not wait"
-    );
     let err = &second.stderr;
     assert!(
         err.contains("locked by") && err.contains("apply since") && err.contains('@'),
@@ -124,12 +121,11 @@ async fn a_killed_holder_leaves_no_lock_behind() {
     // SIGKILL while the create's answer is held: no cleanup runs; the database session simply
     // ends.
     p.crash_during_held_create().await;
-    let started = Instant::now();
+    // With no wait allowed, success shows that no lock was left behind.
     let out = p
         .run(&["apply", "--auto-approve", "--lock-timeout", "0s"])
         .await;
     out.assert_exit(0);
-    assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(
         p.stats().create_requests,
         1,

@@ -111,8 +111,19 @@ mod tests {
 
     #[test]
     fn accepts_valid_sids_of_either_case() {
-        assert!(AccountSid::parse("AC0123456789abcdef0123456789ABCDEF").is_ok());
-        assert!(InstanceSid::parse("GO0123456789abcdef0123456789abcdef").is_ok());
+        // Kept as written: the SID users gave is the SID flexform sends and records.
+        assert_eq!(
+            AccountSid::parse("AC0123456789abcdef0123456789ABCDEF")
+                .unwrap()
+                .as_str(),
+            "AC0123456789abcdef0123456789ABCDEF"
+        );
+        assert_eq!(
+            InstanceSid::parse("GO0123456789abcdef0123456789abcdef")
+                .unwrap()
+                .as_str(),
+            "GO0123456789abcdef0123456789abcdef"
+        );
     }
 
     #[test]

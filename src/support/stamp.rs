@@ -51,7 +51,16 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn the_user_is_found_without_environment_variables() {
-        // Every Linux machine this runs on has an /etc/passwd entry for the test's user.
-        assert!(super::user_from_passwd().is_some());
+        // Every Linux machine this runs on has an /etc/passwd entry for the test's user: the
+        // one whose uid owns this process.
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata("/proc/self").unwrap().uid();
+        let name = super::user_from_passwd().expect("a passwd entry");
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+        assert!(
+            passwd.lines().any(|l| l.starts_with(&format!("{name}:"))
+                && l.split(':').nth(2) == Some(&uid.to_string())),
+            "{name} is not uid {uid}"
+        );
     }
 }

@@ -260,7 +260,17 @@ mod tests {
 
     #[test]
     fn trust_failures_get_a_hint_and_others_none() {
-        assert!(untrusted_hint("invalid peer certificate: UnknownIssuer").is_some());
+        for message in [
+            "invalid peer certificate: UnknownIssuer",
+            "UnknownIssuer",
+            "certificate verify failed",
+        ] {
+            let hint = untrusted_hint(message).unwrap_or_else(|| panic!("{message}"));
+            assert!(
+                hint.contains("SSL_CERT_FILE") && hint.contains("update-ca-certificates"),
+                "{hint}"
+            );
+        }
         assert!(untrusted_hint("connection refused").is_none());
     }
 

@@ -78,18 +78,23 @@ pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The test database, or `None` (and a line saying the test was skipped).
+/// A test whose component is missing. In CI (`CI` set, as `.ci/run` runs), where every
+/// component is installed, that is a failure: a skipped test must never pass there. Elsewhere
+/// the test says on stderr, past the harness's capture, that it was skipped, and returns.
+pub fn unavailable(test: &str, why: &str) {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{test} could not run in CI: {why} (.ci/run installs and starts every component)");
+    }
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped {test}: {why}");
+}
+
+/// The test database, or `None` after [`unavailable`] (a failure in CI).
 pub fn database_url(test: &str) -> Option<String> {
     match std::env::var("FLEXFORM_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
-            // Written to stderr directly, past the test harness's capture, so that a plain
-            // `cargo test` shows what was skipped.
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped {test}: FLEXFORM_TEST_DATABASE_URL is not set"
-            );
+            unavailable(test, "FLEXFORM_TEST_DATABASE_URL is not set");
             None
         }
     }
