@@ -779,6 +779,23 @@ mod tests {
                 vec![(S::Warning, K::ImmutableInputChanged)]
             )
         );
+        // The message names both values; an input left out reads as `unset`.
+        let p = plan(&config(Some(true)), &state, &fetched("ready", ACCOUNT));
+        assert!(
+            p.diagnostics[0].message.starts_with(
+                "conversations.default is true in the configuration but was false at creation"
+            ),
+            "{}",
+            p.diagnostics[0].message
+        );
+        let p = plan(&config(None), &state, &fetched("ready", ACCOUNT));
+        assert!(
+            p.diagnostics[0]
+                .message
+                .starts_with("conversations.default is unset in the configuration but was false"),
+            "{}",
+            p.diagnostics[0].message
+        );
         // The same value, or an adopted instance whose input is unknown: no warning.
         assert_eq!(
             decide(&config(Some(false)), &state, &fetched("ready", ACCOUNT)).1,
@@ -1004,6 +1021,179 @@ mod tests {
         );
         assert!(p.changes.iter().all(|c| c.action != Action::Move));
         assert_eq!(p.diagnostics[0].kind, K::Orphaned);
+    }
+
+    /// A configured name that has a pending create of its own (an interrupted create under
+    /// the new name) is not a rename target: the pending create is resolved, the old record
+    /// stays as an orphan, and nothing moves.
+    #[test]
+    fn a_new_name_with_a_pending_create_is_not_a_rename() {
+        let renamed = Config::parse(&format!(
+            "version: 1\ninstances:\n  b:\n    account_sid: {ACCOUNT}\n"
+        ))
+        .unwrap();
+        let mut state = recorded();
+        let mut pending = pending_state().pending["a"].clone();
+        pending.address = "flex_instance.b".into();
+        state.pending.insert("b".into(), pending);
+        let p = plan(
+            &renamed,
+            &state,
+            &[(
+                "b".to_owned(),
+                Observation::Discovered(Discovery::Found(InstanceSid::parse(SID).unwrap())),
+            )]
+            .into(),
+        );
+        assert!(p.changes.iter().all(|c| c.action != Action::Move), "{p:?}");
+        // And an old name with a pending create of its own does not move either.
+        let mut state = recorded();
+        state
+            .pending
+            .insert("a".into(), pending_state().pending["a"].clone());
+        let p = plan(&renamed, &state, &[("b".to_owned(), found())].into());
+        assert!(p.changes.iter().all(|c| c.action != Action::Move), "{p:?}");
+    }
+
+    /// An interrupted create under a name no longer configured is resolved on its own
+    /// account, each discovery answer with its own finding.
+    #[test]
+    fn an_orphaned_pending_create_is_resolved_on_its_account() {
+        let mut state = pending_state();
+        state.pending.get_mut("a").unwrap().conversations_default = Some(true);
+        let only = |o: Observation| -> Observations { [("a".to_owned(), o)].into() };
+        let findings = |p: &Plan| -> Vec<(Severity, DiagnosticKind, String)> {
+            p.diagnostics
+                .iter()
+                .filter(|d| d.address == "flex_instance.a")
+                .map(|d| (d.severity, d.kind, d.message.clone()))
+                .collect()
+        };
+
+        // Unclaimed, and it took effect: adopted under its old name, as sent, and reported.
+        let p = plan(
+            &empty_config(),
+            &state,
+            &only(Observation::PendingElsewhere {
+                made: found_sid(),
+                configured: None,
+            }),
+        );
+        let change = &p.changes[0];
+        assert_eq!(change.action, Action::Adopt);
+        let after = change.after.as_ref().unwrap();
+        assert_eq!(after.flex_instance_sid.as_ref().unwrap().as_str(), FOUND);
+        assert_eq!(
+            after.conversations_default,
+            Some(true),
+            "as the create sent it"
+        );
+        let f = findings(&p);
+        assert_eq!((f[0].0, f[0].1), (S::Drift, K::Orphaned));
+        assert!(
+            f[0].2.contains(&format!("took effect as {FOUND}")),
+            "{}",
+            f[0].2
+        );
+
+        // Claimed by the instance configured on that account: that one adopts it; the old
+        // name is told so, and proposes nothing itself.
+        let claimed = Config::parse(&format!(
+            "version: 1\ninstances:\n  b:\n    account_sid: {ACCOUNT}\n"
+        ))
+        .unwrap();
+        let mut obs = only(Observation::PendingElsewhere {
+            made: found_sid(),
+            configured: None,
+        });
+        obs.insert("b".to_owned(), found());
+        let p = plan(&claimed, &state, &obs);
+        assert!(
+            p.changes.iter().all(|c| c.address != "flex_instance.a"),
+            "{p:?}"
+        );
+        let f = findings(&p);
+        assert_eq!((f[0].0, f[0].1), (S::Drift, K::Orphaned));
+        assert!(
+            f[0].2.contains(&format!("took effect as {FOUND}")) && f[0].2.contains("adopts it"),
+            "{}",
+            f[0].2
+        );
+
+        // Discovery unavailable: it cannot be told, an error that blocks the plan.
+        let p = plan(
+            &empty_config(),
+            &state,
+            &only(Observation::PendingElsewhere {
+                made: Discovery::Unavailable,
+                configured: None,
+            }),
+        );
+        let f = findings(&p);
+        assert_eq!((f[0].0, f[0].1), (S::Error, K::PendingCreateUnresolved));
+        assert!(p.has_errors());
+
+        // The lookup failed: an error naming why.
+        let p = plan(
+            &empty_config(),
+            &state,
+            &only(Observation::Failed("HTTP 503 (20500)".into())),
+        );
+        let f = findings(&p);
+        assert_eq!((f[0].0, f[0].1), (S::Error, K::ObserveFailed));
+        assert!(f[0].2.contains("HTTP 503 (20500)"), "{}", f[0].2);
+
+        // It did not take effect: only a record to forget.
+        let p = plan(
+            &empty_config(),
+            &state,
+            &only(Observation::PendingElsewhere {
+                made: Discovery::None,
+                configured: None,
+            }),
+        );
+        let f = findings(&p);
+        assert_eq!((f[0].0, f[0].1), (S::Drift, K::Orphaned));
+        assert!(f[0].2.contains("did not take effect"), "{}", f[0].2);
+        assert!(p.changes.is_empty());
+    }
+
+    /// A recorded instance is fetched by its SID, never discovered: an observation that
+    /// discovered it anyway (no pending create) is a bug upstream, reported as an error
+    /// rather than planned as if nothing were recorded.
+    #[test]
+    fn a_recorded_instance_that_was_discovered_instead_of_fetched_is_an_error() {
+        let (_, kinds) = decide(&config(None), &recorded(), &observed(found()));
+        assert_eq!(kinds, vec![(S::Error, K::ObserveFailed)]);
+        let p = plan(&config(None), &recorded(), &observed(found()));
+        assert!(p.changes.iter().all(|c| c.action != Action::Adopt), "{p:?}");
+    }
+
+    /// An interrupted create that took effect is adopted as it was sent: its
+    /// `conversations.default` is the pending record's, even when the configuration has
+    /// changed since.
+    #[test]
+    fn an_interrupted_create_is_adopted_with_the_input_it_was_sent() {
+        let mut state = pending_state();
+        state.pending.get_mut("a").unwrap().conversations_default = Some(false);
+        let p = plan(&config(Some(true)), &state, &observed(found()));
+        assert_eq!(p.changes[0].action, Action::Adopt);
+        let after = p.changes[0].after.as_ref().unwrap();
+        assert_eq!(after.conversations_default, Some(false));
+        assert_eq!(after_sid(&p), FOUND);
+    }
+
+    /// The plan shows the status observed now, not the one recorded earlier.
+    #[test]
+    fn a_recorded_instance_is_shown_with_its_observed_status() {
+        let mut state = recorded();
+        state.instances.get_mut("a").unwrap().status = InstanceStatus::CreationInProgress;
+        let p = plan(&config(None), &state, &fetched("ready", ACCOUNT));
+        assert_eq!(p.changes[0].action, Action::Unchanged);
+        assert_eq!(
+            p.changes[0].after.as_ref().unwrap().status,
+            Some(InstanceStatus::Ready)
+        );
     }
 
     #[test]

@@ -227,6 +227,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // The same in a journal whose last line is torn: the damage in the middle is still
+        // an error, not taken for the torn end.
+        let torn_end = format!(
+            "{}{{\"lineage\": oops\n{}{{\"lineage\": oo",
+            line(LINEAGE, 3, status(SID, "ready")),
+            line(LINEAGE, 3, status(SID, "creation-failed"))
+        );
+        let mut s = state();
+        assert!(matches!(
+            replay(&torn_end, &mut s).unwrap_err(),
+            StateError::Corrupt { line: 2, .. }
+        ));
         // Only a torn *last* line (no newline) is taken as a crash mid-append.
         let torn = format!(
             "{}{{\"lineage\": oo",

@@ -601,8 +601,13 @@ mod tests {
         let done = std::sync::atomic::AtomicBool::new(false);
         let done = std::sync::Arc::new(done);
         let once = done.clone();
+        // Failpoints are process-wide, and other tests load states on other threads at the
+        // same time: only this test's own read is raced.
+        let reader = std::thread::current().id();
         fail::cfg_callback("state::load::between_journal_and_file", move || {
-            if once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            if std::thread::current().id() != reader
+                || once.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
                 return;
             }
             // Between the reader's two reads: a fold (serial 2), then a commit (serial 3).
@@ -625,5 +630,83 @@ mod tests {
         assert!(state.pending.contains_key("a") && state.pending.contains_key("b"));
         fail::remove("state::load::between_journal_and_file");
         scenario.teardown();
+    }
+
+    /// A journal that keeps changing under a reader, each time not matching the file, is read
+    /// again a bounded number of times (ten), then reported: never an endless loop, never a
+    /// silent success.
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn a_reader_gives_up_after_ten_changing_mismatches() {
+        let scenario = fail::FailScenario::setup();
+        let (_dir, path) = state_with_journal();
+        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = reads.clone();
+        let journal = journal_path(&path);
+        let foreign = |n: String| {
+            let entry = crate::state::journal::JournalEntry {
+                lineage: format!("another-{n}"),
+                base_serial: 1,
+                update: StateUpdate::ClearPending { name: "a".into() },
+            };
+            format!("{}\n", serde_json::to_string(&entry).unwrap())
+        };
+        std::fs::write(&journal, foreign("start".into())).unwrap();
+        let reader = std::thread::current().id();
+        fail::cfg_callback("state::load::between_journal_and_file", move || {
+            if std::thread::current().id() != reader {
+                return;
+            }
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            assert!(n < 50, "the reader does not give up");
+            // Another state's journal, different every time.
+            std::fs::write(&journal, foreign(n.to_string())).unwrap();
+        })
+        .unwrap();
+        let result = State::load(&path);
+        fail::remove("state::load::between_journal_and_file");
+        scenario.teardown();
+        assert!(
+            matches!(result, Err(StateError::JournalMismatch { .. })),
+            "{result:?}"
+        );
+        // The first read and ten more.
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 11);
+    }
+
+    /// A mismatch that stays the same is reported at once: it is no race, read it again and
+    /// it would only say the same.
+    #[cfg(feature = "failpoints")]
+    #[test]
+    fn a_steady_mismatch_is_reported_after_one_read() {
+        let scenario = fail::FailScenario::setup();
+        let (_dir, path) = state_with_journal();
+        let entry = crate::state::journal::JournalEntry {
+            lineage: "another".into(),
+            base_serial: 1,
+            update: StateUpdate::ClearPending { name: "a".into() },
+        };
+        std::fs::write(
+            journal_path(&path),
+            format!("{}\n", serde_json::to_string(&entry).unwrap()),
+        )
+        .unwrap();
+        let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = reads.clone();
+        let reader = std::thread::current().id();
+        fail::cfg_callback("state::load::between_journal_and_file", move || {
+            if std::thread::current().id() == reader {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+        .unwrap();
+        let result = State::load(&path);
+        fail::remove("state::load::between_journal_and_file");
+        scenario.teardown();
+        assert!(
+            matches!(result, Err(StateError::JournalMismatch { .. })),
+            "{result:?}"
+        );
+        assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

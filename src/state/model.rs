@@ -246,22 +246,24 @@ impl State {
         // Without the lock, a writer may fold (and another may write again) between the two
         // reads: a journal that does not match the file it was read with is read again, and
         // only a mismatch that stays is an error.
-        let mut attempts = 0;
-        loop {
+        // At most this many reads (a bounded loop: a journal that keeps changing cannot keep
+        // a reader here for ever).
+        const READS: usize = 11;
+        let mut mismatch = None;
+        for _ in 0..READS {
             // The journal first: a writer folds it into the file before removing it, so
             // reading in this order never misses an update.
             let journal = read_journal(path)?;
             crate::failpoint!("state::load::between_journal_and_file");
-            let result = Self::load_pair(path, journal.as_deref());
-            match result {
-                Err(StateError::JournalMismatch { .. })
-                    if attempts < 10 && read_journal(path)? != journal =>
-                {
-                    attempts += 1;
+            match Self::load_pair(path, journal.as_deref()) {
+                // The journal changed meanwhile: a writer was at work; read the pair again.
+                Err(e @ StateError::JournalMismatch { .. }) if read_journal(path)? != journal => {
+                    mismatch = Some(e);
                 }
                 other => return other,
             }
         }
+        Err(mismatch.expect("the loop runs at least once"))
     }
 
     /// The state file read now, with `journal` (read just before) applied.
@@ -344,6 +346,52 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A state file that exists but cannot be read is an error naming it, never "no state"
+    /// (which would let the next plan create what the file records).
+    #[test]
+    fn a_state_file_that_cannot_be_read_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        assert!(State::load_file(&path).unwrap().is_none(), "absent: none");
+        std::fs::create_dir(&path).unwrap();
+        match State::load_file(&path) {
+            Err(StateError::Read { path: named, .. }) => assert_eq!(named, path),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The content digest changes with what is recorded, and only with that.
+    #[test]
+    fn the_content_digest_follows_the_records_not_the_serial() {
+        let mut state = State::empty();
+        let digest = state.content_sha256();
+        assert_eq!(digest.len(), 64);
+        assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()));
+        state.serial += 5;
+        state.history_sha256 = Some("x".into());
+        assert_eq!(
+            state.content_sha256(),
+            digest,
+            "serial and trail do not count"
+        );
+        state.pending.insert(
+            "a".into(),
+            PendingCreate {
+                account_sid: AccountSid::parse("AC0123456789abcdef0123456789abcdef").unwrap(),
+                address: "flex_instance.a".into(),
+                conversations_default: None,
+                started_at: "now".into(),
+                in_flight_until: None,
+                clock: None,
+            },
+        );
+        let with_pending = state.content_sha256();
+        assert_ne!(with_pending, digest);
+        let mut other = state.clone();
+        other.lineage = "another".into();
+        assert_ne!(other.content_sha256(), with_pending);
+    }
 
     #[test]
     fn keys_are_written_sorted() {

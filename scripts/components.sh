@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The real components the tests meet, installed and started as CI does: sourced by .ci/run and
+# scripts/mutants.sh (`source scripts/components.sh`), so both test against the same set-up.
+# Installs PostgreSQL, tinyproxy and openssl where missing; `start_postgres` starts a throwaway
+# PostgreSQL with TLS and exports FLEXFORM_TEST_DATABASE_URL and FLEXFORM_TEST_PG_CA.
+
+# Debian packages the tests need: PostgreSQL (tests/postgres.rs, tests/environment.rs) and
+# tinyproxy (tests/environment.rs, a real proxy). Installed only where missing.
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/sbin/tinyproxy ] || need+=(tinyproxy)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "== installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# A test CA and a server certificate for 127.0.0.1, made with openssl, for PostgreSQL's TLS.
+make_pg_certificates() {
+    local dir=$1
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=flexform CI CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$dir/ext.cnf"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+        -CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.pem" 2>/dev/null
+    chmod 0600 "$dir/server.key"
+}
+
+# A throwaway PostgreSQL on loopback, with password authentication over TCP and TLS (ssl=on,
+# a certificate from the test CA), for tests/postgres.rs and tests/environment.rs.
+start_postgres() {
+    local bin data certs port=55432
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    data=$(mktemp -d /tmp/flexform-pg.XXXXXX)
+    certs=$(mktemp -d /tmp/flexform-pg-certs.XXXXXX)
+    make_pg_certificates "$certs"
+    chmod 0755 "$certs"
+    chmod 0644 "$certs/ca.pem" "$certs/server.pem"
+    chown postgres "$data" "$certs/server.key"
+    runuser -u postgres -- "$bin/initdb" -D "$data" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+    runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$data/log" -w \
+        -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$certs/server.pem -c ssl_key_file=$certs/server.key" start >/dev/null
+    trap "runuser -u postgres -- '$bin/pg_ctl' -D '$data' -m fast stop >/dev/null 2>&1 || true" EXIT
+    runuser -u postgres -- psql -h /tmp -p "$port" -q -c "CREATE USER flexform PASSWORD 'flexform-ci'" \
+        -c "CREATE DATABASE flexform_test OWNER flexform"
+    export FLEXFORM_TEST_DATABASE_URL="postgres://flexform:flexform-ci@127.0.0.1:$port/flexform_test"
+    export FLEXFORM_TEST_PG_CA="$certs/ca.pem"
+    echo "== PostgreSQL ready on 127.0.0.1:$port (TLS with the test CA in $certs)"
+}
