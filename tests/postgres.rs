@@ -365,3 +365,110 @@ async fn push_carries_an_interrupted_runs_journal_along() {
     out.assert_exit(0);
     assert_eq!(p.stats().create_requests, 1, "adopted, never sent twice");
 }
+
+/// A store of the workspace `location` names, holding its lock.
+async fn open_store(location: &PgLocation) -> PgStore {
+    PgStore::open(
+        location,
+        "test",
+        &flexform::state::LockWait::timeout(Duration::ZERO),
+    )
+    .await
+    .unwrap()
+}
+
+fn pending(until: Option<String>) -> flexform::state::PendingCreate {
+    flexform::state::PendingCreate {
+        account_sid: flexform::config::sid::AccountSid::parse(A).unwrap(),
+        address: "flex_instance.a".into(),
+        conversations_default: None,
+        started_at: "now".into(),
+        in_flight_until: until,
+        clock: None,
+    }
+}
+
+/// The backup column holds the state as it was before the run: written by the run's first
+/// write, kept by the later ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_backup_is_the_state_before_the_run() {
+    let Some(url) = database_url("pg_backup") else {
+        return;
+    };
+    let location = PgLocation {
+        url: Secret::new(url.clone()),
+        workspace: workspace(),
+    };
+    let mut store = open_store(&location).await;
+    store.commit(|s| s.pending.clear()).await.unwrap();
+    store
+        .commit(|s| {
+            s.pending.insert("a".into(), pending(None));
+        })
+        .await
+        .unwrap();
+    store.release().await;
+    assert_eq!(open_store(&location).await.state().serial, 2);
+    let mut store = open_store(&location).await;
+    store.commit(|s| s.pending.clear()).await.unwrap();
+    store
+        .commit(|s| {
+            s.pending.insert("b".into(), pending(None));
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.state().serial, 4);
+    // A commit that changes nothing writes nothing.
+    assert!(!store.commit(|_| {}).await.unwrap());
+    assert_eq!(store.state().serial, 4);
+    store.release().await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let backup_serial: String = client
+        .query_one(
+            "SELECT backup->>'serial' FROM flexform_states WHERE workspace = $1",
+            &[&location.workspace],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(backup_serial, "2", "the state before the second run");
+}
+
+/// A pending create's in-flight window is moved onto the database's clock, never earlier
+/// than the writer's own reckoning (rounded up to the second, as the record keeps seconds).
+/// The database runs on this machine, so both clocks are the same here, and the database's
+/// `now()` is read after the writer's: the window can only come out later, never earlier.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_window_moves_onto_the_database_clock_without_shrinking() {
+    let Some(url) = database_url("pg_window") else {
+        return;
+    };
+    let location = PgLocation {
+        url: Secret::new(url.clone()),
+        workspace: workspace(),
+    };
+    let mut store = open_store(&location).await;
+    let until =
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(60))
+            .to_string();
+    store
+        .record(vec![flexform::state::StateUpdate::Pending {
+            name: "a".into(),
+            pending: pending(Some(until.clone())),
+        }])
+        .await
+        .unwrap();
+    let recorded = store.state().pending["a"].clone();
+    store.release().await;
+    assert_eq!(recorded.clock.as_deref(), Some("database"));
+    let stored = humantime::parse_rfc3339(recorded.in_flight_until.as_deref().unwrap()).unwrap();
+    let wanted = humantime::parse_rfc3339(&until).unwrap();
+    assert!(
+        stored >= wanted,
+        "the window shrank: {until} became {:?}",
+        recorded.in_flight_until
+    );
+}

@@ -709,4 +709,108 @@ mod tests {
         );
         assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
+
+    /// Folding a journal that changed only pending creates (no record) writes them: every
+    /// kind of change counts, not only a change of every kind at once.
+    #[test]
+    fn a_fold_of_pending_creates_alone_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap();
+        drop(store);
+        let before = State::load_file(&path).unwrap().unwrap();
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        store.record(vec![pending_update("a")]).unwrap();
+        store.compact().unwrap();
+        drop(store);
+        let after = State::load_file(&path).unwrap().unwrap();
+        assert!(after.pending.contains_key("a"), "{after:?}");
+        assert_eq!(after.instances, before.instances);
+        assert_eq!(after.serial, before.serial + 1);
+        assert!(!journal_path(&path).exists());
+    }
+
+    /// The audit entry a run ends with names the serial the state is written at.
+    #[test]
+    fn finish_records_the_serial_it_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap();
+        store
+            .commit(|s| {
+                s.pending.insert("a".into(), pending());
+            })
+            .unwrap();
+        let mut entry = HistoryEntry::new("apply", 2, 0, Vec::new());
+        assert!(store
+            .finish(&mut entry, |s| {
+                s.pending.clear();
+            })
+            .unwrap()
+            .is_none());
+        drop(store);
+        let state = State::load_file(&path).unwrap().unwrap();
+        assert_eq!(state.serial, 3);
+        assert_eq!(entry.serial_after, 3);
+        let trail = crate::state::history::read(&path).unwrap();
+        assert_eq!(trail.last().unwrap().as_ref().unwrap().serial_after, 3);
+    }
+
+    /// `state push`: the pushed state is written, with its own serial when that is higher,
+    /// else one more than the current serial (the serial only rises).
+    #[test]
+    fn replace_writes_the_pushed_state_and_the_serial_only_rises() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store =
+            LocalStore::open(&path, "push", &LockWait::timeout(Duration::ZERO)).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap();
+        store
+            .commit(|s| {
+                s.pending.insert("a".into(), pending());
+            })
+            .unwrap();
+        assert_eq!(store.state().serial, 2);
+        let mut pushed = store.state().clone();
+        pushed.pending.clear();
+        pushed.pending.insert("b".into(), pending());
+        pushed.serial = 7;
+        store.replace(pushed.clone()).unwrap();
+        let on_disk = State::load_file(&path).unwrap().unwrap();
+        assert_eq!(on_disk.serial, 7, "a newer pushed serial is kept");
+        assert_eq!(on_disk.pending, pushed.pending);
+        pushed.serial = 1;
+        store.replace(pushed).unwrap();
+        assert_eq!(
+            State::load_file(&path).unwrap().unwrap().serial,
+            8,
+            "an older pushed serial becomes one more than the current one"
+        );
+    }
+
+    /// A journal that cannot be removed after a fold is an error: left behind, it would be
+    /// replayed again by every reader.
+    #[test]
+    fn a_journal_that_cannot_be_removed_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap();
+        store.record(vec![pending_update("a")]).unwrap();
+        // A non-empty folder in its place cannot be removed as a file.
+        let journal = journal_path(&path);
+        std::fs::remove_file(&journal).unwrap();
+        std::fs::create_dir(&journal).unwrap();
+        std::fs::write(journal.join("x"), b"x").unwrap();
+        match store.compact() {
+            Err(StateError::Write { path: named, .. }) => assert_eq!(named, journal),
+            other => panic!("{other:?}"),
+        }
+    }
 }
