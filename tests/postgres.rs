@@ -421,6 +421,11 @@ async fn the_backup_is_the_state_before_the_run() {
     // A commit that changes nothing writes nothing.
     assert!(!store.commit(|_| {}).await.unwrap());
     assert_eq!(store.state().serial, 4);
+    // The run's audit entry names the serial it is written at.
+    let mut entry = flexform::state::HistoryEntry::new("apply", 4, 0, Vec::new());
+    assert!(store.finish(&mut entry, |_| {}).await.unwrap().is_none());
+    assert_eq!(entry.serial_after, 5);
+    assert_eq!(store.state().serial, 5);
     store.release().await;
     let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await

@@ -813,4 +813,27 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    /// A run that changed no record still anchors its audit entry: the state file is written
+    /// with the new entry's digest.
+    #[test]
+    fn finish_without_changes_still_anchors_the_trail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        store.commit(|s| s.pending.clear()).unwrap();
+        drop(store);
+        let before = State::load_file(&path).unwrap().unwrap();
+        let mut store =
+            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let mut entry = HistoryEntry::new("apply", 1, 0, Vec::new());
+        assert!(store.finish(&mut entry, |_| {}).unwrap().is_none());
+        drop(store);
+        let after = State::load_file(&path).unwrap().unwrap();
+        assert_eq!(after.instances, before.instances);
+        assert!(after.history_sha256.is_some(), "{after:?}");
+        assert_ne!(after.history_sha256, before.history_sha256);
+        assert_eq!(after.serial, before.serial + 1);
+    }
 }
