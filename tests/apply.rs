@@ -901,13 +901,7 @@ async fn apply_json_prints_one_event_per_line() {
         .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
     let existing = project.create_directly(B, None).await;
     let output = apply_ok(&project, &["--json"]).await;
-    let events: Vec<JsonEvent> = output
-        .stdout
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not an event: {line}: {e}"))
-        })
-        .collect();
+    let events = parse_events(&output.stdout);
 
     assert!(
         matches!(
@@ -1000,13 +994,7 @@ async fn apply_json_reports_a_failed_change() {
     });
     let output = project.run(&["apply", "--auto-approve", "--json"]).await;
     output.assert_exit(1);
-    let events: Vec<JsonEvent> = output
-        .stdout
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not an event: {line}: {e}"))
-        })
-        .collect();
+    let events = parse_events(&output.stdout);
     let errored: Vec<(&str, &str, &str)> = events
         .iter()
         .filter_map(|e| match e {
