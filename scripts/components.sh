@@ -2,7 +2,8 @@
 # The real components the tests meet, installed and started as CI does: sourced by .ci/run and
 # scripts/mutants.sh (`source scripts/components.sh`), so both test against the same set-up.
 # Installs PostgreSQL, tinyproxy and openssl where missing; `start_postgres` starts a throwaway
-# PostgreSQL with TLS and exports FLEXFORM_TEST_DATABASE_URL and FLEXFORM_TEST_PG_CA.
+# PostgreSQL with TLS and exports FLEXFORM_TEST_DATABASE_URL, FLEXFORM_TEST_PG_CA and a client
+# certificate (FLEXFORM_TEST_PG_CLIENT_CERT, FLEXFORM_TEST_PG_CLIENT_KEY).
 
 # Debian packages the tests need: PostgreSQL (tests/postgres.rs, tests/environment.rs) and
 # tinyproxy (tests/environment.rs, a real proxy). Installed only where missing.
@@ -28,10 +29,20 @@ make_pg_certificates() {
     openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
         -CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.pem" 2>/dev/null
     chmod 0600 "$dir/server.key"
+    # A client certificate for the user flexform_cert (sslcert/sslkey; pg_hba `cert`).
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=flexform_cert" \
+        -keyout "$dir/client.key" -out "$dir/client.csr" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >"$dir/client-ext.cnf"
+    openssl x509 -req -in "$dir/client.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+        -CAcreateserial -days 2 -extfile "$dir/client-ext.cnf" -out "$dir/client.pem" 2>/dev/null
+    chmod 0600 "$dir/client.key"
 }
 
 # A throwaway PostgreSQL on loopback, with password authentication over TCP and TLS (ssl=on,
-# a certificate from the test CA), for tests/postgres.rs and tests/environment.rs.
+# a certificate from the test CA), for tests/postgres.rs and tests/environment.rs. The server
+# asks for client certificates from the test CA (ssl_ca_file) without requiring them, except
+# for the user flexform_cert, which signs in with its certificate only (pg_hba `cert`; the
+# files are exported as FLEXFORM_TEST_PG_CLIENT_CERT and FLEXFORM_TEST_PG_CLIENT_KEY).
 start_postgres() {
     local bin data certs port=55432
     while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
@@ -43,12 +54,23 @@ start_postgres() {
     chmod 0644 "$certs/ca.pem" "$certs/server.pem"
     chown postgres "$data" "$certs/server.key"
     runuser -u postgres -- "$bin/initdb" -D "$data" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+    # First match wins: these lines go before initdb's.
+    {
+        printf 'hostssl all flexform_cert 127.0.0.1/32 cert\n'
+        printf 'host    all flexform_cert 127.0.0.1/32 reject\n'
+        cat "$data/pg_hba.conf"
+    } >"$data/pg_hba.conf.new"
+    mv "$data/pg_hba.conf.new" "$data/pg_hba.conf"
+    chown postgres "$data/pg_hba.conf"
     runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$data/log" -w \
-        -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$certs/server.pem -c ssl_key_file=$certs/server.key" start >/dev/null
+        -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$certs/server.pem -c ssl_key_file=$certs/server.key -c ssl_ca_file=$certs/ca.pem" start >/dev/null
     trap "runuser -u postgres -- '$bin/pg_ctl' -D '$data' -m fast stop >/dev/null 2>&1 || true" EXIT
     runuser -u postgres -- psql -h /tmp -p "$port" -q -c "CREATE USER flexform PASSWORD 'flexform-ci'" \
-        -c "CREATE DATABASE flexform_test OWNER flexform"
+        -c "CREATE DATABASE flexform_test OWNER flexform" \
+        -c "CREATE USER flexform_cert" -c "CREATE DATABASE flexform_cert OWNER flexform_cert"
     export FLEXFORM_TEST_DATABASE_URL="postgres://flexform:flexform-ci@127.0.0.1:$port/flexform_test"
     export FLEXFORM_TEST_PG_CA="$certs/ca.pem"
+    export FLEXFORM_TEST_PG_CLIENT_CERT="$certs/client.pem"
+    export FLEXFORM_TEST_PG_CLIENT_KEY="$certs/client.key"
     echo "== PostgreSQL ready on 127.0.0.1:$port (TLS with the test CA in $certs)"
 }

@@ -15,6 +15,7 @@ export CI="${CI:-true}" CARGO_TERM_COLOR=never
 out=target/mutants
 phase=${1:-all}
 status=0
+mkdir -p "$out"  # cargo-mutants creates the output folder but not its parent
 
 if [ "$phase" = all ] || [ "$phase" = core ]; then
     # 1. The pure core, decided by the unit tests: the planner, the retry policy, the journal

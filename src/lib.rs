@@ -10,7 +10,9 @@
 //!    before every POST and every SID right after its answer.
 //! 5. [`cli`]: the command line around it all, the only code that knows clap and the terminal.
 //!
-//! [`sim`] is a local simulator of the Flex API for tests, the demo and offline use.
+//! [`sim`] is a local simulator of the Flex API for tests, the demo and offline use;
+//! [`support`] holds the leaf helpers every stage shares (its public part is
+//! [`support::fs::write_atomic`], which tests use to write a state as flexform would).
 //!
 //! The public surface is what the binary, the tests and the benchmarks use: the stage
 //! modules' entry points and types, re-exported at each module's top.

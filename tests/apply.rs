@@ -817,6 +817,8 @@ enum JsonEvent {
     ApplyStart {
         create: usize,
         adopt: usize,
+        #[serde(rename = "move")]
+        moved: usize,
     },
     Recorded {
         address: String,
@@ -908,7 +910,8 @@ async fn apply_json_prints_one_event_per_line() {
             events.first(),
             Some(JsonEvent::ApplyStart {
                 create: 1,
-                adopt: 1
+                adopt: 1,
+                moved: 0
             })
         ),
         "{events:?}"

@@ -257,15 +257,25 @@ async fn applying_a_saved_plan_records_the_digest_that_show_prints() {
         .run_read_only(&["show", "plan.json", "--format", "markdown"])
         .await;
     md.assert_stdout_contains(&format!("Plan file SHA-256: `{digest}`"));
-    let json = t.run_read_only(&["show", "plan.json", "--json"]).await;
-    json.json();
-    json.assert_stderr_contains(&digest);
+    // In the JSON document itself (stdout), so a script has it, even with -q.
+    let json = t
+        .run_read_only(&["show", "plan.json", "--json", "-q"])
+        .await;
+    json.assert_exit(0);
+    let shown = json.json();
+    assert_eq!(shown["plan_file_sha256"], digest.as_str(), "{shown:#}");
+    assert_eq!(json.stderr, "", "nothing on stderr with -q");
 
     t.run(&["apply", "plan.json"]).await.assert_exit(0);
     let entry = &t.history()[0];
     assert_eq!(
         entry.provenance.plan_sha256.as_deref(),
         Some(digest.as_str())
+    );
+    assert_eq!(
+        entry.provenance.plan_sha256.as_deref(),
+        shown["plan_file_sha256"].as_str(),
+        "show --json's digest is the history entry's"
     );
     assert_eq!(entry.provenance.commit.as_deref(), Some("0123abcd"));
 }
@@ -348,4 +358,284 @@ async fn the_report_shows_both_sids_history_and_the_current_state() {
     let csv = t.run_read_only(&["report", "--format", "csv"]).await;
     csv.assert_exit(0);
     assert_eq!(csv.stdout.lines().count(), 2, "{}", csv.stdout);
+}
+
+/// The trail deleted or emptied while the state anchors its newest entry: `verify` says so and
+/// exits 1 (it used to panic on the missing entry 0), and the report says the trail is broken.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_fails_cleanly_when_the_whole_trail_is_deleted_or_emptied() {
+    let t = Test::with_sim_ready_after(Duration::ZERO).await;
+    estate(&t).await;
+    let anchor = t
+        .state()
+        .history_sha256
+        .expect("the state anchors the trail");
+    let trail = t.path("flexform.state.json.history.jsonl");
+    let original = std::fs::read_to_string(&trail).unwrap();
+
+    let missing = |what: &'static str| {
+        let anchor = anchor.clone();
+        move |out: &Outcome| {
+            assert!(!out.stderr.contains("panicked"), "{what}: {out:?}");
+            out.assert_exit(1)
+                .assert_stderr_contains("missing or empty")
+                .assert_stderr_contains(&format!("anchors entry SHA-256 {anchor}"));
+            assert_eq!(out.stdout, "", "{what}: no verdict on stdout");
+        }
+    };
+    std::fs::remove_file(&trail).unwrap();
+    missing("deleted")(&t.run_read_only(&["history", "verify"]).await);
+    let report = t.run_read_only(&["report", "--format", "json"]).await;
+    report.assert_exit(0);
+    let report = report.json();
+    assert_eq!(report["trail"]["intact"], false, "{report:#}");
+    assert!(
+        report["trail"]["broken"]
+            .as_str()
+            .unwrap()
+            .contains("missing or empty"),
+        "{report:#}"
+    );
+
+    std::fs::write(&trail, "").unwrap();
+    missing("emptied")(&t.run_read_only(&["history", "verify"]).await);
+    std::fs::write(&trail, "\n\n").unwrap();
+    missing("blank lines only")(&t.run_read_only(&["history", "verify"]).await);
+
+    std::fs::write(&trail, original).unwrap();
+    t.run_read_only(&["history", "verify"]).await.assert_exit(0);
+}
+
+/// Entries written before the hash chain (no `prev_sha256`) are a legacy prefix: verify
+/// accepts them, exits 0 and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_accepts_a_legacy_prefix_and_says_so() {
+    let t = Test::with_sim_ready_after(Duration::ZERO).await;
+    // What an older flexform wrote: no links, no provenance.
+    let legacy = |serial: u64| {
+        serde_json::json!({
+            "time": format!("2025-01-0{serial}T00:00:00Z"), "who": "ci@old-runner", "ci": {},
+            "command": "state push", "serial_before": serial - 1, "serial_after": serial,
+            "changes": []
+        })
+        .to_string()
+    };
+    std::fs::write(
+        t.path("flexform.state.json.history.jsonl"),
+        format!("{}\n{}\n", legacy(1), legacy(2)),
+    )
+    .unwrap();
+    t.write_config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let trail = t.history();
+    assert_eq!(trail.len(), 3);
+    assert!(trail[1].prev_sha256.is_none());
+    assert_eq!(
+        trail[2].prev_sha256.as_deref(),
+        Some(trail[1].sha256().as_str()),
+        "the chain starts from the last legacy entry"
+    );
+
+    let out = t.run_read_only(&["history", "verify"]).await;
+    out.assert_exit(0)
+        .assert_stdout_contains("3 entries, hash chain intact")
+        .assert_stderr_contains("the first 2 entries predate the hash chain");
+
+    // One legacy entry: said in the singular.
+    let lines: Vec<String> = lines(&t);
+    rewrite(&t, &lines[1..]);
+    let out = t.run_read_only(&["history", "verify"]).await;
+    out.assert_exit(0)
+        .assert_stderr_contains("the first entry predates the hash chain");
+
+    // A link-less entry after the chain began is not legacy: it breaks the chain.
+    let mut late = lines.clone();
+    late.push(legacy(3));
+    rewrite(&t, &late);
+    t.run_read_only(&["history", "verify"])
+        .await
+        .assert_exit(1)
+        .assert_stderr_contains("history entry 4");
+}
+
+/// `--instance NAME` shows only NAME's changes, also from an entry that changed others.
+#[tokio::test(flavor = "multi_thread")]
+async fn history_for_one_instance_shows_only_its_changes() {
+    let t = Test::with_sim_ready_after(Duration::ZERO).await;
+    estate(&t).await;
+    let all = history_json(&t.run_read_only(&["history", "--format", "json"]).await);
+    let apply = &all["entries"][2];
+    assert_eq!(apply["changes"].as_array().unwrap().len(), 2, "a and b");
+
+    let a = history_json(
+        &t.run_read_only(&["history", "--format", "json", "--instance", "a"])
+            .await,
+    );
+    assert_eq!(commands(&a), ["apply"]);
+    let addresses: Vec<&str> = a["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["changes"].as_array().unwrap())
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, ["flex_instance.a"]);
+
+    let b_sid = apply["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "flex_instance.b")
+        .and_then(|c| c["flex_instance_sid"].as_str())
+        .unwrap();
+    let human = t.run_read_only(&["history", "--instance", "a"]).await;
+    human
+        .assert_exit(0)
+        .assert_stdout_contains("flex_instance.a GO");
+    assert!(
+        !human.stdout.contains("flex_instance.b"),
+        "{}",
+        human.stdout
+    );
+    assert!(!human.stdout.contains(b_sid), "{}", human.stdout);
+    let md = t
+        .run_read_only(&["history", "--instance", "a", "--format", "markdown"])
+        .await;
+    md.assert_exit(0)
+        .assert_stdout_contains("flex_instance.a GO");
+    assert!(!md.stdout.contains("flex_instance.b"), "{}", md.stdout);
+
+    let csv = t
+        .run_read_only(&["history", "--instance", "a", "--format", "csv"])
+        .await;
+    csv.assert_exit(0);
+    let mut reader = ::csv::Reader::from_reader(csv.stdout.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 1, "{}", csv.stdout);
+    assert_eq!(&rows[0][6], "flex_instance.a");
+
+    // b: the apply (its create only) and the state rm.
+    let b = history_json(
+        &t.run_read_only(&["history", "--format", "json", "--instance", "b"])
+            .await,
+    );
+    assert_eq!(commands(&b), ["state rm", "apply"]);
+    for entry in b["entries"].as_array().unwrap() {
+        for change in entry["changes"].as_array().unwrap() {
+            assert_eq!(change["address"], "flex_instance.b", "{b:#}");
+        }
+    }
+}
+
+/// An instance deleted outside flexform: the report shows what was observed (not found, or
+/// the status `deleted`), not the `ready` it was recorded as.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_report_shows_an_instance_deleted_outside_as_observed() {
+    let t = Test::with_sim_ready_after(Duration::ZERO).await.config(
+        &ConfigBuilder::new()
+            .instance("a", &account(1))
+            .instance("b", &account(2)),
+    );
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let a = t.sim_sid(&account(1));
+    let b = t.sim_sid(&account(2));
+    assert!(t.sim().delete_instance(&a));
+    assert!(t.sim().set_status(&b, "deleted"));
+
+    let out = t.run_read_only(&["report", "--format", "json"]).await;
+    out.assert_exit(0);
+    let report = out.json();
+    let instances = report["instances"].as_array().unwrap();
+    let status = |address: &str| {
+        let i = instances
+            .iter()
+            .find(|i| i["address"] == address)
+            .unwrap_or_else(|| panic!("{address}: {report:#}"));
+        (
+            i["status"].as_str().unwrap().to_owned(),
+            i["findings"].to_string(),
+        )
+    };
+    let (status_a, findings_a) = status("flex_instance.a");
+    assert_eq!(status_a, "not found (404): deleted outside flexform");
+    assert!(findings_a.contains("deleted_outside"), "{findings_a}");
+    let (status_b, findings_b) = status("flex_instance.b");
+    assert_eq!(status_b, "deleted (deleted outside flexform)");
+    assert!(findings_b.contains("deleted_outside"), "{findings_b}");
+
+    let md = t.run_read_only(&["report"]).await;
+    md.assert_exit(0).assert_stdout_contains(&format!(
+        "| `{a}` | not found (404): deleted outside flexform |"
+    ));
+    assert!(!md.stdout.contains("| ready |"), "{}", md.stdout);
+    let csv = t.run_read_only(&["report", "--format", "csv"]).await;
+    csv.assert_exit(0)
+        .assert_stdout_contains("not found (404): deleted outside flexform");
+
+    // An instance that cannot be observed (it belongs to another account than configured now):
+    // its recorded status, marked as such.
+    t.write_config(
+        &ConfigBuilder::new()
+            .instance("a", &account(3))
+            .instance("b", &account(2)),
+    );
+    let out = t.run_read_only(&["report", "--format", "json"]).await;
+    out.assert_exit(1).assert_stderr_contains("flex_instance.a");
+    let report = out.json();
+    let a = &report["instances"][0];
+    assert_eq!(a["address"], "flex_instance.a", "{report:#}");
+    assert_eq!(
+        a["status"], "ready (as recorded: not observed)",
+        "{report:#}"
+    );
+}
+
+/// An instance that cannot be checked is a JUnit `<error>`, next to another's `<failure>`:
+/// neither hides the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_as_junit_reports_an_error_as_an_error_beside_a_drift() {
+    let t = Test::with_sim_ready_after(Duration::ZERO).await.config(
+        &ConfigBuilder::new()
+            .instance("a", &account(1))
+            .instance("b", &account(2))
+            .instance("c", &account(3)),
+    );
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    assert!(t.sim().delete_instance(&t.sim_sid(&account(2))));
+    // c's recorded instance now belongs to another account than configured.
+    t.write_config(
+        &ConfigBuilder::new()
+            .instance("a", &account(1))
+            .instance("b", &account(2))
+            .instance("c", &account(4)),
+    );
+    let out = t.run_read_only(&["drift", "--format", "junit"]).await;
+    out.assert_exit(1);
+    let report = quick_junit::Report::deserialize_from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JUnit XML ({e}): {}", out.stdout));
+    let status: Vec<(String, Option<quick_junit::NonSuccessKind>)> = report
+        .test_suites
+        .iter()
+        .flat_map(|s| s.test_cases.iter())
+        .map(|c| {
+            let kind = match &c.status {
+                quick_junit::TestCaseStatus::NonSuccess { kind, .. } => Some(*kind),
+                _ => None,
+            };
+            (c.name.as_str().to_owned(), kind)
+        })
+        .collect();
+    use quick_junit::NonSuccessKind::{Error, Failure};
+    assert_eq!(
+        status,
+        [
+            ("flex_instance.a".to_owned(), None),
+            ("flex_instance.b".to_owned(), Some(Failure)),
+            ("flex_instance.c".to_owned(), Some(Error)),
+        ],
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("deleted_outside"), "{}", out.stdout);
+    assert!(out.stdout.contains("account_mismatch"), "{}", out.stdout);
 }

@@ -18,23 +18,29 @@ use flexform::state::State;
 /// Every point where apply can die, in the order a create meets them. Each is a row of the
 /// README's "Guarantees" table.
 const POINTS: &[&str] = &[
+    // Any request's: the first is the plan's discovery, before anything is written.
+    "client::before_send",
     "apply::before_pending",
     "state::journal::before_append",
     "state::journal::before_sync",
     "apply::after_pending_durable",
-    "client::before_send",
+    "client::before_create_send",
+    "client::after_create_send",
     "apply::after_create_answer",
     "apply::after_sid_durable",
     "state::fold::before_write",
-    "fs::before_rename",
-    "fs::after_rename",
+    "state::backup::before_rename",
+    "state::backup::after_rename",
+    "state::file::before_rename",
+    "state::file::after_rename",
     "state::fold::before_journal_remove",
 ];
 
 /// The points around the PostgreSQL backend's compare-and-swap, and the create's own.
 const PG_POINTS: &[&str] = &[
     "apply::after_pending_durable",
-    "client::before_send",
+    "client::before_create_send",
+    "client::after_create_send",
     "apply::after_create_answer",
     "apply::after_sid_durable",
     "state::pg::before_cas",
@@ -116,6 +122,69 @@ async fn assert_invariants(t: &Test) {
     assert!(state.pending.is_empty(), "{:?}", state.pending);
 }
 
+/// The state file itself, without its journal.
+fn state_file(t: &Test) -> State {
+    serde_json::from_slice(&t.state_bytes()).expect("the state file parses")
+}
+
+/// Checks that apply died where `point` says, by what it left (the README's "what is on disk"
+/// column): whether a pending record is durable, whether a create was sent or took effect, and
+/// which file the fold had renamed. `before` is the simulator's count of create requests and
+/// the state's serial before the crashed run.
+fn assert_died_at(point: &str, t: &Test, after_crash: &State, before: (u64, u64)) {
+    let (create_requests, serial) = before;
+    let backup = t.path("flexform.state.json.backup").exists();
+    let journal = t.path("flexform.state.json.journal").exists();
+    let sent = t.stats().create_requests - create_requests;
+    let unrecorded = t
+        .sim()
+        .instances()
+        .into_iter()
+        .filter(|i| {
+            !after_crash
+                .instances
+                .values()
+                .any(|r| r.flex_instance_sid.as_str() == i.flex_instance_sid)
+        })
+        .count();
+    match point {
+        "client::before_send"
+        | "apply::before_pending"
+        | "state::journal::before_append"
+        | "state::pg::before_cas" => {
+            assert!(after_crash.pending.is_empty(), "{point}: {after_crash:?}");
+            assert_eq!(sent, 0, "{point}: no create was sent");
+        }
+        "state::journal::before_sync"
+        | "apply::after_pending_durable"
+        | "client::before_create_send"
+        | "state::pg::after_cas" => {
+            assert!(!after_crash.pending.is_empty(), "{point}: pending recorded");
+            assert_eq!(sent, 0, "{point}: no create was sent");
+        }
+        "client::after_create_send" | "apply::after_create_answer" => {
+            assert!(!after_crash.pending.is_empty(), "{point}: pending kept");
+            assert!(unrecorded > 0, "{point}: an instance exists, unrecorded");
+        }
+        "apply::after_sid_durable" => {
+            assert!(after_crash.instances.len() > 1, "{point}: the SID recorded");
+        }
+        "state::fold::before_write" | "state::backup::before_rename" => {
+            assert!(!backup && journal, "{point}: no backup yet, the journal");
+            assert_eq!(state_file(t).serial, serial, "{point}: the old file");
+        }
+        "state::backup::after_rename" | "state::file::before_rename" => {
+            assert!(backup && journal, "{point}: the backup, the journal");
+            assert_eq!(state_file(t).serial, serial, "{point}: the old file");
+        }
+        "state::file::after_rename" | "state::fold::before_journal_remove" => {
+            assert!(journal, "{point}: the journal, already folded");
+            assert_eq!(state_file(t).serial, serial + 1, "{point}: the new file");
+        }
+        _ => panic!("{point}: no expectation for this point"),
+    }
+}
+
 /// Kills apply at each of `points` over a fresh estate, then settles and checks.
 async fn crash_matrix(points: &[&str], pg: Option<&str>) {
     for point in points {
@@ -129,6 +198,7 @@ async fn crash_matrix(points: &[&str], pg: Option<&str>) {
         // A state that exists, so that the crash meets a backup, a journal and a fold.
         t.run(APPLY).await.assert_exit(0);
         let serial_before = read_state(&t).await.unwrap().serial;
+        let creates_before = t.stats().create_requests;
         t.write_config(&config(3, ws));
 
         let crashed = t
@@ -139,10 +209,11 @@ async fn crash_matrix(points: &[&str], pg: Option<&str>) {
             "{point}: apply should have died there: {crashed:?}"
         );
         assert!(
-            crashed.stderr.contains("crashing at"),
+            crashed.stderr.contains(&format!("failpoint {point} panic")),
             "{point}: {crashed:?}"
         );
         let after_crash = read_state(&t).await.expect("the state survives");
+        assert_died_at(point, &t, &after_crash, (creates_before, serial_before));
         assert!(
             after_crash.serial >= serial_before,
             "{point}: serial went down"
@@ -198,6 +269,51 @@ async fn a_failed_final_fold_is_not_reported_as_complete_and_the_next_run_folds_
     next.assert_exit(0);
     assert!(!t.path("flexform.state.json.journal").exists());
     assert_invariants(&t).await;
+}
+
+/// The README's "Guarantees" table has one row per crash point tested here, naming the
+/// backends it is tested on, and no other.
+#[test]
+fn the_readme_guarantees_table_is_the_crash_points_tested_here() {
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let section = readme
+        .split("### Guarantees")
+        .nth(1)
+        .expect("a Guarantees section");
+    let rows: Vec<(String, String)> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| ---"))
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let points: Vec<&str> = cells[1]
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter(|p| p.contains("::"))
+                .collect();
+            assert_eq!(points.len(), 1, "one failpoint per row: {row}");
+            (points[0].to_owned(), cells[4].to_owned())
+        })
+        .collect();
+    let mut expected: Vec<(String, String)> = Vec::new();
+    for point in POINTS.iter().chain(PG_POINTS).chain(&["state::fold::fail"]) {
+        let local = POINTS.contains(point) || *point == "state::fold::fail";
+        let pg = PG_POINTS.contains(point);
+        let on = match (local, pg) {
+            (true, true) => "local, PostgreSQL",
+            (true, false) => "local",
+            _ => "PostgreSQL",
+        };
+        if !expected.iter().any(|(p, _)| p == point) {
+            expected.push(((*point).to_owned(), on.to_owned()));
+        }
+    }
+    let mut found = rows.clone();
+    found.sort();
+    expected.sort();
+    assert_eq!(found, expected, "README rows: {rows:#?}");
 }
 
 /// Three applies at a time on one state, one of them killed or interrupted at a random moment

@@ -3,8 +3,9 @@
 //! TLS with libpq's `sslmode` semantics and `PG*` variables.
 //!
 //! The proxy tests need `tinyproxy` on the PATH and the PostgreSQL ones a database with TLS
-//! (`FLEXFORM_TEST_DATABASE_URL` and `FLEXFORM_TEST_PG_CA`, as `.ci/run` starts it); each says
-//! it was skipped where its component is missing.
+//! (`FLEXFORM_TEST_DATABASE_URL` and `FLEXFORM_TEST_PG_CA`, plus `FLEXFORM_TEST_PG_CLIENT_CERT`
+//! and `FLEXFORM_TEST_PG_CLIENT_KEY` for the user `flexform_cert`, as `scripts/components.sh`
+//! starts it for `.ci/run`); each says it was skipped where its component is missing.
 
 mod common;
 
@@ -61,6 +62,80 @@ async fn https_with_an_untrusted_ca_is_a_clear_error_and_ssl_cert_file_makes_it_
         t.state().instances["a"].flex_instance_sid.as_str(),
         t.sim_sid(&account(1))
     );
+}
+
+/// A folder laid out as OpenSSL's `c_rehash`/`openssl rehash` and update-ca-certificates lay
+/// out /etc/ssl/certs: `<subject hash>.0` symbolic links to the PEM files (the hash from
+/// openssl where it is installed; rustls-native-certs reads every file in the folder, whatever
+/// its name).
+#[cfg(unix)]
+fn hashed_cert_dir(cas: &[&std::path::Path]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    std::fs::create_dir(dir.path().join("pem")).unwrap();
+    for (i, ca) in cas.iter().enumerate() {
+        let pem = dir.path().join("pem").join(format!("ca-{i}.pem"));
+        std::fs::copy(ca, &pem).unwrap();
+        let hash = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-subject_hash", "-in"])
+            .arg(&pem)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_else(|| format!("{i:08x}"));
+        let mut n = 0;
+        while dir
+            .path()
+            .join("certs")
+            .join(format!("{hash}.{n}"))
+            .exists()
+        {
+            n += 1;
+        }
+        std::os::unix::fs::symlink(&pem, dir.path().join("certs").join(format!("{hash}.{n}")))
+            .unwrap();
+    }
+    dir
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn https_trusts_a_ca_found_only_in_the_folder_ssl_cert_dir_names() {
+    let ca = TestCa::new();
+    let other = TestCa::new();
+    let t = https_project(&ca).await;
+    let with_ca = hashed_cert_dir(&[&other.ca(), &ca.ca()]);
+    let without = hashed_cert_dir(&[&other.ca()]);
+    let dir = |d: &tempfile::TempDir| d.path().join("certs").to_str().unwrap().to_owned();
+    let (with_ca, without) = (dir(&with_ca), dir(&without));
+
+    let trusted = t
+        .run_read_only_with_env(
+            &["plan", "--detailed-exitcode"],
+            &[("SSL_CERT_FILE", None), ("SSL_CERT_DIR", Some(&with_ca))],
+        )
+        .await;
+    trusted.assert_exit(2);
+    trusted.assert_stdout_contains("flex_instance.a will be created");
+    // A folder without the CA: its certificates, and only they, are trusted.
+    let untrusted = t
+        .run_read_only_with_env(
+            &["plan", "--max-attempts", "1"],
+            &[("SSL_CERT_FILE", None), ("SSL_CERT_DIR", Some(&without))],
+        )
+        .await;
+    untrusted.assert_exit(1);
+    untrusted.assert_stderr_contains("cannot verify the TLS certificate of 127.0.0.1");
+    untrusted.assert_stderr_contains("SSL_CERT_DIR");
+    // Several folders, as OpenSSL reads them: separated by `:`.
+    let both = format!("{without}:{with_ca}");
+    t.run_read_only_with_env(
+        &["plan", "--detailed-exitcode"],
+        &[("SSL_CERT_FILE", None), ("SSL_CERT_DIR", Some(&both))],
+    )
+    .await
+    .assert_exit(2);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -256,9 +331,15 @@ async fn every_sslmode_means_what_it_means_to_libpq() {
     let Some((url, ca)) = pg_with_tls("sslmodes") else {
         return;
     };
-    // prefer (the default), require and disable work with the server's own certificate,
+    // prefer (the default), allow, require and disable work with the server's own certificate,
     // which nothing on this machine trusts, as with psql.
-    for mode in ["", "sslmode=prefer", "sslmode=require", "sslmode=disable"] {
+    for mode in [
+        "",
+        "sslmode=prefer",
+        "sslmode=allow",
+        "sslmode=require",
+        "sslmode=disable",
+    ] {
         let url = if mode.is_empty() {
             url.clone()
         } else {
@@ -325,4 +406,270 @@ async fn pg_variables_fill_a_url_that_omits_the_password() {
     let out = pull_with(&bare, &[]).await;
     out.assert_exit(1);
     assert!(!out.stderr.contains(&password), "{out:?}");
+}
+
+/// `vars` on top of an environment with no `PG*`, `SSL_CERT_*` or `HOME` of the test's own:
+/// what the run uses is what the test sets.
+fn only<'a>(vars: &[(&'a str, Option<&'a str>)], home: &'a str) -> Vec<(&'a str, Option<&'a str>)> {
+    let mut all: Vec<(&str, Option<&str>)> = [
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGPASSFILE",
+        "PGDATABASE",
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+        "PGSSLCERT",
+        "PGSSLKEY",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    ]
+    .into_iter()
+    .map(|name| (name, None))
+    .collect();
+    all.push(("HOME", Some(home)));
+    all.extend_from_slice(vars);
+    all
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sslrootcert_system_trusts_what_the_system_trusts() {
+    let Some((url, ca)) = pg_with_tls("sslrootcert=system") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path().to_str().unwrap();
+    // The test CA in the system's trust (SSL_CERT_FILE): verify-full passes, and
+    // sslrootcert=system alone means verify-full, as in libpq.
+    for params in [
+        "sslmode=verify-full&sslrootcert=system",
+        "sslrootcert=system",
+    ] {
+        pull_with(
+            &with_params(&url, params),
+            &only(&[("SSL_CERT_FILE", Some(&ca))], home),
+        )
+        .await
+        .assert_exit(0);
+    }
+    // Not in it (another CA; then the machine's own store): a clear error.
+    let other = TestCa::new();
+    let other_ca = other.ca();
+    let system = with_params(&url, "sslmode=verify-full&sslrootcert=system");
+    for vars in [
+        vec![("SSL_CERT_FILE", Some(other_ca.to_str().unwrap()))],
+        vec![],
+    ] {
+        let out = pull_with(&system, &only(&vars, home)).await;
+        out.assert_exit(1);
+        out.assert_stderr_contains("sslmode=verify-full");
+        out.assert_stderr_contains("not signed by a CA this machine trusts");
+        out.assert_stderr_contains("SSL_CERT_FILE");
+        assert!(!out.stderr.contains("flexform-ci"), "the password leaked");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn require_with_a_root_certificate_verifies_the_chain_as_libpq_does() {
+    let Some((url, ca)) = pg_with_tls("require with sslrootcert") else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let home_str = home.path().to_str().unwrap();
+    let other = TestCa::new();
+    let wrong = with_params(
+        &url,
+        &format!("sslmode=require&sslrootcert={}", other.ca().display()),
+    );
+    let out = pull_with(&wrong, &only(&[], home_str)).await;
+    out.assert_exit(1);
+    out.assert_stderr_contains("sslmode=require");
+    out.assert_stderr_contains("not signed by a CA this machine trusts");
+    let right = with_params(&url, &format!("sslmode=require&sslrootcert={ca}"));
+    pull_with(&right, &only(&[], home_str)).await.assert_exit(0);
+    // libpq's default root certificate, ~/.postgresql/root.crt, counts too.
+    std::fs::create_dir(home.path().join(".postgresql")).unwrap();
+    std::fs::copy(other.ca(), home.path().join(".postgresql/root.crt")).unwrap();
+    let require = with_params(&url, "sslmode=require");
+    pull_with(&require, &only(&[], home_str))
+        .await
+        .assert_exit(1);
+    std::fs::copy(&ca, home.path().join(".postgresql/root.crt")).unwrap();
+    pull_with(&require, &only(&[], home_str))
+        .await
+        .assert_exit(0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_certificates_are_presented_and_bad_ones_named() {
+    let Some((url, ca)) = pg_with_tls("client certificates") else {
+        return;
+    };
+    let files = [
+        "FLEXFORM_TEST_PG_CLIENT_CERT",
+        "FLEXFORM_TEST_PG_CLIENT_KEY",
+    ]
+    .map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+    let [Some(cert), Some(key)] = files else {
+        skipped(
+            "client certificates",
+            "FLEXFORM_TEST_PG_CLIENT_CERT and FLEXFORM_TEST_PG_CLIENT_KEY are not set (scripts/components.sh sets them)",
+        );
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let home_str = home.path().to_str().unwrap();
+    // The user flexform_cert signs in with its certificate only (pg_hba `cert`, no password).
+    let mut as_cert_user = reqwest::Url::parse(&url).unwrap();
+    as_cert_user.set_username("flexform_cert").unwrap();
+    as_cert_user.set_password(None).unwrap();
+    as_cert_user.set_path("/flexform_cert");
+    let base = with_params(
+        as_cert_user.as_str(),
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    );
+    let with_files =
+        |cert: &str, key: &str| with_params(&base, &format!("sslcert={cert}&sslkey={key}"));
+
+    pull_with(&with_files(&cert, &key), &only(&[], home_str))
+        .await
+        .assert_exit(0);
+    // By PGSSLCERT and PGSSLKEY, and with prefer (the certificate is sent all the same).
+    pull_with(
+        &base,
+        &only(
+            &[("PGSSLCERT", Some(&cert)), ("PGSSLKEY", Some(&key))],
+            home_str,
+        ),
+    )
+    .await
+    .assert_exit(0);
+    let mut prefer = as_cert_user.clone();
+    prefer.set_query(Some(&format!("sslcert={cert}&sslkey={key}")));
+    pull_with(prefer.as_str(), &only(&[], home_str))
+        .await
+        .assert_exit(0);
+    // Without a certificate the server turns flexform away.
+    let out = pull_with(&base, &only(&[], home_str)).await;
+    out.assert_exit(1);
+    out.assert_stderr_contains("certificate");
+    // libpq's default files, ~/.postgresql/postgresql.crt and .key, are used when present.
+    std::fs::create_dir(home.path().join(".postgresql")).unwrap();
+    std::fs::copy(&cert, home.path().join(".postgresql/postgresql.crt")).unwrap();
+    std::fs::copy(&key, home.path().join(".postgresql/postgresql.key")).unwrap();
+    pull_with(&base, &only(&[], home_str)).await.assert_exit(0);
+
+    // A missing key file, and a key that is not the certificate's: errors naming the files.
+    let missing = home.path().join("missing.key");
+    let out = pull_with(
+        &with_files(&cert, missing.to_str().unwrap()),
+        &only(&[], home_str),
+    )
+    .await;
+    out.assert_exit(1);
+    out.assert_stderr_contains(&format!("sslkey: cannot use {}", missing.display()));
+    let stranger = rcgen::KeyPair::generate().unwrap();
+    let stranger_key = home.path().join("stranger.key");
+    std::fs::write(&stranger_key, stranger.serialize_pem()).unwrap();
+    let out = pull_with(
+        &with_files(&cert, stranger_key.to_str().unwrap()),
+        &only(&[], home_str),
+    )
+    .await;
+    out.assert_exit(1);
+    out.assert_stderr_contains(&cert);
+    out.assert_stderr_contains("stranger.key");
+    out.assert_stderr_contains("the key is not the certificate's");
+    // A certificate for the right user from a CA the server does not trust: refused.
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "flexform_cert");
+    let forged = params.self_signed(&stranger).unwrap();
+    let forged_cert = home.path().join("forged.pem");
+    std::fs::write(&forged_cert, forged.pem()).unwrap();
+    let out = pull_with(
+        &with_files(
+            forged_cert.to_str().unwrap(),
+            stranger_key.to_str().unwrap(),
+        ),
+        &only(&[], home_str),
+    )
+    .await;
+    out.assert_exit(1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_name_the_host_the_pg_variables_lead_to() {
+    // A closed port on a loopback address that is not 127.0.0.1 (nothing listens there).
+    let port = std::net::TcpListener::bind("127.0.0.2:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let home = tempfile::tempdir().unwrap();
+    let vars = [
+        ("PGHOST", Some("127.0.0.2")),
+        ("PGPORT", Some(port.as_str())),
+        ("PGUSER", Some("flexform")),
+    ];
+    let out = pull_with(
+        "postgres:///flexform_test",
+        &only(&vars, home.path().to_str().unwrap()),
+    )
+    .await;
+    out.assert_exit(1);
+    out.assert_stderr_contains(&format!(
+        "postgres host 127.0.0.2:{port} (database flexform_test)"
+    ));
+    assert!(!out.stderr.contains("localhost"), "{out:?}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_url_without_a_host_goes_through_the_default_unix_socket_as_with_psql() {
+    let Some((url, _)) = pg_with_tls("default unix socket") else {
+        return;
+    };
+    let parsed = reqwest::Url::parse(&url).unwrap();
+    let port = parsed.port().unwrap_or(5432).to_string();
+    let socket = flexform_socket_dirs()
+        .into_iter()
+        .map(|dir| std::path::Path::new(dir).join(format!(".s.PGSQL.{port}")))
+        .find(|path| path.exists());
+    let Some(socket) = socket else {
+        skipped(
+            "default unix socket",
+            "the test database has no socket in /var/run/postgresql or /tmp (scripts/components.sh puts it in /tmp)",
+        );
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path().to_str().unwrap();
+    // No password: the socket's own authentication (trust, as initdb sets it up for local
+    // connections) lets the user in, where TCP would ask for a password. sslmode does not
+    // apply to a socket, as in libpq.
+    let vars = [
+        ("PGUSER", Some("flexform")),
+        ("PGPORT", Some(port.as_str())),
+    ];
+    for url in [
+        "postgresql:///flexform_test",
+        "postgres:///flexform_test?sslmode=verify-full",
+    ] {
+        pull_with(url, &only(&vars, home)).await.assert_exit(0);
+    }
+    // Errors name the socket.
+    let out = pull_with("postgresql:///no_such_database", &only(&vars, home)).await;
+    out.assert_exit(1);
+    out.assert_stderr_contains(&format!("postgres socket {}", socket.display()));
+    out.assert_stderr_contains("(Unix socket, no TLS)");
+}
+
+/// Where libpq (and flexform) look for the default socket.
+fn flexform_socket_dirs() -> Vec<&'static str> {
+    vec!["/var/run/postgresql", "/tmp"]
 }

@@ -277,6 +277,58 @@ async fn creates_that_met_503s_converge_in_one_apply_with_one_instance_per_accou
     assert!(t.stats().failed > 0, "the fail rate was felt");
 }
 
+/// A create rate limited past its send window (one request timeout) is given up unsent: the
+/// 429 was never processed, so nothing was created, the pending record is cleared, and the
+/// next run creates it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_rate_limited_past_its_send_window_is_not_sent_and_the_next_run_creates_it() {
+    let t = Test::with_sim_ready_after(Duration::ZERO)
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    // Retry-After 1 s with a 1 s send window: the retry would come after the window ended,
+    // whatever the machine's speed (the window starts before the first send).
+    t.sim().set_faults(Faults {
+        create_rate_limited_secs: Some(1),
+        ..Faults::default()
+    });
+    let outcome = t
+        .run(&["apply", "--auto-approve", "--request-timeout", "1s"])
+        .await;
+    outcome.assert_exit(1);
+    outcome.assert_stderr_contains("its send window ended");
+    outcome.assert_stderr_contains("nothing was created");
+    let stats = t.stats();
+    assert_eq!(
+        stats.create_requests, 1,
+        "no create sent after the window: {stats:?}"
+    );
+    assert_eq!(stats.creates, 0);
+    let state = t.state();
+    assert!(
+        state.pending.is_empty(),
+        "a create never processed leaves no pending record: {state:?}"
+    );
+    assert!(state.instances.is_empty());
+
+    t.sim().set_faults(Faults::default());
+    let plan = t.run_read_only(&["plan", "--json"]).await;
+    plan.assert_exit(0);
+    assert_eq!(plan.json()["resource_changes"][0]["action"], "create");
+    t.run(&["apply", "--auto-approve", "--request-timeout", "1s"])
+        .await
+        .assert_exit(0);
+    let state = t.state();
+    assert_eq!(
+        state.instances["a"].flex_instance_sid.as_str(),
+        t.sim_sid(&account(1))
+    );
+    assert!(state.pending.is_empty());
+    assert_eq!(t.stats().creates, 1);
+    t.run_read_only(&["plan", "--detailed-exitcode"])
+        .await
+        .assert_exit(0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pending creates are resolved on their own account
 // ---------------------------------------------------------------------------------------------
@@ -329,6 +381,37 @@ async fn a_rename_does_not_bypass_a_create_still_in_flight() {
         0,
         "no create beside one in flight"
     );
+}
+
+/// The in-flight guard of an interrupted create watches the account it was made for, not the
+/// one the configuration names now: the message names the old account, and nothing is created
+/// on the new one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_still_in_flight_on_its_old_account_blocks_a_create_on_the_new_one() {
+    let t = Test::with_sim(SimConfig::default()).await;
+    let (old, new) = (account(1), account(2));
+    write_pending(&t, "a", &old, "2099-01-01T00:00:00Z");
+    t.write_config(&ConfigBuilder::new().instance("a", &new));
+    let plan = t.run_read_only(&["plan"]).await;
+    plan.assert_exit(1);
+    let in_flight: Vec<&str> = plan
+        .stderr
+        .lines()
+        .filter(|l| l.contains("may still be in flight"))
+        .collect();
+    assert!(!in_flight.is_empty(), "{plan:?}");
+    for line in &in_flight {
+        assert!(
+            line.contains(&old) && !line.contains(&new),
+            "names the create's own account: {line}"
+        );
+    }
+    let apply = t.run(&["apply", "--auto-approve"]).await;
+    apply.assert_exit(1);
+    apply.assert_stderr_contains("may still be in flight");
+    assert_eq!(t.stats().create_requests, 0, "nothing created on {new}");
+    assert!(t.sim().instances().is_empty());
+    assert!(t.state().pending.contains_key("a"), "the record is kept");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -232,3 +232,75 @@ fn file_errors_read_as_one_sentence_pointing_at_the_right_file() {
     let (_, err) = run(&["state", "list"]);
     assert!(!err.contains(":0 "), "columns count from 1: {err}");
 }
+
+/// `drift --json` with a recorded instance that cannot be observed (nothing listens at the
+/// endpoint, or the credentials are refused): one JSON document on stdout, the error on
+/// stderr, exit 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_json_of_an_unobservable_recorded_instance_is_one_document_and_exit_1() {
+    let sim = Test::with_sim_ready_after(Duration::ZERO)
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    sim.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let recorded = sim.state_bytes();
+    // The same project, pointed at an endpoint where nothing listens.
+    let t = Test::new()
+        .endpoint(&closed_port_url())
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    std::fs::write(t.state_path(), &recorded).unwrap();
+    let drift = t
+        .run_read_only(&["drift", "--json", "--max-attempts", "1"])
+        .await;
+    drift.assert_exit(1);
+    let document = drift.json();
+    assert_eq!(document["diagnostics"][0]["kind"], "observe_failed");
+    drift.assert_stderr_contains("error: flex_instance.a: could not observe");
+    // And with credentials the API refuses.
+    let t = Test::with_sim(SimConfig {
+        credentials: Some((KEY.to_owned(), "the-right-secret".to_owned())),
+        ..SimConfig::default()
+    })
+    .await
+    .config(&ConfigBuilder::new().instance("a", &account(1)));
+    std::fs::write(t.state_path(), &recorded).unwrap();
+    let drift = t.run_read_only(&["drift", "--json"]).await;
+    drift.assert_exit(1);
+    let message = drift.json()["diagnostics"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("401"), "{message}");
+}
+
+/// `--quiet` hides notes, warnings and progress, never errors; `--color always` paints every
+/// message prefix, a configuration error's too.
+#[tokio::test(flavor = "multi_thread")]
+async fn quiet_keeps_only_errors_and_color_paints_every_prefix() {
+    let t = Test::with_sim_ready_after(Duration::ZERO)
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.run(&["plan", "--out", "p.json"]).await.assert_exit(0);
+    let loud = t.run(&["apply", "p.json"]).await;
+    loud.assert_exit(0);
+    assert!(!loud.stderr.is_empty(), "{loud:?}");
+    t.write_config(
+        &ConfigBuilder::new()
+            .instance("a", &account(1))
+            .instance("b", &account(2)),
+    );
+    t.run(&["plan", "--out", "q.json"]).await.assert_exit(0);
+    let quiet = t.run(&["apply", "-q", "q.json"]).await;
+    quiet.assert_exit(0);
+    assert_eq!(quiet.stderr, "", "{quiet:?}");
+    assert!(!quiet.stdout.is_empty(), "the document is still printed");
+
+    let missing = t.run(&["validate", "-q", "--config", "missing.yaml"]).await;
+    missing.assert_exit(1);
+    missing.assert_stderr_contains("error: cannot read configuration file");
+    missing.assert_stderr_contains("  help: create the file");
+    let painted = t
+        .run(&["validate", "--color", "always", "--config", "missing.yaml"])
+        .await;
+    painted.assert_exit(1);
+    painted.assert_stderr_contains("\x1b[1;31merror\x1b[0m: cannot read configuration file");
+}

@@ -1406,7 +1406,7 @@ async fn markdown_has_the_summary_and_one_row_per_change_or_drift() {
         md.contains("**Plan: 3 to create, 1 to adopt, 5 unchanged. Drift: 3.**"),
         "{md}"
     );
-    assert!(md.contains("| 3 | 1 | 5 | 3 |"), "{md}");
+    assert!(md.contains("| 3 | 1 | 0 | 5 | 3 |"), "{md}");
     let rows: Vec<&str> = md
         .lines()
         .filter(|l| l.starts_with("| `flex_instance."))
@@ -1474,7 +1474,22 @@ async fn saved_plan_shows_the_same_as_plan() {
     );
     let shown_json = e.t.run_read_only(&["show", out_arg, "--json"]).await;
     assert_eq!(shown_json.code, Some(0), "{shown_json:?}");
-    assert_eq!(shown_json.stdout, saved_text);
+    // The saved document, plus the file's digest (valid against the plan schema).
+    let mut shown_value: Value = serde_json::from_str(&shown_json.stdout).unwrap();
+    assert!(
+        plan_schema().is_valid(&shown_value),
+        "{}",
+        shown_json.stdout
+    );
+    let shown_digest = shown_value
+        .as_object_mut()
+        .unwrap()
+        .remove("plan_file_sha256");
+    assert_eq!(shown_digest, Some(Value::String(digest.clone())));
+    assert_eq!(
+        shown_value,
+        serde_json::from_str::<Value>(&saved_text).unwrap()
+    );
     let gets = e.t.stats().gets;
     assert!(gets > 0);
     // show reads no network.

@@ -477,3 +477,141 @@ async fn a_pending_window_moves_onto_the_database_clock_without_shrinking() {
         recorded.in_flight_until
     );
 }
+
+/// A saved plan is valid only against the database row it was made from: once a crashed run
+/// recorded anything in the row (here its pending create), applying the plan is refused as
+/// stale and nothing is sent; the crashed run's record is kept for the next plan.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_is_stale_once_a_crashed_run_recorded_anything_in_the_database_row() {
+    let Some(url) = database_url("pg_saved_plan_stale") else {
+        return;
+    };
+    let ws = workspace();
+    let p = project(&url, &ConfigBuilder::new().postgres(&ws).instance("a", A)).await;
+    p.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    p.write_config(
+        &ConfigBuilder::new()
+            .postgres(&ws)
+            .instance("a", A)
+            .instance("b", B),
+    );
+    p.run(&["plan", "--out", "plan.json"]).await.assert_exit(0);
+    let planned = pull(&p).await;
+    // A run dies after its create for `b` took effect: the row records its pending create.
+    p.sim().set_faults(Faults {
+        hold_create_response_ms: Some(3_600_000),
+        ..Faults::default()
+    });
+    let mut child = p.spawn(&["apply", "--auto-approve"]);
+    p.wait_until("b's create to be made", || p.stats().creates >= 2)
+        .await;
+    child.kill();
+    let _ = child.output().await;
+    p.sim().set_faults(Faults::default());
+    let recorded = pull(&p).await;
+    assert!(recorded.pending.contains_key("b"), "{recorded:?}");
+    assert_ne!(recorded.pending, planned.pending, "the row changed");
+
+    let creates = p.stats().create_requests;
+    let apply = p.run(&["apply", "plan.json"]).await;
+    apply.assert_exit(1);
+    apply.assert_stderr_contains("Saved plan is stale");
+    assert_eq!(p.stats().create_requests, creates, "nothing was sent");
+    assert!(
+        pull(&p).await.pending.contains_key("b"),
+        "the crashed run's pending record is kept for the next plan"
+    );
+}
+
+/// The audit trail in the `flexform_history` table keeps the same hash chain as the local
+/// file: each entry records the configuration's SHA-256, and a row edited, or every row
+/// deleted, in the database makes `history verify` exit 1 naming the entry.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_history_row_breaks_the_chain_and_provenance_is_in_the_table() {
+    let Some(url) = database_url("pg_history_tamper") else {
+        return;
+    };
+    let ws = workspace();
+    let p = project(&url, &ConfigBuilder::new().postgres(&ws).instance("a", A)).await;
+    p.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let first_config = std::fs::read(p.path("flexform.yaml")).unwrap();
+    p.write_config(
+        &ConfigBuilder::new()
+            .postgres(&ws)
+            .instance("a", A)
+            .instance("b", B),
+    );
+    p.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let second_config = std::fs::read(p.path("flexform.yaml")).unwrap();
+    p.run(&["history", "verify"])
+        .await
+        .assert_exit(0)
+        .assert_stdout_contains("2 entries, hash chain intact");
+
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let rows = client
+        .query(
+            "SELECT id, entry::text, entry->'provenance'->>'config_sha256' \
+             FROM flexform_history WHERE workspace = $1 ORDER BY id",
+            &[&ws],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let sha256 = |bytes: &[u8]| -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    // Provenance: the digest of the configuration each run used.
+    assert_eq!(
+        rows[0].get::<_, Option<String>>(2),
+        Some(sha256(&first_config))
+    );
+    assert_eq!(
+        rows[1].get::<_, Option<String>>(2),
+        Some(sha256(&second_config))
+    );
+    let (first_id, first_entry): (i64, String) = (rows[0].get(0), rows[0].get(1));
+
+    // Someone with database access edits the first entry: the second no longer follows it.
+    let edited = client
+        .execute(
+            "UPDATE flexform_history SET entry = jsonb_set(entry, '{who}', '\"mallory@elsewhere\"') \
+             WHERE id = $1",
+            &[&first_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited, 1);
+    p.run(&["history", "verify"])
+        .await
+        .assert_exit(1)
+        .assert_stderr_contains("history entry 2 (")
+        .assert_stderr_contains("breaks the chain");
+
+    // Put back as it was: intact again (jsonb's own key order does not matter).
+    client
+        .execute(
+            "UPDATE flexform_history SET entry = $2::text::jsonb WHERE id = $1",
+            &[&first_id, &first_entry],
+        )
+        .await
+        .unwrap();
+    p.run(&["history", "verify"]).await.assert_exit(0);
+
+    // The trail deleted from the table while the state anchors it.
+    client
+        .execute("DELETE FROM flexform_history WHERE workspace = $1", &[&ws])
+        .await
+        .unwrap();
+    let out = p.run(&["history", "verify"]).await;
+    assert!(!out.stderr.contains("panicked"), "{out:?}");
+    out.assert_exit(1)
+        .assert_stderr_contains("missing or empty");
+}

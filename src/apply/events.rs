@@ -16,6 +16,9 @@ pub enum Event {
         create: usize,
         /// Instances to adopt.
         adopt: usize,
+        /// Instances recorded under a new name.
+        #[serde(rename = "move")]
+        moved: usize,
     },
     /// A change is starting.
     ApplyProgress {

@@ -5,13 +5,16 @@
 //! POST, then records the SID. Every state change goes through one writer task that records in
 //! groups ([`writer`]). New instances are polled until they settle ([`wait`]). What happens is
 //! reported as typed [`Event`]s ([`events`]) and summed up in an [`ApplyReport`] ([`outcome`]).
+//! What apply is given besides the plan is in [`context`].
 
+mod context;
 mod engine;
 mod events;
 mod outcome;
 mod wait;
 mod writer;
 
-pub use engine::{execute, ApplyContext, ApplyOptions};
+pub use context::{ApplyContext, ApplyOptions};
+pub use engine::execute;
 pub use events::{Event, Reporter};
 pub use outcome::{ApplyError, ApplyReport, ChangeOutcome, Counts, Provisioning};

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::engine::ApplyContext;
+use super::context::ApplyContext;
 use super::events::Event;
 use super::outcome::{ApplyError, Provisioning};
 use super::writer::WriterHandle;

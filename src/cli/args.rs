@@ -114,7 +114,7 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Record an existing instance in the state under NAME (it must be in the configuration).
     Import(ImportArgs),
-    /// Inspect or edit the state: list, show, rm, pull, push.
+    /// Inspect or edit the state: list, show, rm, mv, pull, push.
     #[command(subcommand)]
     State(StateCommand),
     /// Clear stale lock info left by a killed run; refuses while a process holds the lock.
@@ -251,7 +251,8 @@ pub struct ApplyArgs {
     pub api: EndpointArgs,
     /// Only this instance (`flex_instance.NAME` or `NAME`; repeatable): a partial plan, as
     /// Terraform's `-target`, for the day one account must be fixed while another is broken.
-    #[arg(long = "target", value_name = "ADDRESS")]
+    /// Not with PLANFILE: a saved plan already says what it covers.
+    #[arg(long = "target", value_name = "ADDRESS", conflicts_with = "plan_file")]
     pub targets: Vec<String>,
     /// A plan saved by `flexform plan --out`: carry out exactly that plan, without asking.
     #[arg(value_name = "PLANFILE")]
@@ -390,7 +391,8 @@ pub struct HistoryArgs {
     /// `verify`: check the trail's hash chain against the state (exit 0: intact, 1: broken).
     #[command(subcommand)]
     pub command: Option<HistoryCommand>,
-    /// Only entries that changed this instance (`NAME` or `flex_instance.NAME`).
+    /// Only entries that changed this instance (`NAME` or `flex_instance.NAME`), and of
+    /// each only this instance's changes.
     #[arg(long, value_name = "NAME")]
     pub instance: Option<String>,
     /// Only entries since this time (RFC 3339) or this long ago (`30d`, `12h`).

@@ -184,20 +184,68 @@ fn target_names(targets: &[String], config: &Config, state: &State) -> anyhow::R
         .collect()
 }
 
+/// The targeted names and every name that shares an account with one of them (configured,
+/// recorded or with an interrupted create): a rename's old name, or another name's create
+/// still in flight on the same account, decides what may be done for a target, as
+/// Terraform's `-target` brings in what a target depends on. Sorted, without duplicates.
+fn with_account_partners(targeted: Vec<String>, config: &Config, state: &State) -> Vec<String> {
+    let accounts_of = |name: &str| -> Vec<String> {
+        let configured = config.instances.get(name).map(|s| &s.account_sid);
+        let recorded = state.instances.get(name).map(|r| &r.account_sid);
+        let pending = state.pending.get(name).map(|p| &p.account_sid);
+        [configured, recorded, pending]
+            .into_iter()
+            .flatten()
+            .map(|a| a.as_str().to_ascii_lowercase())
+            .collect()
+    };
+    let every_name: std::collections::BTreeSet<&String> = config
+        .instances
+        .keys()
+        .chain(state.instances.keys())
+        .chain(state.pending.keys())
+        .collect();
+    let mut names: std::collections::BTreeSet<String> = targeted.into_iter().collect();
+    loop {
+        let accounts: std::collections::BTreeSet<String> =
+            names.iter().flat_map(|n| accounts_of(n)).collect();
+        let before = names.len();
+        names.extend(
+            every_name
+                .iter()
+                .filter(|n| accounts_of(n).iter().any(|a| accounts.contains(a)))
+                .map(|n| (*n).clone()),
+        );
+        if names.len() == before {
+            return names.into_iter().collect();
+        }
+    }
+}
+
 /// Refuses a state that records one instance, or one account, under two names.
 pub fn check_one_address(state: &State) -> anyhow::Result<()> {
     let mut seen: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
     for (name, record) in &state.instances {
-        for key in [
-            format!("instance {}", record.flex_instance_sid),
-            format!(
-                "account {}",
-                record.account_sid.as_str().to_ascii_lowercase()
+        // Compared without case (SIDs are hex), named as recorded.
+        for (key, shown) in [
+            (
+                format!(
+                    "instance {}",
+                    record.flex_instance_sid.as_str().to_ascii_lowercase()
+                ),
+                format!("instance {}", record.flex_instance_sid),
+            ),
+            (
+                format!(
+                    "account {}",
+                    record.account_sid.as_str().to_ascii_lowercase()
+                ),
+                format!("account {}", record.account_sid),
             ),
         ] {
-            if let Some(first) = seen.insert(key.clone(), name) {
+            if let Some(first) = seen.insert(key, name) {
                 anyhow::bail!(
-                    "the state records {key} under two addresses, flex_instance.{first} and flex_instance.{name}: an instance has one address. Keep one: `flexform state rm {name}` (or `flexform state rm {first}`)"
+                    "the state records {shown} under two addresses, flex_instance.{first} and flex_instance.{name}: an instance has one address. Keep one: `flexform state rm {name}` (or `flexform state rm {first}`)"
                 );
             }
         }
@@ -220,6 +268,11 @@ pub async fn plan_against(
     let full_state = state.as_ref().unwrap_or(&empty);
     check_one_address(full_state)?;
     let targeted = target_names(targets, &config.config, full_state)?;
+    let targeted = if targeted.is_empty() {
+        targeted
+    } else {
+        with_account_partners(targeted, &config.config, full_state)
+    };
     // Drift and --target look at a narrowed copy; plan and apply at the state as it is.
     let narrowed = match scope {
         Scope::Everything if targeted.is_empty() => None,
@@ -245,7 +298,7 @@ pub async fn plan_against(
     let mut credentials = resolve_credentials(desired)?;
     credentials.extend(orphan_pending_credentials(desired, state_ref, &credentials));
     let client = client(settings, net).context("cannot set up the Flex API client")?;
-    let progress = Progress::new(settings.stderr_is_terminal && !settings.quiet);
+    let progress = Progress::new(settings.out.shows_live_progress());
     progress.start(desired.instances.len() as u64, "observing");
     let observed = plan::observe(
         &client,

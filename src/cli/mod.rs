@@ -70,12 +70,7 @@ fn crash_at_failpoints() -> fail::FailScenario<'static> {
 /// Sends log lines to stderr: warnings by default, requests with -v, everything with -vv.
 /// Nothing logged ever includes credentials: the Authorization header is never logged.
 fn init_logging(settings: &Settings) {
-    let filter = match (settings.quiet, settings.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "warn,flexform=debug",
-        (false, _) => "debug,flexform=trace",
-    };
+    let filter = settings.out.log_filter(settings.verbose);
     let _ = tracing_subscriber::fmt()
         .with_writer(|| output::LogWriter)
         .log_internal_errors(false)
@@ -140,9 +135,15 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitStatus> {
 /// Prints an error once, on stderr, in the richest form its type allows.
 fn report(err: &anyhow::Error, settings: &Settings) {
     if let Some(config_error) = err.downcast_ref::<ConfigError>() {
-        settings
-            .out
-            .raw_stderr(config_error.render(settings.color_stderr), true);
+        match config_error.snippets(settings.color_stderr) {
+            Some(text) => settings.out.raw_stderr(text, true),
+            None => {
+                settings.out.error(config_error);
+                if let Some(help) = config_error.help() {
+                    settings.out.help(help);
+                }
+            }
+        }
         return;
     }
     settings.out.error_chain(err);

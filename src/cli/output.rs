@@ -117,6 +117,7 @@ impl Level {
 pub struct Printer {
     quiet: bool,
     color_stderr: bool,
+    stderr_is_terminal: bool,
 }
 
 impl Printer {
@@ -125,12 +126,35 @@ impl Printer {
         Self {
             quiet,
             color_stderr,
+            stderr_is_terminal: false,
         }
+    }
+
+    /// The same printer, knowing whether stderr is a terminal (for live progress).
+    pub fn with_terminal(mut self, stderr_is_terminal: bool) -> Self {
+        self.stderr_is_terminal = stderr_is_terminal;
+        self
     }
 
     /// Whether `--quiet` was given.
     pub fn is_quiet(&self) -> bool {
         self.quiet
+    }
+
+    /// Whether live progress (bars, redrawn lines) is shown: on a terminal, without `--quiet`.
+    pub fn shows_live_progress(&self) -> bool {
+        self.stderr_is_terminal && !self.quiet
+    }
+
+    /// The log filter for `verbose` (`-v` count): errors only with `--quiet`, warnings by
+    /// default, requests with -v, everything with -vv.
+    pub fn log_filter(&self, verbose: u8) -> &'static str {
+        match (self.quiet, verbose) {
+            (true, _) => "error",
+            (false, 0) => "warn",
+            (false, 1) => "warn,flexform=debug",
+            (false, _) => "debug,flexform=trace",
+        }
     }
 
     /// The document asked for, on stdout, as it is (no newline added).
@@ -171,6 +195,11 @@ impl Printer {
     /// `note: …` on stderr.
     pub fn note(&self, text: impl Display) {
         self.message(Level::Note, text);
+    }
+
+    /// `  help: …` on stderr, under the error it helps with; shown even with `--quiet`.
+    pub fn help(&self, text: impl Display) {
+        write(Stream::Stderr, &format!("  help: {text}\n"));
     }
 
     /// A message of `level` on stderr, with its prefix.

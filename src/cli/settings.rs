@@ -29,9 +29,7 @@ pub struct Settings {
     pub stdin_is_terminal: bool,
     /// `-v` count.
     pub verbose: u8,
-    /// `-q`.
-    pub quiet: bool,
-    /// Where every message goes.
+    /// Where every message goes; the one place `-q` is honoured.
     pub out: Printer,
 }
 
@@ -94,8 +92,7 @@ impl Settings {
             stderr_is_terminal: stderr_tty,
             stdin_is_terminal: std::io::stdin().is_terminal(),
             verbose: args.verbose,
-            quiet: args.quiet,
-            out: Printer::new(args.quiet, decide(stderr_tty)),
+            out: Printer::new(args.quiet, decide(stderr_tty)).with_terminal(stderr_tty),
         })
     }
 }

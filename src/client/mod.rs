@@ -5,11 +5,11 @@
 //! that may have reached the server is never repeated and ends in
 //! [`ApiError::OutcomeUnknown`].
 
-pub mod api_error;
-pub mod instance;
-pub mod limiter;
-pub mod proxy;
-pub mod retry;
+pub(crate) mod api_error;
+pub(crate) mod instance;
+pub(crate) mod limiter;
+pub(crate) mod proxy;
+pub(crate) mod retry;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -310,17 +310,15 @@ impl FlexClient {
                     })?;
                 match body.flex_instance_sid {
                     None => Ok(Discovery::None),
-                    Some(text) => {
-                        InstanceSid::parse(&text)
-                            .map(Discovery::Found)
-                            .map_err(|reason| ApiError::InvalidResponse {
-                                method: "GET",
-                                path: path.to_owned(),
-                                status: status.as_u16(),
-                                reason,
-                                excerpt: api_error::excerpt(&bytes),
-                            })
-                    }
+                    Some(text) => InstanceSid::parse(&text)
+                        .map(Discovery::Found)
+                        .map_err(|e| ApiError::InvalidResponse {
+                            method: "GET",
+                            path: path.to_owned(),
+                            status: status.as_u16(),
+                            reason: e.to_string(),
+                            excerpt: api_error::excerpt(&bytes),
+                        }),
                 }
             }
             StatusCode::NOT_FOUND => Ok(Discovery::Unavailable),
@@ -363,6 +361,8 @@ impl FlexClient {
                 return Err(not_sent(reason));
             }
             crate::failpoint!("client::before_send");
+            // A create about to be sent: its pending record is durable, nothing is on the wire.
+            crate::failpoint!("client::before_create_send", if method == Method::Post);
             let mut request = match method {
                 Method::Get => self.http.get(&url),
                 Method::Post => self.http.post(&url),
@@ -378,6 +378,9 @@ impl FlexClient {
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let result = async {
                 let response = request.send().await?;
+                // A create on the wire: Twilio answered (the instance may exist), and flexform
+                // has neither read the answer nor recorded a SID.
+                crate::failpoint!("client::after_create_send", if method == Method::Post);
                 let status = response.status();
                 let retry_after = response
                     .headers()

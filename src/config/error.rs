@@ -349,21 +349,26 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// The error with a source snippet under each problem, coloured when `styled`.
-    pub fn render(&self, styled: bool) -> String {
+    /// For an invalid file: every problem with a source snippet under it, coloured when
+    /// `styled` (the other errors are one line, printed by the output layer).
+    pub fn snippets(&self, styled: bool) -> Option<String> {
         match self {
             ConfigError::Invalid {
                 path,
                 source_text,
                 diagnostics,
-            } => render_diagnostics(path, source_text, diagnostics, styled),
-            other => {
-                let hint = match other {
-                    ConfigError::Read { .. } => "\n  help: create the file (see examples/quickstart.yaml), or point --config or FLEXFORM_CONFIG at it",
-                    _ => "",
-                };
-                format!("error: {other}{hint}\n")
-            }
+            } => Some(render_diagnostics(path, source_text, diagnostics, styled)),
+            _ => None,
+        }
+    }
+
+    /// What to do about it, when one line can say.
+    pub fn help(&self) -> Option<&'static str> {
+        match self {
+            ConfigError::Read { .. } => Some(
+                "create the file (see examples/quickstart.yaml), or point --config or FLEXFORM_CONFIG at it",
+            ),
+            _ => None,
         }
     }
 }

@@ -11,6 +11,18 @@ pub const ACCOUNT_SID_PATTERN: &str = "^AC[0-9a-fA-F]{32}$";
 /// Pattern of a Flex instance SID, as in Twilio's OpenAPI schema (`flex.v2.instance`).
 pub const INSTANCE_SID_PATTERN: &str = "^GO[0-9a-fA-F]{32}$";
 
+/// A text that is not a SID of the expected kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what}: expected `{prefix}` followed by 32 hexadecimal digits, found {found:?}")]
+pub struct InvalidSid {
+    /// What was expected, e.g. "account SID".
+    pub what: &'static str,
+    /// The two letters it starts with.
+    pub prefix: &'static str,
+    /// The text found.
+    pub found: String,
+}
+
 fn matches_sid(value: &str, prefix: &str) -> bool {
     value.len() == 34
         && value.starts_with(prefix)
@@ -26,14 +38,15 @@ macro_rules! sid_type {
 
         impl $name {
             /// Parses and validates a SID; the error says what was expected.
-            pub fn parse(value: &str) -> Result<Self, String> {
+            pub fn parse(value: &str) -> Result<Self, InvalidSid> {
                 if matches_sid(value, $prefix) {
                     Ok(Self(value.to_owned()))
                 } else {
-                    Err(format!(
-                        "invalid {}: expected `{}` followed by 32 hexadecimal digits, found {:?}",
-                        $what, $prefix, value
-                    ))
+                    Err(InvalidSid {
+                        what: $what,
+                        prefix: $prefix,
+                        found: value.to_owned(),
+                    })
                 }
             }
 
@@ -44,8 +57,8 @@ macro_rules! sid_type {
         }
 
         impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(value: String) -> Result<Self, String> {
+            type Error = InvalidSid;
+            fn try_from(value: String) -> Result<Self, InvalidSid> {
                 Self::parse(&value)
             }
         }
@@ -57,8 +70,8 @@ macro_rules! sid_type {
         }
 
         impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(value: &str) -> Result<Self, String> {
+            type Err = InvalidSid;
+            fn from_str(value: &str) -> Result<Self, InvalidSid> {
                 Self::parse(value)
             }
         }

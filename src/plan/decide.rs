@@ -36,14 +36,60 @@ pub fn plan(desired: &Config, state: &State, observed: &Observations) -> Plan {
             continue;
         }
         let decision = match (desired.instances.get(name), moves.get(name)) {
-            (Some(spec), Some(old)) => decide_move(name, spec, old, &state.instances[*old]),
+            (Some(spec), Some(old)) => {
+                decide_move(name, spec, old, &state.instances[*old], observation)
+            }
             (None, _) => decide_orphan(name, record, pending, observation, desired),
             (Some(spec), None) => decide_configured(name, spec, record, pending, observation),
         };
+        let mut decision = decision;
+        refuse_second_address(&mut decision, state);
         out.changes.extend(decision.change);
         out.diagnostics.extend(decision.diagnostics);
     }
     out
+}
+
+/// An instance has one address: an adopt of a SID the state already records under another
+/// name would record it twice, so it is blocked, saying how to rename instead.
+fn refuse_second_address(decision: &mut Decision, state: &State) {
+    let Some(change) = decision.change.as_mut() else {
+        return;
+    };
+    if change.action != Action::Adopt {
+        return;
+    }
+    let Some(sid) = change
+        .after
+        .as_ref()
+        .and_then(|a| a.flex_instance_sid.clone())
+    else {
+        return;
+    };
+    let Some((other, _)) = state.instances.iter().find(|(other, record)| {
+        **other != change.name
+            && record
+                .flex_instance_sid
+                .as_str()
+                .eq_ignore_ascii_case(sid.as_str())
+    }) else {
+        return;
+    };
+    let name = change.name.clone();
+    change.action = Action::Unchanged;
+    change.reason = Some(format!(
+        "blocked: {sid} is already recorded as {}",
+        address(other)
+    ));
+    change.after = change.before.clone();
+    decision.note(
+        Severity::Error,
+        DiagnosticKind::AlreadyRecorded,
+        format!(
+            "discovery found {sid}, which the state already records as {}; an instance has one address. To rename it, run `flexform state mv {other} {name}`; to forget the old address, `flexform state rm {other}`",
+            address(other)
+        ),
+    );
 }
 
 /// Renames, new name to old: a configured name with nothing recorded (no record, no pending
@@ -70,11 +116,20 @@ fn renames<'a>(desired: &'a Config, state: &'a State) -> BTreeMap<&'a String, &'
         .collect()
 }
 
-/// A rename: the record of `old` moves to `name`, as it is.
-fn decide_move(name: &str, spec: &InstanceSpec, old: &str, record: &InstanceRecord) -> Decision {
+/// A rename: the record of `old` moves to `name`, as it is. What discovery saw on the account
+/// (the new name is observed as an unrecorded one) says whether the instance is still there:
+/// a failed look blocks the move, and a missing or different instance is reported as drift.
+fn decide_move(
+    name: &str,
+    spec: &InstanceSpec,
+    old: &str,
+    record: &InstanceRecord,
+    observation: &Observation,
+) -> Decision {
     let mut decision = Decision::new(name);
     let view = view_of_record(record);
-    decision.change = Some(ResourceChange {
+    let sid = &record.flex_instance_sid;
+    let mut change = ResourceChange {
         address: decision.address.clone(),
         name: name.to_owned(),
         account_sid: spec.account_sid.clone(),
@@ -83,7 +138,38 @@ fn decide_move(name: &str, spec: &InstanceSpec, old: &str, record: &InstanceReco
         before: Some(view.clone()),
         after: Some(view),
         moved_from: Some(address(old)),
-    });
+    };
+    match observation {
+        Observation::Failed(message) => {
+            decision.note(
+                Severity::Error,
+                DiagnosticKind::ObserveFailed,
+                format!("could not observe {}: {message}", decision.address),
+            );
+            change.action = Action::Unchanged;
+            change.reason = Some(format!("could not be observed: {message}"));
+        }
+        Observation::Discovered(Discovery::Found(found)) if found != sid => decision.note(
+            Severity::Drift,
+            DiagnosticKind::DeletedOutside,
+            format!(
+                "{sid} (recorded as {}) is not the instance of {} any more: discovery found {found}. The move records {sid} under the new name as it is; the next plan checks it by its SID",
+                address(old),
+                spec.account_sid
+            ),
+        ),
+        Observation::Discovered(Discovery::None) => decision.note(
+            Severity::Drift,
+            DiagnosticKind::DeletedOutside,
+            format!(
+                "{sid} (recorded as {}) was not found on {} by discovery: it was deleted outside flexform. The move records it under the new name as it is; the next plan checks it by its SID and proposes a create",
+                address(old),
+                spec.account_sid
+            ),
+        ),
+        _ => {}
+    }
+    decision.change = Some(change);
     decision
 }
 
@@ -1000,7 +1086,13 @@ mod tests {
             "version: 1\ninstances:\n  b:\n    account_sid: {ACCOUNT}\n"
         ))
         .unwrap();
-        let p = plan(&renamed, &recorded(), &[("b".to_owned(), found())].into());
+        let still_there =
+            Observation::Discovered(Discovery::Found(InstanceSid::parse(SID).unwrap()));
+        let p = plan(
+            &renamed,
+            &recorded(),
+            &[("b".to_owned(), still_there)].into(),
+        );
         assert_eq!(p.changes.len(), 1, "{p:?}");
         let change = &p.changes[0];
         assert_eq!(change.action, Action::Move);
@@ -1021,6 +1113,77 @@ mod tests {
         );
         assert!(p.changes.iter().all(|c| c.action != Action::Move));
         assert_eq!(p.diagnostics[0].kind, K::Orphaned);
+    }
+
+    /// A move looks at what discovery saw under the new name: gone or replaced is drift (the
+    /// record still moves, as it is), a failed look blocks the move, "unavailable" moves.
+    #[test]
+    fn a_move_reports_what_discovery_saw_on_the_account() {
+        let renamed = Config::parse(&format!(
+            "version: 1\ninstances:\n  b:\n    account_sid: {ACCOUNT}\n"
+        ))
+        .unwrap();
+        let seen = |o: Observation| {
+            let p = plan(&renamed, &recorded(), &[("b".to_owned(), o)].into());
+            assert_eq!(p.changes.len(), 1, "{p:?}");
+            let kinds: Vec<_> = p.diagnostics.iter().map(|d| (d.severity, d.kind)).collect();
+            (p.changes[0].action, kinds, p)
+        };
+        let (action, kinds, p) = seen(Observation::Discovered(Discovery::None));
+        assert_eq!(action, Action::Move);
+        assert_eq!(kinds, vec![(Severity::Drift, K::DeletedOutside)]);
+        assert!(p.diagnostics[0].message.contains(SID), "{p:?}");
+        assert_eq!(p.summary().drift, 1);
+        let (action, kinds, p) = seen(found());
+        assert_eq!(action, Action::Move);
+        assert_eq!(kinds, vec![(Severity::Drift, K::DeletedOutside)]);
+        assert!(p.diagnostics[0].message.contains(FOUND), "{p:?}");
+        let (action, kinds, p) = seen(Observation::Failed("HTTP 401".into()));
+        assert_eq!(action, Action::Unchanged);
+        assert_eq!(kinds, vec![(Severity::Error, K::ObserveFailed)]);
+        assert!(p.has_errors());
+        let (action, kinds, _) = seen(Observation::Discovered(Discovery::Unavailable));
+        assert_eq!(action, Action::Move);
+        assert!(kinds.is_empty());
+    }
+
+    /// An instance has one address: discovery finding a SID recorded under another name
+    /// blocks the adopt (whatever led to it), naming both addresses and the way out.
+    #[test]
+    fn an_adopt_of_a_sid_recorded_under_another_name_is_blocked() {
+        let config = Config::parse(&format!(
+            "version: 1\ninstances:\n  a:\n    account_sid: {ACCOUNT}\n  b:\n    account_sid: {OTHER}\n"
+        ))
+        .unwrap();
+        let sid = InstanceSid::parse(SID).unwrap();
+        let observed: Observations = [
+            ("a".to_owned(), fetched("ready", ACCOUNT)["a"].clone()),
+            (
+                "b".to_owned(),
+                Observation::Discovered(Discovery::Found(sid)),
+            ),
+        ]
+        .into();
+        let p = plan(&config, &recorded(), &observed);
+        let b = p.changes.iter().find(|c| c.name == "b").unwrap();
+        assert_eq!(b.action, Action::Unchanged, "{p:?}");
+        assert!(b.after.is_none(), "nothing recorded for b: {p:?}");
+        let d = p
+            .diagnostics
+            .iter()
+            .find(|d| d.address == "flex_instance.b")
+            .unwrap();
+        assert_eq!((d.severity, d.kind), (Severity::Error, K::AlreadyRecorded));
+        assert!(d.message.contains("flex_instance.a"), "{}", d.message);
+        assert!(d.message.contains("state mv a b"), "{}", d.message);
+        assert_eq!(p.summary().adopt, 0);
+        // A SID recorded under no other name is adopted as before.
+        let observed: Observations = [
+            ("a".to_owned(), fetched("ready", ACCOUNT)["a"].clone()),
+            ("b".to_owned(), found()),
+        ]
+        .into();
+        assert_eq!(plan(&config, &recorded(), &observed).summary().adopt, 1);
     }
 
     /// A configured name that has a pending create of its own (an interrupted create under
@@ -1046,6 +1209,12 @@ mod tests {
             .into(),
         );
         assert!(p.changes.iter().all(|c| c.action != Action::Move), "{p:?}");
+        // Nor is what it found adopted under a second address: the SID is recorded as `a`.
+        assert_eq!(p.summary().adopt, 0, "{p:?}");
+        assert!(
+            p.diagnostics.iter().any(|d| d.kind == K::AlreadyRecorded),
+            "{p:?}"
+        );
         // And an old name with a pending create of its own does not move either.
         let mut state = recorded();
         state

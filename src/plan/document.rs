@@ -50,6 +50,11 @@ pub struct PlanDocument {
     /// instances. Absent: the whole estate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// Only in `flexform show FILE --json`: the SHA-256 of FILE's bytes, the digest the audit
+    /// trail records when FILE is applied. Never in a saved plan (a file cannot hold its own
+    /// digest), and ignored when a plan is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_file_sha256: Option<String>,
 }
 
 /// Errors reading a saved plan.
@@ -106,6 +111,7 @@ impl PlanDocument {
             diagnostics: plan.diagnostics.clone(),
             summary: plan.summary(),
             targets: Vec::new(),
+            plan_file_sha256: None,
         }
     }
 
@@ -170,6 +176,9 @@ impl PlanDocument {
             }
             None => {}
         }
-        serde_json::from_slice(&bytes).map_err(invalid)
+        let mut document: Self = serde_json::from_slice(&bytes).map_err(invalid)?;
+        // What `show --json` adds about the file it read, not part of a plan.
+        document.plan_file_sha256 = None;
+        Ok(document)
     }
 }

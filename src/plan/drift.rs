@@ -71,6 +71,9 @@ pub fn report(doc: &PlanDocument, style: Style) -> String {
     } else {
         let _ = writeln!(out, "{}", style.bold(&headline));
     }
+    if let Some(note) = partial_note(doc) {
+        let _ = writeln!(out, "{note}");
+    }
     let findings: Vec<_> = findings(doc).collect();
     if !findings.is_empty() {
         out.push('\n');

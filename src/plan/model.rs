@@ -161,6 +161,9 @@ pub enum DiagnosticKind {
     /// Discovery is not available for the account: a create is proposed without having
     /// checked for an existing instance.
     DiscoveryUnavailable,
+    /// The instance found is already recorded under another name (an instance has one
+    /// address): blocked, to be renamed with `state mv` or forgotten with `state rm`.
+    AlreadyRecorded,
 }
 
 impl DiagnosticKind {
@@ -187,6 +190,7 @@ impl DiagnosticKind {
             DiagnosticKind::PendingCreateUnresolved => "pending_create_unresolved",
             DiagnosticKind::ObserveFailed => "observe_failed",
             DiagnosticKind::DiscoveryUnavailable => "discovery_unavailable",
+            DiagnosticKind::AlreadyRecorded => "already_recorded",
         }
     }
 }

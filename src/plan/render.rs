@@ -241,12 +241,12 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
     let s = doc.summary;
     let _ = writeln!(
         out,
-        "| create | adopt | unchanged | drift |\n| ---: | ---: | ---: | ---: |"
+        "| create | adopt | move | unchanged | drift |\n| ---: | ---: | ---: | ---: | ---: |"
     );
     let _ = writeln!(
         out,
-        "| {} | {} | {} | {} |\n",
-        s.create, s.adopt, s.unchanged, s.drift
+        "| {} | {} | {} | {} | {} |\n",
+        s.create, s.adopt, s.moved, s.unchanged, s.drift
     );
     let rows: Vec<String> = doc
         .resource_changes

@@ -160,7 +160,7 @@ pub struct SimStats {
     pub gets: u64,
     /// `GET /v1/Configuration` received.
     pub discoveries: u64,
-    /// Requests answered 429 by the rate limit.
+    /// Requests answered 429 by the rate limit or the `create_rate_limited_secs` fault.
     pub rate_limited: u64,
     /// Requests answered 503 by the fail rate.
     pub failed: u64,
@@ -178,6 +178,9 @@ pub struct Faults {
     pub create_error_after_commit: u32,
     /// `GET /v1/Configuration` answers 404 for every account, as if the endpoint were absent.
     pub discovery_unavailable: bool,
+    /// Every `POST /v2/Instances` answers 429 with this `Retry-After` (seconds) and creates
+    /// nothing, as a rate limit that outlasts the client's patience.
+    pub create_rate_limited_secs: Option<u64>,
 }
 
 /// An instance as the simulator holds it, with its status as clients see it now.

@@ -108,6 +108,13 @@ async fn gate(State(shared): SharedState, request: Request, next: Next) -> Respo
 
 /// `POST /v2/Instances`.
 async fn create(State(shared): SharedState, headers: HeaderMap, body: Bytes) -> Response {
+    let rate_limited = lock(&shared.faults).create_rate_limited_secs;
+    if let Some(secs) = rate_limited {
+        Counters::bump(&shared.counters.rate_limited);
+        let mut response = twilio_error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests");
+        response.headers_mut().insert(RETRY_AFTER, secs.into());
+        return response;
+    }
     let account = match authorize(&shared, &headers) {
         Ok(account) => account,
         Err(rejection) => return rejection.into_response(),

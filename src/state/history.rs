@@ -204,7 +204,8 @@ pub struct Verified {
 /// Where and why a trail stops being trustworthy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broken {
-    /// The entry, counting from 1 (oldest first).
+    /// The entry, counting from 1 (oldest first); 0 when the trail has no entry at all
+    /// although the state records one (the trail was deleted or emptied).
     pub entry: usize,
     /// What is wrong, in one sentence.
     pub reason: String,
@@ -262,6 +263,15 @@ pub fn verify(trail: &[ReadEntry], anchor: Option<&str>) -> Verified {
         previous = Some(entry.sha256());
     }
     if let Some(anchor) = anchor {
+        if trail.is_empty() {
+            report.broken = Some(Broken {
+                entry: 0,
+                reason: format!(
+                    "the trail is missing or empty, but the state records its newest entry (SHA-256 {anchor}): the trail was deleted or emptied"
+                ),
+            });
+            return report;
+        }
         let hashes: Vec<Option<String>> = trail
             .iter()
             .map(|r| r.as_ref().ok().map(HistoryEntry::sha256))
@@ -416,6 +426,22 @@ mod tests {
         // A link-less entry after the chain began is a break.
         let report = verify(&read(&[legacy.clone(), chained, legacy]), None);
         assert_eq!(report.broken.unwrap().entry, 3);
+    }
+
+    #[test]
+    fn a_missing_trail_the_state_anchors_is_broken_at_entry_0() {
+        let t = trail(2);
+        let anchor = t[1].sha256();
+        let broken = verify(&[], Some(&anchor)).broken.unwrap();
+        assert_eq!(broken.entry, 0);
+        assert!(
+            broken.reason.contains("missing or empty"),
+            "{}",
+            broken.reason
+        );
+        assert!(broken.reason.contains(&anchor), "{}", broken.reason);
+        // No anchor, no entries: nothing to contradict.
+        assert_eq!(verify(&[], None).broken, None);
     }
 
     #[test]

@@ -8,6 +8,48 @@ use serde::{Deserialize, Serialize};
 use super::error::StateError;
 use super::model::{State, StateUpdate};
 
+/// Reading a local state means reading its journal too: the loader lives beside the journal,
+/// so that the state's model knows nothing of how it is stored.
+impl State {
+    /// Reads the state at `path` with any journaled updates applied (in memory only); a missing
+    /// file without a journal is no state (`None`).
+    pub fn load(path: &Path) -> Result<Option<State>, StateError> {
+        // Without the lock, a writer may fold (and another may write again) between the two
+        // reads: a journal that does not match the file it was read with is read again, and
+        // only a mismatch that stays is an error.
+        // At most this many reads (a bounded loop: a journal that keeps changing cannot keep
+        // a reader here for ever).
+        const READS: usize = 11;
+        let mut mismatch = None;
+        for _ in 0..READS {
+            // The journal first: a writer folds it into the file before removing it, so
+            // reading in this order never misses an update.
+            let journal = read_journal(path)?;
+            crate::failpoint!("state::load::between_journal_and_file");
+            match Self::load_pair(path, journal.as_deref()) {
+                // The journal changed meanwhile: a writer was at work; read the pair again.
+                Err(e @ StateError::JournalMismatch { .. }) if read_journal(path)? != journal => {
+                    mismatch = Some(e);
+                }
+                other => return other,
+            }
+        }
+        Err(mismatch.expect("the loop runs at least once"))
+    }
+
+    /// The state file read now, with `journal` (read just before) applied.
+    fn load_pair(path: &Path, journal: Option<&[u8]>) -> Result<Option<State>, StateError> {
+        let file = Self::load_file(path)?;
+        let existed = file.is_some();
+        let mut state = file.unwrap_or_else(State::empty);
+        let replayed = match journal {
+            Some(bytes) => replay_journal(path, bytes, &mut state, existed)?,
+            None => false,
+        };
+        Ok((existed || replayed).then_some(state))
+    }
+}
+
 /// One line of `<state>.journal`: an update and the state it applies to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {

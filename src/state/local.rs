@@ -15,7 +15,7 @@ use super::history::{self, HistoryEntry};
 use super::journal::{journal_path, read_journal, replay_journal, JournalEntry};
 use super::lock::{LockWait, StateLock};
 use super::model::{State, StateUpdate};
-use crate::support::fs::{parent_dir, sibling, sync_dir, write_atomic};
+use crate::support::fs::{parent_dir, sibling, sync_dir, write_atomic_around};
 
 /// A state file held under lock for one command run.
 #[derive(Debug)]
@@ -257,20 +257,38 @@ impl LocalStore {
                     source,
                 })?;
                 let backup = backup_path(&self.path);
-                write_atomic(&backup, &previous, Some(0o600)).map_err(|source| {
-                    StateError::Write {
-                        path: backup,
-                        source,
-                    }
+                write_atomic_around(
+                    &backup,
+                    &previous,
+                    Some(0o600),
+                    || {
+                        crate::failpoint!("state::backup::before_rename");
+                    },
+                    || {
+                        crate::failpoint!("state::backup::after_rename");
+                    },
+                )
+                .map_err(|source| StateError::Write {
+                    path: backup,
+                    source,
                 })?;
             }
             self.backed_up = true;
         }
-        write_atomic(&self.path, &next.to_bytes(), Some(0o600)).map_err(|source| {
-            StateError::Write {
-                path: self.path.clone(),
-                source,
-            }
+        write_atomic_around(
+            &self.path,
+            &next.to_bytes(),
+            Some(0o600),
+            || {
+                crate::failpoint!("state::file::before_rename");
+            },
+            || {
+                crate::failpoint!("state::file::after_rename");
+            },
+        )
+        .map_err(|source| StateError::Write {
+            path: self.path.clone(),
+            source,
         })?;
         self.file_state = next.clone();
         self.state = next;

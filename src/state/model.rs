@@ -11,7 +11,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::error::StateError;
-use super::journal::{read_journal, replay_journal};
 use crate::client::InstanceStatus;
 use crate::config::sid::{AccountSid, InstanceSid};
 
@@ -238,44 +237,6 @@ impl State {
             pending: BTreeMap::new(),
             serial: 0,
         }
-    }
-
-    /// Reads the state at `path` with any journaled updates applied (in memory only); a missing
-    /// file without a journal is no state (`None`).
-    pub fn load(path: &Path) -> Result<Option<State>, StateError> {
-        // Without the lock, a writer may fold (and another may write again) between the two
-        // reads: a journal that does not match the file it was read with is read again, and
-        // only a mismatch that stays is an error.
-        // At most this many reads (a bounded loop: a journal that keeps changing cannot keep
-        // a reader here for ever).
-        const READS: usize = 11;
-        let mut mismatch = None;
-        for _ in 0..READS {
-            // The journal first: a writer folds it into the file before removing it, so
-            // reading in this order never misses an update.
-            let journal = read_journal(path)?;
-            crate::failpoint!("state::load::between_journal_and_file");
-            match Self::load_pair(path, journal.as_deref()) {
-                // The journal changed meanwhile: a writer was at work; read the pair again.
-                Err(e @ StateError::JournalMismatch { .. }) if read_journal(path)? != journal => {
-                    mismatch = Some(e);
-                }
-                other => return other,
-            }
-        }
-        Err(mismatch.expect("the loop runs at least once"))
-    }
-
-    /// The state file read now, with `journal` (read just before) applied.
-    fn load_pair(path: &Path, journal: Option<&[u8]>) -> Result<Option<State>, StateError> {
-        let file = Self::load_file(path)?;
-        let existed = file.is_some();
-        let mut state = file.unwrap_or_else(State::empty);
-        let replayed = match journal {
-            Some(bytes) => replay_journal(path, bytes, &mut state, existed)?,
-            None => false,
-        };
-        Ok((existed || replayed).then_some(state))
     }
 
     /// Reads the state file alone; a missing file is `None`.

@@ -3,7 +3,8 @@
 //! `verify-ca`, `verify-full`) with libpq's meaning, `sslrootcert` (a file, or `system` for the
 //! operating system's trust store), `sslcert` and `sslkey` for client certificates, and the
 //! standard `PG*` environment variables and the password file (`PGPASSFILE`, `~/.pgpass`)
-//! filling in what the string leaves out.
+//! filling in what the string leaves out. A string without a host goes through the default
+//! Unix socket, where (as with libpq) no TLS is used.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -142,38 +143,134 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Where libpq looks for the server's Unix socket when the string names no host (Debian's
+/// libpq uses the first, upstream's the second); flexform uses the first that holds the
+/// socket of the port, and TCP to `localhost` where neither does.
+#[cfg(unix)]
+pub const DEFAULT_SOCKET_DIRS: &[&str] = &["/var/run/postgresql", "/tmp"];
+/// No Unix sockets here: a string without a host means TCP to `localhost`.
+#[cfg(not(unix))]
+pub const DEFAULT_SOCKET_DIRS: &[&str] = &[];
+
+/// The server(s) `text` leads to once the `PG*` variables (`env`) fill what it leaves out:
+/// hosts (a Unix socket folder when neither the string nor `PGHOST` names one and a socket is
+/// found in `socket_dirs`), ports and database. No user, password or TLS: for messages.
+pub(crate) fn locate(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    socket_dirs: &[&str],
+) -> Result<(tokio_postgres::Config, LibpqParams), String> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty());
+    let (rest, params) = split(text)?;
+    let mut config: tokio_postgres::Config = rest.parse().map_err(|e: tokio_postgres::Error| {
+        format!("{e}; expected e.g. postgres://user@host:5432/dbname?sslmode=verify-full")
+    })?;
+    if config.get_ports().is_empty() {
+        if let Some(ports) = var("PGPORT") {
+            for port in ports.split(',') {
+                config.port(
+                    port.trim()
+                        .parse()
+                        .map_err(|_| format!("PGPORT is not a port number: {ports:?}"))?,
+                );
+            }
+        }
+    }
+    if config.get_hosts().is_empty() {
+        match var("PGHOST") {
+            // A host starting with `/` is a socket folder, as in libpq.
+            Some(hosts) => {
+                for host in hosts.split(',') {
+                    config.host(host.trim());
+                }
+            }
+            None => {
+                let port = config.get_ports().first().copied().unwrap_or(5432);
+                let socket = socket_dirs
+                    .iter()
+                    .find(|dir| Path::new(dir).join(format!(".s.PGSQL.{port}")).exists());
+                match socket {
+                    Some(dir) => config.host(*dir),
+                    None => config.host("localhost"),
+                };
+            }
+        }
+    }
+    if config.get_dbname().is_none() {
+        if let Some(db) = var("PGDATABASE") {
+            config.dbname(&db);
+        }
+    }
+    Ok((config, params))
+}
+
+/// The servers of `config` for messages: `host 10.0.0.5:5432`, `socket
+/// /var/run/postgresql/.s.PGSQL.5432`, or several, comma-separated.
+pub fn describe_servers(config: &tokio_postgres::Config) -> String {
+    let ports = config.get_ports();
+    let mut tcp = false;
+    let servers: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                tokio_postgres::config::Host::Tcp(name) => {
+                    tcp = true;
+                    if name.contains(':') {
+                        format!("[{name}]:{port}")
+                    } else {
+                        format!("{name}:{port}")
+                    }
+                }
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(dir) => {
+                    dir.join(format!(".s.PGSQL.{port}")).display().to_string()
+                }
+            }
+        })
+        .collect();
+    format!(
+        "{} {}",
+        if tcp { "host" } else { "socket" },
+        servers.join(",")
+    )
+}
+
+/// Whether every server of `config` is reached by a Unix socket, where (as in libpq) TLS is
+/// not used and `sslmode` does not apply.
+fn only_sockets(config: &tokio_postgres::Config) -> bool {
+    !config.get_hosts().is_empty()
+        && config
+            .get_hosts()
+            .iter()
+            .all(|h| !matches!(h, tokio_postgres::config::Host::Tcp(_)))
+}
+
 /// Resolves `text` with `env` standing in for the environment and `home` for the home folder.
 pub fn resolve(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
     home: Option<&Path>,
 ) -> Result<Resolved, String> {
+    resolve_with(text, env, home, DEFAULT_SOCKET_DIRS)
+}
+
+/// [`resolve`], looking for the default socket in `socket_dirs`.
+fn resolve_with(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    home: Option<&Path>,
+    socket_dirs: &[&str],
+) -> Result<Resolved, String> {
     let var = |name: &str| env(name).filter(|v| !v.is_empty());
-    let (rest, params) = split(text)?;
-    let mut config: tokio_postgres::Config = rest.parse().map_err(|e: tokio_postgres::Error| {
-        format!("{e}; expected e.g. postgres://user@host:5432/dbname?sslmode=verify-full")
-    })?;
-    if config.get_hosts().is_empty() {
-        config.host(var("PGHOST").as_deref().unwrap_or("localhost"));
-    }
-    if config.get_ports().is_empty() {
-        if let Some(port) = var("PGPORT") {
-            config.port(
-                port.parse()
-                    .map_err(|_| format!("PGPORT is not a port number: {port:?}"))?,
-            );
-        }
-    }
+    let (mut config, params) = locate(text, env, socket_dirs)?;
     if config.get_user().is_none() {
         let user = var("PGUSER")
             .or_else(|| var("USER"))
             .ok_or("no user: put it in the connection string or set PGUSER")?;
         config.user(&user);
-    }
-    if config.get_dbname().is_none() {
-        if let Some(db) = var("PGDATABASE") {
-            config.dbname(&db);
-        }
     }
     if config.get_password().is_none() {
         let password = var("PGPASSWORD").or_else(|| {
@@ -201,6 +298,16 @@ pub fn resolve(
             "sslrootcert=system needs sslmode=verify-full (found {}), as in libpq",
             sslmode.as_str()
         ));
+    }
+    if only_sockets(&config) {
+        // libpq uses no TLS over a Unix socket, whatever the sslmode, and reads no certificate.
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        let tls = tls::client_config(Verify::Nothing, None).map_err(|e| e.to_string())?;
+        return Ok(Resolved {
+            config,
+            sslmode,
+            tls,
+        });
     }
     let default_root = home.map(|h| h.join(".postgresql/root.crt"));
     let roots = || -> Result<Option<Arc<rustls::RootCertStore>>, String> {
@@ -257,10 +364,18 @@ pub fn resolve(
             home.map(|h| h.join(".postgresql/postgresql.key"))
                 .filter(|p| p.exists())
         });
+    let client_files = match (&cert, &key) {
+        (Some(cert), Some(key)) => Some(format!(
+            "the client certificate {} and key {}",
+            cert.display(),
+            key.display()
+        )),
+        _ => None,
+    };
     let client_auth = match (cert, key) {
         (Some(cert), Some(key)) => Some((
-            tls::read_certificates(&cert).map_err(|e| e.to_string())?,
-            tls::read_private_key(&key).map_err(|e| e.to_string())?,
+            tls::read_certificates(&cert).map_err(|e| format!("sslcert: {e}"))?,
+            tls::read_private_key(&key).map_err(|e| format!("sslkey: {e}"))?,
         )),
         (Some(cert), None) => {
             return Err(format!(
@@ -270,7 +385,16 @@ pub fn resolve(
         }
         _ => None,
     };
-    let tls = tls::client_config(verify, client_auth).map_err(|e| e.to_string())?;
+    let tls = tls::client_config(verify, client_auth).map_err(|e| match &client_files {
+        // A key that is not the certificate's, or of a kind rustls cannot sign with.
+        Some(files) => match e {
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                format!("cannot use {files} (sslcert, sslkey): the key is not the certificate's")
+            }
+            e => format!("cannot use {files} (sslcert, sslkey): {e}"),
+        },
+        None => e.to_string(),
+    })?;
     config.ssl_mode(match sslmode {
         SslMode::Disable => tokio_postgres::config::SslMode::Disable,
         SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
@@ -462,5 +586,115 @@ mod tests {
             let r = resolve("postgres://flex@db/app", &env(&[]), Some(dir.path())).unwrap();
             assert_eq!(r.config.get_password(), None, "a readable file is ignored");
         }
+    }
+
+    #[test]
+    fn pg_variables_name_the_server_that_messages_describe() {
+        let vars = [("PGHOST", "127.0.0.2"), ("PGPORT", "6000")];
+        let (config, _) = locate("postgres:///db", &env(&vars), &[]).unwrap();
+        assert_eq!(describe_servers(&config), "host 127.0.0.2:6000");
+        let (config, _) = locate("postgres://h1,h2:7/db", &env(&vars), &[]).unwrap();
+        assert_eq!(describe_servers(&config), "host h1:5432,h2:7");
+        let (config, _) = locate("postgres://[::1]/db", &env(&[]), &[]).unwrap();
+        assert_eq!(describe_servers(&config), "host [::1]:5432");
+        let vars = [
+            ("PGHOST", "a,b"),
+            ("PGPORT", "1,2"),
+            ("PGDATABASE", "estate"),
+        ];
+        let (config, _) = locate("postgres://", &env(&vars), &[]).unwrap();
+        assert_eq!(describe_servers(&config), "host a:1,b:2");
+        assert_eq!(config.get_dbname(), Some("estate"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_string_without_a_host_uses_the_default_unix_socket_as_libpq_does() {
+        let empty = tempfile::tempdir().unwrap();
+        let sockets = tempfile::tempdir().unwrap();
+        std::fs::write(sockets.path().join(".s.PGSQL.6000"), "").unwrap();
+        let dirs = [
+            empty.path().to_str().unwrap(),
+            sockets.path().to_str().unwrap(),
+        ];
+        let vars = [("PGPORT", "6000")];
+        // sslmode does not apply over a socket (libpq ignores it there): no error for
+        // verify-full without a root certificate, and no TLS.
+        let r = resolve_with(
+            "postgresql://u@/db?sslmode=verify-full",
+            &env(&vars),
+            None,
+            &dirs,
+        )
+        .unwrap();
+        assert_eq!(
+            r.config.get_hosts(),
+            &[tokio_postgres::config::Host::Unix(sockets.path().into())]
+        );
+        assert_eq!(
+            r.config.get_ssl_mode(),
+            tokio_postgres::config::SslMode::Disable
+        );
+        let (config, _) = locate("postgresql:///db", &env(&vars), &dirs).unwrap();
+        assert_eq!(
+            describe_servers(&config),
+            format!("socket {}/.s.PGSQL.6000", sockets.path().display())
+        );
+        // No socket for this port: TCP to localhost.
+        let (config, _) = locate("postgresql:///db", &env(&[]), &dirs).unwrap();
+        assert_eq!(describe_servers(&config), "host localhost:5432");
+        // PGHOST may name a socket folder, as with libpq.
+        let vars = [("PGHOST", dirs[1]), ("PGPORT", "6000")];
+        let r = resolve_with("postgresql://u@/db?sslmode=require", &env(&vars), None, &[]).unwrap();
+        assert_eq!(
+            r.config.get_hosts(),
+            &[tokio_postgres::config::Host::Unix(sockets.path().into())]
+        );
+    }
+
+    #[test]
+    fn client_certificate_errors_name_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["u".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let cert_file = dir.path().join("client.pem");
+        let key_file = dir.path().join("client.key");
+        let other_key_file = dir.path().join("other.key");
+        std::fs::write(&cert_file, cert.pem()).unwrap();
+        std::fs::write(&key_file, key.serialize_pem()).unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(&other_key_file, other.serialize_pem()).unwrap();
+        let url = |key: &Path| {
+            format!(
+                "postgres://u:p@db/app?sslcert={}&sslkey={}",
+                cert_file.display(),
+                key.display()
+            )
+        };
+        assert!(resolve(&url(&key_file), &env(&[]), None).is_ok());
+        let err = resolve(&url(&dir.path().join("missing.key")), &env(&[]), None)
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("sslkey") && err.contains("missing.key"),
+            "{err}"
+        );
+        let err = resolve(&url(&cert_file), &env(&[]), None).err().unwrap();
+        assert!(
+            err.contains("client.pem") && err.contains("no usable PEM private key"),
+            "{err}"
+        );
+        let err = resolve(&url(&other_key_file), &env(&[]), None)
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("client.pem")
+                && err.contains("other.key")
+                && err.contains("the key is not the certificate's"),
+            "a key that is not the certificate's: {err}"
+        );
     }
 }

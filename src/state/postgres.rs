@@ -30,33 +30,18 @@ pub struct PgLocation {
 }
 
 impl PgLocation {
-    /// Host(s) and database of the URL, for messages: never the password.
+    /// The server(s) and database flexform connects to, for messages: the URL as the `PG*`
+    /// variables fill it (so the host actually used, a Unix socket included), never the
+    /// password.
     pub fn describe(&self) -> String {
-        let parsed = pg_connect::split(self.url.expose())
-            .ok()
-            .and_then(|(rest, _)| rest.parse::<tokio_postgres::Config>().ok());
-        match parsed.ok_or(()) {
-            Ok(config) => {
-                let hosts: Vec<String> = config
-                    .get_hosts()
-                    .iter()
-                    .map(|h| match h {
-                        tokio_postgres::config::Host::Tcp(name) => name.clone(),
-                        #[cfg(unix)]
-                        tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-                    })
-                    .collect();
-                format!(
-                    "workspace `{}` on postgres host {} (database {})",
-                    self.workspace,
-                    if hosts.is_empty() {
-                        "localhost".to_owned()
-                    } else {
-                        hosts.join(",")
-                    },
-                    config.get_dbname().unwrap_or("(default)")
-                )
-            }
+        let env = |name: &str| std::env::var(name).ok();
+        match pg_connect::locate(self.url.expose(), &env, pg_connect::DEFAULT_SOCKET_DIRS) {
+            Ok((config, _)) => format!(
+                "workspace `{}` on postgres {} (database {})",
+                self.workspace,
+                pg_connect::describe_servers(&config),
+                config.get_dbname().unwrap_or("(default)")
+            ),
             Err(_) => format!("workspace `{}` on postgres", self.workspace),
         }
     }
@@ -91,7 +76,14 @@ pub async fn connect(location: &PgLocation) -> Result<Client, StateError> {
         what: "reading the connection string".to_owned(),
         message,
     })?;
-    let sslmode = resolved.sslmode;
+    // Over a Unix socket there is no TLS (as with libpq), so no sslmode to report.
+    let transport = if resolved.sslmode != pg_connect::SslMode::Disable
+        && resolved.config.get_ssl_mode() == tokio_postgres::config::SslMode::Disable
+    {
+        "Unix socket, no TLS".to_owned()
+    } else {
+        format!("sslmode={}", resolved.sslmode.as_str())
+    };
     let tls = tokio_postgres_rustls::MakeRustlsConnect::new(resolved.tls);
     let (client, connection) =
         tokio::time::timeout(Duration::from_secs(15), resolved.config.connect(tls))
@@ -104,7 +96,7 @@ pub async fn connect(location: &PgLocation) -> Result<Client, StateError> {
             .map_err(|e| {
                 let mut error = db_error(location, "connecting", e);
                 if let StateError::Database { message, .. } = &mut error {
-                    message.push_str(&format!(" (sslmode={})", sslmode.as_str()));
+                    message.push_str(&format!(" ({transport})"));
                     if let Some(hint) = crate::support::tls::untrusted_hint(message) {
                         message.push_str(&format!(
                             "; {hint}. For PostgreSQL: add sslrootcert=/path/to/ca.pem (the CA that signed the server's certificate), or sslmode=require to encrypt without verifying"

@@ -24,6 +24,19 @@ pub fn parent_dir(path: &Path) -> &Path {
 /// new, never a mix; after return, the new content survives a power cut. A new file gets
 /// `mode` (e.g. 0o600) when given; an existing file keeps its permissions.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result<()> {
+    write_atomic_around(path, bytes, mode, || {}, || {})
+}
+
+/// [`write_atomic`], calling `before_rename` when the new content is durable in the temporary
+/// file and `after_rename` right after the rename (before the folder is synced): where the
+/// caller puts its named crash points (`state::file::before_rename`, …).
+pub fn write_atomic_around(
+    path: &Path,
+    bytes: &[u8],
+    mode: Option<u32>,
+    before_rename: impl FnOnce(),
+    after_rename: impl FnOnce(),
+) -> std::io::Result<()> {
     let dir = parent_dir(path);
     let existing = std::fs::metadata(path).ok().map(|m| m.permissions());
     let mut tmp = tempfile::Builder::new()
@@ -41,9 +54,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
         (None, None) => set_mode(tmp.as_file(), 0o644)?,
     }
     tmp.as_file().sync_all()?;
-    crate::failpoint!("fs::before_rename");
+    before_rename();
     tmp.persist(path).map_err(|e| e.error)?;
-    crate::failpoint!("fs::after_rename");
+    after_rename();
     sync_dir(dir)
 }
 

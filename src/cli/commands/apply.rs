@@ -104,6 +104,7 @@ async fn run_async(
             let mut events = vec![Event::ApplyStart {
                 create: summary.create,
                 adopt: summary.adopt,
+                moved: summary.moved,
             }];
             // One terminal event per address, naming every error of it.
             let mut by_address: std::collections::BTreeMap<&str, Vec<String>> =
@@ -145,6 +146,7 @@ async fn run_async(
                 Event::ApplyStart {
                     create: 0,
                     adopt: 0,
+                    moved: 0,
                 },
                 Event::ChangeSummary {
                     counts: Counts::default(),
@@ -164,7 +166,7 @@ async fn run_async(
 
     let reporter: Arc<dyn Reporter> = if args.json {
         Arc::new(JsonReporter { out: *out })
-    } else if settings.stderr_is_terminal && !settings.quiet {
+    } else if settings.out.shows_live_progress() {
         Arc::new(TerminalReporter::new())
     } else {
         Arc::new(TextReporter { out: *out })
@@ -357,8 +359,12 @@ struct TextReporter {
 impl Reporter for TextReporter {
     fn event(&self, event: &Event) {
         let line = match event {
-            Event::ApplyStart { create, adopt } => {
-                format!("Applying: {create} to create, {adopt} to adopt.")
+            Event::ApplyStart {
+                create,
+                adopt,
+                moved,
+            } => {
+                format!("Applying: {create} to create, {adopt} to adopt, {moved} to move.")
             }
             Event::ApplyProgress { address, action } => format!("{address}: {action}…"),
             Event::OutcomeUnknown { address, error } => {

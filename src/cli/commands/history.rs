@@ -52,6 +52,12 @@ pub fn run(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<ExitStatus
             .is_none_or(|wanted| entry.changes.iter().any(|c| c.address == wanted));
         recent && about
     });
+    // An entry that changed several instances shows only the one asked about.
+    if let Some(wanted) = wanted.as_deref() {
+        for entry in &mut entries {
+            entry.changes.retain(|c| c.address == wanted);
+        }
+    }
     entries.reverse();
     let text = match args.format {
         HistoryFormat::Human => human(&entries),
@@ -95,8 +101,16 @@ fn verify(
     let report = history::verify(trail, anchor);
     let out = &settings.out;
     if let Some(broken) = &report.broken {
+        // Entry 0: the trail has no entry at all, though the state anchors one.
+        let Some(index) = broken.entry.checked_sub(1) else {
+            out.error(format!(
+                "the history of {location} is missing or empty, but the state anchors entry SHA-256 {}: the trail was deleted or emptied",
+                anchor.unwrap_or("?")
+            ));
+            return ExitStatus::Failure;
+        };
         let about = trail
-            .get(broken.entry - 1)
+            .get(index)
             .and_then(|r| r.as_ref().ok())
             .map_or_else(String::new, |e| format!(" ({} {})", e.time, e.command));
         out.error(format!(
@@ -115,11 +129,14 @@ fn verify(
     }
     out.data_line(format!("{line}."));
     if report.legacy > 0 {
-        out.note(format!(
-            "the first {} {} predate the hash chain (written by an older flexform) and are accepted as they are",
-            report.legacy,
-            plural_word(report.legacy, "entry", "entries")
-        ));
+        out.note(if report.legacy == 1 {
+            "the first entry predates the hash chain (written by an older flexform) and is accepted as it is".to_owned()
+        } else {
+            format!(
+                "the first {} entries predate the hash chain (written by an older flexform) and are accepted as they are",
+                report.legacy
+            )
+        });
     }
     if report.unconfirmed > 0 {
         out.warn(format!(

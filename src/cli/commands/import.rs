@@ -24,7 +24,7 @@ async fn run_async(
     args: &ImportArgs,
     stop: Stop,
 ) -> anyhow::Result<ExitStatus> {
-    let sid = InstanceSid::parse(&args.sid).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sid = InstanceSid::parse(&args.sid)?;
     let config = Config::load(&settings.config_path)?;
     let Some(spec) = config.config.instances.get(&args.name) else {
         bail!(
@@ -46,6 +46,23 @@ async fn run_async(
     {
         let message = format!(
             "{sid} is already recorded as {}: an instance has one address. To rename it, run `flexform state mv {other} {}`. Nothing was changed",
+            address(other),
+            args.name
+        );
+        store.release().await;
+        bail!(message);
+    }
+    // An account has one instance, so one address too.
+    if let Some((other, record)) = store.state().instances.iter().find(|(name, r)| {
+        **name != args.name
+            && r.account_sid
+                .as_str()
+                .eq_ignore_ascii_case(spec.account_sid.as_str())
+    }) {
+        let message = format!(
+            "account {} already has {} recorded as {}: an account has one Flex instance, and it one address. To rename it, run `flexform state mv {other} {}`; if that record is wrong, `flexform state rm {other}`. Nothing was changed",
+            spec.account_sid,
+            record.flex_instance_sid,
             address(other),
             args.name
         );

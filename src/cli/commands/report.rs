@@ -11,8 +11,9 @@ use crate::cli::args::{ReportArgs, ReportFormat};
 use crate::cli::context::{self, Scope};
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
-use crate::plan::address;
+use crate::plan::{address, Action, DiagnosticKind, Plan};
 use crate::state::history::{self, HistoryEntry};
+use crate::support::text::plural_word;
 
 /// The report as JSON.
 #[derive(Debug, Serialize)]
@@ -39,7 +40,8 @@ struct InstanceReport {
     address: String,
     account_sid: String,
     flex_instance_sid: String,
-    /// As observed now (or as recorded, when it could not be observed).
+    /// As observed now (`not found (404): deleted outside flexform` for an instance deleted
+    /// outside flexform), or as recorded and marked so when it could not be observed.
     status: String,
     /// How it came to be recorded: created, adopted, imported.
     origin: String,
@@ -82,13 +84,7 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus>
         .iter()
         .map(|(name, record)| {
             let addr = address(name);
-            let observed = planned
-                .plan
-                .changes
-                .iter()
-                .find(|c| c.address == addr)
-                .and_then(|c| c.before.as_ref().or(c.after.as_ref()))
-                .and_then(|v| v.status.as_ref().map(|s| s.to_string()));
+            let observed = observed_status(&planned.plan, &addr);
             let changes: Vec<ChangeReport> = entries
                 .iter()
                 .flat_map(|e| {
@@ -116,7 +112,8 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus>
                 address: addr.clone(),
                 account_sid: record.account_sid.to_string(),
                 flex_instance_sid: record.flex_instance_sid.to_string(),
-                status: observed.unwrap_or_else(|| record.status.to_string()),
+                status: observed
+                    .unwrap_or_else(|| format!("{} (as recorded: not observed)", record.status)),
                 origin: serde_json::to_value(record.origin)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
@@ -142,9 +139,11 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus>
         trail: TrailCheck {
             entries: verified.entries,
             intact: verified.broken.is_none(),
-            broken: verified
-                .broken
-                .map(|b| format!("entry {}: {}", b.entry, b.reason)),
+            broken: verified.broken.map(|b| match b.entry {
+                // The trail has no entry at all, though the state anchors one.
+                0 => b.reason,
+                entry => format!("entry {entry}: {}", b.reason),
+            }),
         },
         instances,
     };
@@ -166,17 +165,52 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus>
     })
 }
 
+/// The status of the recorded instance at `addr` as observed now: what the API answered, and
+/// for an instance deleted outside flexform what was seen (`not found (404)`, `deleted`, …),
+/// never the status recorded before it went. `None`: it could not be observed.
+fn observed_status(plan: &Plan, addr: &str) -> Option<String> {
+    let change = plan.changes.iter().find(|c| c.address == addr)?;
+    let found = |kind: DiagnosticKind| {
+        plan.diagnostics
+            .iter()
+            .any(|d| d.address == addr && d.kind == kind)
+    };
+    // A recorded instance to be replaced (deleted outside, creation failed): `before` is what
+    // was observed of it, `after` the instance apply would create.
+    let replaced = (change.action == Action::Create)
+        .then(|| change.before.as_ref().and_then(|v| v.status.as_ref()))
+        .flatten();
+    if found(DiagnosticKind::DeletedOutside) {
+        return Some(match replaced {
+            Some(status) => format!("{status} (deleted outside flexform)"),
+            None => "not found (404): deleted outside flexform".to_owned(),
+        });
+    }
+    if change.action == Action::Create {
+        return replaced.map(ToString::to_string);
+    }
+    if found(DiagnosticKind::ObserveFailed) || found(DiagnosticKind::AccountMismatch) {
+        return None;
+    }
+    change
+        .after
+        .as_ref()
+        .and_then(|v| v.status.as_ref())
+        .map(ToString::to_string)
+}
+
 fn markdown(report: &Report) -> String {
     let mut out = String::from("# flexform audit report\n\n");
     let _ = writeln!(out, "- Generated: {}", report.generated_at);
     let _ = writeln!(out, "- State: {}", report.state);
     let _ = writeln!(
         out,
-        "- Audit trail: {} entries, {}\n",
+        "- Audit trail: {} {}, {}\n",
         report.trail.entries,
+        plural_word(report.trail.entries, "entry", "entries"),
         match &report.trail.broken {
             None => "hash chain intact".to_owned(),
-            Some(why) => format!("**BROKEN** at {why}"),
+            Some(why) => format!("**BROKEN**: {why}"),
         }
     );
     out.push_str(

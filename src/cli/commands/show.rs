@@ -11,7 +11,7 @@ use crate::plan::PlanDocument;
 pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<ExitStatus> {
     let format = args.format.resolve();
     if let Some(file) = &args.file {
-        let document = PlanDocument::load(file)?;
+        let mut document = PlanDocument::load(file)?;
         // The digest the audit trail records when this file is applied: the pull-request
         // comment and the history entry can be matched by eye or by script.
         let digest = PlanDocument::file_sha256(file)?;
@@ -21,9 +21,8 @@ pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<ExitStatus> {
                 file.display()
             )),
             OutputFormat::Markdown => {}
-            OutputFormat::Json => settings
-                .out
-                .note(format!("{} has SHA-256 {digest}", file.display())),
+            // In the document itself, so a script reading stdout has it (even with -q).
+            OutputFormat::Json => document.plan_file_sha256 = Some(digest.clone()),
         }
         super::plan::print_document(settings, &document, format, "flexform plan");
         if format == OutputFormat::Markdown {

@@ -112,6 +112,10 @@ async fn run_async(
                 Err(e) => return Err(e.into()),
             };
             let wait = context::lock_wait(settings, *lock_timeout, &stop);
+            // One address per instance: a pushed state that breaks it is refused, as plan
+            // would refuse it afterwards.
+            context::check_one_address(&pushed)
+                .map_err(|e| anyhow::anyhow!("{e}; nothing was pushed"))?;
             let mut store = StateStore::open(location, "state push", &wait).await?;
             let current = store.state().clone();
             if store.exists() && !force {
@@ -190,6 +194,9 @@ async fn run_async(
             ..
         } => {
             let (old, new) = (bare_name(old), bare_name(new));
+            if old == new {
+                bail!("`{old}` is both the old and the new name: nothing to move. Nothing was changed");
+            }
             let wait = context::lock_wait(settings, *lock_timeout, &stop);
             let mut store = StateStore::open(location, "state mv", &wait).await?;
             let serial_before = store.state().serial;
@@ -218,7 +225,7 @@ async fn run_async(
                 serial_before,
                 changes: vec![HistoryChange {
                     address: address(&new),
-                    action: "mv".to_owned(),
+                    action: crate::plan::Action::Move.as_str().to_owned(),
                     flex_instance_sid: Some(sid.clone()),
                     outcome: format!("ok (moved from {})", address(&old)),
                 }],
