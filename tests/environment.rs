@@ -253,9 +253,13 @@ async fn https_goes_through_a_real_proxy_with_connect_and_v_says_which() {
     let t = https_project(&ca).await;
     let proxy_url = format!("http://someone:proxy-secret@127.0.0.1:{}", proxy.port);
     let ca_file = ca.ca();
+    // The endpoint by host name, as Twilio's is: the proxy resolves it and tunnels to it.
+    let sim_port = t.url().rsplit(':').next().unwrap().to_owned();
+    let by_name = format!("https://localhost:{sim_port}");
     let vars = [
         ("HTTPS_PROXY", Some(proxy_url.as_str())),
         ("SSL_CERT_FILE", Some(ca_file.to_str().unwrap())),
+        ("FLEXFORM_ENDPOINT", Some(by_name.as_str())),
     ];
     let plan = t
         .run_read_only_with_env(&["plan", "--detailed-exitcode", "-v"], &vars)
@@ -266,10 +270,9 @@ async fn https_goes_through_a_real_proxy_with_connect_and_v_says_which() {
         !plan.stderr.contains("proxy-secret"),
         "the proxy's credentials leaked: {plan:?}"
     );
-    let sim_port = t.url().rsplit(':').next().unwrap().to_owned();
     let log = proxy.log();
     assert!(
-        log.contains("CONNECT") && log.contains(&sim_port),
+        log.contains(&format!("CONNECT localhost:{sim_port}")),
         "the proxy did not tunnel the request: {log}"
     );
     // NO_PROXY: straight to the simulator, the proxy unused.
@@ -277,7 +280,7 @@ async fn https_goes_through_a_real_proxy_with_connect_and_v_says_which() {
     let direct = t
         .run_read_only_with_env(
             &["plan", "--detailed-exitcode", "-v"],
-            &[vars[0], vars[1], ("NO_PROXY", Some("127.0.0.1"))],
+            &[vars[0], vars[1], vars[2], ("NO_PROXY", Some("localhost"))],
         )
         .await;
     direct.assert_exit(2);

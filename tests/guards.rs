@@ -152,6 +152,69 @@ async fn a_signal_while_observing_ends_plan_with_130_and_nothing_on_stdout() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_signal_while_apply_observes_ends_it_with_130_and_sends_no_create() {
+    let t = Test::with_sim(SimConfig {
+        latency: Duration::from_secs(3600),
+        ..SimConfig::default()
+    })
+    .await
+    .config(&ConfigBuilder::new().instance("a", &account(1)));
+    let mut child = t.spawn(&["apply", "--auto-approve"]);
+    let mut lines = stderr_lines(&mut child);
+    t.wait_until("the discovery to reach the simulator", || {
+        t.stats().requests >= 1
+    })
+    .await;
+    send(&child, libc::SIGINT);
+    line_with(&mut lines, "stopped while observing").await;
+    let outcome = ended(child).await;
+    outcome.assert_exit(130);
+    assert_eq!(t.stats().create_requests, 0, "nothing was created");
+    let recorded = t.state_path().exists().then(|| t.state());
+    assert!(
+        recorded
+            .as_ref()
+            .is_none_or(|s| s.instances.is_empty() && s.pending.is_empty()),
+        "nothing was recorded: {recorded:?}"
+    );
+}
+
+/// The PostgreSQL advisory lock's wait ends on a signal too: another apply holds the lock
+/// (stuck observing), the second waits, and Ctrl-C ends the wait at once with 130.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_while_waiting_for_the_postgres_lock_ends_the_wait_with_130() {
+    let Some(url) = common::database_url("signal during the postgres lock wait") else {
+        return;
+    };
+    let t = Test::with_sim(SimConfig {
+        latency: Duration::from_secs(3600),
+        ..SimConfig::default()
+    })
+    .await
+    .env("FLEXFORM_DATABASE_URL", &url)
+    .config(
+        &ConfigBuilder::new()
+            .postgres(&common::workspace())
+            .instance("a", &account(1)),
+    );
+    let holder = t.spawn(&["apply", "--auto-approve"]);
+    t.wait_until("the first apply to hold the lock and observe", || {
+        t.stats().requests >= 1
+    })
+    .await;
+    let mut waiter = t.spawn(&["apply", "--auto-approve", "--lock-timeout", "1h"]);
+    let mut lines = stderr_lines(&mut waiter);
+    line_with(&mut lines, "Waiting for the state lock").await;
+    send(&waiter, libc::SIGINT);
+    let outcome = ended(waiter).await;
+    outcome.assert_exit(130);
+    assert_eq!(t.stats().requests, 1, "the waiter sent nothing");
+    send(&holder, libc::SIGINT);
+    ended(holder).await.assert_exit(130);
+    assert_eq!(t.stats().create_requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_signal_during_a_429_backoff_sends_no_create_and_forgets_the_pending_record() {
     // One request per 40 s: the discovery takes it, the create meets a 429 and waits.
     let t = Test::with_sim(SimConfig {
