@@ -62,10 +62,13 @@ start_postgres() {
     } >"$data/pg_hba.conf.new"
     mv "$data/pg_hba.conf.new" "$data/pg_hba.conf"
     chown postgres "$data/pg_hba.conf"
+    # The socket where the system's libpq (and flexform) look for it by default.
+    local sockets=/var/run/postgresql
+    mkdir -p "$sockets" && chown postgres:postgres "$sockets"
     runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$data/log" -w \
-        -o "-p $port -k /tmp -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$certs/server.pem -c ssl_key_file=$certs/server.key -c ssl_ca_file=$certs/ca.pem" start >/dev/null
+        -o "-p $port -k $sockets -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$certs/server.pem -c ssl_key_file=$certs/server.key -c ssl_ca_file=$certs/ca.pem" start >/dev/null
     trap "runuser -u postgres -- '$bin/pg_ctl' -D '$data' -m fast stop >/dev/null 2>&1 || true" EXIT
-    runuser -u postgres -- psql -h /tmp -p "$port" -q -c "CREATE USER flexform PASSWORD 'flexform-ci'" \
+    runuser -u postgres -- psql -h "$sockets" -p "$port" -q -c "CREATE USER flexform PASSWORD 'flexform-ci'" \
         -c "CREATE DATABASE flexform_test OWNER flexform" \
         -c "CREATE USER flexform_cert" -c "CREATE DATABASE flexform_cert OWNER flexform_cert"
     export FLEXFORM_TEST_DATABASE_URL="postgres://flexform:flexform-ci@127.0.0.1:$port/flexform_test"

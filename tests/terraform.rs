@@ -82,6 +82,28 @@ async fn a_rename_is_one_move_and_leaves_one_record(postgres: Option<&str>) {
     t.run_read_only(&["drift"]).await.assert_exit(0);
     let history = t.run(&["history", "--format", "json"]).await.json();
     assert_eq!(history["entries"][0]["changes"][0]["action"], "move");
+    // The instance's trail survives the rename: its create shows under either name, and the
+    // report says when and by whom it was created.
+    for name in ["team-a", "team-b"] {
+        let mine = t
+            .run(&["history", "--instance", name, "--format", "json"])
+            .await
+            .json();
+        let actions: Vec<&str> = mine["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["changes"][0]["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(actions, ["move", "create"], "{name}: {mine:#}");
+    }
+    let report = t.run(&["report", "--format", "json"]).await;
+    report.assert_exit(0);
+    let report = report.json();
+    let row = &report["instances"][0];
+    assert_eq!(row["address"], "flex_instance.team-b");
+    assert!(row["since"].is_string(), "{row:#}");
+    assert_eq!(row["changes"].as_array().unwrap().len(), 2, "{row:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

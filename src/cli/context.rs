@@ -244,8 +244,10 @@ pub fn check_one_address(state: &State) -> anyhow::Result<()> {
             ),
         ] {
             if let Some(first) = seen.insert(key, name) {
+                let first_sid = &state.instances[first].flex_instance_sid;
                 anyhow::bail!(
-                    "the state records {shown} under two addresses, flex_instance.{first} and flex_instance.{name}: an instance has one address. Keep one: `flexform state rm {name}` (or `flexform state rm {first}`)"
+                    "the state records {shown} under two addresses, flex_instance.{first} ({first_sid}) and flex_instance.{name} ({}): an instance has one address. Keep the record of the account's actual instance (`flexform state show NAME` and the Twilio console tell which) and forget the other with `flexform state rm NAME`",
+                    record.flex_instance_sid
                 );
             }
         }

@@ -25,7 +25,7 @@ pub fn plan(desired: &Config, state: &State, observed: &Observations) -> Plan {
     names.sort();
     names.dedup();
 
-    let moves = renames(desired, state);
+    let moves = renames(desired, state, observed);
     let mut out = Plan::default();
     for name in names {
         let record = state.instances.get(name);
@@ -42,66 +42,145 @@ pub fn plan(desired: &Config, state: &State, observed: &Observations) -> Plan {
             (None, _) => decide_orphan(name, record, pending, observation, desired),
             (Some(spec), None) => decide_configured(name, spec, record, pending, observation),
         };
-        let mut decision = decision;
-        refuse_second_address(&mut decision, state);
         out.changes.extend(decision.change);
         out.diagnostics.extend(decision.diagnostics);
     }
+    one_address_per_instance(&mut out, state);
     out
 }
 
-/// An instance has one address: an adopt of a SID the state already records under another
-/// name would record it twice, so it is blocked, saying how to rename instead.
-fn refuse_second_address(decision: &mut Decision, state: &State) {
-    let Some(change) = decision.change.as_mut() else {
-        return;
-    };
-    if change.action != Action::Adopt {
-        return;
+/// What one name will hold once the plan is applied: its SID (if known) and account, and
+/// whether this plan is what records it (an adopt, a create or a move).
+struct Holding {
+    name: String,
+    sid: Option<String>,
+    account: String,
+    introduced: bool,
+}
+
+/// An instance has one address, and so does an account: a change that would record a SID or
+/// an account another name holds (a record that stays, or another change of this plan) is
+/// blocked, with an error naming both addresses and the way out. Whatever led to it (an
+/// interrupted create, a rename that is not one, a target), the state never gets two names
+/// for one instance.
+fn one_address_per_instance(out: &mut Plan, state: &State) {
+    let holdings: Vec<Holding> = out
+        .changes
+        .iter()
+        .filter_map(|change| {
+            let introduced = matches!(change.action, Action::Adopt | Action::Create | Action::Move);
+            let (sid, account) = match (&change.after, state.instances.get(&change.name)) {
+                (Some(after), _) => (
+                    after
+                        .flex_instance_sid
+                        .as_ref()
+                        .map(|s| s.as_str().to_ascii_lowercase()),
+                    after.account_sid.as_str().to_ascii_lowercase(),
+                ),
+                // An orphan keeps its record until someone removes it.
+                (None, Some(record)) => (
+                    Some(record.flex_instance_sid.as_str().to_ascii_lowercase()),
+                    record.account_sid.as_str().to_ascii_lowercase(),
+                ),
+                (None, None) => return None,
+            };
+            Some(Holding {
+                name: change.name.clone(),
+                sid,
+                account,
+                introduced,
+            })
+        })
+        .collect();
+    let mut blocked = Vec::new();
+    for held in holdings.iter().filter(|h| h.introduced) {
+        let clash = holdings.iter().find(|other| {
+            other.name != held.name
+                && (other.account == held.account || (other.sid.is_some() && other.sid == held.sid))
+        });
+        if let Some(other) = clash {
+            blocked.push((held.name.clone(), other.name.clone(), other.introduced));
+        }
     }
-    let Some(sid) = change
-        .after
-        .as_ref()
-        .and_then(|a| a.flex_instance_sid.clone())
-    else {
-        return;
-    };
-    let Some((other, _)) = state.instances.iter().find(|(other, record)| {
-        **other != change.name
-            && record
-                .flex_instance_sid
-                .as_str()
-                .eq_ignore_ascii_case(sid.as_str())
-    }) else {
-        return;
-    };
-    let name = change.name.clone();
-    change.action = Action::Unchanged;
-    change.reason = Some(format!(
-        "blocked: {sid} is already recorded as {}",
-        address(other)
-    ));
-    change.after = change.before.clone();
-    decision.note(
-        Severity::Error,
-        DiagnosticKind::AlreadyRecorded,
-        format!(
-            "discovery found {sid}, which the state already records as {}; an instance has one address. To rename it, run `flexform state mv {other} {name}`; to forget the old address, `flexform state rm {other}`",
-            address(other)
-        ),
-    );
+    for (name, other, other_introduced) in blocked {
+        let change = out
+            .changes
+            .iter_mut()
+            .find(|c| c.name == name)
+            .expect("a holding comes from a change");
+        let what = match change
+            .after
+            .as_ref()
+            .and_then(|a| a.flex_instance_sid.as_ref())
+        {
+            Some(sid) => format!("{sid} (account {})", change.account_sid),
+            None => format!("a new instance on account {}", change.account_sid),
+        };
+        let held_as = match state.instances.get(&other) {
+            Some(record) if !other_introduced => format!(
+                "the state records {} on account {} as {}",
+                record.flex_instance_sid,
+                record.account_sid,
+                address(&other)
+            ),
+            _ => format!(
+                "this plan also records that instance as {}",
+                address(&other)
+            ),
+        };
+        let way_out = if other_introduced {
+            "decide which name it belongs to: record it there with `flexform import NAME SID`, and forget the other with `flexform state rm`".to_owned()
+        } else {
+            format!(
+                "if it is the same instance under a new name, run `flexform state mv {other} {name}`{}; if that record is stale, `flexform state rm {other}`",
+                if state.pending.contains_key(&name) {
+                    format!(" after `flexform state rm {name}` (which forgets {name}'s interrupted create)")
+                } else {
+                    String::new()
+                }
+            )
+        };
+        let message = format!(
+            "{} would record {what}, but {held_as}: an instance and an account have one address. To go on, {way_out}",
+            address(&name)
+        );
+        change.action = Action::Unchanged;
+        change.reason = Some(format!(
+            "blocked: {} holds that instance or account",
+            address(&other)
+        ));
+        change.after = change.before.clone();
+        change.moved_from = None;
+        out.diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            kind: DiagnosticKind::AlreadyRecorded,
+            address: address(&name),
+            message,
+        });
+    }
+    // In name order, as every other finding (stable: a name's own findings keep their order).
+    out.diagnostics.sort_by(|a, b| a.address.cmp(&b.address));
 }
 
 /// Renames, new name to old: a configured name with nothing recorded (no record, no pending
 /// create) and a recorded name no longer configured, on the same account. Terraform's `moved`:
 /// the record changes its name, nothing is created or adopted, nothing is orphaned.
-fn renames<'a>(desired: &'a Config, state: &'a State) -> BTreeMap<&'a String, &'a String> {
+///
+/// What discovery saw on the account decides too: a failed look, or another instance than the
+/// recorded one, is not a rename (the old name stays an orphan, and the new one is planned on
+/// its own, where the one-address rule blocks it).
+fn renames<'a>(
+    desired: &'a Config,
+    state: &'a State,
+    observed: &Observations,
+) -> BTreeMap<&'a String, &'a String> {
     desired
         .instances
         .iter()
         .filter(|(name, _)| {
             !state.instances.contains_key(*name) && !state.pending.contains_key(*name)
         })
+        .filter(|(name, _)| !matches!(observed.get(name.as_str()), Some(Observation::Failed(_))))
         .filter_map(|(name, spec)| {
             state
                 .instances
@@ -110,15 +189,22 @@ fn renames<'a>(desired: &'a Config, state: &'a State) -> BTreeMap<&'a String, &'
                     !desired.instances.contains_key(*old)
                         && !state.pending.contains_key(*old)
                         && same_account(&record.account_sid, &spec.account_sid)
+                        && !matches!(
+                            observed.get(name.as_str()),
+                            Some(Observation::Discovered(Discovery::Found(found)))
+                                if !found.as_str().eq_ignore_ascii_case(record.flex_instance_sid.as_str())
+                        )
                 })
                 .map(|(old, _)| (name, old))
         })
         .collect()
 }
 
-/// A rename: the record of `old` moves to `name`, as it is. What discovery saw on the account
-/// (the new name is observed as an unrecorded one) says whether the instance is still there:
-/// a failed look blocks the move, and a missing or different instance is reported as drift.
+/// A rename: the record of `old` moves to `name`, as it is. Discovery on the account (the new
+/// name is observed as an unrecorded one) found the recorded instance, or could not tell
+/// (404), or found nothing: then the instance was deleted outside flexform, which is reported
+/// as drift; the record still moves, and the next plan checks it by its SID. (A failed look,
+/// or another instance found, is not a rename: see [`renames`].)
 fn decide_move(
     name: &str,
     spec: &InstanceSpec,
@@ -129,7 +215,18 @@ fn decide_move(
     let mut decision = Decision::new(name);
     let view = view_of_record(record);
     let sid = &record.flex_instance_sid;
-    let mut change = ResourceChange {
+    if let Observation::Discovered(Discovery::None) = observation {
+        decision.note(
+            Severity::Drift,
+            DiagnosticKind::DeletedOutside,
+            format!(
+                "{sid} (recorded as {}) was not found on {} by discovery: it was deleted outside flexform. The move records it under the new name as it is; the next plan checks it by its SID and proposes a create",
+                address(old),
+                spec.account_sid
+            ),
+        );
+    }
+    decision.change = Some(ResourceChange {
         address: decision.address.clone(),
         name: name.to_owned(),
         account_sid: spec.account_sid.clone(),
@@ -138,38 +235,7 @@ fn decide_move(
         before: Some(view.clone()),
         after: Some(view),
         moved_from: Some(address(old)),
-    };
-    match observation {
-        Observation::Failed(message) => {
-            decision.note(
-                Severity::Error,
-                DiagnosticKind::ObserveFailed,
-                format!("could not observe {}: {message}", decision.address),
-            );
-            change.action = Action::Unchanged;
-            change.reason = Some(format!("could not be observed: {message}"));
-        }
-        Observation::Discovered(Discovery::Found(found)) if found != sid => decision.note(
-            Severity::Drift,
-            DiagnosticKind::DeletedOutside,
-            format!(
-                "{sid} (recorded as {}) is not the instance of {} any more: discovery found {found}. The move records {sid} under the new name as it is; the next plan checks it by its SID",
-                address(old),
-                spec.account_sid
-            ),
-        ),
-        Observation::Discovered(Discovery::None) => decision.note(
-            Severity::Drift,
-            DiagnosticKind::DeletedOutside,
-            format!(
-                "{sid} (recorded as {}) was not found on {} by discovery: it was deleted outside flexform. The move records it under the new name as it is; the next plan checks it by its SID and proposes a create",
-                address(old),
-                spec.account_sid
-            ),
-        ),
-        _ => {}
-    }
-    decision.change = Some(change);
+    });
     decision
 }
 
@@ -1115,8 +1181,9 @@ mod tests {
         assert_eq!(p.diagnostics[0].kind, K::Orphaned);
     }
 
-    /// A move looks at what discovery saw under the new name: gone or replaced is drift (the
-    /// record still moves, as it is), a failed look blocks the move, "unavailable" moves.
+    /// A move looks at what discovery saw under the new name: gone is drift (the record still
+    /// moves, as it is), "unavailable" moves; a failed look or another instance found is not
+    /// a rename: the old name stays an orphan and the new one is blocked or fails on its own.
     #[test]
     fn a_move_reports_what_discovery_saw_on_the_account() {
         let renamed = Config::parse(&format!(
@@ -1125,26 +1192,127 @@ mod tests {
         .unwrap();
         let seen = |o: Observation| {
             let p = plan(&renamed, &recorded(), &[("b".to_owned(), o)].into());
-            assert_eq!(p.changes.len(), 1, "{p:?}");
-            let kinds: Vec<_> = p.diagnostics.iter().map(|d| (d.severity, d.kind)).collect();
-            (p.changes[0].action, kinds, p)
+            let b = p.changes.iter().find(|c| c.name == "b").unwrap().clone();
+            let kinds: Vec<_> = p
+                .diagnostics
+                .iter()
+                .map(|d| (d.address.clone(), d.severity, d.kind))
+                .collect();
+            (b, kinds, p)
         };
-        let (action, kinds, p) = seen(Observation::Discovered(Discovery::None));
-        assert_eq!(action, Action::Move);
-        assert_eq!(kinds, vec![(Severity::Drift, K::DeletedOutside)]);
+        let b = |kind| ("flex_instance.b".to_owned(), Severity::Drift, kind);
+        let (change, kinds, p) = seen(Observation::Discovered(Discovery::None));
+        assert_eq!(change.action, Action::Move);
+        assert_eq!(kinds, vec![b(K::DeletedOutside)]);
         assert!(p.diagnostics[0].message.contains(SID), "{p:?}");
         assert_eq!(p.summary().drift, 1);
-        let (action, kinds, p) = seen(found());
-        assert_eq!(action, Action::Move);
-        assert_eq!(kinds, vec![(Severity::Drift, K::DeletedOutside)]);
-        assert!(p.diagnostics[0].message.contains(FOUND), "{p:?}");
-        let (action, kinds, p) = seen(Observation::Failed("HTTP 401".into()));
-        assert_eq!(action, Action::Unchanged);
-        assert_eq!(kinds, vec![(Severity::Error, K::ObserveFailed)]);
-        assert!(p.has_errors());
-        let (action, kinds, _) = seen(Observation::Discovered(Discovery::Unavailable));
-        assert_eq!(action, Action::Move);
+        let (change, kinds, _) = seen(Observation::Discovered(Discovery::Unavailable));
+        assert_eq!(change.action, Action::Move);
         assert!(kinds.is_empty());
+
+        // Another instance on the account: `a` stays an orphan, `b`'s adopt is blocked (the
+        // account is recorded as `a`), nothing is recorded twice.
+        let (change, kinds, p) = seen(found());
+        assert_eq!(change.action, Action::Unchanged, "{p:?}");
+        assert_eq!(change.moved_from, None);
+        assert_eq!(
+            kinds,
+            vec![
+                ("flex_instance.a".to_owned(), Severity::Drift, K::Orphaned),
+                (
+                    "flex_instance.b".to_owned(),
+                    Severity::Error,
+                    K::AlreadyRecorded
+                ),
+            ]
+        );
+        assert!(
+            p.changes.iter().any(|c| c.name == "a"),
+            "the orphan keeps its row"
+        );
+        // A failed look: no move either; `b` fails, `a` stays.
+        let (change, kinds, p) = seen(Observation::Failed("HTTP 401".into()));
+        assert_eq!(change.action, Action::Unchanged);
+        assert_eq!(change.moved_from, None);
+        assert!(kinds.contains(&(
+            "flex_instance.b".to_owned(),
+            Severity::Error,
+            K::ObserveFailed
+        )));
+        assert!(kinds.contains(&("flex_instance.a".to_owned(), Severity::Drift, K::Orphaned)));
+        assert!(p.has_errors());
+    }
+
+    /// Two changes of one plan never record one instance or one account twice: an
+    /// interrupted create that took effect on its old account, and a name now configured on
+    /// that account, both finding it, are both blocked; a create on an account an orphan
+    /// record still holds (it cannot move: it has an interrupted create) is blocked too.
+    #[test]
+    fn one_plan_never_records_an_instance_or_an_account_under_two_names() {
+        let config = Config::parse(&format!(
+            "version: 1\ninstances:\n  b:\n    account_sid: {OTHER}\n  c:\n    account_sid: {ACCOUNT}\n"
+        ))
+        .unwrap();
+        let mut state = State::empty();
+        let mut pending = pending_state().pending["a"].clone();
+        pending.address = "flex_instance.b".into();
+        state.pending.insert("b".into(), pending);
+        let observed: Observations = [
+            (
+                "b".to_owned(),
+                Observation::PendingElsewhere {
+                    made: found_sid(),
+                    configured: None,
+                },
+            ),
+            ("c".to_owned(), found()),
+        ]
+        .into();
+        let p = plan(&config, &state, &observed);
+        assert_eq!(p.summary().adopt, 0, "{p:?}");
+        let blocked: Vec<_> = p
+            .diagnostics
+            .iter()
+            .filter(|d| d.kind == K::AlreadyRecorded)
+            .map(|d| d.address.as_str())
+            .collect();
+        assert_eq!(blocked, ["flex_instance.b", "flex_instance.c"], "{p:?}");
+        assert!(p.has_errors());
+
+        // An orphan record with an interrupted create of its own holds its account.
+        let mut state = recorded();
+        state
+            .pending
+            .insert("a".into(), pending_state().pending["a"].clone());
+        let config = Config::parse(&format!(
+            "version: 1\ninstances:\n  c:\n    account_sid: {ACCOUNT}\n"
+        ))
+        .unwrap();
+        let observed: Observations = [
+            (
+                "a".to_owned(),
+                Observation::PendingElsewhere {
+                    made: Discovery::None,
+                    configured: None,
+                },
+            ),
+            ("c".to_owned(), Observation::Discovered(Discovery::None)),
+        ]
+        .into();
+        let p = plan(&config, &state, &observed);
+        let c = p.changes.iter().find(|c| c.name == "c").unwrap();
+        assert_eq!(
+            c.action,
+            Action::Unchanged,
+            "no create beside a record: {p:?}"
+        );
+        let d = p
+            .diagnostics
+            .iter()
+            .find(|d| d.address == "flex_instance.c")
+            .unwrap();
+        assert_eq!(d.kind, K::AlreadyRecorded);
+        assert!(d.message.contains("state rm a"), "{}", d.message);
     }
 
     /// An instance has one address: discovery finding a SID recorded under another name
@@ -1176,6 +1344,7 @@ mod tests {
         assert_eq!((d.severity, d.kind), (Severity::Error, K::AlreadyRecorded));
         assert!(d.message.contains("flex_instance.a"), "{}", d.message);
         assert!(d.message.contains("state mv a b"), "{}", d.message);
+        assert!(d.message.contains(SID), "{}", d.message);
         assert_eq!(p.summary().adopt, 0);
         // A SID recorded under no other name is adopted as before.
         let observed: Observations = [

@@ -211,6 +211,39 @@ pub struct Broken {
     pub reason: String,
 }
 
+/// The addresses linked to `address` by moves: a move's entry ("ok (moved from
+/// flex_instance.OLD)") links the new address to the old one, so that an instance's trail
+/// survives renames. Backwards only (`forward` false): the addresses the instance now at
+/// `address` had. Both ways: every address the instance ever had, from any of them.
+pub fn addresses_of<'a>(
+    entries: impl Iterator<Item = &'a HistoryEntry> + Clone,
+    address: &str,
+    forward: bool,
+) -> Vec<String> {
+    let mut addresses = vec![address.to_owned()];
+    loop {
+        let before = addresses.len();
+        for change in entries.clone().flat_map(|e| e.changes.iter()) {
+            let Some(from) = change
+                .outcome
+                .strip_prefix("ok (moved from ")
+                .and_then(|rest| rest.strip_suffix(')'))
+            else {
+                continue;
+            };
+            let has = |a: &str| addresses.iter().any(|x| x == a);
+            if has(&change.address) && !has(from) {
+                addresses.push(from.to_owned());
+            } else if forward && has(from) && !has(&change.address) {
+                addresses.push(change.address.clone());
+            }
+        }
+        if addresses.len() == before {
+            return addresses;
+        }
+    }
+}
+
 /// Checks a trail (oldest first) against itself and against `anchor`, the digest of the
 /// newest entry as the state records it. Pure: the tests give it edited, deleted, swapped and
 /// cut trails.

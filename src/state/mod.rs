@@ -17,7 +17,7 @@ pub mod postgres;
 pub(crate) mod store;
 
 pub use error::StateError;
-pub use history::{HistoryChange, HistoryEntry, Provenance, ReadEntry};
+pub use history::{addresses_of, HistoryChange, HistoryEntry, Provenance, ReadEntry};
 pub use lock::LockWait;
 pub use model::{InstanceRecord, Origin, PendingCreate, State, StateUpdate, STATE_FORMAT_VERSION};
 pub use store::{StateLocation, StateStore};

@@ -144,13 +144,25 @@ fn percent_decode(text: &str) -> Option<String> {
 }
 
 /// Where libpq looks for the server's Unix socket when the string names no host (Debian's
-/// libpq uses the first, upstream's the second); flexform uses the first that holds the
-/// socket of the port, and TCP to `localhost` where neither does.
+/// libpq uses the first, upstream's the second); flexform looks in the first of them that
+/// exists, and uses TCP to `localhost` where it holds no socket of the port.
 #[cfg(unix)]
 pub const DEFAULT_SOCKET_DIRS: &[&str] = &["/var/run/postgresql", "/tmp"];
 /// No Unix sockets here: a string without a host means TCP to `localhost`.
 #[cfg(not(unix))]
 pub const DEFAULT_SOCKET_DIRS: &[&str] = &[];
+
+/// Whether `path` is a Unix socket (not a file or folder someone put there).
+#[cfg(unix)]
+fn is_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
+#[cfg(not(unix))]
+fn is_socket(_: &Path) -> bool {
+    false
+}
 
 /// The server(s) `text` leads to once the `PG*` variables (`env`) fill what it leaves out:
 /// hosts (a Unix socket folder when neither the string nor `PGHOST` names one and a socket is
@@ -186,9 +198,13 @@ pub(crate) fn locate(
             }
             None => {
                 let port = config.get_ports().first().copied().unwrap_or(5432);
+                // Only a real socket counts, and only in the first folder that exists: where
+                // the system's PostgreSQL has its folder (Debian), a socket in the
+                // world-writable /tmp is not trusted to be the server.
                 let socket = socket_dirs
                     .iter()
-                    .find(|dir| Path::new(dir).join(format!(".s.PGSQL.{port}")).exists());
+                    .find(|dir| Path::new(dir).is_dir())
+                    .filter(|dir| is_socket(&Path::new(dir).join(format!(".s.PGSQL.{port}"))));
                 match socket {
                     Some(dir) => config.host(*dir),
                     None => config.host("localhost"),
@@ -610,11 +626,12 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_string_without_a_host_uses_the_default_unix_socket_as_libpq_does() {
-        let empty = tempfile::tempdir().unwrap();
         let sockets = tempfile::tempdir().unwrap();
-        std::fs::write(sockets.path().join(".s.PGSQL.6000"), "").unwrap();
+        let _listening =
+            std::os::unix::net::UnixListener::bind(sockets.path().join(".s.PGSQL.6000")).unwrap();
+        // The first folder that exists is the one looked in; a missing one is skipped.
         let dirs = [
-            empty.path().to_str().unwrap(),
+            "/nonexistent/flexform-sockets",
             sockets.path().to_str().unwrap(),
         ];
         let vars = [("PGPORT", "6000")];
@@ -643,6 +660,28 @@ mod tests {
         // No socket for this port: TCP to localhost.
         let (config, _) = locate("postgresql:///db", &env(&[]), &dirs).unwrap();
         assert_eq!(describe_servers(&config), "host localhost:5432");
+        // A plain file is not a socket; and where the first folder exists, a socket in a
+        // later one (the world-writable /tmp) is not used.
+        let fake = tempfile::tempdir().unwrap();
+        std::fs::write(fake.path().join(".s.PGSQL.6000"), "").unwrap();
+        let vars = [("PGPORT", "6000")];
+        let (config, _) = locate(
+            "postgresql:///db",
+            &env(&vars),
+            &[fake.path().to_str().unwrap()],
+        )
+        .unwrap();
+        assert_eq!(describe_servers(&config), "host localhost:6000");
+        let (config, _) = locate(
+            "postgresql:///db",
+            &env(&vars),
+            &[
+                fake.path().to_str().unwrap(),
+                sockets.path().to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(describe_servers(&config), "host localhost:6000");
         // PGHOST may name a socket folder, as with libpq.
         let vars = [("PGHOST", dirs[1]), ("PGPORT", "6000")];
         let r = resolve_with("postgresql://u@/db?sslmode=require", &env(&vars), None, &[]).unwrap();

@@ -43,19 +43,22 @@ pub fn run(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<ExitStatus
             address(name)
         }
     });
+    // The instance under every address it had (renames), so that its whole trail shows.
+    let wanted: Option<Vec<String>> =
+        wanted.map(|wanted| crate::state::addresses_of(entries.iter(), &wanted, true));
     entries.retain(|entry| {
         let recent = since.is_none_or(|since| {
             humantime::parse_rfc3339(&entry.time).is_ok_and(|time| time >= since)
         });
         let about = wanted
-            .as_deref()
-            .is_none_or(|wanted| entry.changes.iter().any(|c| c.address == wanted));
+            .as_ref()
+            .is_none_or(|wanted| entry.changes.iter().any(|c| wanted.contains(&c.address)));
         recent && about
     });
     // An entry that changed several instances shows only the one asked about.
-    if let Some(wanted) = wanted.as_deref() {
+    if let Some(wanted) = &wanted {
         for entry in &mut entries {
-            entry.changes.retain(|c| c.address == wanted);
+            entry.changes.retain(|c| wanted.contains(&c.address));
         }
     }
     entries.reverse();

@@ -85,12 +85,15 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus>
         .map(|(name, record)| {
             let addr = address(name);
             let observed = observed_status(&planned.plan, &addr);
+            // Its changes under every address it had (renames).
+            let addresses = crate::state::addresses_of(entries.iter(), &addr, false);
             let changes: Vec<ChangeReport> = entries
                 .iter()
                 .flat_map(|e| {
+                    let addresses = &addresses;
                     e.changes
                         .iter()
-                        .filter(|c| c.address == addr)
+                        .filter(move |c| addresses.contains(&c.address))
                         .map(move |c| ChangeReport {
                             time: e.time.clone(),
                             command: e.command.clone(),
@@ -103,7 +106,7 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus>
                 .collect();
             let recorded_by = entries.iter().rev().find(|e| {
                 e.changes.iter().any(|c| {
-                    c.address == addr
+                    addresses.contains(&c.address)
                         && (c.outcome == "ok" || c.outcome == "ok (still provisioning)")
                         && c.flex_instance_sid.as_deref() == Some(record.flex_instance_sid.as_str())
                 })
