@@ -130,18 +130,14 @@ impl PlanDocument {
         text
     }
 
-    /// SHA-256 of a saved plan file's bytes: what `show` prints and the audit trail records.
-    pub fn file_sha256(path: &Path) -> Result<String, PlanFileError> {
-        std::fs::read(path)
-            .map(|bytes| crate::support::hash::sha256_hex(&bytes))
-            .map_err(|source| PlanFileError::Read {
-                path: path.to_owned(),
-                source,
-            })
-    }
-
     /// Reads a saved plan.
     pub fn load(path: &Path) -> Result<Self, PlanFileError> {
+        Self::load_with_sha256(path).map(|(document, _)| document)
+    }
+
+    /// Reads a saved plan, and the SHA-256 of the very bytes it was read from: what `show`
+    /// prints and the audit trail records (one read, so the two always agree).
+    pub fn load_with_sha256(path: &Path) -> Result<(Self, String), PlanFileError> {
         let bytes = std::fs::read(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 PlanFileError::NotFound {
@@ -179,6 +175,6 @@ impl PlanDocument {
         let mut document: Self = serde_json::from_slice(&bytes).map_err(invalid)?;
         // What `show --json` adds about the file it read, not part of a plan.
         document.plan_file_sha256 = None;
-        Ok(document)
+        Ok((document, crate::support::hash::sha256_hex(&bytes)))
     }
 }

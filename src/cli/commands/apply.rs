@@ -46,8 +46,8 @@ async fn run_async(
     let mut plan_sha256 = None;
     let (plan, credentials, client, saved) = match &args.plan_file {
         Some(file) => {
-            let document = PlanDocument::load(file)?;
-            plan_sha256 = Some(PlanDocument::file_sha256(file)?);
+            let (document, digest) = PlanDocument::load_with_sha256(file)?;
+            plan_sha256 = Some(digest);
             if let Some(note) = render::partial_note(&document) {
                 out.note(format!("applying a saved partial plan. {note}"));
             }

@@ -38,12 +38,12 @@ async fn run_async(
     let wait = context::lock_wait(settings, args.lock_timeout, &stop);
     let mut store = StateStore::open(&location, "import", &wait).await?;
     let serial_before = store.state().serial;
-    if let Some((other, _)) = store
-        .state()
-        .instances
-        .iter()
-        .find(|(name, r)| **name != args.name && r.flex_instance_sid == sid)
-    {
+    if let Some((other, _)) = store.state().instances.iter().find(|(name, r)| {
+        **name != args.name
+            && r.flex_instance_sid
+                .as_str()
+                .eq_ignore_ascii_case(sid.as_str())
+    }) {
         let message = format!(
             "{sid} is already recorded as {}: an instance has one address. To rename it, run `flexform state mv {other} {}`. Nothing was changed",
             address(other),

@@ -11,10 +11,9 @@ use crate::plan::PlanDocument;
 pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<ExitStatus> {
     let format = args.format.resolve();
     if let Some(file) = &args.file {
-        let mut document = PlanDocument::load(file)?;
         // The digest the audit trail records when this file is applied: the pull-request
         // comment and the history entry can be matched by eye or by script.
-        let digest = PlanDocument::file_sha256(file)?;
+        let (mut document, digest) = PlanDocument::load_with_sha256(file)?;
         match format {
             OutputFormat::Human => settings.out.data(format!(
                 "Saved plan {} (SHA-256 {digest})\n\n",
