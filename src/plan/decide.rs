@@ -116,15 +116,16 @@ fn one_address_per_instance(out: &mut Plan, state: &State) {
             Some(sid) => format!("{sid} (account {})", change.account_sid),
             None => format!("a new instance on account {}", change.account_sid),
         };
-        let held_as = match state.instances.get(&other) {
-            Some(record) if !other_introduced => format!(
+        // A holding this plan does not introduce is a record that stays.
+        let held_as = match (other_introduced, state.instances.get(&other)) {
+            (false, Some(record)) => format!(
                 "the state records {} on account {} as {}",
                 record.flex_instance_sid,
                 record.account_sid,
                 address(&other)
             ),
             _ => format!(
-                "this plan also records that instance as {}",
+                "this plan also records that instance or account as {}",
                 address(&other)
             ),
         };
@@ -1278,6 +1279,19 @@ mod tests {
             .collect();
         assert_eq!(blocked, ["flex_instance.b", "flex_instance.c"], "{p:?}");
         assert!(p.has_errors());
+        for d in p
+            .diagnostics
+            .iter()
+            .filter(|d| d.kind == K::AlreadyRecorded)
+        {
+            assert!(
+                d.message.contains("this plan also records") && d.message.contains("import"),
+                "{}",
+                d.message
+            );
+        }
+        // The changes blocked record nothing.
+        assert!(p.changes.iter().all(|c| c.after.is_none()), "{p:?}");
 
         // An orphan record with an interrupted create of its own holds its account.
         let mut state = recorded();
@@ -1313,6 +1327,18 @@ mod tests {
             .unwrap();
         assert_eq!(d.kind, K::AlreadyRecorded);
         assert!(d.message.contains("state rm a"), "{}", d.message);
+        assert!(
+            d.message.contains(&format!(
+                "the state records {SID} on account {ACCOUNT} as flex_instance.a"
+            )),
+            "{}",
+            d.message
+        );
+        assert!(
+            d.message.contains("a new instance on account"),
+            "{}",
+            d.message
+        );
     }
 
     /// An instance has one address: discovery finding a SID recorded under another name
@@ -1343,7 +1369,12 @@ mod tests {
             .unwrap();
         assert_eq!((d.severity, d.kind), (Severity::Error, K::AlreadyRecorded));
         assert!(d.message.contains("flex_instance.a"), "{}", d.message);
-        assert!(d.message.contains("state mv a b"), "{}", d.message);
+        assert!(d.message.contains("state mv a b`;"), "{}", d.message);
+        assert!(
+            !d.message.contains("state rm b"),
+            "no pending to forget: {}",
+            d.message
+        );
         assert!(d.message.contains(SID), "{}", d.message);
         assert_eq!(p.summary().adopt, 0);
         // A SID recorded under no other name is adopted as before.
@@ -1378,11 +1409,19 @@ mod tests {
             .into(),
         );
         assert!(p.changes.iter().all(|c| c.action != Action::Move), "{p:?}");
-        // Nor is what it found adopted under a second address: the SID is recorded as `a`.
+        // Nor is what it found adopted under a second address: the SID is recorded as `a`;
+        // `b`'s interrupted create is forgotten first, then the record moves.
         assert_eq!(p.summary().adopt, 0, "{p:?}");
+        let d = p
+            .diagnostics
+            .iter()
+            .find(|d| d.kind == K::AlreadyRecorded)
+            .unwrap();
         assert!(
-            p.diagnostics.iter().any(|d| d.kind == K::AlreadyRecorded),
-            "{p:?}"
+            d.message
+                .contains("state mv a b` after `flexform state rm b`"),
+            "{}",
+            d.message
         );
         // And an old name with a pending create of its own does not move either.
         let mut state = recorded();
