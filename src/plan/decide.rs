@@ -7,7 +7,7 @@ use super::model::{
     address, Action, Diagnostic, DiagnosticKind, InstanceView, Observation, Observations, Plan,
     ResourceChange, Severity,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::client::{Discovery, Fetched, InstanceStatus};
 use crate::config::sid::AccountSid;
@@ -92,12 +92,24 @@ fn one_address_per_instance(out: &mut Plan, state: &State) {
             })
         })
         .collect();
+    // Indexed by account and by SID: one pass, however large the estate.
+    let mut by_account: HashMap<&str, Vec<&Holding>> = HashMap::new();
+    let mut by_sid: HashMap<&str, Vec<&Holding>> = HashMap::new();
+    for held in &holdings {
+        by_account.entry(&held.account).or_default().push(held);
+        if let Some(sid) = &held.sid {
+            by_sid.entry(sid).or_default().push(held);
+        }
+    }
     let mut blocked = Vec::new();
     for held in holdings.iter().filter(|h| h.introduced) {
-        let clash = holdings.iter().find(|other| {
-            other.name != held.name
-                && (other.account == held.account || (other.sid.is_some() && other.sid == held.sid))
-        });
+        let same_account = by_account.get(held.account.as_str());
+        let same_sid = held.sid.as_deref().and_then(|sid| by_sid.get(sid));
+        let clash = same_account
+            .into_iter()
+            .chain(same_sid)
+            .flatten()
+            .find(|other| other.name != held.name);
         if let Some(other) = clash {
             blocked.push((held.name.clone(), other.name.clone(), other.introduced));
         }
