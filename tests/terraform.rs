@@ -221,6 +221,7 @@ async fn import_and_push_keep_one_address_on_a_local_state() {
 async fn import_and_push_keep_one_address_on_postgres() {
     import_and_push_keep_one_address(Some("one address on postgres")).await;
 }
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_instance_has_one_address() {
     let t = Test::with_sim_ready_after(Duration::ZERO).await.config(

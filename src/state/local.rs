@@ -314,6 +314,18 @@ mod tests {
     use crate::state::{PendingCreate, StateError};
     use std::time::Duration;
 
+    /// The store at `path`, opened for `command` without waiting for the lock.
+    fn open(path: &Path, command: &str) -> LocalStore {
+        LocalStore::open(path, command, &LockWait::timeout(Duration::ZERO)).unwrap()
+    }
+
+    /// [`open`], with the state file written once (serial 1).
+    fn written(path: &Path, command: &str) -> LocalStore {
+        let mut store = open(path, command);
+        store.commit(|s| s.pending.clear()).unwrap();
+        store
+    }
+
     fn pending() -> PendingCreate {
         PendingCreate {
             account_sid: AccountSid::parse("AC0123456789abcdef0123456789abcdef").unwrap(),
@@ -329,8 +341,7 @@ mod tests {
     fn serial_rises_per_change_and_lineage_stays() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let mut store = open(&path, "apply");
         store
             .commit(|s| {
                 s.pending.insert("a".into(), pending());
@@ -365,8 +376,7 @@ mod tests {
     fn first_write_of_a_run_backs_up_the_previous_state() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let mut store = open(&path, "apply");
         store
             .commit(|s| {
                 s.pending.insert("a".into(), pending());
@@ -375,9 +385,7 @@ mod tests {
         assert!(!backup_path(&path).exists(), "no previous state, no backup");
         drop(store);
         let before = std::fs::read(&path).unwrap();
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap();
+        let mut store = written(&path, "apply");
         store
             .commit(|s| {
                 s.pending.insert("b".into(), pending());
@@ -391,9 +399,7 @@ mod tests {
     fn state_with_journal() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap();
+        let mut store = written(&path, "apply");
         store.record(vec![pending_update("a")]).unwrap();
         drop(store);
         (dir, path)
@@ -403,8 +409,7 @@ mod tests {
     fn after_a_failed_journal_write_nothing_more_is_recorded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let mut store = open(&path, "apply");
         store.record(vec![pending_update("a")]).unwrap();
         // The journal's handle turns unwritable (as a full disk or an I/O error would).
         store.journal = Some(std::fs::File::open(journal_path(&path)).unwrap());
@@ -437,9 +442,7 @@ mod tests {
     fn journaled_updates_are_seen_by_readers_and_folded_in_by_the_next_writer() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap(); // creates the file, serial 1
+        let mut store = written(&path, "apply"); // creates the file, serial 1
         store
             .record(vec![pending_update("a"), pending_update("b")])
             .unwrap();
@@ -459,7 +462,7 @@ mod tests {
             "reading writes nothing"
         );
 
-        let store = LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let store = open(&path, "apply");
         assert_eq!(store.state().pending.len(), 2);
         assert_eq!(
             store.state().serial,
@@ -497,15 +500,14 @@ mod tests {
     fn a_journal_without_a_state_file_keeps_its_lineage() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let mut store = open(&path, "apply");
         store.record(vec![pending_update("a")]).unwrap();
         let lineage = store.state().lineage.clone();
         drop(store);
         assert!(!path.exists());
         let seen = State::load(&path).unwrap().unwrap();
         assert_eq!(seen.lineage, lineage);
-        let store = LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let store = open(&path, "apply");
         assert_eq!(store.state().lineage, lineage);
         assert_eq!(State::load_file(&path).unwrap().unwrap().pending.len(), 1);
     }
@@ -514,9 +516,7 @@ mod tests {
     fn a_journal_already_folded_in_is_not_applied_twice_nor_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap();
+        let mut store = written(&path, "apply");
         store.record(vec![pending_update("a")]).unwrap();
         let journal = std::fs::read(journal_path(&path)).unwrap();
         store.compact().unwrap();
@@ -526,7 +526,7 @@ mod tests {
         let seen = State::load(&path).unwrap().unwrap();
         assert_eq!(seen.serial, 2);
         assert_eq!(seen.pending.len(), 1);
-        let store = LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let store = open(&path, "apply");
         assert_eq!(store.state().serial, 2, "nothing new to write");
         assert!(!journal_path(&path).exists());
     }
@@ -554,9 +554,7 @@ mod tests {
     fn a_newer_file_of_the_same_lineage_does_not_swallow_an_unfolded_journal() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap(); // serial 1
+        let mut store = written(&path, "apply"); // serial 1
         store.record(vec![pending_update("a")]).unwrap(); // journal, base 1
         drop(store);
         // Another serial-2 file of the same lineage arrives (e.g. from version control).
@@ -597,8 +595,7 @@ mod tests {
     fn a_first_run_that_crashed_before_its_first_write_is_still_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let mut store = open(&path, "apply");
         store.record(vec![pending_update("a")]).unwrap();
         drop(store);
         assert!(!path.exists());
@@ -734,13 +731,10 @@ mod tests {
     fn a_fold_of_pending_creates_alone_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap();
+        let store = written(&path, "apply");
         drop(store);
         let before = State::load_file(&path).unwrap().unwrap();
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let mut store = open(&path, "apply");
         store.record(vec![pending_update("a")]).unwrap();
         store.compact().unwrap();
         drop(store);
@@ -756,9 +750,7 @@ mod tests {
     fn finish_records_the_serial_it_writes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap();
+        let mut store = written(&path, "apply");
         store
             .commit(|s| {
                 s.pending.insert("a".into(), pending());
@@ -785,9 +777,7 @@ mod tests {
     fn replace_writes_the_pushed_state_and_the_serial_only_rises() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "push", &LockWait::timeout(Duration::ZERO)).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap();
+        let mut store = written(&path, "push");
         store
             .commit(|s| {
                 s.pending.insert("a".into(), pending());
@@ -817,9 +807,7 @@ mod tests {
     fn a_journal_that_cannot_be_removed_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap();
+        let mut store = written(&path, "apply");
         store.record(vec![pending_update("a")]).unwrap();
         // A non-empty folder in its place cannot be removed as a file.
         let journal = journal_path(&path);
@@ -838,13 +826,10 @@ mod tests {
     fn finish_without_changes_still_anchors_the_trail() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.json");
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
-        store.commit(|s| s.pending.clear()).unwrap();
+        let store = written(&path, "apply");
         drop(store);
         let before = State::load_file(&path).unwrap().unwrap();
-        let mut store =
-            LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let mut store = open(&path, "apply");
         let mut entry = HistoryEntry::new("apply", 1, 0, Vec::new());
         assert!(store.finish(&mut entry, |_| {}).unwrap().is_none());
         drop(store);
