@@ -288,6 +288,54 @@ async fn https_goes_through_a_real_proxy_with_connect_and_v_says_which() {
     assert_eq!(proxy.log().matches("CONNECT").count(), before);
 }
 
+/// Twilio is HTTPS-only and every connection costs a TLS handshake: a whole plan and apply open
+/// no more connections than their parallelism, however many requests they send (hyper's pool
+/// alone opens a few more, racing connections that are on their way back to the pool).
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_handshakes_of_a_whole_run_never_exceed_the_parallelism() {
+    let ca = TestCa::new();
+    let t = Test::with_sim(SimConfig {
+        ready_after: Duration::ZERO,
+        latency: Duration::from_millis(2),
+        tls: Some(ca.server()),
+        ..SimConfig::default()
+    })
+    .await;
+    let mut config = ConfigBuilder::new();
+    for n in 1..=400 {
+        config = config.instance(&format!("i{n}"), &account(n));
+    }
+    t.write_config(&config);
+    let ca_file = ca.ca();
+    let trust = [("SSL_CERT_FILE", Some(ca_file.to_str().unwrap()))];
+    for (parallelism, args) in [
+        (
+            "4",
+            &["plan", "--detailed-exitcode", "--out", "plan.json"][..],
+        ),
+        ("4", &["apply", "plan.json", "--no-wait"][..]),
+        ("16", &["plan", "--detailed-exitcode"][..]),
+    ] {
+        let before = t.stats();
+        let mut args = args.to_vec();
+        args.extend(["--parallelism", parallelism]);
+        let run = t.run_with_env(&args, &trust).await;
+        assert!(matches!(run.code, Some(0 | 2)), "{args:?}: {run:?}");
+        let after = t.stats();
+        let (requests, handshakes) = (
+            after.requests - before.requests,
+            after.connections - before.connections,
+        );
+        assert!(requests >= 400, "{args:?}: {requests} requests");
+        assert!(
+            handshakes <= parallelism.parse().unwrap(),
+            "{args:?}: {handshakes} TLS handshakes for {requests} requests at parallelism \
+             {parallelism}"
+        );
+    }
+    assert_eq!(t.state().instances.len(), 400);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn state_pull_of_an_empty_state_prints_an_empty_document_and_exits_0() {
     let t = Test::new().config(&ConfigBuilder::new().instance("a", &account(1)));

@@ -6,6 +6,7 @@
 //! [`ApiError::OutcomeUnknown`].
 
 pub(crate) mod api_error;
+pub(crate) mod budget;
 pub(crate) mod instance;
 pub(crate) mod limiter;
 pub(crate) mod proxy;
@@ -185,6 +186,8 @@ impl FlexClient {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .pool_max_idle_per_host(config.max_in_flight.max(1))
+            // At most one connection (TLS handshake) per request in flight.
+            .connector_layer(budget::ConnectionBudget::new(config.max_in_flight))
             .tcp_nodelay(true)
             .build()
             .map_err(|e| setup_error(format!("cannot set up the HTTP client: {e}")))?;
@@ -377,7 +380,7 @@ impl FlexClient {
             let started = Instant::now();
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let result = async {
-                let response = request.send().await?;
+                let response = budget::sending(request.send()).await?;
                 // A create on the wire: Twilio answered (the instance may exist), and flexform
                 // has neither read the answer nor recorded a SID.
                 crate::failpoint!("client::after_create_send", if method == Method::Post);

@@ -8,6 +8,7 @@
 
 pub mod credentials;
 mod error;
+pub mod flex;
 pub mod secret;
 pub mod sid;
 mod validate;

@@ -1,0 +1,402 @@
+//! Flex configuration as code: Twilio's property catalogue, the managed paths of a declared
+//! `configuration:` block, and the merge that keeps everyone else's keys.
+//!
+//! Property names and types come from Twilio's published schema `flex.v1.configuration`
+//! (vendored in `schemas/twilio/`, compiled in). Simple properties (text, booleans) and lists
+//! are managed whole; inside a JSON-typed property (an object) only the declared keys are
+//! managed, at any depth, and a declared `null` means "this key must be absent".
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Twilio's OpenAPI extract: `/v1/Configuration` and the schema `flex.v1.configuration`.
+pub const TWILIO_SCHEMA: &str = include_str!("../../schemas/twilio/flex.v1.configuration.json");
+
+/// The name of the schema in [`TWILIO_SCHEMA`].
+pub const SCHEMA_NAME: &str = "flex.v1.configuration";
+
+/// What a property holds, as Twilio's schema types it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A string.
+    Text,
+    /// A boolean.
+    Boolean,
+    /// A list, replaced whole.
+    List,
+    /// A JSON object: the declared keys are managed, the others kept.
+    Json,
+}
+
+impl Kind {
+    /// How the kind is named in messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Text => "a string",
+            Kind::Boolean => "a boolean",
+            Kind::List => "a list",
+            Kind::Json => "a JSON object (a mapping)",
+        }
+    }
+}
+
+/// One property of the Flex configuration.
+#[derive(Debug, Clone)]
+pub struct Property {
+    /// As Twilio names it.
+    pub name: String,
+    /// What it holds.
+    pub kind: Kind,
+    /// Why flexform refuses to manage it, when it is read-only.
+    pub read_only: Option<&'static str>,
+    /// Twilio's description.
+    pub description: String,
+}
+
+/// Every property of `flex.v1.configuration`, by name.
+#[derive(Debug)]
+pub struct Catalogue {
+    properties: BTreeMap<String, Property>,
+}
+
+/// Why a read-only property cannot be declared.
+fn read_only_reason(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "account_sid" => {
+            "it names the account, which is the instance's `account_sid`: flexform sends it with every update"
+        }
+        "status" => "it is the configuration's provisioning status, set by Twilio",
+        "date_created" | "date_updated" => "it is a timestamp Twilio keeps",
+        "url" => "it is the resource's own address",
+        "runtime_domain" | "service_version" | "flex_instance_sid" => {
+            "it describes the Flex instance, set by Twilio when it is provisioned"
+        }
+        n if n.ends_with("_service_instance_sid") => {
+            "it names a service Twilio provisioned for the instance"
+        }
+        _ => return None,
+    })
+}
+
+impl Catalogue {
+    fn from_schema(text: &str) -> Self {
+        let document: Value = serde_json::from_str(text).expect("the vendored schema is JSON");
+        let properties = document["components"]["schemas"][SCHEMA_NAME]["properties"]
+            .as_object()
+            .expect("the vendored schema lists properties");
+        let properties = properties
+            .iter()
+            .map(|(name, schema)| {
+                let kind = match schema.get("type").and_then(Value::as_str) {
+                    Some("boolean") => Kind::Boolean,
+                    Some("array") => Kind::List,
+                    Some(_) => Kind::Text,
+                    // Untyped (free-form JSON) or an enum reference (`status`).
+                    None if schema.get("$ref").is_some() => Kind::Text,
+                    None => Kind::Json,
+                };
+                let property = Property {
+                    name: name.clone(),
+                    kind,
+                    read_only: read_only_reason(name),
+                    description: schema
+                        .get("description")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                };
+                (name.clone(), property)
+            })
+            .collect();
+        Self { properties }
+    }
+
+    /// A property by name.
+    pub fn get(&self, name: &str) -> Option<&Property> {
+        self.properties.get(name)
+    }
+
+    /// Every property, in name order.
+    pub fn all(&self) -> impl Iterator<Item = &Property> {
+        self.properties.values()
+    }
+
+    /// The names of the properties a configuration may declare.
+    pub fn writable_names(&self) -> Vec<&str> {
+        self.all()
+            .filter(|p| p.read_only.is_none())
+            .map(|p| p.name.as_str())
+            .collect()
+    }
+}
+
+/// The catalogue read from the vendored schema.
+pub fn catalogue() -> &'static Catalogue {
+    static CATALOGUE: OnceLock<Catalogue> = OnceLock::new();
+    CATALOGUE.get_or_init(|| Catalogue::from_schema(TWILIO_SCHEMA))
+}
+
+/// A declared `configuration:` block: top-level property -> value.
+pub type Declared = BTreeMap<String, Value>;
+
+/// A managed path: a top-level property, then keys inside a JSON-typed one.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConfigPath(Vec<String>);
+
+impl ConfigPath {
+    /// The top-level property the path is in.
+    pub fn property(&self) -> &str {
+        &self.0[0]
+    }
+
+    /// The segments.
+    pub fn segments(&self) -> &[String] {
+        &self.0
+    }
+
+    /// The value at this path in `configuration` (a whole configuration object); a missing
+    /// key and `null` are the same: [`Value::Null`].
+    pub fn value_in(&self, configuration: &Value) -> Value {
+        let mut at = configuration;
+        for segment in &self.0 {
+            match at.get(segment) {
+                Some(next) => at = next,
+                None => return Value::Null,
+            }
+        }
+        at.clone()
+    }
+}
+
+impl std::fmt::Display for ConfigPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("."))
+    }
+}
+
+/// Every managed path of a declared block with the value it must have (`Null`: absent), in
+/// path order.
+pub fn managed(declared: &Declared) -> Vec<(ConfigPath, Value)> {
+    let mut out = Vec::new();
+    for (name, value) in declared {
+        let json = catalogue().get(name).map(|p| p.kind) == Some(Kind::Json);
+        let mut prefix = vec![name.clone()];
+        if json {
+            leaves(&mut prefix, value, &mut out);
+        } else {
+            out.push((ConfigPath(prefix), value.clone()));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn leaves(prefix: &mut Vec<String>, value: &Value, out: &mut Vec<(ConfigPath, Value)>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, inner) in map {
+                prefix.push(key.clone());
+                leaves(prefix, inner, out);
+                prefix.pop();
+            }
+        }
+        other => out.push((ConfigPath(prefix.clone()), other.clone())),
+    }
+}
+
+/// `current` with `declared` merged in: declared keys set (recursively inside objects),
+/// declared `null`s removed, every other key kept as it is. Used for the whole value of one
+/// JSON-typed property.
+pub fn merge(current: &Value, declared: &Value) -> Value {
+    match declared {
+        Value::Object(keys) if !keys.is_empty() => {
+            let mut merged = match current {
+                Value::Object(map) => map.clone(),
+                _ => Map::new(),
+            };
+            for (key, value) in keys {
+                if value.is_null() {
+                    merged.remove(key);
+                } else {
+                    let next = merge(merged.get(key).unwrap_or(&Value::Null), value);
+                    merged.insert(key.clone(), next);
+                }
+            }
+            Value::Object(merged)
+        }
+        other => other.clone(),
+    }
+}
+
+/// The whole new value of each top-level property in `properties`: the declared value for a
+/// simple property or a list, `current`'s value with the declared keys merged in for a
+/// JSON-typed one. `current` is a whole configuration object, freshly fetched.
+pub fn update_body(
+    declared: &Declared,
+    current: &Value,
+    properties: &[&str],
+) -> Map<String, Value> {
+    let mut body = Map::new();
+    for name in properties {
+        let Some(value) = declared.get(*name) else {
+            continue;
+        };
+        let json = catalogue().get(name).map(|p| p.kind) == Some(Kind::Json);
+        let new = if json {
+            merge(current.get(*name).unwrap_or(&Value::Null), value)
+        } else {
+            value.clone()
+        };
+        body.insert((*name).to_owned(), new);
+    }
+    body
+}
+
+/// SHA-256 (hex) of a value's canonical form: compact JSON with object keys sorted.
+pub fn value_sha256(value: &Value) -> String {
+    crate::support::hash::sha256_hex(canonical(value).to_string().as_bytes())
+}
+
+fn canonical(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<&String, Value> =
+                map.iter().map(|(k, v)| (k, canonical(v))).collect();
+            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+/// What the state records of an instance's managed configuration: the SHA-256 of the value
+/// each managed path had when flexform last applied or verified it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(transparent)]
+pub struct AppliedConfiguration(pub BTreeMap<String, String>);
+
+impl AppliedConfiguration {
+    /// The record of `managed` as `observed` in a configuration object.
+    pub fn of(managed: &[(ConfigPath, Value)], observed: &Value) -> Self {
+        Self(
+            managed
+                .iter()
+                .map(|(path, _)| (path.to_string(), value_sha256(&path.value_in(observed))))
+                .collect(),
+        )
+    }
+
+    /// The recorded paths whose value in `observed` is not the recorded one.
+    pub fn changed_paths(&self, observed: &Value) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(path, sha)| {
+                let path = ConfigPath(path.split('.').map(str::to_owned).collect());
+                value_sha256(&path.value_in(observed)) != **sha
+            })
+            .map(|(path, _)| path.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn declared(value: Value) -> Declared {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn the_catalogue_reads_twilios_types_and_refuses_what_describes_the_instance() {
+        let c = catalogue();
+        assert_eq!(c.get("ui_language").unwrap().kind, Kind::Text);
+        assert_eq!(c.get("call_recording_enabled").unwrap().kind, Kind::Boolean);
+        assert_eq!(c.get("ui_attributes").unwrap().kind, Kind::Json);
+        assert_eq!(c.get("integrations").unwrap().kind, Kind::List);
+        for read_only in [
+            "account_sid",
+            "status",
+            "date_created",
+            "date_updated",
+            "url",
+            "runtime_domain",
+            "service_version",
+            "flex_instance_sid",
+            "chat_service_instance_sid",
+            "messaging_service_instance_sid",
+            "flex_service_instance_sid",
+        ] {
+            assert!(c.get(read_only).unwrap().read_only.is_some(), "{read_only}");
+        }
+        assert!(c.get("ui_version").unwrap().read_only.is_none());
+        assert!(c.get("no_such").is_none());
+    }
+
+    #[test]
+    fn paths_go_inside_json_objects_only() {
+        let paths = managed(&declared(json!({
+            "ui_language": "en-GB",
+            "integrations": [{"name": "x"}],
+            "ui_attributes": {"logLevel": "debug", "colorTheme": {"baseName": "GreyDark"}, "old": null},
+        })));
+        let shown: Vec<String> = paths.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "integrations",
+                "ui_attributes.colorTheme.baseName",
+                "ui_attributes.logLevel",
+                "ui_attributes.old",
+                "ui_language"
+            ]
+        );
+        assert_eq!(paths[3].1, Value::Null);
+    }
+
+    #[test]
+    fn merge_keeps_undeclared_keys_sets_declared_ones_and_null_removes() {
+        let current = json!({"logLevel": "info", "keep": 1, "old": true, "colorTheme": {"baseName": "Light", "light": true}});
+        let merged = merge(
+            &current,
+            &json!({"logLevel": "debug", "old": null, "colorTheme": {"baseName": "GreyDark"}}),
+        );
+        assert_eq!(
+            merged,
+            json!({"logLevel": "debug", "keep": 1, "colorTheme": {"baseName": "GreyDark", "light": true}})
+        );
+        // A property that was null or not an object becomes one.
+        assert_eq!(merge(&Value::Null, &json!({"a": 1})), json!({"a": 1}));
+    }
+
+    #[test]
+    fn the_update_body_sends_whole_top_level_values() {
+        let d = declared(json!({"ui_language": "fr", "ui_attributes": {"logLevel": "debug"}}));
+        let current =
+            json!({"ui_language": "en", "ui_attributes": {"logLevel": "info", "other": 2}});
+        let body = update_body(&d, &current, &["ui_attributes"]);
+        assert_eq!(
+            Value::Object(body),
+            json!({"ui_attributes": {"logLevel": "debug", "other": 2}})
+        );
+    }
+
+    #[test]
+    fn the_record_sees_which_managed_paths_changed() {
+        let d = declared(json!({"ui_language": "fr", "ui_attributes": {"logLevel": "debug"}}));
+        let applied = json!({"ui_language": "fr", "ui_attributes": {"logLevel": "debug", "x": 1}});
+        let record = AppliedConfiguration::of(&managed(&d), &applied);
+        assert!(record.changed_paths(&applied).is_empty());
+        let later = json!({"ui_language": "fr", "ui_attributes": {"logLevel": "info", "x": 2}});
+        assert_eq!(record.changed_paths(&later), ["ui_attributes.logLevel"]);
+        // Key order does not matter.
+        assert_eq!(
+            value_sha256(&json!({"a": 1, "b": 2})),
+            value_sha256(&json!({"b": 2, "a": 1}))
+        );
+    }
+}
