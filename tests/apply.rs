@@ -819,6 +819,7 @@ enum JsonEvent {
         adopt: usize,
         #[serde(rename = "move")]
         moved: usize,
+        update: usize,
     },
     Recorded {
         address: String,
@@ -860,6 +861,7 @@ enum JsonEvent {
         still_provisioning: usize,
         adopted: usize,
         moved: usize,
+        updated: usize,
         failed: usize,
         not_started: usize,
     },
@@ -911,7 +913,8 @@ async fn apply_json_prints_one_event_per_line() {
             Some(JsonEvent::ApplyStart {
                 create: 1,
                 adopt: 1,
-                moved: 0
+                moved: 0,
+                update: 0
             })
         ),
         "{events:?}"
@@ -925,6 +928,7 @@ async fn apply_json_prints_one_event_per_line() {
                 still_provisioning: 0,
                 adopted: 1,
                 moved: 0,
+                updated: 0,
                 failed: 0,
                 not_started: 0,
             })

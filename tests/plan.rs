@@ -67,6 +67,8 @@ enum ActionJson {
     Unchanged,
     #[serde(rename = "move")]
     Move,
+    #[serde(rename = "update")]
+    Update,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -109,6 +111,8 @@ enum KindJson {
     PendingCreateUnresolved,
     ObserveFailed,
     DiscoveryUnavailable,
+    AlreadyRecorded,
+    ConfigurationChanged,
 }
 
 impl KindJson {
@@ -116,7 +120,10 @@ impl KindJson {
     fn is_drift(self) -> bool {
         matches!(
             self,
-            KindJson::DeletedOutside | KindJson::CreationFailed | KindJson::Orphaned
+            KindJson::DeletedOutside
+                | KindJson::CreationFailed
+                | KindJson::Orphaned
+                | KindJson::ConfigurationChanged
         )
     }
 }
@@ -129,6 +136,7 @@ struct SummaryJson {
     unchanged: usize,
     #[serde(rename = "move")]
     moved: usize,
+    update: usize,
     drift: usize,
 }
 
@@ -272,6 +280,7 @@ fn decode_plan(text: &str) -> PlanJson {
             adopt: count(ActionJson::Adopt),
             unchanged: count(ActionJson::Unchanged),
             moved: count(ActionJson::Move),
+            update: count(ActionJson::Update),
             drift: doc.diagnostics.iter().filter(|d| d.kind.is_drift()).count(),
         },
         "summary does not match the document"
@@ -1320,6 +1329,7 @@ async fn mixed_plan_json_covers_every_row_of_the_table() {
             adopt: 1,
             unchanged: 5,
             moved: 0,
+            update: 0,
             drift: 3
         }
     );
@@ -1341,6 +1351,7 @@ async fn mixed_plan_json_covers_every_row_of_the_table() {
             adopt: 0,
             unchanged: 4,
             moved: 0,
+            update: 0,
             drift: 2
         }
     );
@@ -1538,7 +1549,7 @@ fn the_plan_schema_rejects_what_the_typed_mirror_rejects() {
         "state_serial": 0, "state_sha256": null, "config_canonical_sha256": "0".repeat(64),
         "created_at": "2026-01-01T00:00:00Z",
         "resource_changes": [], "diagnostics": [],
-        "summary": {"create": 0, "adopt": 0, "unchanged": 0, "move": 0, "drift": 0}
+        "summary": {"create": 0, "adopt": 0, "unchanged": 0, "move": 0, "update": 0, "drift": 0}
     });
     assert!(validator.is_valid(&good));
     let mut extra = good.clone();

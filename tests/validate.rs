@@ -473,3 +473,42 @@ fn yaml_syntax_errors_point_at_the_offending_character() {
         "{err}"
     );
 }
+
+#[test]
+fn flex_configuration_names_and_types_come_from_twilios_schema() {
+    let text = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n    configuration:\n      ui_langauge: en\n      status: ok\n      flex_service_instance_sid: IS123\n      call_recording_enabled: \"yes\"\n      ui_version: 2.0\n      ui_attributes: dark\n      crm_type: null\n      ui_language: en-GB\n      crm_attributes:\n        nested:\n          gone: null\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1, "{err}");
+    assert_error_at(&err, 6, 7, "unknown Flex configuration property `ui_langauge`", "ui_langauge: en");
+    assert!(err.contains("did you mean `ui_language`?"), "{err}");
+    assert_error_at(&err, 7, 7, "`status` is read-only", "status: ok");
+    assert_error_at(
+        &err,
+        8,
+        7,
+        "`flex_service_instance_sid` is read-only",
+        "flex_service_instance_sid: IS123",
+    );
+    assert_error_at(
+        &err,
+        9,
+        31,
+        "invalid type for `call_recording_enabled`: expected a boolean",
+        "call_recording_enabled: \"yes\"",
+    );
+    assert_error_at(&err, 10, 19, "expected a string, found the number 2.0", "ui_version: 2.0");
+    assert!(err.contains("quote it: `ui_version: \"2.0\"`"), "{err}");
+    assert_error_at(&err, 11, 22, "expected a JSON object", "ui_attributes: dark");
+    assert_error_at(&err, 12, 17, "found null", "crm_type: null");
+    assert!(err.contains("6 errors"), "{err}");
+
+    // The same, well-typed, is valid; `null` inside a JSON-typed property removes a key.
+    let good = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n    configuration:\n      ui_language: en-GB\n      call_recording_enabled: true\n      ui_version: \"2.0\"\n      ui_attributes:\n        logLevel: debug\n        old: null\n      serverless_service_sids: [ZS0123]\n"
+    );
+    let (code, out, err) = validate(&good);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("valid"), "{out}");
+}

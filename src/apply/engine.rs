@@ -16,6 +16,7 @@ use super::wait::wait_for;
 use super::writer::{Writer, WriterHandle};
 use crate::client::{ApiError, Discovery, Fetched, Instance, SendGuard};
 use crate::config::credentials::Credentials;
+use crate::config::flex;
 use crate::config::sid::InstanceSid;
 use crate::plan::{Action, Plan, ResourceChange};
 use crate::state::{InstanceRecord, Origin, PendingCreate, StateStore, StateUpdate};
@@ -37,6 +38,7 @@ pub async fn execute(
         create: summary.create,
         adopt: summary.adopt,
         moved: summary.moved,
+        update: summary.update,
     });
     let writer = Writer::start(store);
     let handle = writer.handle();
@@ -49,15 +51,18 @@ pub async fn execute(
             let slots = slots.clone();
             async move {
                 let started = Instant::now();
-                let outcome = run_change(change, ctx, &handle, &slots).await;
+                let (outcome, configured) = run_change(change, ctx, &handle, &slots).await;
                 ctx.reporter
                     .event(&terminal_event(change, &outcome, started.elapsed()));
-                (change.address.clone(), change.action, outcome)
+                (change.address.clone(), change.action, outcome, configured)
             }
         })
         .collect();
     let mut report = ApplyReport::default();
-    while let Some((address, action, outcome)) = tasks.next().await {
+    while let Some((address, action, outcome, configured)) = tasks.next().await {
+        if let Some(paths) = configured {
+            report.configured.insert(address.clone(), paths);
+        }
         report.outcomes.insert(address, (action, outcome));
     }
     drop(tasks);
@@ -90,7 +95,7 @@ fn terminal_event(change: &ResourceChange, outcome: &ChangeOutcome, elapsed: Dur
     match outcome {
         ChangeOutcome::Created { sid, provisioning }
         | ChangeOutcome::Adopted { sid, provisioning } => complete(sid, Some(*provisioning)),
-        ChangeOutcome::Moved { sid, .. } => complete(sid, None),
+        ChangeOutcome::Moved { sid, .. } | ChangeOutcome::Updated { sid } => complete(sid, None),
         ChangeOutcome::Failed { sid, error } => Event::ApplyErrored {
             address,
             action,
@@ -101,19 +106,21 @@ fn terminal_event(change: &ResourceChange, outcome: &ChangeOutcome, elapsed: Dur
     }
 }
 
-/// One change from start to end: a slot, then adopt or create, then the wait.
+/// One change from start to end: a slot, then adopt or create, then the wait, then the Flex
+/// configuration (when declared); an update only configures. Returns how it ended and, when
+/// the configuration was applied, the paths it set.
 async fn run_change(
     change: &ResourceChange,
     ctx: &ApplyContext<'_>,
     writer: &WriterHandle,
     slots: &Semaphore,
-) -> ChangeOutcome {
+) -> (ChangeOutcome, Option<Vec<String>>) {
     let started = Instant::now();
     let Ok(slot) = slots.acquire().await else {
-        return ChangeOutcome::NotStarted;
+        return (ChangeOutcome::NotStarted, None);
     };
     if ctx.stop.is_requested() {
-        return ChangeOutcome::NotStarted;
+        return (ChangeOutcome::NotStarted, None);
     }
     let run = Run {
         change,
@@ -121,8 +128,63 @@ async fn run_change(
         writer,
         started,
     };
+    let outcome = run_instance(&run, slot).await;
+    let declares = ctx
+        .config
+        .instances
+        .get(&change.name)
+        .and_then(|s| s.declared_configuration())
+        .is_some();
+    let sid = match &outcome {
+        ChangeOutcome::Created { sid, provisioning } | ChangeOutcome::Adopted { sid, provisioning }
+            if provisioning.is_ready() =>
+        {
+            sid.clone()
+        }
+        ChangeOutcome::Moved { sid, .. } | ChangeOutcome::Updated { sid } => sid.clone(),
+        _ => return (outcome, None),
+    };
+    if !declares || ctx.stop.is_requested() {
+        return (outcome, None);
+    }
+    let Some(credentials) = ctx.credentials.get(&change.name) else {
+        return (
+            run.failed(
+                Some(&sid),
+                ApplyError::NoCredentials {
+                    name: change.name.clone(),
+                },
+            ),
+            None,
+        );
+    };
+    match run.configure(credentials, &sid).await {
+        Ok(paths) => (outcome, Some(paths)),
+        Err(error) => (run.failed(Some(&sid), error), None),
+    }
+}
+
+/// The instance part of a change: move, update (nothing to do on the instance), adopt or
+/// create, then the wait.
+async fn run_instance(run: &Run<'_, '_>, slot: tokio::sync::SemaphorePermit<'_>) -> ChangeOutcome {
+    let (change, ctx) = (run.change, run.ctx);
     if let (Action::Move, Some(from)) = (change.action, &change.moved_from) {
         return run.moved(from).await;
+    }
+    if change.action == Action::Update {
+        ctx.reporter.event(&Event::ApplyProgress {
+            address: change.address.clone(),
+            action: change.action,
+        });
+        return match change.after.as_ref().and_then(|a| a.flex_instance_sid.clone()) {
+            Some(sid) => ChangeOutcome::Updated { sid },
+            None => run.failed(
+                None,
+                ApplyError::NoCredentials {
+                    name: change.name.clone(),
+                },
+            ),
+        };
     }
     let Some(credentials) = ctx.credentials.get(&change.name) else {
         return run.failed(
@@ -160,7 +222,7 @@ async fn run_change(
     let sid = instance.flex_instance_sid.clone();
     // Stopped waiting, not waiting, or out of time: the instance is made and recorded; the
     // next plan shows it as provisioning.
-    match wait_for(change, &instance, ctx, writer, started).await {
+    match wait_for(change, &instance, ctx, run.writer, run.started).await {
         Ok(provisioning) if change.action == Action::Adopt => {
             ChangeOutcome::Adopted { sid, provisioning }
         }
@@ -236,6 +298,109 @@ impl Run<'_, '_> {
                 },
             ),
         }
+    }
+
+    /// The Flex configuration: a fresh read; refused if a managed path changed since the plan
+    /// (nobody's change is lost); then one POST with the whole new value of each top-level
+    /// property that differs (fresh value, declared keys merged in); then a read that verifies
+    /// every managed path; then the digests recorded. Returns the paths set.
+    async fn configure(
+        &self,
+        credentials: &Credentials,
+        sid: &InstanceSid,
+    ) -> Result<Vec<String>, ApplyError> {
+        let Some(declared) = self
+            .ctx
+            .config
+            .instances
+            .get(&self.change.name)
+            .and_then(|s| s.declared_configuration())
+        else {
+            return Ok(Vec::new());
+        };
+        let client = self.ctx.client;
+        let account = &self.change.account_sid;
+        let managed = flex::managed(declared);
+        let read = || async {
+            client
+                .fetch_configuration(account, credentials)
+                .await
+                .map_err(|source| ApplyError::ConfigurationRead {
+                    sid: sid.clone(),
+                    source,
+                })
+        };
+        let current = read().await?;
+        let differing: Vec<&(flex::ConfigPath, serde_json::Value)> = managed
+            .iter()
+            .filter(|(path, value)| path.value_in(&current) != *value)
+            .collect();
+        // What the plan saw is what was reviewed: a managed path that no longer holds it (or,
+        // where the plan saw nothing to change, any difference) changed since the plan.
+        let reviewed_nothing =
+            self.change.configuration.is_empty() && self.change.action != Action::Create;
+        let changed_since: Vec<String> = if reviewed_nothing {
+            differing.iter().map(|(path, _)| path.to_string()).collect()
+        } else {
+            self.change
+                .configuration
+                .iter()
+                .filter_map(|field| {
+                    let before = field.before.as_ref()?;
+                    let (path, _) = managed.iter().find(|(p, _)| p.to_string() == field.path)?;
+                    (path.value_in(&current) != *before).then(|| field.path.clone())
+                })
+                .collect()
+        };
+        if !changed_since.is_empty() {
+            return Err(ApplyError::ConfigurationChangedSincePlan {
+                sid: sid.clone(),
+                paths: changed_since,
+            });
+        }
+        let set: Vec<String> = differing.iter().map(|(path, _)| path.to_string()).collect();
+        let verified = if differing.is_empty() {
+            current
+        } else {
+            let mut properties: Vec<&str> = differing.iter().map(|(p, _)| p.property()).collect();
+            properties.dedup();
+            let body = flex::update_body(declared, &current, &properties);
+            let guard = SendGuard {
+                stop: self.ctx.stop.clone(),
+                send_by: None,
+            };
+            client
+                .update_configuration(account, credentials, body, &guard)
+                .await
+                .map_err(|source| ApplyError::ConfigurationUpdate {
+                    sid: sid.clone(),
+                    source,
+                })?;
+            read().await?
+        };
+        let mismatched: Vec<String> = managed
+            .iter()
+            .filter(|(path, value)| path.value_in(&verified) != *value)
+            .map(|(path, _)| path.to_string())
+            .collect();
+        if !mismatched.is_empty() {
+            return Err(ApplyError::ConfigurationNotVerified {
+                sid: sid.clone(),
+                paths: mismatched,
+            });
+        }
+        self.writer
+            .write(StateUpdate::Configured {
+                name: self.change.name.clone(),
+                flex_instance_sid: sid.clone(),
+                configuration: flex::AppliedConfiguration::of(&managed, &verified),
+            })
+            .await
+            .map_err(|source| ApplyError::ConfigurationNotRecorded {
+                sid: sid.clone(),
+                source,
+            })?;
+        Ok(set)
     }
 
     /// A failure as an outcome (its event is the change's terminal event).

@@ -19,6 +19,8 @@ pub enum Event {
         /// Instances recorded under a new name.
         #[serde(rename = "move")]
         moved: usize,
+        /// Instances whose Flex configuration changes (without other change).
+        update: usize,
     },
     /// A change is starting.
     ApplyProgress {

@@ -89,6 +89,47 @@ pub enum ApplyError {
         /// The instance.
         sid: InstanceSid,
     },
+    /// The Flex configuration could not be read before or after an update.
+    #[error("cannot read the Flex configuration of {sid}: {source}")]
+    ConfigurationRead {
+        /// The instance.
+        sid: InstanceSid,
+        /// The API error.
+        source: ApiError,
+    },
+    /// A managed path changed between the plan and the apply: nothing was sent, so that
+    /// nobody's change is lost.
+    #[error("the Flex configuration of {sid} changed since the plan ({}): nothing was sent; plan again", paths.join(", "))]
+    ConfigurationChangedSincePlan {
+        /// The instance.
+        sid: InstanceSid,
+        /// The managed paths that changed.
+        paths: Vec<String>,
+    },
+    /// Twilio refused the update (or its outcome is unknown).
+    #[error("the Flex configuration update of {sid} failed: {source}")]
+    ConfigurationUpdate {
+        /// The instance.
+        sid: InstanceSid,
+        /// The API error.
+        source: ApiError,
+    },
+    /// After the update, managed paths do not hold their declared values.
+    #[error("after the update, the Flex configuration of {sid} does not hold the declared value of {}: check them with `flexform plan`", paths.join(", "))]
+    ConfigurationNotVerified {
+        /// The instance.
+        sid: InstanceSid,
+        /// The paths that differ.
+        paths: Vec<String>,
+    },
+    /// The configuration is applied, but the state could not record it.
+    #[error("updated the Flex configuration of {sid} but could not record it: {source}; the next plan shows no change")]
+    ConfigurationNotRecorded {
+        /// The instance.
+        sid: InstanceSid,
+        /// Why the state write failed.
+        source: Arc<StateError>,
+    },
 }
 
 /// How far a created or adopted instance got while apply waited for it.
@@ -136,6 +177,11 @@ pub enum ChangeOutcome {
         /// The address it was recorded under.
         from: String,
     },
+    /// Updated the Flex configuration of this instance.
+    Updated {
+        /// The instance.
+        sid: InstanceSid,
+    },
     /// Failed. The SID is set when the instance exists and is recorded (created or adopted,
     /// then provisioning failed).
     Failed {
@@ -162,6 +208,8 @@ pub struct Counts {
     pub adopted: usize,
     /// Instances recorded under a new name.
     pub moved: usize,
+    /// Instances whose Flex configuration was updated (without other change).
+    pub updated: usize,
     /// Changes that failed (each with its reason).
     pub failed: usize,
     /// Changes an interrupt kept from starting.
@@ -188,6 +236,9 @@ impl Counts {
         if self.moved > 0 {
             line.push_str(&format!("{} moved, ", self.moved));
         }
+        if self.updated > 0 {
+            line.push_str(&format!("{} updated, ", self.updated));
+        }
         line.push_str(&format!("{} failed", self.failed));
         if self.not_started > 0 {
             line.push_str(&format!(", {} not started", self.not_started));
@@ -201,6 +252,8 @@ impl Counts {
 pub struct ApplyReport {
     /// Outcome by address, in address order.
     pub outcomes: BTreeMap<String, (Action, ChangeOutcome)>,
+    /// The Flex configuration paths each address's change set (applied and verified).
+    pub configured: BTreeMap<String, Vec<String>>,
     /// Whether an interrupt arrived.
     pub interrupted: bool,
 }
@@ -221,6 +274,7 @@ impl ApplyReport {
                 }
                 ChangeOutcome::Adopted { .. } => counts.adopted += 1,
                 ChangeOutcome::Moved { .. } => counts.moved += 1,
+                ChangeOutcome::Updated { .. } => counts.updated += 1,
                 ChangeOutcome::Failed { .. } => counts.failed += 1,
                 ChangeOutcome::NotStarted => counts.not_started += 1,
             }
@@ -278,6 +332,7 @@ impl ApplyReport {
                     ChangeOutcome::Moved { sid, from } => {
                         (Some(sid.to_string()), format!("ok (moved from {from})"))
                     }
+                    ChangeOutcome::Updated { sid } => (Some(sid.to_string()), "ok".to_owned()),
                     ChangeOutcome::NotStarted => (None, "not started (interrupted)".to_owned()),
                 };
                 HistoryChange {
@@ -285,6 +340,7 @@ impl ApplyReport {
                     action: action.as_str().to_owned(),
                     flex_instance_sid: sid,
                     outcome: text,
+                    configuration: self.configured.get(address).cloned().unwrap_or_default(),
                 }
             })
             .collect()

@@ -108,6 +108,7 @@ pub(crate) fn orphan_pending_credentials(
                         account_sid: pending.account_sid.clone(),
                         credentials: None,
                         conversations: None,
+                        configuration: None,
                     };
                     credentials::resolve(desired, name, &spec).ok()
                 }
@@ -312,8 +313,17 @@ pub async fn plan_against(
         &|| progress.inc(),
     )
     .await;
+    let configurations = plan::observe_configurations(
+        &client,
+        desired,
+        &observed,
+        &credentials,
+        usize::from(net.parallelism),
+    )
+    .await;
     progress.finish();
-    let plan = plan::plan(desired, state_ref, &observed);
+    let mut plan = plan::plan(desired, state_ref, &observed);
+    plan::configure(&mut plan, desired, state_ref, &configurations);
     Ok(Planned {
         targets: targeted
             .iter()

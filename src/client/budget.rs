@@ -54,7 +54,8 @@ impl ConnectionBudget {
     }
 
     /// Connections opened and not failed so far.
-    pub(crate) fn opened(&self) -> usize {
+    #[cfg(test)]
+    fn opened(&self) -> usize {
         self.opened.load(Ordering::SeqCst)
     }
 

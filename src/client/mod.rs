@@ -329,6 +329,46 @@ impl FlexClient {
         }
     }
 
+    /// `GET /v1/Configuration`: the account's whole Flex configuration (a JSON object).
+    pub async fn fetch_configuration(
+        &self,
+        account: &AccountSid,
+        credentials: &Credentials,
+    ) -> Result<serde_json::Value, ApiError> {
+        let path = "/v1/Configuration";
+        let (status, bytes) = self
+            .execute(Method::Get, path, account, credentials, None, None)
+            .await?;
+        configuration_answer("GET", path, status, &bytes)
+    }
+
+    /// `POST /v1/Configuration` with the account's `account_sid` and `properties` (each a whole
+    /// top-level value: Twilio replaces a JSON-typed property with what is sent). Sent only
+    /// while `guard` allows. Returns the configuration as Twilio answers it.
+    pub async fn update_configuration(
+        &self,
+        account: &AccountSid,
+        credentials: &Credentials,
+        properties: serde_json::Map<String, serde_json::Value>,
+        guard: &SendGuard,
+    ) -> Result<serde_json::Value, ApiError> {
+        let path = "/v1/Configuration";
+        let mut body = serde_json::Map::new();
+        body.insert("account_sid".to_owned(), account.as_str().into());
+        body.extend(properties);
+        let (status, bytes) = self
+            .execute(
+                Method::Post,
+                path,
+                account,
+                credentials,
+                Some(serde_json::Value::Object(body)),
+                Some(guard),
+            )
+            .await?;
+        configuration_answer("POST", path, status, &bytes)
+    }
+
     /// Sends one logical request, retrying as the policy says. Returns the final status and
     /// body; interpreting them is the caller's job.
     async fn execute(
@@ -552,6 +592,30 @@ fn parse_instance(
         path: path.to_owned(),
         status: status.as_u16(),
         reason: format!("not a Flex instance: {e}"),
+        excerpt: api_error::excerpt(bytes),
+    })
+}
+
+/// A Flex configuration answer: a JSON object on 2xx, the API's error otherwise.
+fn configuration_answer(
+    method: &'static str,
+    path: &str,
+    status: StatusCode,
+    bytes: &[u8],
+) -> Result<serde_json::Value, ApiError> {
+    if !status.is_success() {
+        return Err(api_error::from_response(method, path, status, bytes));
+    }
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(value) if value.is_object() => Ok(value),
+        Ok(_) => Err("not a JSON object".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+    .map_err(|reason| ApiError::InvalidResponse {
+        method,
+        path: path.to_owned(),
+        status: status.as_u16(),
+        reason: format!("not a Flex configuration: {reason}"),
         excerpt: api_error::excerpt(bytes),
     })
 }

@@ -105,9 +105,62 @@ pub struct InstanceSpec {
     /// Options sent when the instance is created. They cannot be changed afterwards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversations: Option<ConversationsSpec>,
+    /// How the instance is configured (`/v1/Configuration`). Only what is written here is
+    /// managed; inside a JSON-typed property, only the keys written (`null` removes a key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<FlexConfiguration>,
+}
+
+/// A declared Flex configuration: property names and types from Twilio's published schema
+/// `flex.v1.configuration` (read-only properties excluded).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FlexConfiguration(pub flex::Declared);
+
+impl JsonSchema for FlexConfiguration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FlexConfiguration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut properties = serde_json::Map::new();
+        for property in flex::catalogue().all() {
+            if property.read_only.is_some() {
+                continue;
+            }
+            let mut schema = match property.kind {
+                flex::Kind::Text => serde_json::json!({"type": "string"}),
+                flex::Kind::Boolean => serde_json::json!({"type": "boolean"}),
+                flex::Kind::List => serde_json::json!({"type": "array"}),
+                // Inside an object, `null` removes a key.
+                flex::Kind::Json => serde_json::json!({
+                    "type": "object",
+                    "additionalProperties": true,
+                    "description": "JSON-typed: the keys written are managed (at any depth), \
+                        the others kept; `null` removes a key",
+                }),
+            };
+            if !property.description.is_empty() && property.kind != flex::Kind::Json {
+                schema["description"] = property.description.clone().into();
+            }
+            properties.insert(property.name.clone(), schema);
+        }
+        schemars::json_schema!({
+            "description": "How the instance is configured, as Twilio's Flex Configuration \
+                (`flex.v1.configuration`) names it. Only what is written here is managed.",
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": false,
+        })
+    }
 }
 
 impl InstanceSpec {
+    /// The declared configuration, if any.
+    pub fn declared_configuration(&self) -> Option<&flex::Declared> {
+        self.configuration.as_ref().map(|c| &c.0).filter(|c| !c.is_empty())
+    }
+
     /// The `conversations.default` input, if the configuration sets it.
     pub fn conversations_default(&self) -> Option<bool> {
         self.conversations.as_ref().and_then(|c| c.default)

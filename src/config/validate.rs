@@ -8,7 +8,7 @@ use marked_yaml::{LoaderOptions, Node};
 
 use super::error::{Diagnostic, Location};
 use super::{
-    is_valid_env_name, is_valid_name, BackendKind, Config, CredentialsProfile, InstanceSpec,
+    flex, FlexConfiguration, is_valid_env_name, is_valid_name, BackendKind, Config, CredentialsProfile, InstanceSpec,
     StateConfig, CONFIG_VERSION, NAME_PATTERN,
 };
 use crate::support::text::{quote_list, suggest};
@@ -69,6 +69,7 @@ fn readable_parts(body: &Node) -> Option<InstanceSpec> {
         account_sid,
         credentials,
         conversations: None,
+        configuration: None,
     })
 }
 
@@ -211,6 +212,14 @@ impl Validator {
             self.check_name(name, "instance");
             let spec = self
                 .deserialize::<InstanceSpec>(name, body, text)
+                .map(|mut spec| {
+                    // Typed from the YAML itself (serde sees every scalar as a string).
+                    spec.configuration = body
+                        .as_mapping()
+                        .and_then(|m| m.get_node("configuration"))
+                        .and_then(|node| self.configuration(node));
+                    spec
+                })
                 // An entry with a type error elsewhere still takes part in the checks across
                 // instances (duplicate accounts, undeclared profiles), so that one run reports
                 // every error; the configuration is refused either way.
@@ -220,6 +229,95 @@ impl Validator {
             }
         }
         instances
+    }
+
+    /// `configuration:` of an instance: every property known to Twilio's schema and writable,
+    /// each value of its property's type. Quoted scalars stay strings.
+    fn configuration(&mut self, node: &Node) -> Option<FlexConfiguration> {
+        let Some(map) = node.as_mapping() else {
+            if is_null(node) {
+                return None;
+            }
+            self.push(
+                Diagnostic::new(
+                    Location::of(node.span()),
+                    format!(
+                        "invalid type: expected a mapping of Flex configuration properties in `configuration`, found {}",
+                        describe(node)
+                    ),
+                )
+                .with_label("expected a mapping"),
+            );
+            return None;
+        };
+        let catalogue = flex::catalogue();
+        let mut declared = flex::Declared::new();
+        for (key, value) in map.iter() {
+            let name = key.as_str();
+            let Some(property) = catalogue.get(name) else {
+                let writable = catalogue.writable_names();
+                let diagnostic = Diagnostic::new(
+                    Location::of(key.span()),
+                    format!("unknown Flex configuration property `{name}`"),
+                )
+                .with_label("not in Twilio's flex.v1.configuration");
+                self.push(match suggest(name, &writable) {
+                    Some(s) => diagnostic.with_help(format!("did you mean `{s}`?")),
+                    None => diagnostic.with_help(
+                        "`flexform schema config` lists the properties (from Twilio's published schema)",
+                    ),
+                });
+                continue;
+            };
+            if let Some(reason) = property.read_only {
+                self.push(
+                    Diagnostic::new(
+                        Location::of(key.span()),
+                        format!("`{name}` is read-only: {reason}"),
+                    )
+                    .with_label("read-only")
+                    .with_help("remove it: flexform manages only the properties Twilio lets you change"),
+                );
+                continue;
+            }
+            let typed = yaml_value(value);
+            let fits = match (property.kind, &typed) {
+                (_, serde_json::Value::Null) => false,
+                (flex::Kind::Text, v) => v.is_string(),
+                (flex::Kind::Boolean, v) => v.is_boolean(),
+                (flex::Kind::List, v) => v.is_array(),
+                (flex::Kind::Json, v) => v.is_object(),
+            };
+            if !fits {
+                let found = match &typed {
+                    serde_json::Value::Null => "null".to_owned(),
+                    serde_json::Value::Number(n) => format!("the number {n}"),
+                    serde_json::Value::Bool(b) => format!("the boolean {b}"),
+                    _ => describe(value),
+                };
+                let help = match (property.kind, &typed) {
+                    (_, serde_json::Value::Null) => {
+                        "a top-level property cannot be removed: `null` removes a key inside a JSON-typed property".to_owned()
+                    }
+                    (flex::Kind::Text, _) => format!("quote it: `{name}: \"{}\"`", value.as_scalar().map_or("…", |s| s.as_str())),
+                    (kind, _) => format!("`{name}` holds {}", kind.describe()),
+                };
+                self.push(
+                    Diagnostic::new(
+                        Location::of(value.span()),
+                        format!(
+                            "invalid type for `{name}`: expected {}, found {found}",
+                            property.kind.describe()
+                        ),
+                    )
+                    .with_label(format!("expected {}", property.kind.describe()))
+                    .with_help(help),
+                );
+                continue;
+            }
+            declared.insert(name.to_owned(), typed);
+        }
+        Some(FlexConfiguration(declared))
     }
 
     /// A top-level key flexform does not know.
@@ -433,6 +531,44 @@ fn second_document(text: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// Whether a node is YAML's null (`~`, `null` or nothing).
+fn is_null(node: &Node) -> bool {
+    node.as_scalar()
+        .is_some_and(|s| s.may_coerce() && matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+}
+
+/// A node as JSON, typed as YAML 1.2's core schema types it: unquoted `true`/`false`,
+/// numbers and `null`/`~` are typed, everything quoted stays a string.
+fn yaml_value(node: &Node) -> serde_json::Value {
+    use serde_json::Value;
+    match node {
+        Node::Mapping(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.as_str().to_owned(), yaml_value(v)))
+                .collect(),
+        ),
+        Node::Sequence(items) => Value::Array(items.iter().map(yaml_value).collect()),
+        Node::Scalar(s) if !s.may_coerce() => Value::String(s.as_str().to_owned()),
+        Node::Scalar(_) if is_null(node) => Value::Null,
+        Node::Scalar(s) => match s.as_str() {
+            "true" | "True" | "TRUE" => Value::Bool(true),
+            "false" | "False" | "FALSE" => Value::Bool(false),
+            t => t
+                .parse::<i64>()
+                .map(Value::from)
+                .ok()
+                .or_else(|| {
+                    t.parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite() && t.chars().any(|c| c.is_ascii_digit()))
+                        .and_then(serde_json::Number::from_f64)
+                        .map(Value::Number)
+                })
+                .unwrap_or_else(|| Value::String(t.to_owned())),
+        },
+    }
 }
 
 /// A short description of a node's kind, for "found …" messages.

@@ -248,6 +248,7 @@ fn decide_move(
         before: Some(view.clone()),
         after: Some(view),
         moved_from: Some(address(old)),
+        configuration: Vec::new(),
     });
     decision
 }
@@ -329,6 +330,7 @@ fn decide_orphan(
                         status: None,
                     }),
                     moved_from: None,
+                    configuration: Vec::new(),
                 });
                 return decision;
             }
@@ -388,6 +390,7 @@ fn decide_orphan(
             before: Some(view_of_record(record)),
             after: None,
             moved_from: None,
+            configuration: Vec::new(),
         });
     }
     decision
@@ -416,6 +419,7 @@ fn decide_configured(
         before: record.map(view_of_record),
         after: None,
         moved_from: None,
+        configuration: Vec::new(),
     };
     match (record, observation) {
         (_, Observation::Failed(message)) => {
@@ -752,6 +756,7 @@ mod tests {
                 observed_at: None,
                 origin,
                 status: InstanceStatus::Ready,
+                configuration: None,
             },
         );
         state
@@ -1599,6 +1604,7 @@ mod tests {
                 adopt: 0,
                 unchanged: 0,
                 moved: 0,
+                update: 0,
                 drift: 0
             }
         );

@@ -5,6 +5,7 @@
 //! ([`model`]) becomes a [`PlanDocument`] for JSON and saved plans ([`document`]) and is
 //! rendered for people ([`render`]). [`drift`] narrows the same pipeline to recorded instances.
 
+mod configure;
 mod decide;
 pub(crate) mod document;
 pub(crate) mod drift;
@@ -12,10 +13,11 @@ mod model;
 pub(crate) mod observe;
 pub(crate) mod render;
 
+pub use configure::configure;
 pub use decide::plan;
 pub use document::{PlanDocument, PlanFileError, PLAN_FORMAT_VERSION};
 pub use model::{
-    address, Action, Diagnostic, DiagnosticKind, InstanceView, Observation, Observations, Plan,
-    ResourceChange, Severity, Summary,
+    address, Action, ConfigObservation, ConfigObservations, Diagnostic, DiagnosticKind,
+    FieldChange, InstanceView, Observation, Observations, Plan, ResourceChange, Severity, Summary,
 };
-pub use observe::{observe, Clocks};
+pub use observe::{observe, observe_configurations, Clocks};

@@ -49,6 +49,9 @@ pub enum Action {
     /// Record an instance under a new name (a rename); no request.
     #[serde(rename = "move")]
     Move,
+    /// Change the instance's Flex configuration (`POST /v1/Configuration`).
+    #[serde(rename = "update")]
+    Update,
 }
 
 impl Action {
@@ -59,6 +62,7 @@ impl Action {
             Action::Adopt => "adopt",
             Action::Unchanged => "unchanged",
             Action::Move => "move",
+            Action::Update => "update",
         }
     }
 }
@@ -104,7 +108,64 @@ pub struct ResourceChange {
     /// For a move: the address the instance is recorded under now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_from: Option<String>,
+    /// The managed paths of the Flex configuration, when apply changes any: each with the
+    /// value observed (absent: not known before the instance exists) and the one declared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub configuration: Vec<FieldChange>,
 }
+
+impl ResourceChange {
+    /// The configuration paths whose value apply changes.
+    pub fn changed_fields(&self) -> impl Iterator<Item = &FieldChange> {
+        self.configuration.iter().filter(|f| f.changes())
+    }
+}
+
+/// One managed path of an instance's Flex configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldChange {
+    /// `property` or `property.key.key` (keys inside a JSON-typed property).
+    pub path: String,
+    /// The value observed when the plan was made (`null`: absent); left out when the
+    /// instance does not exist yet.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub before: Option<serde_json::Value>,
+    /// The declared value (`null`: the key is removed).
+    pub after: serde_json::Value,
+}
+
+impl FieldChange {
+    /// Whether apply changes this path.
+    pub fn changes(&self) -> bool {
+        self.before.as_ref() != Some(&self.after)
+    }
+}
+
+/// A field that is present, even as `null`, is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(deserializer).map(Some)
+}
+
+/// What `GET /v1/Configuration` showed of an instance with a declared configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigObservation {
+    /// The whole configuration of a ready instance.
+    Observed(serde_json::Value),
+    /// The instance is not ready: its configuration is managed once it is.
+    NotReady,
+    /// The read failed; the message says why.
+    Failed(String),
+}
+
+/// Configurations observed, by instance name.
+pub type ConfigObservations = BTreeMap<String, ConfigObservation>;
 
 /// How serious a diagnostic is.
 #[derive(
@@ -164,6 +225,8 @@ pub enum DiagnosticKind {
     /// The instance found is already recorded under another name (an instance has one
     /// address): blocked, to be renamed with `state mv` or forgotten with `state rm`.
     AlreadyRecorded,
+    /// Drift: a managed value of the Flex configuration changed outside flexform.
+    ConfigurationChanged,
 }
 
 impl DiagnosticKind {
@@ -174,6 +237,7 @@ impl DiagnosticKind {
             DiagnosticKind::DeletedOutside
                 | DiagnosticKind::CreationFailed
                 | DiagnosticKind::Orphaned
+                | DiagnosticKind::ConfigurationChanged
         )
     }
 
@@ -191,6 +255,7 @@ impl DiagnosticKind {
             DiagnosticKind::ObserveFailed => "observe_failed",
             DiagnosticKind::DiscoveryUnavailable => "discovery_unavailable",
             DiagnosticKind::AlreadyRecorded => "already_recorded",
+            DiagnosticKind::ConfigurationChanged => "configuration_changed",
         }
     }
 }
@@ -222,6 +287,9 @@ pub struct Summary {
     /// Instances recorded under a new name.
     #[serde(rename = "move", default)]
     pub moved: usize,
+    /// Instances whose Flex configuration changes (without other change).
+    #[serde(default)]
+    pub update: usize,
     /// Drift diagnostics.
     pub drift: usize,
 }
@@ -244,6 +312,7 @@ impl Plan {
             adopt: count(Action::Adopt),
             unchanged: count(Action::Unchanged),
             moved: count(Action::Move),
+            update: count(Action::Update),
             drift: self
                 .diagnostics
                 .iter()

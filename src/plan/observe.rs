@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 
-use super::model::{Observation, Observations};
-use crate::client::{Discovery, FlexClient};
+use super::model::{ConfigObservation, ConfigObservations, Observation, Observations};
+use crate::client::{Discovery, Fetched, FlexClient, InstanceStatus};
 use crate::config::credentials::Credentials;
 use crate::config::sid::AccountSid;
 use crate::config::Config;
@@ -171,6 +171,43 @@ pub async fn observe(
         observed_one();
     }
     observations
+}
+
+/// Reads `GET /v1/Configuration` of every configured instance that declares a configuration
+/// and that `observed` shows existing (recorded and ready, or found by discovery), at most
+/// `parallelism` at a time. Its own `status` says whether the instance is ready.
+pub async fn observe_configurations(
+    client: &FlexClient,
+    config: &Config,
+    observed: &Observations,
+    credentials: &BTreeMap<String, Credentials>,
+    parallelism: usize,
+) -> ConfigObservations {
+    let wanted = config.instances.iter().filter_map(|(name, spec)| {
+        spec.declared_configuration()?;
+        let exists = match observed.get(name)? {
+            Observation::Fetched(Fetched::Found(instance)) => {
+                instance.status == InstanceStatus::Ready
+            }
+            Observation::Discovered(Discovery::Found(_)) => true,
+            _ => false,
+        };
+        Some((name, &spec.account_sid, credentials.get(name)?)).filter(|_| exists)
+    });
+    let reads = wanted.map(|(name, account, creds)| async move {
+        let observation = match client.fetch_configuration(account, creds).await {
+            Ok(value) if value.get("status").and_then(|s| s.as_str()) == Some("ok") => {
+                ConfigObservation::Observed(value)
+            }
+            Ok(_) => ConfigObservation::NotReady,
+            Err(e) => ConfigObservation::Failed(e.to_string()),
+        };
+        (name.clone(), observation)
+    });
+    futures::stream::iter(reads)
+        .buffer_unordered(parallelism.max(1))
+        .collect()
+        .await
 }
 
 /// One lookup.

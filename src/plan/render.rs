@@ -6,7 +6,9 @@ use std::fmt::Write;
 use similar::{ChangeTag, TextDiff};
 
 use super::document::PlanDocument;
-use super::model::{address, Action, Diagnostic, InstanceView, ResourceChange, Severity};
+use super::model::{
+    address, Action, Diagnostic, FieldChange, InstanceView, ResourceChange, Severity,
+};
 use crate::state::State;
 use crate::support::text::plural;
 
@@ -58,7 +60,7 @@ pub fn summary_line(doc: &PlanDocument) -> String {
             plural(errors),
             if errors == 1 { "it is" } else { "they are" }
         )
-    } else if s.create == 0 && s.adopt == 0 && s.moved == 0 && s.drift == 0 {
+    } else if s.create == 0 && s.adopt == 0 && s.moved == 0 && s.update == 0 && s.drift == 0 {
         "No changes. Flex instances match the configuration.".to_owned()
     } else {
         let moved = if s.moved > 0 {
@@ -66,8 +68,13 @@ pub fn summary_line(doc: &PlanDocument) -> String {
         } else {
             String::new()
         };
+        let update = if s.update > 0 {
+            format!("{} to update, ", s.update)
+        } else {
+            String::new()
+        };
         format!(
-            "Plan: {} to create, {} to adopt, {moved}{} unchanged. Drift: {}.",
+            "Plan: {} to create, {} to adopt, {update}{moved}{} unchanged. Drift: {}.",
             s.create, s.adopt, s.unchanged, s.drift
         )
     }
@@ -108,6 +115,7 @@ fn block(out: &mut String, change: &ResourceChange, blocked: bool, style: Style)
         Action::Adopt => (style.cyan(">"), "will be adopted"),
         Action::Unchanged => (style.yellow("!"), "will not be changed"),
         Action::Move => (style.cyan("~"), "has moved"),
+        Action::Update => (style.yellow("~"), "will be updated in-place"),
     };
     // A blocked change says why in its reason ("could not be observed: …") rather than
     // claiming it "will not be changed".
@@ -151,8 +159,47 @@ fn block(out: &mut String, change: &ResourceChange, blocked: bool, style: Style)
         };
         let _ = writeln!(out, "      {rendered}");
     }
+    for field in change.changed_fields() {
+        field_lines(out, field, style);
+    }
     let _ = writeln!(out, "    }}");
     out.push('\n');
+}
+
+/// One configuration path: `~ ui_language = "en" -> "en-GB"`, `+ path = value` (absent before,
+/// or not known before the instance exists), `- path = value` (removed); an object or a list
+/// is shown as a line diff of its pretty JSON.
+fn field_lines(out: &mut String, field: &FieldChange, style: Style) {
+    let before = field.before.as_ref().unwrap_or(&serde_json::Value::Null);
+    let after = &field.after;
+    let compound = |v: &serde_json::Value| v.is_object() || v.is_array();
+    if compound(before) || compound(after) {
+        let pretty = |v: &serde_json::Value| {
+            if v.is_null() {
+                String::new()
+            } else {
+                serde_json::to_string_pretty(v).unwrap_or_default() + "\n"
+            }
+        };
+        let (old, new) = (pretty(before), pretty(after));
+        let _ = writeln!(out, "      {} {} =", style.yellow("~"), field.path);
+        for line in TextDiff::from_lines(&old, &new).iter_all_changes() {
+            let text = line.value().trim_end_matches('\n');
+            let rendered = match line.tag() {
+                ChangeTag::Delete => style.red(&format!("- {text}")),
+                ChangeTag::Insert => style.green(&format!("+ {text}")),
+                ChangeTag::Equal => format!("  {text}"),
+            };
+            let _ = writeln!(out, "          {rendered}");
+        }
+        return;
+    }
+    let line = match (before.is_null(), after.is_null()) {
+        (true, _) => style.green(&format!("+ {} = {after}", field.path)),
+        (false, true) => style.red(&format!("- {} = {before}", field.path)),
+        (false, false) => style.yellow(&format!("~ {} = {before} -> {after}", field.path)),
+    };
+    let _ = writeln!(out, "      {line}");
 }
 
 /// `  ! drift flex_instance.a (deleted_outside): …`
@@ -241,12 +288,12 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
     let s = doc.summary;
     let _ = writeln!(
         out,
-        "| create | adopt | move | unchanged | drift |\n| ---: | ---: | ---: | ---: | ---: |"
+        "| create | adopt | move | update | unchanged | drift |\n| ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let _ = writeln!(
         out,
-        "| {} | {} | {} | {} | {} |\n",
-        s.create, s.adopt, s.moved, s.unchanged, s.drift
+        "| {} | {} | {} | {} | {} | {} |\n",
+        s.create, s.adopt, s.moved, s.update, s.unchanged, s.drift
     );
     let rows: Vec<String> = doc
         .resource_changes
@@ -263,6 +310,7 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
                 Action::Adopt => "🔗 adopt",
                 Action::Unchanged => "unchanged",
                 Action::Move => "🔀 move",
+                Action::Update => "✏️ update",
             };
             format!(
                 "| `{}` | {action} | `{}` | {sid} | {} |",
@@ -287,7 +335,36 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
             let _ = writeln!(out, "{row}");
         }
     }
+    // Field-level configuration diffs, one block per instance.
+    for change in &doc.resource_changes {
+        if change.changed_fields().next().is_none() {
+            continue;
+        }
+        let mut lines = String::new();
+        for field in change.changed_fields() {
+            field_lines(&mut lines, field, Style::new(false));
+        }
+        let _ = writeln!(
+            out,
+            "\n`{}` configuration:\n\n```diff\n{}```",
+            change.address,
+            dedent(&lines)
+        );
+    }
     out
+}
+
+/// `text` without the indentation its lines share.
+fn dedent(text: &str) -> String {
+    let indent = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    text.lines()
+        .map(|l| format!("{}\n", l.get(indent..).unwrap_or("")))
+        .collect()
 }
 
 /// A Markdown table row for a diagnostic: `| address | ⚠️ drift: deleted_outside | … |`.

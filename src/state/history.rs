@@ -21,6 +21,10 @@ pub struct HistoryChange {
     pub flex_instance_sid: Option<String>,
     /// ok, failed: …, outcome unknown, interrupted.
     pub outcome: String,
+    /// The Flex configuration paths the change set (an update, or a create, adopt or move
+    /// that configured the instance).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub configuration: Vec<String>,
 }
 
 impl HistoryChange {
@@ -31,6 +35,7 @@ impl HistoryChange {
             action: action.to_owned(),
             flex_instance_sid,
             outcome: "ok".to_owned(),
+            configuration: Vec::new(),
         }
     }
 }

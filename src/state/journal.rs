@@ -187,6 +187,7 @@ mod tests {
             observed_at: None,
             origin: Origin::Created,
             status: InstanceStatus::CreationInProgress,
+            configuration: None,
         }
     }
 

@@ -80,6 +80,11 @@ pub struct InstanceRecord {
     pub origin: Origin,
     /// Its status when last observed.
     pub status: InstanceStatus,
+    /// The Flex configuration flexform manages on it: the SHA-256 of each managed path's
+    /// value as last applied or verified (absent: none managed yet). A value that no longer
+    /// has its digest changed outside flexform (`configuration_changed` drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<crate::config::flex::AppliedConfiguration>,
 }
 
 impl InstanceRecord {
@@ -98,6 +103,7 @@ impl InstanceRecord {
             observed_at: Some(crate::support::stamp::now_rfc3339()),
             origin,
             status: instance.status.clone(),
+            configuration: None,
         }
     }
 }
@@ -161,6 +167,15 @@ pub enum StateUpdate {
         /// The new name.
         to: String,
     },
+    /// The managed Flex configuration of a recorded instance was applied (or verified).
+    Configured {
+        /// Instance name.
+        name: String,
+        /// The instance (ignored if the record now holds another).
+        flex_instance_sid: InstanceSid,
+        /// The digests of the managed values now.
+        configuration: crate::config::flex::AppliedConfiguration,
+    },
     /// A recorded instance changed status.
     Status {
         /// Instance name.
@@ -202,6 +217,17 @@ impl StateUpdate {
             StateUpdate::Move { from, to } => {
                 if let Some(record) = state.instances.remove(&from) {
                     state.instances.insert(to, record);
+                }
+            }
+            StateUpdate::Configured {
+                name,
+                flex_instance_sid,
+                configuration,
+            } => {
+                if let Some(record) = state.instances.get_mut(&name) {
+                    if record.flex_instance_sid == flex_instance_sid {
+                        record.configuration = Some(configuration);
+                    }
                 }
             }
             StateUpdate::Status {
@@ -369,6 +395,7 @@ mod tests {
                 observed_at: Some("2026-01-01T00:00:00Z".into()),
                 origin: Origin::Created,
                 status: InstanceStatus::Ready,
+                configuration: None,
             },
         );
         let text = String::from_utf8(state.to_bytes()).unwrap();
@@ -443,6 +470,7 @@ mod tests {
             observed_at: None,
             origin: Origin::Adopted,
             status: InstanceStatus::Ready,
+            configuration: None,
         };
         StateUpdate::Record {
             name: "new-name".into(),

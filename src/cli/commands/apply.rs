@@ -105,6 +105,7 @@ async fn run_async(
                 create: summary.create,
                 adopt: summary.adopt,
                 moved: summary.moved,
+                update: summary.update,
             }];
             // One terminal event per address, naming every error of it.
             let mut by_address: std::collections::BTreeMap<&str, Vec<String>> =
@@ -147,6 +148,7 @@ async fn run_async(
                     create: 0,
                     adopt: 0,
                     moved: 0,
+                    update: 0,
                 },
                 Event::ChangeSummary {
                     counts: Counts::default(),
@@ -328,6 +330,7 @@ fn completed_verb(action: Action) -> &'static str {
     match action {
         Action::Adopt => "adopted",
         Action::Move => "moved",
+        Action::Update => "updated",
         _ => "created",
     }
 }
@@ -363,8 +366,14 @@ impl Reporter for TextReporter {
                 create,
                 adopt,
                 moved,
+                update,
             } => {
-                format!("Applying: {create} to create, {adopt} to adopt, {moved} to move.")
+                let update = if *update > 0 {
+                    format!(", {update} to update")
+                } else {
+                    String::new()
+                };
+                format!("Applying: {create} to create, {adopt} to adopt, {moved} to move{update}.")
             }
             Event::ApplyProgress { address, action } => format!("{address}: {action}…"),
             Event::OutcomeUnknown { address, error } => {
@@ -385,6 +394,12 @@ impl Reporter for TextReporter {
                 flex_instance_sid,
                 ..
             } => format!("{address}: moved {flex_instance_sid}"),
+            Event::ApplyComplete {
+                address,
+                action: Action::Update,
+                flex_instance_sid,
+                ..
+            } => format!("{address}: updated the Flex configuration of {flex_instance_sid}"),
             // Readiness was shown by the status lines; what remains is said in the summary.
             Event::ApplyComplete { .. } => return,
             Event::ApplyErrored { address, error, .. } => format!("{address}: failed: {error}"),

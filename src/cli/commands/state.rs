@@ -228,6 +228,7 @@ async fn run_async(
                     action: crate::plan::Action::Move.as_str().to_owned(),
                     flex_instance_sid: Some(sid.clone()),
                     outcome: format!("ok (moved from {})", address(&old)),
+                    configuration: Vec::new(),
                 }],
                 config_sha256: None,
                 plan_sha256: None,
