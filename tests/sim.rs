@@ -1,6 +1,7 @@
 //! The Flex API simulator over real HTTP: the create → ready cycle, the one-instance rule, auth,
-//! discovery, every fault, the `/_sim/` controls, the data file, and `flexform sim` as a user
-//! runs it. Every request goes to 127.0.0.1.
+//! discovery, the Flex Configuration resource (checked against Twilio's schema), every fault,
+//! the `/_sim/` controls, the data file, and `flexform sim` as a user runs it. Every request goes
+//! to 127.0.0.1.
 
 mod common;
 
@@ -70,6 +71,15 @@ impl Sim {
 
     async fn discover(&self, account: &str) -> reqwest::Response {
         self.api(reqwest::Method::GET, "/v1/Configuration", account)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /v1/Configuration` with a JSON body.
+    async fn update_configuration(&self, account: &str, body: Value) -> reqwest::Response {
+        self.api(reqwest::Method::POST, "/v1/Configuration", account)
+            .json(&body)
             .send()
             .await
             .unwrap()
@@ -1027,4 +1037,358 @@ fn a_sim_secret_without_a_key_starts_the_simulator_with_a_warning() {
         ),
         "{stderr}"
     );
+}
+
+/// Twilio's published `flex.v1.configuration` (vendored), turned from OpenAPI 3.0 into JSON
+/// Schema: `nullable: true` becomes `anyOf` with `null`, the `status` enum reference is inlined.
+/// With the names of its properties.
+fn twilio_configuration_schema() -> (jsonschema::Validator, Vec<String>) {
+    let path = common::repo_root().join("schemas/twilio/flex.v1.configuration.json");
+    let document: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let schemas = &document["components"]["schemas"];
+    fn to_json_schema(openapi: &Value, schemas: &Value) -> Value {
+        let mut schema = openapi.as_object().expect("a schema object").clone();
+        if let Some(Value::String(reference)) = schema.remove("$ref") {
+            let name = reference
+                .strip_prefix("#/components/schemas/")
+                .expect("a local reference");
+            return to_json_schema(&schemas[name], schemas);
+        }
+        if schema.remove("nullable") == Some(Value::Bool(true)) {
+            json!({"anyOf": [Value::Object(schema), {"type": "null"}]})
+        } else {
+            Value::Object(schema)
+        }
+    }
+    let mut schema = to_json_schema(&schemas["flex.v1.configuration"], schemas);
+    let properties = schema["properties"].as_object_mut().unwrap();
+    let names: Vec<String> = properties.keys().cloned().collect();
+    for property in properties.values_mut() {
+        *property = to_json_schema(property, schemas);
+    }
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the converted schema compiles");
+    (validator, names)
+}
+
+/// Asserts that `answer` validates against Twilio's schema and holds every property it lists,
+/// and nothing else.
+fn assert_twilio_configuration(answer: &Value, what: &str) {
+    let (validator, names) = twilio_configuration_schema();
+    let errors: Vec<String> = validator
+        .iter_errors(answer)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{what}: {errors:#?}\n{answer:#}");
+    let fields = answer.as_object().expect("an object");
+    for name in &names {
+        assert!(fields.contains_key(name), "{what} lacks {name}: {answer:#}");
+    }
+    for field in fields.keys() {
+        assert!(
+            names.contains(field),
+            "{what} has {field}, not in the schema"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_configuration_answers_validate_against_twilios_schema() {
+    // The schema conversion itself catches what it must.
+    let (validator, _) = twilio_configuration_schema();
+    assert!(validator.is_valid(&json!({"status": "ok", "ui_language": null})));
+    for bad in [
+        json!({"status": "ready"}),
+        json!({"ui_language": 5}),
+        json!({"date_created": "yesterday"}),
+        json!({"flex_instance_sid": "GO123"}),
+    ] {
+        assert!(!validator.is_valid(&bad), "{bad}");
+    }
+
+    let sim = Sim::start(SimConfig {
+        ready_after: Duration::from_secs(3600),
+        ..SimConfig::default()
+    })
+    .await;
+    let sid = sim.created(ACCOUNT).await;
+    let response = sim.discover(ACCOUNT).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let provisioning: Value = response.json().await.unwrap();
+    assert_twilio_configuration(&provisioning, "a provisioning instance's configuration");
+    assert_eq!(provisioning["status"], "inprogress");
+    assert_eq!(provisioning["account_sid"], ACCOUNT);
+    assert_eq!(provisioning["flex_instance_sid"], sid.as_str());
+    assert!(is_twilio_date(
+        provisioning["date_created"].as_str().unwrap()
+    ));
+    assert_eq!(provisioning["ui_language"], "en");
+    assert_eq!(provisioning["call_recording_enabled"], false);
+    assert!(provisioning["ui_attributes"].as_object().unwrap().len() >= 2);
+    assert_eq!(sim.handle.configuration(ACCOUNT).unwrap(), provisioning);
+
+    assert!(sim.handle.set_status(&sid, "ready"));
+    let ready: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    assert_twilio_configuration(&ready, "a ready instance's configuration");
+    assert_eq!(ready["status"], "ok");
+    assert!(is_twilio_date(ready["date_updated"].as_str().unwrap()));
+
+    let response = sim
+        .update_configuration(
+            ACCOUNT,
+            json!({"account_sid": ACCOUNT, "ui_language": "fr", "crm_type": null}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let updated: Value = response.json().await.unwrap();
+    assert_twilio_configuration(&updated, "the answer to an update");
+}
+
+#[tokio::test]
+async fn an_update_sets_simple_properties_and_replaces_json_ones_whole() {
+    let sim = Sim::with_defaults().await;
+    sim.created(ACCOUNT).await;
+    let before = sim.handle.configuration(ACCOUNT).unwrap();
+    assert_eq!(
+        before["ui_attributes"]["colorTheme"]["baseName"],
+        "GreyLight"
+    );
+    let response = sim
+        .update_configuration(
+            ACCOUNT,
+            json!({
+                "account_sid": ACCOUNT,
+                "call_recording_enabled": true,
+                "ui_language": "fr",
+                "ui_attributes": {"logLevel": "debug"},
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let updated: Value = response.json().await.unwrap();
+    assert_eq!(updated["call_recording_enabled"], true);
+    assert_eq!(updated["ui_language"], "fr");
+    // Replaced whole: `colorTheme`, not sent, is gone.
+    assert_eq!(updated["ui_attributes"], json!({"logLevel": "debug"}));
+    assert!(is_twilio_date(updated["date_updated"].as_str().unwrap()));
+    assert!(updated["date_updated"].as_str() >= before["date_updated"].as_str());
+    // Everything else is as it was.
+    let mut unchanged = updated.clone();
+    for name in [
+        "call_recording_enabled",
+        "ui_language",
+        "ui_attributes",
+        "date_updated",
+    ] {
+        unchanged[name] = before[name].clone();
+    }
+    assert_eq!(unchanged, before);
+    // What the answer shows is what GET shows from now on.
+    let fetched: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    assert_eq!(fetched, updated);
+
+    // `null` clears; another account's configuration is untouched and an account without an
+    // instance has none to update.
+    let cleared: Value = sim
+        .update_configuration(
+            ACCOUNT,
+            json!({"account_sid": ACCOUNT, "ui_attributes": null}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleared["ui_attributes"], Value::Null);
+    let none = sim
+        .update_configuration(OTHER, json!({"account_sid": OTHER, "ui_language": "de"}))
+        .await;
+    assert_twilio_error(none, StatusCode::NOT_FOUND, 20404).await;
+    assert!(sim.handle.configuration(OTHER).is_none());
+
+    let stats = sim.handle.stats();
+    assert_eq!(
+        (
+            stats.configuration_updates,
+            stats.discoveries,
+            stats.requests
+        ),
+        (3, 1, 5)
+    );
+}
+
+#[tokio::test]
+async fn refused_updates_answer_400_and_change_nothing() {
+    let sim = Sim::with_defaults().await;
+    sim.created(ACCOUNT).await;
+    let before = sim.handle.configuration(ACCOUNT).unwrap();
+
+    let refused = |body: Value| sim.update_configuration(ACCOUNT, body);
+    let missing = refused(json!({"ui_language": "fr"})).await;
+    let message = assert_twilio_error(missing, StatusCode::BAD_REQUEST, 20001).await;
+    assert!(message.contains("account_sid"), "{message}");
+    let mismatched = refused(json!({"account_sid": OTHER, "ui_language": "fr"})).await;
+    let message = assert_twilio_error(mismatched, StatusCode::BAD_REQUEST, 20001).await;
+    assert!(
+        message.contains(OTHER) && message.contains(ACCOUNT),
+        "{message}"
+    );
+    let read_only = refused(json!({
+        "account_sid": ACCOUNT,
+        "ui_language": "fr",
+        "runtime_domain": "https://evil.example",
+        "flex_service_instance_sid": "IS00000000000000000000000000000000",
+    }))
+    .await;
+    let message = assert_twilio_error(read_only, StatusCode::BAD_REQUEST, 20001).await;
+    assert!(
+        message.contains("runtime_domain") && message.contains("flex_service_instance_sid"),
+        "{message}"
+    );
+    let unknown = refused(json!({"account_sid": ACCOUNT, "ui_langauge": "fr"})).await;
+    let message = assert_twilio_error(unknown, StatusCode::BAD_REQUEST, 20001).await;
+    assert!(message.contains("ui_langauge"), "{message}");
+    for (name, value) in [
+        ("ui_language", json!(7)),
+        ("call_recording_enabled", json!("true")),
+        ("integrations", json!({"name": "x"})),
+        ("ui_attributes", json!(["logLevel"])),
+    ] {
+        let response = refused(json!({"account_sid": ACCOUNT, name: value})).await;
+        let message = assert_twilio_error(response, StatusCode::BAD_REQUEST, 20001).await;
+        assert!(message.contains(name), "{message}");
+    }
+    let not_an_object = refused(json!([ACCOUNT])).await;
+    assert_twilio_error(not_an_object, StatusCode::BAD_REQUEST, 20001).await;
+    let form = sim
+        .api(reqwest::Method::POST, "/v1/Configuration", ACCOUNT)
+        .form(&[("account_sid", ACCOUNT), ("ui_language", "fr")])
+        .send()
+        .await
+        .unwrap();
+    let message = assert_twilio_error(form, StatusCode::BAD_REQUEST, 20001).await;
+    assert!(message.contains("application/json"), "{message}");
+    let unauthenticated = sim
+        .client
+        .post(sim.url("/v1/Configuration"))
+        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .json(&json!({"account_sid": ACCOUNT, "ui_language": "fr"}))
+        .send()
+        .await
+        .unwrap();
+    assert_twilio_error(unauthenticated, StatusCode::UNAUTHORIZED, 20003).await;
+
+    assert_eq!(sim.handle.configuration(ACCOUNT).unwrap(), before);
+    assert_eq!(sim.handle.stats().configuration_updates, 11);
+}
+
+#[tokio::test]
+async fn the_control_endpoint_changes_a_configuration_out_of_band() {
+    let sim = Sim::with_defaults().await;
+    let sid = sim.created(ACCOUNT).await;
+    let control = |method: reqwest::Method, account: &str| {
+        sim.client
+            .request(method, sim.url(&format!("/_sim/configuration/{account}")))
+    };
+
+    let shown: Value = control(reqwest::Method::GET, ACCOUNT)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown, sim.handle.configuration(ACCOUNT).unwrap());
+    let response = control(reqwest::Method::PATCH, ACCOUNT)
+        .json(&json!({"ui_attributes": {"someone": "else"}, "ui_language": "de", "custom": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let patched: Value = response.json().await.unwrap();
+    assert_eq!(patched["ui_attributes"], json!({"someone": "else"}));
+    assert_eq!(patched["ui_language"], "de");
+    assert_eq!(patched["custom"], 1);
+    let fetched: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    assert_eq!(fetched, patched);
+    assert_eq!(fetched["flex_instance_sid"], sid.as_str());
+
+    // The handle does the same.
+    let changed = sim
+        .handle
+        .set_configuration(ACCOUNT, json!({"crm_enabled": true}))
+        .unwrap();
+    assert_eq!(changed["crm_enabled"], true);
+    assert_eq!(changed["ui_language"], "de");
+    let fetched: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    assert_eq!(fetched["crm_enabled"], true);
+    assert_eq!(
+        sim.handle.set_configuration(ACCOUNT, json!([1])),
+        Err(sim::ConfigurationPatchError::NotAnObject { found: "an array" })
+    );
+    assert!(matches!(
+        sim.handle.set_configuration(OTHER, json!({})),
+        Err(sim::ConfigurationPatchError::NoInstance { .. })
+    ));
+
+    // 404 without a live instance, 400 for a body that is not an object; never counted.
+    let status = |response: reqwest::Response| response.status();
+    assert_eq!(
+        status(control(reqwest::Method::GET, OTHER).send().await.unwrap()),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status(
+            control(reqwest::Method::PATCH, OTHER)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+        ),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status(
+            control(reqwest::Method::PATCH, ACCOUNT)
+                .body("[]")
+                .send()
+                .await
+                .unwrap()
+        ),
+        StatusCode::BAD_REQUEST
+    );
+    let stats = sim.handle.stats();
+    assert_eq!((stats.requests, stats.configuration_updates), (3, 0));
+
+    // Deleting the instance takes its configuration with it.
+    assert!(sim.handle.delete_instance(&sid));
+    assert!(sim.handle.configuration(ACCOUNT).is_none());
+    sim.created(ACCOUNT).await;
+    assert_eq!(
+        sim.handle.configuration(ACCOUNT).unwrap()["ui_language"],
+        "en"
+    );
+}
+
+#[tokio::test]
+async fn the_data_file_keeps_configuration_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = SimConfig {
+        data: Some(dir.path().join("sim.json")),
+        ..SimConfig::default()
+    };
+    let sim = Sim::start(config.clone()).await;
+    sim.created(ACCOUNT).await;
+    let response = sim
+        .update_configuration(
+            ACCOUNT,
+            json!({"account_sid": ACCOUNT, "ui_attributes": {"logLevel": "debug"}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let updated: Value = response.json().await.unwrap();
+    sim.handle.shutdown().await;
+    let again = Sim::start(config).await;
+    assert_eq!(again.handle.configuration(ACCOUNT).unwrap(), updated);
 }

@@ -1,15 +1,19 @@
 //! The built-in Flex API simulator: a real HTTP server that behaves like the Flex Instances API
-//! (`POST /v2/Instances`, `GET /v2/Instances/{sid}`, `GET /v1/Configuration`), with injectable
-//! faults and test-control endpoints under `/_sim/`. Users run it with `flexform sim` to try
-//! flexform offline; end-to-end tests and benchmarks start it in-process with [`spawn`].
+//! (`POST /v2/Instances`, `GET /v2/Instances/{sid}`) and the Flex Configuration resource
+//! (`GET` and `POST /v1/Configuration`), with injectable faults and test-control endpoints under
+//! `/_sim/`. Users run it with `flexform sim` to try flexform offline; end-to-end tests and
+//! benchmarks start it in-process with [`spawn`].
 //!
 //! Flex API behaviour: Basic auth (any non-empty pair, or only [`SimConfig::credentials`]) and
 //! an `I-Twilio-Auth-Account` header are required; one instance per account unless its status is
 //! `deleted` (else `409`); an instance is `creation-in-progress` until
 //! [`SimConfig::ready_after`] has elapsed, then `ready`; an instance of another account is `404`.
-//! Discovery answers `notstarted` without an instance, `ok` when it is `ready`, and `inprogress`
-//! for any other status. Errors are Twilio's classic body (`code`, `message`, `more_info`,
-//! `status`).
+//! `GET /v1/Configuration` answers a short `notstarted` body without a live instance, else the
+//! instance's whole configuration (Twilio's example answer with the instance's SIDs and dates),
+//! `ok` when it is `ready` and `inprogress` for any other status. `POST /v1/Configuration` takes
+//! a JSON object naming the header's account as `account_sid` and known, writable properties of
+//! the right types; each property sent is replaced whole (a JSON-typed one too: no merge).
+//! Errors are Twilio's classic body (`code`, `message`, `more_info`, `status`).
 //!
 //! Every Flex API request takes the state lock once, for an O(1) operation, and never across an
 //! await; the data file is written off the async workers, one write serving every change
@@ -26,8 +30,11 @@
 //! | `GET /_sim/stats` | `200`, [`SimStats`] as JSON |
 //! | `GET /_sim/faults` | `200`, the current [`Faults`] as JSON |
 //! | `PUT /_sim/faults` with a [`Faults`] JSON object | `204`; replaces every fault |
+//! | `GET /_sim/configuration/{account_sid}` | `200`, the whole configuration, or `404` |
+//! | `PATCH /_sim/configuration/{account_sid}` with a JSON object | `200`, the configuration with those top-level properties replaced (any property, `date_updated` now unless given), or `400`, `404` |
 
 mod basic_auth;
+mod configuration;
 mod data_file;
 mod routes;
 mod store;
@@ -160,6 +167,8 @@ pub struct SimStats {
     pub gets: u64,
     /// `GET /v1/Configuration` received.
     pub discoveries: u64,
+    /// `POST /v1/Configuration` received, whatever their answer.
+    pub configuration_updates: u64,
     /// Requests answered 429 by the rate limit or the `create_rate_limited_secs` fault.
     pub rate_limited: u64,
     /// Requests answered 503 by the fail rate.
@@ -200,6 +209,24 @@ pub struct SimInstance {
     pub conversations_default: Option<bool>,
 }
 
+/// Why a configuration cannot be changed out of band ([`SimHandle::set_configuration`] or
+/// `PATCH /_sim/configuration/{account_sid}`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigurationPatchError {
+    /// The account has no live instance (none, or only `deleted` or `creation-failed` ones).
+    #[error("account {account} has no live Flex instance, so no configuration")]
+    NoInstance {
+        /// The account.
+        account: String,
+    },
+    /// The patch is not a JSON object.
+    #[error("a configuration patch must be a JSON object of top-level properties, found {found}")]
+    NotAnObject {
+        /// What was given instead, e.g. "an array".
+        found: &'static str,
+    },
+}
+
 /// Lock a mutex, ignoring poisoning: every critical section leaves the data consistent.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -214,6 +241,7 @@ struct Counters {
     create_requests: AtomicU64,
     gets: AtomicU64,
     discoveries: AtomicU64,
+    configuration_updates: AtomicU64,
     rate_limited: AtomicU64,
     failed: AtomicU64,
 }
@@ -232,6 +260,7 @@ impl Counters {
             create_requests: get(&self.create_requests),
             gets: get(&self.gets),
             discoveries: get(&self.discoveries),
+            configuration_updates: get(&self.configuration_updates),
             rate_limited: get(&self.rate_limited),
             failed: get(&self.failed),
         }
@@ -286,6 +315,33 @@ impl Shared {
 
     fn instances(&self) -> Vec<SimInstance> {
         lock(&self.store).views(SystemTime::now())
+    }
+
+    fn configuration(&self, account: &str) -> Option<serde_json::Value> {
+        lock(&self.store).configuration(account, SystemTime::now())
+    }
+
+    /// Replaces the top-level properties in `patch`; `date_updated` becomes now unless the
+    /// patch sets it.
+    fn patch_configuration(
+        &self,
+        account: &str,
+        patch: serde_json::Value,
+    ) -> Result<serde_json::Value, ConfigurationPatchError> {
+        let serde_json::Value::Object(mut changes) = patch else {
+            return Err(ConfigurationPatchError::NotAnObject {
+                found: configuration::json_type(&patch),
+            });
+        };
+        let now = SystemTime::now();
+        changes
+            .entry("date_updated")
+            .or_insert_with(|| store::rfc3339(now).into());
+        lock(&self.store)
+            .change_configuration(account, changes, now)
+            .ok_or_else(|| ConfigurationPatchError::NoInstance {
+                account: account.to_owned(),
+            })
     }
 
     fn faults(&self) -> Faults {
@@ -439,6 +495,26 @@ impl SimHandle {
     /// Every instance, in creation order, with its status as clients see it now.
     pub fn instances(&self) -> Vec<SimInstance> {
         self.shared.instances()
+    }
+
+    /// The whole Flex configuration of the account's live instance, as `GET /v1/Configuration`
+    /// answers it now; `None` when the account has no live instance.
+    pub fn configuration(&self, account: &str) -> Option<serde_json::Value> {
+        self.shared.configuration(account)
+    }
+
+    /// Changes a configuration out of band, as someone in Twilio's console would: each
+    /// top-level property of `patch` (a JSON object; any property, unchecked) replaces the
+    /// current one whole, and `date_updated` becomes now unless `patch` sets it. Returns the
+    /// new whole configuration. With a data file, the change is on disk when this returns.
+    pub fn set_configuration(
+        &self,
+        account: &str,
+        patch: serde_json::Value,
+    ) -> Result<serde_json::Value, ConfigurationPatchError> {
+        let changed = self.shared.patch_configuration(account, patch)?;
+        self.save_blocking();
+        Ok(changed)
     }
 
     /// Stops accepting connections, lets answers in flight finish (for up to 5 s), then stops.

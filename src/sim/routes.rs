@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,18 +16,17 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::basic_auth::is_authorized;
-use super::store::READY;
+use super::configuration::{self, CONFIGURATION_URL};
+use super::store::rfc3339;
 use super::token_bucket::retry_after_secs;
-use super::{lock, Counters, Faults, Shared, SimInstance};
+use super::{lock, ConfigurationPatchError, Counters, Faults, Shared, SimInstance};
 
 /// The header naming the account a request acts on.
 const ACCOUNT_HEADER: &str = "i-twilio-auth-account";
-/// `url` of the Configuration resource, as the real API spells it.
-const CONFIGURATION_URL: &str = "https://flex-api.twilio.com/v1/Configuration";
 
 const CREATE_ROUTE: &str = "/v2/Instances";
 const FETCH_ROUTE: &str = "/v2/Instances/{sid}";
-const DISCOVERY_ROUTE: &str = "/v1/Configuration";
+const CONFIGURATION_ROUTE: &str = "/v1/Configuration";
 
 type SharedState = State<Arc<Shared>>;
 
@@ -36,14 +35,23 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
         .route(CREATE_ROUTE, post(create).fallback(method_not_allowed))
         .route(FETCH_ROUTE, get(fetch).fallback(method_not_allowed))
-        .route(DISCOVERY_ROUTE, get(discover).fallback(method_not_allowed))
+        .route(
+            CONFIGURATION_ROUTE,
+            get(discover)
+                .post(update_configuration)
+                .fallback(method_not_allowed),
+        )
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), gate));
     let control = Router::new()
         .route("/_sim/instances", get(control_list))
         .route("/_sim/instances/{sid}", delete(control_delete))
         .route("/_sim/instances/{sid}/status", post(control_set_status))
         .route("/_sim/stats", get(control_stats))
-        .route("/_sim/faults", get(control_faults).put(control_set_faults));
+        .route("/_sim/faults", get(control_faults).put(control_set_faults))
+        .route(
+            "/_sim/configuration/{account_sid}",
+            get(control_configuration).patch(control_patch_configuration),
+        );
     api.merge(control)
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
@@ -76,7 +84,10 @@ async fn gate(State(shared): SharedState, request: Request, next: Next) -> Respo
     let path = request.uri().path();
     match *request.method() {
         Method::POST if path == CREATE_ROUTE => Counters::bump(&counters.create_requests),
-        Method::GET if path == DISCOVERY_ROUTE => Counters::bump(&counters.discoveries),
+        Method::GET if path == CONFIGURATION_ROUTE => Counters::bump(&counters.discoveries),
+        Method::POST if path == CONFIGURATION_ROUTE => {
+            Counters::bump(&counters.configuration_updates)
+        }
         Method::GET if path.starts_with("/v2/Instances/") => Counters::bump(&counters.gets),
         _ => {}
     }
@@ -181,7 +192,8 @@ async fn fetch(
     }
 }
 
-/// `GET /v1/Configuration`: the account's instance that is not deleted, if any.
+/// `GET /v1/Configuration`: the whole configuration of the account's live instance, or a
+/// `notstarted` body without one (what discovery reads).
 async fn discover(State(shared): SharedState, uri: Uri, headers: HeaderMap) -> Response {
     let account = match authorize(&shared, &headers) {
         Ok(account) => account,
@@ -190,24 +202,62 @@ async fn discover(State(shared): SharedState, uri: Uri, headers: HeaderMap) -> R
     if lock(&shared.faults).discovery_unavailable {
         return resource_not_found(uri.path());
     }
-    let now = SystemTime::now();
-    let instance = lock(&shared.store)
-        .live_for_account(&account)
-        .map(|record| record.view(now));
-    let status = match instance.as_ref().map(|i| i.status.as_str()) {
-        None => "notstarted",
-        Some(READY) => "ok",
-        Some(_) => "inprogress",
-    };
-    let body = serde_json::json!({
-        "account_sid": account,
-        "flex_instance_sid": instance.as_ref().map(|i| &i.flex_instance_sid),
-        "status": status,
-        "date_created": instance.as_ref().map(|i| &i.date_created),
-        "date_updated": instance.as_ref().map(|i| &i.date_updated),
-        "url": CONFIGURATION_URL,
+    let body = shared.configuration(&account).unwrap_or_else(|| {
+        serde_json::json!({
+            "account_sid": account,
+            "flex_instance_sid": null,
+            "status": "notstarted",
+            "date_created": null,
+            "date_updated": null,
+            "url": CONFIGURATION_URL,
+        })
     });
     (StatusCode::OK, Json(body)).into_response()
+}
+
+/// `POST /v1/Configuration`: sets the properties sent, each replaced whole, on the account's
+/// live instance; answers the whole updated configuration.
+async fn update_configuration(
+    State(shared): SharedState,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let account = match authorize(&shared, &headers) {
+        Ok(account) => account,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if !is_json(&headers) {
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            20001,
+            "Invalid request: Content-Type must be application/json (the Configuration \
+             resource takes a JSON object)",
+        );
+    }
+    let mut changes = match configuration::parse_update(&body, &account) {
+        Ok(changes) => changes,
+        Err(err) => return twilio_error(StatusCode::BAD_REQUEST, 20001, err.to_string()),
+    };
+    let now = SystemTime::now();
+    changes.insert("date_updated".to_owned(), rfc3339(now).into());
+    let updated = lock(&shared.store).change_configuration(&account, changes, now);
+    let Some(configuration) = updated else {
+        return resource_not_found(uri.path());
+    };
+    if let Err(response) = save(&shared).await {
+        return response;
+    }
+    (StatusCode::OK, Json(configuration)).into_response()
+}
+
+/// Whether the request says its body is JSON (`application/json`, parameters allowed).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// `GET /_sim/instances`.
@@ -282,6 +332,48 @@ async fn control_set_faults(State(shared): SharedState, body: Bytes) -> Response
             20001,
             format!("invalid faults: {err}"),
         ),
+    }
+}
+
+/// `GET /_sim/configuration/{account_sid}`.
+async fn control_configuration(
+    State(shared): SharedState,
+    Path(account): Path<String>,
+    uri: Uri,
+) -> Response {
+    match shared.configuration(&account) {
+        Some(configuration) => (StatusCode::OK, Json(configuration)).into_response(),
+        None => resource_not_found(uri.path()),
+    }
+}
+
+/// `PATCH /_sim/configuration/{account_sid}`: the body's top-level properties replace the
+/// current ones, unchecked.
+async fn control_patch_configuration(
+    State(shared): SharedState,
+    Path(account): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let patch = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(patch) => patch,
+        Err(err) => {
+            return twilio_error(
+                StatusCode::BAD_REQUEST,
+                20001,
+                format!("expected a JSON object of configuration properties: {err}"),
+            )
+        }
+    };
+    match shared.patch_configuration(&account, patch) {
+        Ok(configuration) => match save(&shared).await {
+            Ok(()) => (StatusCode::OK, Json(configuration)).into_response(),
+            Err(response) => response,
+        },
+        Err(ConfigurationPatchError::NoInstance { .. }) => resource_not_found(uri.path()),
+        Err(err @ ConfigurationPatchError::NotAnObject { .. }) => {
+            twilio_error(StatusCode::BAD_REQUEST, 20001, err.to_string())
+        }
     }
 }
 
@@ -462,6 +554,20 @@ async fn save(shared: &Arc<Shared>) -> Result<(), Response> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_json_content_types_are_json() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(value));
+            is_json(&headers)
+        };
+        assert!(with("application/json"));
+        assert!(with("Application/JSON; charset=utf-8"));
+        assert!(!with("application/x-www-form-urlencoded"));
+        assert!(!with("text/plain"));
+        assert!(!is_json(&HeaderMap::new()));
+    }
 
     #[test]
     fn create_bodies_are_empty_or_conversations_default() {

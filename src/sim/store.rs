@@ -1,5 +1,6 @@
-//! The simulator's memory: every instance, indexed by SID and by account, with the one-instance-
-//! per-account rule. Pure and synchronous; the HTTP layer holds its lock only for one operation.
+//! The simulator's memory: every instance with its Flex configuration changes, indexed by SID
+//! and by account, with the one-instance-per-account rule. Pure and synchronous; the HTTP layer
+//! holds its lock only for one operation.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -7,8 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use super::SimInstance;
+use super::{configuration, SimInstance};
 
 /// Status of an instance whose provisioning is still running.
 pub(crate) const CREATING: &str = "creation-in-progress";
@@ -34,6 +36,10 @@ pub(crate) struct Record {
     /// epoch; `None` once its status has been set explicitly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_at_ms: Option<u64>,
+    /// The Flex configuration's top-level properties changed since the instance was created,
+    /// each with its whole new value; the rest is the template (see [`configuration::whole`]).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub configuration_changes: Map<String, Value>,
 }
 
 impl Record {
@@ -53,6 +59,11 @@ impl Record {
             date_updated,
             conversations_default: self.conversations_default,
         }
+    }
+
+    /// The instance's whole Flex configuration as a client sees it at `now`.
+    pub fn configuration(&self, now: SystemTime) -> Value {
+        configuration::whole(&self.view(now), &self.configuration_changes)
     }
 
     /// Whether the instance occupies its account: a `deleted` instance does not, and neither
@@ -224,6 +235,7 @@ impl Store {
             date_updated: stamp,
             conversations_default,
             ready_at_ms: Some(millis(ready_at)),
+            configuration_changes: Map::new(),
         });
         Ok(self.get(&sid).expect("just inserted"))
     }
@@ -239,6 +251,28 @@ impl Store {
         record.date_updated = rfc3339(now);
         self.version += 1;
         true
+    }
+
+    /// The whole Flex configuration of the account's live instance at `now`, if it has one.
+    pub fn configuration(&self, account: &str, now: SystemTime) -> Option<Value> {
+        self.live_for_account(account)
+            .map(|record| record.configuration(now))
+    }
+
+    /// Replaces top-level properties of the configuration of the account's live instance, each
+    /// with the whole value given; the new whole configuration at `now`, or `None` when the
+    /// account has no live instance.
+    pub fn change_configuration(
+        &mut self,
+        account: &str,
+        changes: Map<String, Value>,
+        now: SystemTime,
+    ) -> Option<Value> {
+        let seq = *self.by_account.get(account)?;
+        let record = self.records.get_mut(&seq).filter(|r| r.is_live())?;
+        record.configuration_changes.extend(changes);
+        self.version += 1;
+        Some(record.configuration(now))
     }
 
     /// Forgets an instance entirely: fetches answer 404 and its account may create again.
@@ -400,6 +434,45 @@ mod tests {
             Store::load(StdRng::seed_from_u64(1), bad),
             Err(LoadError::BadSid { index: 1, .. })
         ));
+    }
+
+    #[test]
+    fn configuration_changes_stay_with_the_live_instance_and_go_with_it() {
+        let mut s = store();
+        assert!(s.configuration(ACCOUNT, at(0)).is_none());
+        let sid = s
+            .create(ACCOUNT, None, at(0), Duration::from_secs(2))
+            .unwrap()
+            .flex_instance_sid
+            .clone();
+        let fresh = s.configuration(ACCOUNT, at(1)).unwrap();
+        assert_eq!(fresh["status"], "inprogress");
+        assert_eq!(fresh["flex_instance_sid"], sid.as_str());
+        assert_eq!(s.configuration(ACCOUNT, at(3)).unwrap()["status"], "ok");
+
+        let v = s.version();
+        let mut changes = Map::new();
+        changes.insert("ui_language".to_owned(), Value::from("fr"));
+        let changed = s.change_configuration(ACCOUNT, changes, at(4)).unwrap();
+        assert!(s.version() > v);
+        assert_eq!(changed["ui_language"], "fr");
+        assert_eq!(s.configuration(ACCOUNT, at(5)).unwrap(), changed);
+        assert!(s.configuration(OTHER, at(5)).is_none());
+        assert!(s.change_configuration(OTHER, Map::new(), at(5)).is_none());
+
+        // Kept across a data file round trip.
+        let loaded = Store::load(StdRng::seed_from_u64(1), s.snapshot()).unwrap();
+        assert_eq!(loaded.configuration(ACCOUNT, at(5)).unwrap(), changed);
+
+        // A deleted instance's configuration is no longer served; a new instance starts afresh.
+        assert!(s.set_status(&sid, DELETED, at(6)));
+        assert!(s.configuration(ACCOUNT, at(6)).is_none());
+        assert!(s.change_configuration(ACCOUNT, Map::new(), at(6)).is_none());
+        s.create(ACCOUNT, None, at(7), Duration::ZERO).unwrap();
+        assert_eq!(
+            s.configuration(ACCOUNT, at(7)).unwrap()["ui_language"],
+            "en"
+        );
     }
 
     #[test]
