@@ -53,18 +53,27 @@ async fn a_create_is_configured_in_the_same_apply_keeping_undeclared_keys() {
     assert_eq!(config["ui_language"], "en-GB");
     assert_eq!(config["call_recording_enabled"], true);
     assert_eq!(config["ui_attributes"]["logLevel"], "debug");
-    assert_eq!(config["ui_attributes"]["colorTheme"]["baseName"], "GreyDark");
+    assert_eq!(
+        config["ui_attributes"]["colorTheme"]["baseName"],
+        "GreyDark"
+    );
     assert!(config["ui_attributes"].get("legacy").is_none());
     assert_eq!(t.stats().configuration_updates, 1, "one POST");
 
     // The state records a digest per managed path; history names the paths set.
     let state = t.state();
     let record = state.instances["a"].configuration.as_ref().unwrap();
-    assert!(record.0.contains_key("ui_attributes.logLevel"), "{record:?}");
+    assert!(
+        record.0.contains_key("ui_attributes.logLevel"),
+        "{record:?}"
+    );
     let history = t.history();
     let create = &history.last().unwrap().changes[0];
     assert_eq!(create.action, "create");
-    assert!(create.configuration.contains(&"ui_language".to_owned()), "{create:?}");
+    assert!(
+        create.configuration.contains(&"ui_language".to_owned()),
+        "{create:?}"
+    );
 
     let again = t.run_read_only(&["plan", "--detailed-exitcode"]).await;
     again.assert_exit(0);
@@ -80,10 +89,12 @@ async fn applied(t: &Test) {
 async fn a_changed_declaration_is_a_field_level_update_that_merges_and_null_removes() {
     let t = project("ui_attributes:\n  logLevel: info\n").await;
     applied(&t).await;
-    t.sim().set_configuration(
-        &account(1),
-        json!({"ui_attributes": {"logLevel": "info", "theirs": {"keep": true}, "legacy": 1}}),
-    );
+    t.sim()
+        .set_configuration(
+            &account(1),
+            json!({"ui_attributes": {"logLevel": "info", "theirs": {"keep": true}, "legacy": 1}}),
+        )
+        .unwrap();
     t.write_config(&with_configuration(
         "ui_language: fr\nui_attributes:\n  logLevel: debug\n  legacy: null\n",
     ));
@@ -93,7 +104,10 @@ async fn a_changed_declaration_is_a_field_level_update_that_merges_and_null_remo
     plan.assert_stdout_contains("~ ui_attributes.logLevel = \"info\" -> \"debug\"");
     plan.assert_stdout_contains("- ui_attributes.legacy = 1");
     plan.assert_stdout_contains("Plan: 0 to create, 0 to adopt, 1 to update, 0 unchanged.");
-    assert!(!plan.stdout.contains("theirs"), "undeclared keys are not shown");
+    assert!(
+        !plan.stdout.contains("theirs"),
+        "undeclared keys are not shown"
+    );
 
     let json = t.run_read_only(&["plan", "--json"]).await.json();
     let change = &json["resource_changes"][0];
@@ -104,7 +118,14 @@ async fn a_changed_declaration_is_a_field_level_update_that_merges_and_null_remo
         .iter()
         .map(|f| f["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["ui_attributes.legacy", "ui_attributes.logLevel", "ui_language"]);
+    assert_eq!(
+        paths,
+        [
+            "ui_attributes.legacy",
+            "ui_attributes.logLevel",
+            "ui_language"
+        ]
+    );
 
     t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
     let config = live(&t);
@@ -119,7 +140,11 @@ async fn a_changed_declaration_is_a_field_level_update_that_merges_and_null_remo
     assert_eq!(update.action, "update");
     assert_eq!(
         update.configuration,
-        ["ui_attributes.legacy", "ui_attributes.logLevel", "ui_language"]
+        [
+            "ui_attributes.legacy",
+            "ui_attributes.logLevel",
+            "ui_language"
+        ]
     );
 }
 
@@ -128,12 +153,11 @@ async fn a_managed_value_changed_between_plan_and_apply_is_refused_with_nothing_
     let t = project("ui_language: en\n").await;
     applied(&t).await;
     t.write_config(&with_configuration("ui_language: fr\n"));
-    t.run_read_only(&["plan", "--out", "plan.json"])
-        .await
-        .assert_exit(0);
+    t.run(&["plan", "--out", "plan.json"]).await.assert_exit(0);
     // A colleague changes the managed value after the review.
     t.sim()
-        .set_configuration(&account(1), json!({"ui_language": "de"}));
+        .set_configuration(&account(1), json!({"ui_language": "de"}))
+        .unwrap();
     let before = t.stats().configuration_updates;
     let apply = t.run(&["apply", "plan.json"]).await;
     apply.assert_exit(1);
@@ -148,13 +172,12 @@ async fn an_unmanaged_key_changed_between_plan_and_apply_is_kept() {
     let t = project("ui_attributes:\n  logLevel: info\n").await;
     applied(&t).await;
     t.write_config(&with_configuration("ui_attributes:\n  logLevel: debug\n"));
-    t.run_read_only(&["plan", "--out", "plan.json"])
-        .await
-        .assert_exit(0);
+    t.run(&["plan", "--out", "plan.json"]).await.assert_exit(0);
     let mut attributes = live(&t)["ui_attributes"].clone();
     attributes["colleague"] = json!("added after the plan");
     t.sim()
-        .set_configuration(&account(1), json!({ "ui_attributes": attributes }));
+        .set_configuration(&account(1), json!({ "ui_attributes": attributes }))
+        .unwrap();
     t.run(&["apply", "plan.json"]).await.assert_exit(0);
     let config = live(&t);
     assert_eq!(config["ui_attributes"]["logLevel"], "debug");
@@ -167,7 +190,8 @@ async fn drift_reports_a_managed_value_changed_outside_flexform() {
     applied(&t).await;
     t.run_read_only(&["drift"]).await.assert_exit(0);
     t.sim()
-        .set_configuration(&account(1), json!({"ui_language": "es"}));
+        .set_configuration(&account(1), json!({"ui_language": "es"}))
+        .unwrap();
     let drift = t.run_read_only(&["drift"]).await;
     drift.assert_exit(2);
     let text = format!("{}{}", drift.stdout, drift.stderr);
@@ -176,7 +200,11 @@ async fn drift_reports_a_managed_value_changed_outside_flexform() {
     assert!(!text.contains("crm_enabled"), "{text}");
     let json = t.run_read_only(&["drift", "--json"]).await;
     json.assert_exit(2);
-    assert!(json.stdout.contains("\"configuration_changed\""), "{}", json.stdout);
+    assert!(
+        json.stdout.contains("\"configuration_changed\""),
+        "{}",
+        json.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -191,10 +219,16 @@ async fn the_plan_json_with_an_update_validates_against_the_plan_schema() {
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&plan).map(|e| e.to_string()).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&plan)
+        .map(|e| e.to_string())
+        .collect();
     assert!(errors.is_empty(), "{errors:?}\n{plan:#}");
     assert_eq!(plan["summary"]["update"], 1);
-    assert_eq!(plan["resource_changes"][0]["configuration"][0]["before"], "en");
+    assert_eq!(
+        plan["resource_changes"][0]["configuration"][0]["before"],
+        "en"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

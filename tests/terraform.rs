@@ -66,8 +66,8 @@ async fn a_rename_is_one_move_and_leaves_one_record(postgres: Option<&str>) {
     human.assert_stdout_contains("# flex_instance.team-a has moved to flex_instance.team-b");
     human.assert_stdout_contains("1 to move");
     let md = t.run_read_only(&["plan", "--format", "markdown"]).await;
-    md.assert_stdout_contains("| create | adopt | move | unchanged | drift |");
-    md.assert_stdout_contains("| 0 | 0 | 1 | 0 | 0 |");
+    md.assert_stdout_contains("| create | adopt | move | update | unchanged | drift |");
+    md.assert_stdout_contains("| 0 | 0 | 1 | 0 | 0 | 0 |");
 
     let creates = t.stats().create_requests;
     let apply = t.run(&["apply", "--auto-approve"]).await;

@@ -481,7 +481,13 @@ fn flex_configuration_names_and_types_come_from_twilios_schema() {
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1, "{err}");
-    assert_error_at(&err, 6, 7, "unknown Flex configuration property `ui_langauge`", "ui_langauge: en");
+    assert_error_at(
+        &err,
+        6,
+        7,
+        "unknown Flex configuration property `ui_langauge`",
+        "ui_langauge: en",
+    );
     assert!(err.contains("did you mean `ui_language`?"), "{err}");
     assert_error_at(&err, 7, 7, "`status` is read-only", "status: ok");
     assert_error_at(
@@ -498,9 +504,21 @@ fn flex_configuration_names_and_types_come_from_twilios_schema() {
         "invalid type for `call_recording_enabled`: expected a boolean",
         "call_recording_enabled: \"yes\"",
     );
-    assert_error_at(&err, 10, 19, "expected a string, found the number 2.0", "ui_version: 2.0");
+    assert_error_at(
+        &err,
+        10,
+        19,
+        "expected a string, found the number 2.0",
+        "ui_version: 2.0",
+    );
     assert!(err.contains("quote it: `ui_version: \"2.0\"`"), "{err}");
-    assert_error_at(&err, 11, 22, "expected a JSON object", "ui_attributes: dark");
+    assert_error_at(
+        &err,
+        11,
+        22,
+        "expected a JSON object",
+        "ui_attributes: dark",
+    );
     assert_error_at(&err, 12, 17, "found null", "crm_type: null");
     assert!(err.contains("6 errors"), "{err}");
 

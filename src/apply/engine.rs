@@ -136,7 +136,8 @@ async fn run_change(
         .and_then(|s| s.declared_configuration())
         .is_some();
     let sid = match &outcome {
-        ChangeOutcome::Created { sid, provisioning } | ChangeOutcome::Adopted { sid, provisioning }
+        ChangeOutcome::Created { sid, provisioning }
+        | ChangeOutcome::Adopted { sid, provisioning }
             if provisioning.is_ready() =>
         {
             sid.clone()
@@ -176,7 +177,11 @@ async fn run_instance(run: &Run<'_, '_>, slot: tokio::sync::SemaphorePermit<'_>)
             address: change.address.clone(),
             action: change.action,
         });
-        return match change.after.as_ref().and_then(|a| a.flex_instance_sid.clone()) {
+        return match change
+            .after
+            .as_ref()
+            .and_then(|a| a.flex_instance_sid.clone())
+        {
             Some(sid) => ChangeOutcome::Updated { sid },
             None => run.failed(
                 None,

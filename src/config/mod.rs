@@ -158,7 +158,10 @@ impl JsonSchema for FlexConfiguration {
 impl InstanceSpec {
     /// The declared configuration, if any.
     pub fn declared_configuration(&self) -> Option<&flex::Declared> {
-        self.configuration.as_ref().map(|c| &c.0).filter(|c| !c.is_empty())
+        self.configuration
+            .as_ref()
+            .map(|c| &c.0)
+            .filter(|c| !c.is_empty())
     }
 
     /// The `conversations.default` input, if the configuration sets it.

@@ -8,8 +8,8 @@ use marked_yaml::{LoaderOptions, Node};
 
 use super::error::{Diagnostic, Location};
 use super::{
-    flex, FlexConfiguration, is_valid_env_name, is_valid_name, BackendKind, Config, CredentialsProfile, InstanceSpec,
-    StateConfig, CONFIG_VERSION, NAME_PATTERN,
+    flex, is_valid_env_name, is_valid_name, BackendKind, Config, CredentialsProfile,
+    FlexConfiguration, InstanceSpec, StateConfig, CONFIG_VERSION, NAME_PATTERN,
 };
 use crate::support::text::{quote_list, suggest};
 
@@ -276,7 +276,9 @@ impl Validator {
                         format!("`{name}` is read-only: {reason}"),
                     )
                     .with_label("read-only")
-                    .with_help("remove it: flexform manages only the properties Twilio lets you change"),
+                    .with_help(
+                        "remove it: flexform manages only the properties Twilio lets you change",
+                    ),
                 );
                 continue;
             }
@@ -535,8 +537,9 @@ fn second_document(text: &str) -> Option<usize> {
 
 /// Whether a node is YAML's null (`~`, `null` or nothing).
 fn is_null(node: &Node) -> bool {
-    node.as_scalar()
-        .is_some_and(|s| s.may_coerce() && matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    node.as_scalar().is_some_and(|s| {
+        s.may_coerce() && matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL")
+    })
 }
 
 /// A node as JSON, typed as YAML 1.2's core schema types it: unquoted `true`/`false`,

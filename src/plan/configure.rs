@@ -72,7 +72,10 @@ pub fn configure(plan: &mut Plan, desired: &Config, state: &State, observed: &Co
                     .instances
                     .get(recorded_under)
                     .filter(|r| {
-                        change.before.as_ref().and_then(|b| b.flex_instance_sid.as_ref())
+                        change
+                            .before
+                            .as_ref()
+                            .and_then(|b| b.flex_instance_sid.as_ref())
                             == Some(&r.flex_instance_sid)
                     })
                     .and_then(|r| r.configuration.as_ref());
@@ -186,9 +189,11 @@ mod tests {
 
     #[test]
     fn a_differing_managed_path_makes_an_unchanged_instance_an_update() {
-        let desired = desired(json!({"ui_language": "en-GB", "ui_attributes": {"logLevel": "debug"}}));
+        let desired =
+            desired(json!({"ui_language": "en-GB", "ui_attributes": {"logLevel": "debug"}}));
         let mut plan = plan_of(Action::Unchanged);
-        let current = json!({"ui_language": "en-GB", "ui_attributes": {"logLevel": "info", "other": 1}});
+        let current =
+            json!({"ui_language": "en-GB", "ui_attributes": {"logLevel": "info", "other": 1}});
         configure(&mut plan, &desired, &recorded(None), &observed(current));
         let change = &plan.changes[0];
         assert_eq!(change.action, Action::Update);
@@ -214,7 +219,12 @@ mod tests {
     fn a_create_carries_every_declared_value_to_apply_once_ready() {
         let desired = desired(json!({"ui_language": "fr"}));
         let mut plan = plan_of(Action::Create);
-        configure(&mut plan, &desired, &State::empty(), &ConfigObservations::new());
+        configure(
+            &mut plan,
+            &desired,
+            &State::empty(),
+            &ConfigObservations::new(),
+        );
         let change = &plan.changes[0];
         assert_eq!(change.action, Action::Create);
         assert_eq!(change.configuration[0].before, None);
@@ -251,7 +261,12 @@ mod tests {
         );
         let new = desired(json!({"ui_language": "de"}));
         let mut plan = plan_of(Action::Unchanged);
-        configure(&mut plan, &new, &recorded(Some(record)), &observed(json!({"ui_language": "fr"})));
+        configure(
+            &mut plan,
+            &new,
+            &recorded(Some(record)),
+            &observed(json!({"ui_language": "fr"})),
+        );
         assert_eq!(plan.changes[0].action, Action::Update);
         assert!(plan.diagnostics.is_empty(), "{:?}", plan.diagnostics);
     }

@@ -182,7 +182,12 @@ fn field_lines(out: &mut String, field: &FieldChange, style: Style) {
             }
         };
         let (old, new) = (pretty(before), pretty(after));
-        let _ = writeln!(out, "      {} {} =", style.yellow("~"), field.path);
+        let symbol = match (before.is_null(), after.is_null()) {
+            (true, _) => style.green("+"),
+            (false, true) => style.red("-"),
+            (false, false) => style.yellow("~"),
+        };
+        let _ = writeln!(out, "      {symbol} {} =", field.path);
         for line in TextDiff::from_lines(&old, &new).iter_all_changes() {
             let text = line.value().trim_end_matches('\n');
             let rendered = match line.tag() {
@@ -415,6 +420,13 @@ pub fn legend(doc: &PlanDocument, style: Style) -> String {
             shown(Action::Move),
             style.cyan("~"),
             "move (record under a new name)",
+        ),
+        (
+            doc.resource_changes
+                .iter()
+                .any(|c| c.changed_fields().next().is_some()),
+            style.yellow("~"),
+            "update in-place (Flex configuration: `~` changes a value, `+` sets one, `-` removes a key)",
         ),
         (
             severity(Severity::Error),
