@@ -32,6 +32,7 @@ fn inputs() -> (Config, State, BTreeMap<String, Observation>) {
                 observed_at: None,
                 origin: Origin::Created,
                 status: InstanceStatus::Ready,
+                configuration: None,
             },
         );
         observed.insert(

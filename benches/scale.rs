@@ -90,6 +90,8 @@ fn write_config(dir: &Path, n: usize) {
 struct Row {
     case: String,
     n: usize,
+    /// Requests per instance in the bound (N x this x latency / parallelism).
+    per_instance: usize,
     parallelism: usize,
     latency: Duration,
     m: Measure,
@@ -102,7 +104,7 @@ fn print_table(rows: &[Row]) {
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for r in rows {
-        let bound = r.latency.as_secs_f64() * r.n as f64 / r.parallelism as f64;
+        let bound = r.latency.as_secs_f64() * (r.n * r.per_instance) as f64 / r.parallelism as f64;
         println!(
             "| {} | {} | {} | {} ms | {:.3} s | {:.3} s | {:.2} | {:.0} µs | {:.1} MiB | {} |",
             r.case,
@@ -210,6 +212,7 @@ fn estate_case(
     rows.push(Row {
         case: format!("{scheme}plan, fresh estate (N discoveries)"),
         n,
+        per_instance: 1,
         parallelism,
         latency,
         m: fresh,
@@ -232,6 +235,7 @@ fn estate_case(
     rows.push(Row {
         case: format!("{scheme}apply, saved plan (N creates, --no-wait)"),
         n,
+        per_instance: 1,
         parallelism,
         latency,
         m: apply,
@@ -249,10 +253,95 @@ fn estate_case(
     rows.push(Row {
         case: format!("{scheme}plan, recorded estate (N GETs)"),
         n,
+        per_instance: 1,
         parallelism,
         latency,
         m: recorded,
         extra: connections(before),
+    });
+    drop(sim);
+}
+
+/// Configuration as code: N recorded instances that each declare a configuration, so that a
+/// plan sends two GETs per instance (the instance, then its configuration). Set up by one
+/// apply (create, then configure: GET, POST, GET), which is measured too.
+fn configuration_case(
+    rt: &tokio::runtime::Runtime,
+    n: usize,
+    parallelism: usize,
+    latency: Duration,
+    rows: &mut Vec<Row>,
+) {
+    let sim = rt
+        .block_on(sim::spawn(SimConfig {
+            latency,
+            ready_after: Duration::ZERO,
+            seed: Some(7),
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let url = sim.url();
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::with_capacity(n * 200);
+    text.push_str("version: 1\ninstances:\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "  i{i}:\n    account_sid: {}\n    configuration:\n      ui_language: en-GB\n      call_recording_enabled: true\n      ui_attributes:\n        logLevel: debug\n",
+            account(i)
+        ));
+    }
+    std::fs::write(dir.path().join("flexform.yaml"), text).unwrap();
+    let p = parallelism.to_string();
+    let before = sim.stats();
+    let apply = run_with(
+        dir.path(),
+        &url,
+        &["apply", "--auto-approve", "--parallelism", &p],
+        None,
+    );
+    assert_eq!(apply.code, 0);
+    let after = sim.stats();
+    assert_eq!(after.configuration_updates as usize, n, "one POST each");
+    rows.push(Row {
+        case: "configuration: apply, fresh estate (discover, create, GET + POST + GET)".to_owned(),
+        n,
+        // The bound counts every request the run sent.
+        per_instance: ((after.requests - before.requests) as usize).div_ceil(n),
+        parallelism,
+        latency,
+        m: apply,
+        extra: format!(
+            "{} requests, {} connections",
+            after.requests - before.requests,
+            after.connections - before.connections
+        ),
+    });
+    let before = sim.stats();
+    let plan = run_with(
+        dir.path(),
+        &url,
+        &["plan", "--parallelism", &p, "--detailed-exitcode"],
+        None,
+    );
+    assert_eq!(plan.code, 0, "nothing left to do");
+    let after = sim.stats();
+    assert_eq!(
+        (after.requests - before.requests) as usize,
+        2 * n,
+        "two GETs per instance"
+    );
+    rows.push(Row {
+        case: "configuration: plan, recorded estate (2N GETs)".to_owned(),
+        n,
+        per_instance: 2,
+        parallelism,
+        latency,
+        m: plan,
+        extra: format!(
+            "{} requests, {} connections",
+            after.requests - before.requests,
+            after.connections - before.connections
+        ),
     });
     drop(sim);
 }
@@ -360,6 +449,7 @@ fn micro(n: usize) {
                 observed_at: Some("2026-11-24T00:00:00Z".into()),
                 origin: flexform::state::Origin::Created,
                 status: flexform::client::InstanceStatus::Ready,
+                configuration: None,
             },
         );
     }
@@ -406,6 +496,16 @@ fn main() {
     for &(n, parallelism) in https_cases {
         eprintln!("running over HTTPS: N = {n}, parallelism {parallelism}…");
         estate_case(&rt, n, parallelism, latency, Some(&ca), &mut rows);
+    }
+    // Configuration as code: two GETs per instance.
+    let configuration_cases: &[(usize, usize)] = if quick {
+        &[(200, 20)]
+    } else {
+        &[(1_000, 10), (1_000, 100)]
+    };
+    for &(n, parallelism) in configuration_cases {
+        eprintln!("running with configuration: N = {n}, parallelism {parallelism}…");
+        configuration_case(&rt, n, parallelism, latency, &mut rows);
     }
     print_table(&rows);
     micro(if quick { 1_000 } else { 10_000 });

@@ -240,3 +240,73 @@ async fn markdown_plans_show_the_field_diffs() {
     md.assert_stdout_contains("| create | adopt | move | update | unchanged | drift |");
     md.assert_stdout_contains("```diff\n~ ui_language = \"en\" -> \"fr\"\n```");
 }
+
+/// Twilio answers the POST but the configuration does not hold the declared value afterwards
+/// (a wiremock server that ignores updates): apply says which paths, and records nothing of
+/// the configuration.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_that_does_not_take_is_an_error_naming_the_paths() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let sid = "GO0123456789abcdef0123456789abcdef";
+    let configuration = json!({
+        "account_sid": account(1),
+        "flex_instance_sid": sid,
+        "status": "ok",
+        "ui_language": "en",
+        "ui_attributes": {"logLevel": "info"},
+    });
+    Mock::given(method("GET"))
+        .and(path("/v1/Configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&configuration))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/Configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&configuration))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/Instances/{sid}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "flex_instance_sid": sid,
+            "account_sid": account(1),
+            "status": "ready",
+            "date_created": "2016-08-01T22:10:40Z",
+            "date_updated": "2016-08-01T22:10:40Z"
+        })))
+        .mount(&server)
+        .await;
+    let t = Test::new().endpoint(&server.uri());
+    t.write_config(&with_configuration(
+        "ui_language: fr\nui_attributes:\n  logLevel: info\n",
+    ));
+    let apply = t.run(&["apply", "--auto-approve"]).await;
+    apply.assert_exit(1);
+    apply.assert_stderr_contains("does not hold the declared value of ui_language");
+    let record = &t.state().instances["a"];
+    assert_eq!(
+        record.flex_instance_sid.as_str(),
+        sid,
+        "the adopt is recorded"
+    );
+    assert!(
+        record.configuration.is_none(),
+        "no digest of a value that did not take"
+    );
+    // The POST carried the account and the whole value of the changed property only.
+    let posts: Vec<serde_json::Value> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(
+        posts,
+        [json!({"account_sid": account(1), "ui_language": "fr"})]
+    );
+}

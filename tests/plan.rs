@@ -1417,7 +1417,7 @@ async fn markdown_has_the_summary_and_one_row_per_change_or_drift() {
         md.contains("**Plan: 3 to create, 1 to adopt, 5 unchanged. Drift: 3.**"),
         "{md}"
     );
-    assert!(md.contains("| 3 | 1 | 0 | 5 | 3 |"), "{md}");
+    assert!(md.contains("| 3 | 1 | 0 | 0 | 5 | 3 |"), "{md}");
     let rows: Vec<&str> = md
         .lines()
         .filter(|l| l.starts_with("| `flex_instance."))

@@ -47,6 +47,10 @@ fn both_examples_are_valid() {
             "examples/multi-account.yaml",
             "3 instances, 2 credentials profiles: valid",
         ),
+        (
+            "examples/configuration.yaml",
+            "2 instances, 0 credentials profiles: valid",
+        ),
     ] {
         let out = run_in(root, &["validate", "--config", file]);
         assert_eq!(out.status.code(), Some(0), "{file}: {}", stderr(&out));
@@ -486,30 +490,30 @@ fn flex_configuration_names_and_types_come_from_twilios_schema() {
         6,
         7,
         "unknown Flex configuration property `ui_langauge`",
-        "ui_langauge: en",
+        "      ui_langauge: en",
     );
     assert!(err.contains("did you mean `ui_language`?"), "{err}");
-    assert_error_at(&err, 7, 7, "`status` is read-only", "status: ok");
+    assert_error_at(&err, 7, 7, "`status` is read-only", "      status: ok");
     assert_error_at(
         &err,
         8,
         7,
         "`flex_service_instance_sid` is read-only",
-        "flex_service_instance_sid: IS123",
+        "      flex_service_instance_sid: IS123",
     );
     assert_error_at(
         &err,
         9,
         31,
         "invalid type for `call_recording_enabled`: expected a boolean",
-        "call_recording_enabled: \"yes\"",
+        "      call_recording_enabled: \"yes\"",
     );
     assert_error_at(
         &err,
         10,
         19,
         "expected a string, found the number 2.0",
-        "ui_version: 2.0",
+        "      ui_version: 2.0",
     );
     assert!(err.contains("quote it: `ui_version: \"2.0\"`"), "{err}");
     assert_error_at(
@@ -517,10 +521,10 @@ fn flex_configuration_names_and_types_come_from_twilios_schema() {
         11,
         22,
         "expected a JSON object",
-        "ui_attributes: dark",
+        "      ui_attributes: dark",
     );
-    assert_error_at(&err, 12, 17, "found null", "crm_type: null");
-    assert!(err.contains("6 errors"), "{err}");
+    assert_error_at(&err, 12, 17, "found null", "      crm_type: null");
+    assert!(err.contains("7 errors"), "{err}");
 
     // The same, well-typed, is valid; `null` inside a JSON-typed property removes a key.
     let good = format!(
@@ -529,4 +533,20 @@ fn flex_configuration_names_and_types_come_from_twilios_schema() {
     let (code, out, err) = validate(&good);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("valid"), "{out}");
+}
+
+#[test]
+fn a_configuration_key_with_a_dot_is_refused_where_it_is() {
+    let text = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n    configuration:\n      ui_attributes:\n        theme:\n          feature.flag: true\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1, "{err}");
+    assert_error_at(
+        &err,
+        8,
+        11,
+        "the key `feature.flag` contains a `.`",
+        "          feature.flag: true",
+    );
 }

@@ -282,6 +282,17 @@ impl Validator {
                 );
                 continue;
             }
+            if let Some(key) = dotted_key(value) {
+                self.push(
+                    Diagnostic::new(
+                        Location::of(key.span()),
+                        format!("the key `{}` contains a `.`, which flexform uses between the keys of a managed path", key.as_str()),
+                    )
+                    .with_label("a `.` in a key")
+                    .with_help("manage the enclosing object's other keys, or set this key in the Twilio console"),
+                );
+                continue;
+            }
             let typed = yaml_value(value);
             let fits = match (property.kind, &typed) {
                 (_, serde_json::Value::Null) => false,
@@ -533,6 +544,17 @@ fn second_document(text: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// The first key with a `.` in a (nested) mapping: a managed path could not name it.
+fn dotted_key(node: &Node) -> Option<&MarkedScalarNode> {
+    node.as_mapping()?.iter().find_map(|(key, value)| {
+        if key.as_str().contains('.') {
+            Some(key)
+        } else {
+            dotted_key(value)
+        }
+    })
 }
 
 /// Whether a node is YAML's null (`~`, `null` or nothing).

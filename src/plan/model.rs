@@ -142,7 +142,11 @@ pub struct FieldChange {
 impl FieldChange {
     /// Whether apply changes this path.
     pub fn changes(&self) -> bool {
-        self.before.as_ref() != Some(&self.after)
+        match &self.before {
+            // Not known yet (a create): a removal has nothing to remove.
+            None => !self.after.is_null(),
+            Some(before) => *before != self.after,
+        }
     }
 }
 

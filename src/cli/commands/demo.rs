@@ -157,7 +157,7 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
         "apply exactly the reviewed plan, and wait until it is ready",
     );
     demo.step("flexform apply plan.json", ExitStatus::Success)?;
-    let state = demo.check_state(&sim, &names, 3)?;
+    demo.check_state(&sim, &names, 3)?;
 
     demo.heading(4, "nothing left to do: exit 0");
     let printed = demo.step("flexform plan --detailed-exitcode", ExitStatus::Success)?;
@@ -165,36 +165,100 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
         bail!("step 4 failed: the plan should say \"No changes.\"");
     }
 
+    let Some(edit) = ConfigEdit::new(&config_text, &configured, |account| {
+        sim.configuration(account)
+    })?
+    else {
+        bail!("step 5 failed: the configuration declares no instance");
+    };
+    demo.heading(
+        5,
+        &format!(
+            "change a Flex configuration value in flexform.yaml (flex_instance.{}: {LOG_LEVEL} = {}); the plan shows the field-level diff",
+            edit.name, edit.after
+        ),
+    );
+    std::fs::write(&config_path, &edit.text)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    settings.out.data_line("(edited flexform.yaml)");
+    for line in &edit.shown {
+        settings.out.data_line(line);
+    }
+    settings.out.data_line("");
+    let printed = demo.step("flexform plan", ExitStatus::Success)?;
+    let diff = edit.diff_line();
+    let header = format!("# flex_instance.{} will be updated in-place", edit.name);
+    if !printed.contains(&diff)
+        || !printed.contains(&header)
+        || !printed.contains("0 to create, 0 to adopt, 1 to update,")
+        || !printed.contains("Drift: 0.")
+    {
+        bail!(
+            "step 5 failed: the plan should update only flex_instance.{}, showing `{diff}`",
+            edit.name
+        );
+    }
+
+    demo.heading(
+        6,
+        "apply updates the Flex configuration in place (the other keys kept); nothing left to do",
+    );
+    let printed = demo.step("flexform apply --auto-approve", ExitStatus::Success)?;
+    if !printed.contains("1 updated") {
+        bail!("step 6 failed: apply should report \"1 updated\"");
+    }
+    edit.check_applied(&sim, 6)?;
+    let state = demo.check_state(&sim, &names, 6)?;
+    let digest = state.instances[edit.name.as_str()]
+        .configuration
+        .as_ref()
+        .and_then(|c| c.0.get(LOG_LEVEL));
+    if digest != Some(&crate::config::flex::value_sha256(&edit.after)) {
+        bail!(
+            "step 6 failed: the state should record the digest of {LOG_LEVEL} = {} for {}",
+            edit.after,
+            edit.name
+        );
+    }
+    let printed = demo.step("flexform plan --detailed-exitcode", ExitStatus::Success)?;
+    if !printed.contains("No changes.") {
+        bail!("step 6 failed: the plan should say \"No changes.\"");
+    }
+
     let (name, record) = state.instances.iter().next().expect("checked above");
     let deleted = record.flex_instance_sid.clone();
     demo.heading(
-        5,
+        7,
         &format!("someone deletes {deleted} ({name}) outside flexform; drift notices (exit 2)"),
     );
     if !sim.delete_instance(deleted.as_str()) {
-        bail!("step 5 failed: the simulator did not know {deleted}");
+        bail!("step 7 failed: the simulator did not know {deleted}");
     }
     let printed = demo.step("flexform drift", ExitStatus::Changes)?;
     let finding = format!("drift flex_instance.{name} (deleted_outside)");
     if !printed.contains(&finding) || !printed.starts_with("Drift: 1 of ") {
-        bail!("step 5 failed: drift should report exactly one finding, `{finding}`");
+        bail!("step 7 failed: drift should report exactly one finding, `{finding}`");
     }
 
-    demo.heading(6, "apply heals it; drift is clean again");
+    demo.heading(
+        8,
+        "apply heals it (a new instance, configured as declared); drift is clean again",
+    );
     demo.step("flexform apply --auto-approve", ExitStatus::Success)?;
-    let healed = demo.check_state(&sim, &names, 6)?;
+    let healed = demo.check_state(&sim, &names, 8)?;
     if healed.instances[name.as_str()].flex_instance_sid == deleted {
-        bail!("step 6 failed: {name} still records the deleted {deleted}");
+        bail!("step 8 failed: {name} still records the deleted {deleted}");
     }
+    edit.check_applied(&sim, 8)?;
     let printed = demo.step("flexform drift", ExitStatus::Success)?;
     if !printed.starts_with("No drift:") {
-        bail!("step 6 failed: drift should say \"No drift\"");
+        bail!("step 8 failed: drift should say \"No drift\"");
     }
 
     runtime.block_on(sim.shutdown());
     settings
         .out
-        .data_line("Demo complete: every step behaved as described (exit codes, the plan's actions, the drift found, the SIDs recorded).");
+        .data_line("Demo complete: every step behaved as described (exit codes, the plan's actions, the configuration diff, the drift found, the SIDs recorded).");
     if args.dir.is_some() {
         settings.out.data_line(format!(
             "The configuration, state and history are in {}: try `flexform show --state {}`.",
@@ -254,7 +318,7 @@ impl Demo<'_> {
     }
 
     /// Runs `line` as a user would type it (in the demo folder), checks its exit status, and
-    /// returns what it printed on stdout.
+    /// returns what it printed on stdout, without colours.
     fn step(&self, line: &str, expected: ExitStatus) -> anyhow::Result<String> {
         self.settings.out.data_line(format!("$ {line}"));
         let dir = self
@@ -302,7 +366,204 @@ impl Demo<'_> {
                 expected.code()
             );
         }
-        Ok(printed)
+        Ok(without_colors(&printed))
+    }
+}
+
+/// `text` without its terminal colours (`--color always`), to be read as words.
+fn without_colors(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // A CSI sequence: ESC [ parameters, then one final letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+/// The Flex configuration path the demo changes in step 5.
+const LOG_LEVEL: &str = "ui_attributes.logLevel";
+
+/// The change the demo makes to flexform.yaml in step 5: one instance's
+/// `ui_attributes.logLevel`, set to a value it does not have at Twilio.
+struct ConfigEdit {
+    /// The instance changed.
+    name: String,
+    /// Its account.
+    account: String,
+    /// The value observed before the edit (`Null`: absent).
+    before: serde_json::Value,
+    /// The value declared by the edit.
+    after: serde_json::Value,
+    /// The whole `ui_attributes` observed before the edit: every other key must survive.
+    observed: serde_json::Map<String, serde_json::Value>,
+    /// The new text of flexform.yaml.
+    text: String,
+    /// The edit as shown to the user.
+    shown: Vec<String>,
+}
+
+impl ConfigEdit {
+    /// Plans the edit of `text` (which parsed as `config`): on the first instance that declares
+    /// a `logLevel` in its `ui_attributes`, else on the first instance; `None` when there is no
+    /// instance. The line is edited in place when that is unambiguous, keeping the comments;
+    /// otherwise the file is rewritten from the parsed document, as JSON (which is YAML),
+    /// keeping its header comment.
+    /// Either way the result must parse as `config` with only that value changed. `observe`
+    /// gives an account's whole Flex configuration as it is now.
+    fn new(
+        text: &str,
+        config: &crate::config::Config,
+        observe: impl Fn(&str) -> Option<serde_json::Value>,
+    ) -> anyhow::Result<Option<Self>> {
+        let declared_level = |spec: &crate::config::InstanceSpec| {
+            spec.declared_configuration()
+                .and_then(|c| c.get("ui_attributes"))
+                .and_then(|a| a.get("logLevel"))
+                .cloned()
+        };
+        let Some((name, spec)) = config
+            .instances
+            .iter()
+            .find(|(_, spec)| declared_level(spec).is_some_and(|v| v.is_string()))
+            .or_else(|| config.instances.iter().next())
+        else {
+            return Ok(None);
+        };
+        let account = spec.account_sid.as_str().to_owned();
+        let observed = observe(&account)
+            .and_then(|c| c.get("ui_attributes").and_then(|a| a.as_object()).cloned())
+            .unwrap_or_default();
+        let before = observed
+            .get("logLevel")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        let after = serde_json::Value::from(if before == "debug" { "info" } else { "debug" });
+
+        let mut expected = config.clone();
+        let attributes = expected
+            .instances
+            .get_mut(name)
+            .expect("found above")
+            .configuration
+            .get_or_insert_with(Default::default)
+            .0
+            .entry("ui_attributes".to_owned())
+            .or_insert_with(|| serde_json::json!({}));
+        match attributes.as_object_mut() {
+            Some(keys) => {
+                keys.insert("logLevel".to_owned(), after.clone());
+            }
+            None => *attributes = serde_json::json!({ "logLevel": after }),
+        }
+        let means_expected = |candidate: &str| {
+            crate::config::Config::parse(candidate).is_ok_and(|parsed| parsed == expected)
+        };
+
+        // In place: the file has one `logLevel:` line, and it is this instance's.
+        let level_lines: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| line.trim_start().starts_with("logLevel:"))
+            .map(|(i, _)| i)
+            .collect();
+        if let ([index], Some(_)) = (level_lines.as_slice(), declared_level(spec)) {
+            let lines: Vec<&str> = text.lines().collect();
+            let old = lines[*index];
+            let indent = &old[..old.len() - old.trim_start().len()];
+            let comment = old.find(" #").map(|at| &old[at..]).unwrap_or_default();
+            let new = format!(
+                "{indent}logLevel: {}{comment}",
+                after.as_str().expect("text")
+            );
+            let mut edited: Vec<&str> = lines.clone();
+            edited[*index] = &new;
+            let mut candidate = edited.join("\n");
+            if text.ends_with('\n') {
+                candidate.push('\n');
+            }
+            if means_expected(&candidate) {
+                return Ok(Some(Self {
+                    name: name.clone(),
+                    account,
+                    shown: vec![format!("- {old}"), format!("+ {new}")],
+                    text: candidate,
+                    before,
+                    after,
+                    observed,
+                }));
+            }
+        }
+
+        // Rewritten: the header comment (the editor's schema hint), then the document as JSON,
+        // which is YAML too.
+        let header: String = text
+            .lines()
+            .take_while(|line| line.starts_with('#') || line.trim().is_empty())
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let document = serde_json::to_string_pretty(&expected)
+            .context("cannot write the edited configuration")?;
+        let candidate = format!("{header}{document}\n");
+        if !means_expected(&candidate) {
+            bail!("step 5 failed: the edited configuration does not read back as written");
+        }
+        Ok(Some(Self {
+            name: name.clone(),
+            account,
+            shown: vec![format!(
+                "  instances.{name}.configuration.{LOG_LEVEL}: {after} (the file rewritten from its parsed form, as JSON, which YAML reads)"
+            )],
+            text: candidate,
+            before,
+            after,
+            observed,
+        }))
+    }
+
+    /// The line the plan must show for the edit.
+    fn diff_line(&self) -> String {
+        if self.before.is_null() {
+            format!("+ {LOG_LEVEL} = {}", self.after)
+        } else {
+            format!("~ {LOG_LEVEL} = {} -> {}", self.before, self.after)
+        }
+    }
+
+    /// Checks that the simulator holds the declared value, and every other key of
+    /// `ui_attributes` as it was observed before the edit.
+    fn check_applied(&self, sim: &sim::SimHandle, step: usize) -> anyhow::Result<()> {
+        let now = sim
+            .configuration(&self.account)
+            .and_then(|c| c.get("ui_attributes").and_then(|a| a.as_object()).cloned())
+            .unwrap_or_default();
+        if now.get("logLevel") != Some(&self.after) {
+            bail!(
+                "step {step} failed: {} has {LOG_LEVEL} = {} at the simulator, {} was declared",
+                self.name,
+                now.get("logLevel").unwrap_or(&serde_json::Value::Null),
+                self.after
+            );
+        }
+        if let Some((key, _)) = self
+            .observed
+            .iter()
+            .find(|(key, value)| *key != "logLevel" && now.get(*key) != Some(*value))
+        {
+            bail!(
+                "step {step} failed: ui_attributes.{key} of {} changed, though flexform.yaml does not declare it",
+                self.name
+            );
+        }
+        Ok(())
     }
 }
 
@@ -341,4 +602,99 @@ fn prepare_dir(dir: &Path, force: bool) -> anyhow::Result<()> {
         std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn edit(text: &str, observed: serde_json::Value) -> Option<ConfigEdit> {
+        let config = crate::config::Config::parse(text).unwrap();
+        ConfigEdit::new(text, &config, |_| Some(observed.clone())).unwrap()
+    }
+
+    #[test]
+    fn the_quickstart_is_edited_in_place_keeping_its_comments() {
+        let edit = edit(
+            QUICKSTART,
+            json!({"ui_attributes": {"logLevel": "info", "colorTheme": {"baseName": "GreyLight"}}}),
+        )
+        .unwrap();
+        assert_eq!(edit.name, "support");
+        assert_eq!(
+            edit.text,
+            QUICKSTART.replace("logLevel: info", "logLevel: debug")
+        );
+        assert_eq!(
+            edit.shown,
+            ["-         logLevel: info", "+         logLevel: debug"]
+        );
+        assert_eq!(
+            edit.diff_line(),
+            r#"~ ui_attributes.logLevel = "info" -> "debug""#
+        );
+        // The keys it does not declare are the ones checked after apply.
+        assert!(edit.observed.contains_key("colorTheme"));
+    }
+
+    #[test]
+    fn a_value_already_debug_becomes_info() {
+        let edit = edit(QUICKSTART, json!({"ui_attributes": {"logLevel": "debug"}})).unwrap();
+        assert!(
+            edit.text.contains("        logLevel: info\n"),
+            "{}",
+            edit.text
+        );
+        assert_eq!(
+            edit.diff_line(),
+            r#"~ ui_attributes.logLevel = "debug" -> "info""#
+        );
+    }
+
+    #[test]
+    fn without_a_line_to_edit_the_file_is_rewritten_and_means_the_same_plus_the_edit() {
+        let text = "# yaml-language-server: $schema=flexform.schema.json\n# notes\nversion: 1\ninstances:\n  b:\n    account_sid: AC00000000000000000000000000000002\n  a:\n    account_sid: AC00000000000000000000000000000001 # first\n    configuration:\n      ui_language: fr\n";
+        let edit = edit(text, json!({"ui_language": "fr"})).unwrap();
+        assert_eq!(edit.name, "a", "the first instance in name order");
+        assert!(edit
+            .text
+            .starts_with("# yaml-language-server: $schema=flexform.schema.json\n# notes\n{"));
+        let parsed = crate::config::Config::parse(&edit.text).unwrap();
+        let declared = parsed.instances["a"].declared_configuration().unwrap();
+        assert_eq!(
+            serde_json::Value::Object(declared.clone().into_iter().collect()),
+            json!({"ui_language": "fr", "ui_attributes": {"logLevel": "debug"}})
+        );
+        assert!(parsed.instances["b"].configuration.is_none());
+        assert_eq!(edit.diff_line(), r#"+ ui_attributes.logLevel = "debug""#);
+    }
+
+    #[test]
+    fn the_log_level_line_of_another_instance_is_not_edited() {
+        let text = "version: 1\ninstances:\n  a:\n    account_sid: AC00000000000000000000000000000001\n    configuration:\n      ui_attributes: {logLevel: warn}\n  b:\n    account_sid: AC00000000000000000000000000000002\n    configuration:\n      ui_attributes:\n        logLevel: warn\n";
+        let edit = edit(text, json!({"ui_attributes": {"logLevel": "warn"}})).unwrap();
+        assert_eq!(edit.name, "a");
+        // One `logLevel:` line, but it is b's: editing it would change the wrong instance.
+        let parsed = crate::config::Config::parse(&edit.text).unwrap();
+        let level = |name: &str| {
+            parsed.instances[name].declared_configuration().unwrap()["ui_attributes"]["logLevel"]
+                .clone()
+        };
+        assert_eq!(level("a"), "debug");
+        assert_eq!(level("b"), "warn");
+    }
+
+    #[test]
+    fn colors_are_removed_before_the_plan_is_read() {
+        assert_eq!(
+            without_colors("  # \u{1b}[1mflex_instance.support\u{1b}[0m will be updated"),
+            "  # flex_instance.support will be updated"
+        );
+    }
+
+    #[test]
+    fn no_instance_no_edit() {
+        assert!(edit("version: 1\ninstances: {}\n", json!({})).is_none());
+    }
 }

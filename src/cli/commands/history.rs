@@ -164,8 +164,13 @@ fn change_text(entry: &HistoryEntry) -> Vec<String> {
         .changes
         .iter()
         .map(|c| {
+            let configuration = if c.configuration.is_empty() {
+                String::new()
+            } else {
+                format!(" (configuration: {})", c.configuration.join(", "))
+            };
             format!(
-                "{} {} {} {}",
+                "{} {} {} {}{configuration}",
                 c.action,
                 c.address,
                 c.flex_instance_sid.as_deref().unwrap_or("-"),
@@ -252,6 +257,7 @@ fn csv(entries: &[HistoryEntry]) -> anyhow::Result<String> {
         "action",
         "flex_instance_sid",
         "outcome",
+        "configuration",
     ])?;
     for entry in entries {
         let p = &entry.provenance;
@@ -264,14 +270,17 @@ fn csv(entries: &[HistoryEntry]) -> anyhow::Result<String> {
             p.plan_sha256.as_deref().unwrap_or(""),
         ];
         if entry.changes.is_empty() {
-            writer.write_record(head.iter().chain(["", "", "", ""].iter()))?;
+            writer.write_record(head.iter().chain(["", "", "", "", ""].iter()))?;
         }
         for c in &entry.changes {
+            // The configuration paths a change set, separated by spaces.
+            let configuration = c.configuration.join(" ");
             let tail = [
                 c.address.as_str(),
                 c.action.as_str(),
                 c.flex_instance_sid.as_deref().unwrap_or(""),
                 c.outcome.as_str(),
+                configuration.as_str(),
             ];
             writer.write_record(head.iter().chain(tail.iter()))?;
         }
