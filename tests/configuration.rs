@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{account, ConfigBuilder, Test};
+use common::{account, database_url, workspace, ConfigBuilder, Test};
 use flexform::sim::SimConfig;
 use serde_json::json;
 
@@ -308,5 +308,40 @@ async fn an_update_that_does_not_take_is_an_error_naming_the_paths() {
     assert_eq!(
         posts,
         [json!({"account_sid": account(1), "ui_language": "fr"})]
+    );
+}
+
+/// On the PostgreSQL backend too: the digests are recorded with the instance, and an
+/// out-of-band change is drift.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_configuration_record_and_its_drift_on_postgres() {
+    let Some(url) = database_url("configuration on postgres") else {
+        return;
+    };
+    let t = Test::with_sim(SimConfig {
+        ready_after: Duration::ZERO,
+        ..SimConfig::default()
+    })
+    .await
+    .env("FLEXFORM_DATABASE_URL", &url);
+    let config = with_configuration("ui_language: en-GB\nui_attributes:\n  logLevel: debug\n")
+        .postgres(&workspace());
+    t.write_config(&config);
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let pulled = t.run_read_only(&["state", "pull"]).await;
+    pulled.assert_exit(0);
+    let digests = &pulled.json()["instances"]["a"]["configuration"];
+    assert!(digests["ui_attributes.logLevel"].is_string(), "{digests}");
+    assert!(digests["ui_language"].is_string(), "{digests}");
+    t.run_read_only(&["drift"]).await.assert_exit(0);
+    t.sim()
+        .set_configuration(&account(1), json!({"ui_attributes": {"logLevel": "warn"}}))
+        .unwrap();
+    let drift = t.run_read_only(&["drift", "--json"]).await;
+    drift.assert_exit(2);
+    assert!(
+        drift.stdout.contains("ui_attributes.logLevel"),
+        "{}",
+        drift.stdout
     );
 }

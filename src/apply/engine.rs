@@ -326,9 +326,10 @@ impl Run<'_, '_> {
         let client = self.ctx.client;
         let account = &self.change.account_sid;
         let managed = flex::managed(declared);
+        let properties: Vec<&str> = declared.keys().map(String::as_str).collect();
         let read = || async {
             client
-                .fetch_configuration(account, credentials)
+                .fetch_configuration(account, credentials, &properties)
                 .await
                 .map_err(|source| ApplyError::ConfigurationRead {
                     sid: sid.clone(),

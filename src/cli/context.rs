@@ -303,7 +303,7 @@ pub async fn plan_against(
     let client = client(settings, net).context("cannot set up the Flex API client")?;
     let progress = Progress::new(settings.out.shows_live_progress());
     progress.start(desired.instances.len() as u64, "observing");
-    let observed = plan::observe(
+    let (observed, configurations) = plan::observe_with_configurations(
         &client,
         desired,
         state_ref,
@@ -311,14 +311,6 @@ pub async fn plan_against(
         usize::from(net.parallelism),
         clocks,
         &|| progress.inc(),
-    )
-    .await;
-    let configurations = plan::observe_configurations(
-        &client,
-        desired,
-        &observed,
-        &credentials,
-        usize::from(net.parallelism),
     )
     .await;
     progress.finish();

@@ -106,7 +106,10 @@ pub enum ApiError {
     },
     /// A create may or may not have taken effect (5xx, timeout or lost connection after the
     /// request was sent). Never retried blindly: resolved by discovery.
-    #[error("outcome of {method} {path} is unknown ({cause}): the instance may have been created")]
+    #[error(
+        "outcome of {method} {path} is unknown ({cause}): {}",
+        what_may_have_happened(path)
+    )]
     OutcomeUnknown {
         /// Request method.
         method: &'static str,
@@ -220,6 +223,15 @@ pub(crate) fn from_response(
 /// At most 200 characters of a body, for error messages.
 pub(crate) fn excerpt(body: &[u8]) -> String {
     String::from_utf8_lossy(body).chars().take(200).collect()
+}
+
+/// What an unanswered POST may have done, by the resource it was sent to.
+fn what_may_have_happened(path: &str) -> &'static str {
+    if path == "/v1/Configuration" {
+        "the configuration may have been changed; `flexform plan` shows where it stands"
+    } else {
+        "the instance may have been created"
+    }
 }
 
 #[cfg(test)]

@@ -329,17 +329,40 @@ impl FlexClient {
         }
     }
 
-    /// `GET /v1/Configuration`: the account's whole Flex configuration (a JSON object).
+    /// `GET /v1/Configuration`: the account's Flex configuration, reduced to `status` and the
+    /// top-level `properties` (a JSON object). Only those are parsed: a whole configuration
+    /// is a few kilobytes of JSON that a plan over thousands of instances need not hold.
     pub async fn fetch_configuration(
         &self,
         account: &AccountSid,
         credentials: &Credentials,
+        properties: &[&str],
     ) -> Result<serde_json::Value, ApiError> {
         let path = "/v1/Configuration";
         let (status, bytes) = self
             .execute(Method::Get, path, account, credentials, None, None)
             .await?;
-        configuration_answer("GET", path, status, &bytes)
+        if !status.is_success() {
+            return Err(api_error::from_response("GET", path, status, &bytes));
+        }
+        let invalid = |reason: String| ApiError::InvalidResponse {
+            method: "GET",
+            path: path.to_owned(),
+            status: status.as_u16(),
+            reason: format!("not a Flex configuration: {reason}"),
+            excerpt: api_error::excerpt(&bytes),
+        };
+        let raw: std::collections::HashMap<String, &serde_json::value::RawValue> =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let mut kept = serde_json::Map::new();
+        for name in std::iter::once(&"status").chain(properties) {
+            if let Some(value) = raw.get(*name) {
+                let value =
+                    serde_json::from_str(value.get()).map_err(|e| invalid(e.to_string()))?;
+                kept.insert((*name).to_owned(), value);
+            }
+        }
+        Ok(serde_json::Value::Object(kept))
     }
 
     /// `POST /v1/Configuration` with the account's `account_sid` and `properties` (each a whole

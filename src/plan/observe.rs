@@ -119,6 +119,63 @@ pub async fn observe(
     clocks: &Clocks,
     observed_one: &(dyn Fn() + Sync),
 ) -> Observations {
+    let context = Context {
+        client,
+        config,
+        credentials,
+        parallelism,
+        clocks,
+    };
+    observe_all(&context, state, false, observed_one).await.0
+}
+
+/// [`observe`], and for every configured instance that declares a `configuration:` block
+/// and exists (recorded and ready, or found by discovery), its `GET /v1/Configuration`, read
+/// right after the instance in the same slot (so the two reads of a plan overlap across
+/// instances, at most `parallelism` requests at a time). The configuration's own `status`
+/// says whether the instance is ready.
+#[allow(clippy::too_many_arguments)]
+pub async fn observe_with_configurations(
+    client: &FlexClient,
+    config: &Config,
+    state: &State,
+    credentials: &BTreeMap<String, Credentials>,
+    parallelism: usize,
+    clocks: &Clocks,
+    observed_one: &(dyn Fn() + Sync),
+) -> (Observations, ConfigObservations) {
+    let context = Context {
+        client,
+        config,
+        credentials,
+        parallelism,
+        clocks,
+    };
+    observe_all(&context, state, true, observed_one).await
+}
+
+/// What every observation reads.
+struct Context<'a> {
+    client: &'a FlexClient,
+    config: &'a Config,
+    credentials: &'a BTreeMap<String, Credentials>,
+    parallelism: usize,
+    clocks: &'a Clocks,
+}
+
+async fn observe_all(
+    context: &Context<'_>,
+    state: &State,
+    configurations: bool,
+    observed_one: &(dyn Fn() + Sync),
+) -> (Observations, ConfigObservations) {
+    let Context {
+        client,
+        config,
+        credentials,
+        parallelism,
+        clocks,
+    } = *context;
     let configured = config.instances.iter().map(|(name, spec)| {
         let pending = state.pending.get(name);
         let lookup = match (pending, state.instances.get(name)) {
@@ -161,53 +218,58 @@ pub async fn observe(
                     _ => "no credentials resolved".to_owned(),
                 }),
             };
-            (name.clone(), observation)
+            let configuration = match (configurations, creds, config.instances.get(name)) {
+                (true, Some(creds), Some(spec)) => {
+                    configuration_of(client, creds, spec, &observation).await
+                }
+                _ => None,
+            };
+            (name.clone(), observation, configuration)
         }
     });
     let mut results = futures::stream::iter(lookups).buffer_unordered(parallelism.max(1));
     let mut observations = Observations::new();
-    while let Some((name, observation)) = results.next().await {
+    let mut configurations = ConfigObservations::new();
+    while let Some((name, observation, configuration)) = results.next().await {
+        if let Some(configuration) = configuration {
+            configurations.insert(name.clone(), configuration);
+        }
         observations.insert(name, observation);
         observed_one();
     }
-    observations
+    (observations, configurations)
 }
 
-/// Reads `GET /v1/Configuration` of every configured instance that declares a configuration
-/// and that `observed` shows existing (recorded and ready, or found by discovery), at most
-/// `parallelism` at a time. Its own `status` says whether the instance is ready.
-pub async fn observe_configurations(
+/// The configuration of one instance that declares a block, if `observation` shows it
+/// exists: only the declared top-level properties (and `status`) are kept.
+async fn configuration_of(
     client: &FlexClient,
-    config: &Config,
-    observed: &Observations,
-    credentials: &BTreeMap<String, Credentials>,
-    parallelism: usize,
-) -> ConfigObservations {
-    let wanted = config.instances.iter().filter_map(|(name, spec)| {
-        spec.declared_configuration()?;
-        let exists = match observed.get(name)? {
-            Observation::Fetched(Fetched::Found(instance)) => {
-                instance.status == InstanceStatus::Ready
-            }
-            Observation::Discovered(Discovery::Found(_)) => true,
-            _ => false,
-        };
-        Some((name, &spec.account_sid, credentials.get(name)?)).filter(|_| exists)
-    });
-    let reads = wanted.map(|(name, account, creds)| async move {
-        let observation = match client.fetch_configuration(account, creds).await {
+    creds: &Credentials,
+    spec: &crate::config::InstanceSpec,
+    observation: &Observation,
+) -> Option<ConfigObservation> {
+    let declared = spec.declared_configuration()?;
+    let exists = match observation {
+        Observation::Fetched(Fetched::Found(instance)) => instance.status == InstanceStatus::Ready,
+        Observation::Discovered(Discovery::Found(_)) => true,
+        _ => false,
+    };
+    if !exists {
+        return None;
+    }
+    let properties: Vec<&str> = declared.keys().map(String::as_str).collect();
+    Some(
+        match client
+            .fetch_configuration(&spec.account_sid, creds, &properties)
+            .await
+        {
             Ok(value) if value.get("status").and_then(|s| s.as_str()) == Some("ok") => {
                 ConfigObservation::Observed(value)
             }
             Ok(_) => ConfigObservation::NotReady,
             Err(e) => ConfigObservation::Failed(e.to_string()),
-        };
-        (name.clone(), observation)
-    });
-    futures::stream::iter(reads)
-        .buffer_unordered(parallelism.max(1))
-        .collect()
-        .await
+        },
+    )
 }
 
 /// One lookup.
