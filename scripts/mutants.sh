@@ -18,10 +18,12 @@ status=0
 mkdir -p "$out"  # cargo-mutants creates the output folder but not its parent
 
 if [ "$phase" = all ] || [ "$phase" = core ]; then
-    # 1. The pure core, decided by the unit tests: the planner, the retry policy, the journal
-    #    and the state model (updates, content digest).
+    # 1. The pure core, decided by the unit tests: the planner (and its configuration pass),
+    #    the configuration paths and merge, the retry policy, the journal and the state model
+    #    (updates, content digest).
     cargo mutants --no-shuffle -o "$out/core" --features failpoints --cargo-arg=--lib \
-        -f src/plan/decide.rs -f src/client/retry.rs -f src/state/journal.rs -f src/state/model.rs \
+        -f src/plan/decide.rs -f src/plan/configure.rs -f src/config/flex.rs \
+        -f src/client/retry.rs -f src/state/journal.rs -f src/state/model.rs \
         || status=1
 fi
 
