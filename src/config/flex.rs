@@ -152,11 +152,6 @@ impl ConfigPath {
         &self.0[0]
     }
 
-    /// The segments.
-    pub fn segments(&self) -> &[String] {
-        &self.0
-    }
-
     /// The value at this path in `configuration` (a whole configuration object); a missing
     /// key and `null` are the same: [`Value::Null`].
     pub fn value_in(&self, configuration: &Value) -> Value {
@@ -194,9 +189,11 @@ pub fn managed(declared: &Declared) -> Vec<(ConfigPath, Value)> {
     out
 }
 
+/// The leaves of a declared value inside a JSON-typed property: an object declares its keys
+/// (none, for `{}`: nothing is managed), anything else is a value.
 fn leaves(prefix: &mut Vec<String>, value: &Value, out: &mut Vec<(ConfigPath, Value)>) {
     match value {
-        Value::Object(map) if !map.is_empty() => {
+        Value::Object(map) => {
             for (key, inner) in map {
                 prefix.push(key.clone());
                 leaves(prefix, inner, out);
@@ -212,7 +209,9 @@ fn leaves(prefix: &mut Vec<String>, value: &Value, out: &mut Vec<(ConfigPath, Va
 /// JSON-typed property.
 pub fn merge(current: &Value, declared: &Value) -> Value {
     match declared {
-        Value::Object(keys) if !keys.is_empty() => {
+        // `{}` declares no key: the current value stays as it is.
+        Value::Object(keys) if keys.is_empty() => current.clone(),
+        Value::Object(keys) => {
             let mut merged = match current {
                 Value::Object(map) => map.clone(),
                 _ => Map::new(),
@@ -220,7 +219,8 @@ pub fn merge(current: &Value, declared: &Value) -> Value {
             for (key, value) in keys {
                 if value.is_null() {
                     merged.remove(key);
-                } else {
+                } else if !value.as_object().is_some_and(Map::is_empty) {
+                    // (An empty object declares no key inside: nothing to change.)
                     let next = merge(merged.get(key).unwrap_or(&Value::Null), value);
                     merged.insert(key.clone(), next);
                 }
@@ -338,6 +338,44 @@ mod tests {
     }
 
     #[test]
+    fn the_catalogue_lists_every_property_and_what_may_be_declared() {
+        let c = catalogue();
+        assert_eq!(
+            c.all().count(),
+            49,
+            "flex.v1.configuration has 49 properties"
+        );
+        let writable = c.writable_names();
+        assert!(writable.contains(&"ui_language"));
+        assert!(writable.contains(&"ui_attributes"));
+        assert!(!writable.contains(&"status"));
+        assert!(!writable.contains(&"account_sid"));
+        assert_eq!(
+            writable.len(),
+            c.all().filter(|p| p.read_only.is_none()).count()
+        );
+        // `status` is an enum reference, a string: not a JSON-typed property.
+        assert_eq!(c.get("status").unwrap().kind, Kind::Text);
+        assert_eq!(Kind::Text.describe(), "a string");
+        assert_eq!(Kind::Boolean.describe(), "a boolean");
+        assert_eq!(Kind::List.describe(), "a list");
+        assert_eq!(Kind::Json.describe(), "a JSON object (a mapping)");
+    }
+
+    #[test]
+    fn an_empty_object_manages_nothing_and_changes_nothing() {
+        let paths = managed(&declared(
+            json!({"ui_attributes": {}, "crm_attributes": {"a": {}}}),
+        ));
+        assert!(paths.is_empty(), "{paths:?}");
+        let current = json!({"logLevel": "info"});
+        assert_eq!(merge(&current, &json!({})), current);
+        assert_eq!(merge(&current, &json!({"nested": {}})), current);
+        // Even a property that is not an object stays as it is.
+        assert_eq!(merge(&Value::Null, &json!({})), Value::Null);
+    }
+
+    #[test]
     fn paths_go_inside_json_objects_only() {
         let paths = managed(&declared(json!({
             "ui_language": "en-GB",
@@ -356,6 +394,8 @@ mod tests {
             ]
         );
         assert_eq!(paths[3].1, Value::Null);
+        assert_eq!(paths[1].0.property(), "ui_attributes");
+        assert_eq!(paths[4].0.property(), "ui_language");
     }
 
     #[test]
