@@ -345,3 +345,23 @@ async fn the_configuration_record_and_its_drift_on_postgres() {
         drift.stdout
     );
 }
+
+/// An instance made outside flexform and still provisioning: adopted, waited for, then
+/// configured in the same apply (its configuration could not be read when planning).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_adopted_instance_still_provisioning_is_configured_once_ready() {
+    let t = Test::with_sim(SimConfig {
+        ready_after: Duration::from_millis(1500),
+        ..SimConfig::default()
+    })
+    .await;
+    t.write_config(&with_configuration("ui_language: fr\n"));
+    t.create_directly(&account(1), None).await;
+    let plan = t.run_read_only(&["plan"]).await;
+    plan.assert_exit(0);
+    plan.assert_stdout_contains("will be adopted");
+    plan.assert_stdout_contains("+ ui_language = \"fr\"");
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    assert_eq!(live(&t)["ui_language"], "fr");
+    assert!(t.state().instances["a"].configuration.is_some());
+}

@@ -146,6 +146,11 @@ async fn run_change(
         _ => return (outcome, None),
     };
     if !declares || ctx.stop.is_requested() {
+        // An update is all configuration: stopped before it, it did not start.
+        let outcome = match outcome {
+            ChangeOutcome::Updated { .. } => ChangeOutcome::NotStarted,
+            other => other,
+        };
         return (outcome, None);
     }
     let Some(credentials) = ctx.credentials.get(&change.name) else {

@@ -37,7 +37,13 @@ pub fn configure(plan: &mut Plan, desired: &Config, state: &State, observed: &Co
             address: change.address.clone(),
             message,
         };
-        if change.action == Action::Create {
+        let unseen = !matches!(
+            observed.get(&change.name),
+            Some(ConfigObservation::Observed(_) | ConfigObservation::Failed(_))
+        );
+        // A new instance, or one adopted before its configuration could be read (it is still
+        // provisioning): apply sets every declared value once it is ready.
+        if change.action == Action::Create || (change.action == Action::Adopt && unseen) {
             change.configuration = managed
                 .into_iter()
                 .map(|(path, after)| FieldChange {
@@ -269,6 +275,31 @@ mod tests {
         );
         assert_eq!(plan.changes[0].action, Action::Update);
         assert!(plan.diagnostics.is_empty(), "{:?}", plan.diagnostics);
+    }
+
+    #[test]
+    fn an_adopt_whose_configuration_was_not_read_carries_the_declared_values() {
+        let desired = desired(json!({"ui_language": "fr"}));
+        let mut plan = plan_of(Action::Adopt);
+        let waiting = [("a".to_owned(), ConfigObservation::NotReady)].into();
+        configure(&mut plan, &desired, &State::empty(), &waiting);
+        let change = &plan.changes[0];
+        assert_eq!(change.action, Action::Adopt);
+        assert_eq!(change.configuration.len(), 1);
+        assert_eq!(
+            change.configuration[0].before, None,
+            "nothing observed to protect"
+        );
+        assert!(plan.diagnostics.is_empty(), "{:?}", plan.diagnostics);
+        // Read: only a difference is carried.
+        let mut plan = plan_of(Action::Adopt);
+        configure(
+            &mut plan,
+            &desired,
+            &State::empty(),
+            &observed(json!({"ui_language": "fr"})),
+        );
+        assert!(plan.changes[0].configuration.is_empty());
     }
 
     #[test]
