@@ -416,6 +416,45 @@ mod tests {
         );
     }
 
+    /// A configuration record lands on the instance it was made for, never on another one
+    /// recorded under that name since.
+    #[test]
+    fn a_configuration_record_applies_only_to_its_instance() {
+        let sid = InstanceSid::parse("GO0123456789abcdef0123456789abcdef").unwrap();
+        let mut state = State::empty();
+        state.instances.insert(
+            "a".into(),
+            InstanceRecord {
+                account_sid: AccountSid::parse("AC0123456789abcdef0123456789abcdef").unwrap(),
+                conversations_default: None,
+                date_created: None,
+                date_updated: None,
+                flex_instance_sid: sid.clone(),
+                observed_at: None,
+                origin: Origin::Created,
+                status: InstanceStatus::Ready,
+                configuration: None,
+            },
+        );
+        let record = crate::config::flex::AppliedConfiguration(
+            [("ui_language".to_owned(), "digest".to_owned())].into(),
+        );
+        let configured = |sid: &InstanceSid| StateUpdate::Configured {
+            name: "a".into(),
+            flex_instance_sid: sid.clone(),
+            configuration: record.clone(),
+        };
+        let other = InstanceSid::parse("GOffffffffffffffffffffffffffffffff").unwrap();
+        configured(&other).apply_to(&mut state);
+        assert_eq!(state.instances["a"].configuration, None);
+        configured(&sid).apply_to(&mut state);
+        assert_eq!(state.instances["a"].configuration, Some(record.clone()));
+        // Replaying it changes nothing.
+        let once = state.clone();
+        configured(&sid).apply_to(&mut state);
+        assert_eq!(state, once);
+    }
+
     #[test]
     fn corrupt_and_too_new_are_distinct_errors() {
         let err = State::from_bytes(
