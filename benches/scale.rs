@@ -391,7 +391,7 @@ fn rate_limit_case(rt: &tokio::runtime::Runtime, n: usize, parallelism: usize, r
         })
         .unwrap();
         let started = Instant::now();
-        let observed = rt.block_on(flexform::plan::observe(
+        let (observed, _) = rt.block_on(flexform::plan::observe(
             &client,
             &config,
             &State::empty(),

@@ -332,9 +332,14 @@ impl Run<'_, '_> {
         let account = &self.change.account_sid;
         let managed = flex::managed(declared);
         let properties: Vec<&str> = declared.keys().map(String::as_str).collect();
+        // Nothing new is sent after a stop request, reads included.
+        let guard = SendGuard {
+            stop: self.ctx.stop.clone(),
+            send_by: None,
+        };
         let read = || async {
             client
-                .fetch_configuration(account, credentials, &properties)
+                .fetch_configuration(account, credentials, &properties, Some(&guard))
                 .await
                 .map_err(|source| ApplyError::ConfigurationRead {
                     sid: sid.clone(),
@@ -376,10 +381,6 @@ impl Run<'_, '_> {
             let mut properties: Vec<&str> = differing.iter().map(|(p, _)| p.property()).collect();
             properties.dedup();
             let body = flex::update_body(declared, &current, &properties);
-            let guard = SendGuard {
-                stop: self.ctx.stop.clone(),
-                send_by: None,
-            };
             client
                 .update_configuration(account, credentials, body, &guard)
                 .await

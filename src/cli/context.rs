@@ -303,7 +303,7 @@ pub async fn plan_against(
     let client = client(settings, net).context("cannot set up the Flex API client")?;
     let progress = Progress::new(settings.out.shows_live_progress());
     progress.start(desired.instances.len() as u64, "observing");
-    let (observed, configurations) = plan::observe_with_configurations(
+    let (observed, configurations) = plan::observe(
         &client,
         desired,
         state_ref,

@@ -183,9 +183,19 @@ mod tests {
     use tower_layer::Layer;
     use tower_service::Service;
 
-    /// A connector that counts its connects and answers at once.
+    /// A connector that counts its connects and answers at once (with an error when
+    /// `refuses`).
     #[derive(Clone, Default)]
-    struct Counting(Arc<AtomicUsize>);
+    struct Counting {
+        connects: Arc<AtomicUsize>,
+        refuses: bool,
+    }
+
+    impl Counting {
+        fn count(&self) -> usize {
+            self.connects.load(Ordering::SeqCst)
+        }
+    }
 
     impl Service<()> for Counting {
         type Response = ();
@@ -195,8 +205,12 @@ mod tests {
             Poll::Ready(Ok(()))
         }
         fn call(&mut self, (): ()) -> Self::Future {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            std::future::ready(Ok(()))
+            self.connects.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(if self.refuses {
+                Err("refused".into())
+            } else {
+                Ok(())
+            })
         }
     }
 
@@ -206,7 +220,7 @@ mod tests {
         let mut service = ConnectionBudget::new(2).layer(connects.clone());
         service.call(()).await.unwrap();
         sending(service.call(())).await.unwrap();
-        assert_eq!(connects.0.load(Ordering::SeqCst), 2);
+        assert_eq!(connects.count(), 2);
     }
 
     #[tokio::test]
@@ -217,7 +231,7 @@ mod tests {
         service.call(()).await.unwrap();
         let err = service.call(()).await.unwrap_err();
         assert!(err.to_string().contains("budget is spent"), "{err}");
-        assert_eq!(connects.0.load(Ordering::SeqCst), 1);
+        assert_eq!(connects.count(), 1);
         assert_eq!(budget.opened(), 1);
     }
 
@@ -230,7 +244,7 @@ mod tests {
         let started = tokio::time::Instant::now();
         sending(service.call(())).await.unwrap();
         assert_eq!(started.elapsed(), GRACE);
-        assert_eq!(connects.0.load(Ordering::SeqCst), 2);
+        assert_eq!(connects.count(), 2);
         assert_eq!(budget.opened(), 2);
     }
 
@@ -249,27 +263,19 @@ mod tests {
         assert!(waited, "inside a request, a spent budget waits");
         let err = tokio::spawn(connect).await.unwrap().unwrap_err();
         assert!(err.to_string().contains("budget is spent"), "{err}");
-        assert_eq!(connects.0.load(Ordering::SeqCst), 1);
+        assert_eq!(connects.count(), 1);
     }
 
     #[tokio::test]
     async fn a_failed_connect_gives_its_place_back() {
-        #[derive(Clone)]
-        struct Failing;
-        impl Service<()> for Failing {
-            type Response = ();
-            type Error = BoxError;
-            type Future = std::future::Ready<Result<(), BoxError>>;
-            fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-                Poll::Ready(Ok(()))
-            }
-            fn call(&mut self, (): ()) -> Self::Future {
-                std::future::ready(Err("refused".into()))
-            }
-        }
+        let refusing = Counting {
+            refuses: true,
+            ..Counting::default()
+        };
         let budget = ConnectionBudget::new(1);
-        let mut service = budget.layer(Failing);
+        let mut service = budget.layer(refusing.clone());
         assert!(service.call(()).await.is_err());
+        assert_eq!(refusing.count(), 1);
         assert_eq!(budget.opened(), 0);
     }
 }

@@ -331,16 +331,18 @@ impl FlexClient {
 
     /// `GET /v1/Configuration`: the account's Flex configuration, reduced to `status` and the
     /// top-level `properties` (a JSON object). Only those are parsed: a whole configuration
-    /// is a few kilobytes of JSON that a plan over thousands of instances need not hold.
+    /// is a few kilobytes of JSON that a plan over thousands of instances need not hold. With
+    /// a `guard`, no attempt starts after a stop request.
     pub async fn fetch_configuration(
         &self,
         account: &AccountSid,
         credentials: &Credentials,
         properties: &[&str],
+        guard: Option<&SendGuard>,
     ) -> Result<serde_json::Value, ApiError> {
         let path = "/v1/Configuration";
         let (status, bytes) = self
-            .execute(Method::Get, path, account, credentials, None, None)
+            .execute(Method::Get, path, account, credentials, None, guard)
             .await?;
         if !status.is_success() {
             return Err(api_error::from_response("GET", path, status, &bytes));

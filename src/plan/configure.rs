@@ -16,7 +16,7 @@ use super::model::{
 };
 
 /// Adds the configuration changes and diagnostics of every instance of `plan` that declares
-/// a configuration, from `observed` (see [`super::observe_with_configurations`]).
+/// a configuration, from `observed` (see [`super::observe()`]).
 pub fn configure(plan: &mut Plan, desired: &Config, state: &State, observed: &ConfigObservations) {
     let mut diagnostics = Vec::new();
     for change in &mut plan.changes {

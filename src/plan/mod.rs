@@ -20,4 +20,4 @@ pub use model::{
     address, Action, ConfigObservation, ConfigObservations, Diagnostic, DiagnosticKind,
     FieldChange, InstanceView, Observation, Observations, Plan, ResourceChange, Severity, Summary,
 };
-pub use observe::{observe, observe_with_configurations, Clocks};
+pub use observe::{observe, Clocks};

@@ -104,12 +104,16 @@ enum Lookup<'a> {
 
 /// Observes every instance of `config` (recorded ones by SID, the others by discovery) and
 /// every interrupted create in `state`, on the account it was made for, at most
-/// `parallelism` at a time. Recorded instances no longer configured are not observed (nothing
-/// is decided for them). `credentials` holds a pair for every configured name and for every
-/// interrupted create of a name no longer configured; a name without one is
-/// [`Observation::Failed`]. Failures never panic or end the observation early. `now` is the
-/// `clocks` are what an in-flight window is compared with; `observed_one` is called as each
-/// name is done.
+/// `parallelism` requests at a time. Recorded instances no longer configured are not observed
+/// (nothing is decided for them). `credentials` holds a pair for every configured name and
+/// for every interrupted create of a name no longer configured; a name without one is
+/// [`Observation::Failed`]. Failures never panic or end the observation early. `clocks` are
+/// what an in-flight window is compared with; `observed_one` is called as each name is done.
+///
+/// Every configured instance that declares a `configuration:` block and exists (recorded and
+/// ready, or found by discovery) also has its `GET /v1/Configuration` read, right after the
+/// instance in the same slot, so that the two reads of a plan overlap across instances. The
+/// configuration's own `status` says whether the instance is ready.
 pub async fn observe(
     client: &FlexClient,
     config: &Config,
@@ -118,64 +122,7 @@ pub async fn observe(
     parallelism: usize,
     clocks: &Clocks,
     observed_one: &(dyn Fn() + Sync),
-) -> Observations {
-    let context = Context {
-        client,
-        config,
-        credentials,
-        parallelism,
-        clocks,
-    };
-    observe_all(&context, state, false, observed_one).await.0
-}
-
-/// [`observe`], and for every configured instance that declares a `configuration:` block
-/// and exists (recorded and ready, or found by discovery), its `GET /v1/Configuration`, read
-/// right after the instance in the same slot (so the two reads of a plan overlap across
-/// instances, at most `parallelism` requests at a time). The configuration's own `status`
-/// says whether the instance is ready.
-#[allow(clippy::too_many_arguments)]
-pub async fn observe_with_configurations(
-    client: &FlexClient,
-    config: &Config,
-    state: &State,
-    credentials: &BTreeMap<String, Credentials>,
-    parallelism: usize,
-    clocks: &Clocks,
-    observed_one: &(dyn Fn() + Sync),
 ) -> (Observations, ConfigObservations) {
-    let context = Context {
-        client,
-        config,
-        credentials,
-        parallelism,
-        clocks,
-    };
-    observe_all(&context, state, true, observed_one).await
-}
-
-/// What every observation reads.
-struct Context<'a> {
-    client: &'a FlexClient,
-    config: &'a Config,
-    credentials: &'a BTreeMap<String, Credentials>,
-    parallelism: usize,
-    clocks: &'a Clocks,
-}
-
-async fn observe_all(
-    context: &Context<'_>,
-    state: &State,
-    configurations: bool,
-    observed_one: &(dyn Fn() + Sync),
-) -> (Observations, ConfigObservations) {
-    let Context {
-        client,
-        config,
-        credentials,
-        parallelism,
-        clocks,
-    } = *context;
     let configured = config.instances.iter().map(|(name, spec)| {
         let pending = state.pending.get(name);
         let lookup = match (pending, state.instances.get(name)) {
@@ -218,8 +165,8 @@ async fn observe_all(
                     _ => "no credentials resolved".to_owned(),
                 }),
             };
-            let configuration = match (configurations, creds, config.instances.get(name)) {
-                (true, Some(creds), Some(spec)) => {
+            let configuration = match (creds, config.instances.get(name)) {
+                (Some(creds), Some(spec)) => {
                     configuration_of(client, creds, spec, &observation).await
                 }
                 _ => None,
@@ -260,7 +207,7 @@ async fn configuration_of(
     let properties: Vec<&str> = declared.keys().map(String::as_str).collect();
     Some(
         match client
-            .fetch_configuration(&spec.account_sid, creds, &properties)
+            .fetch_configuration(&spec.account_sid, creds, &properties, None)
             .await
         {
             Ok(value) if value.get("status").and_then(|s| s.as_str()) == Some("ok") => {
