@@ -714,7 +714,7 @@ async fn state_write_failure_sends_nothing_and_leaves_the_previous_state_intact(
     assert!(
         err.contains("error: flex_instance.b")
             && err.contains("cannot write flexform.state.json")
-            && err.contains("previous state is intact")
+            && err.contains("is as it was before this write")
             && err.contains("nothing was sent"),
         "{err}"
     );

@@ -120,6 +120,24 @@ async fn assert_invariants(t: &Test) {
         assert_eq!(count, 1, "{account} has {count} instances");
     }
     assert!(state.pending.is_empty(), "{:?}", state.pending);
+    // No change without its entry: whatever the crash, the trail verifies once settled.
+    let verified = t.run(&["history", "verify"]).await;
+    assert_eq!(
+        verified.code,
+        Some(0),
+        "the trail after a crash: {verified:?}"
+    );
+    // And every recorded SID is in an entry (a crashed run's records get a `recover` one).
+    let listed = t.run(&["history", "--format", "json"]).await;
+    listed.assert_exit(0);
+    for record in state.instances.values() {
+        assert!(
+            listed.stdout.contains(record.flex_instance_sid.as_str()),
+            "{} is recorded but in no entry: {}",
+            record.flex_instance_sid,
+            listed.stdout
+        );
+    }
 }
 
 /// The state file itself, without its journal.

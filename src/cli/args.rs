@@ -437,12 +437,28 @@ pub enum ReportFormat {
 /// `flexform history` subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum HistoryCommand {
-    /// Check that the trail was not edited, deleted from, reordered or cut: exit 0 when it is
-    /// intact, 1 naming the first entry that breaks it.
+    /// Check the trail against itself and the state, trusting nothing that can be checked:
+    /// exit 0 when it is intact, 1 listing every problem (an edited, deleted, reordered, cut,
+    /// extended or unreadable line, an entry the state keeps unwritten, serials without an
+    /// entry, a missing anchor or trail, and, with --allowed-signers, an unsigned or wrongly
+    /// signed entry).
     Verify {
         /// Where the configuration and state are.
         #[command(flatten)]
         workspace: WorkspaceArgs,
+        /// Require every entry to carry an SSH signature (namespace flexform-history) by a key
+        /// of this file, in ssh-keygen's allowed-signers format (`principals [options] key`).
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<std::path::PathBuf>,
+        /// With --allowed-signers: only entries whose run ended at this serial or later must
+        /// be signed (for a trail that began unsigned).
+        #[arg(
+            long,
+            value_name = "SERIAL",
+            requires = "allowed_signers",
+            default_value_t = 0
+        )]
+        signed_since: u64,
     },
 }
 
@@ -591,7 +607,7 @@ impl Command {
                 let parent = &a.workspace;
                 match &a.command {
                     // `history --config x verify` and `history verify --config x` both work.
-                    Some(HistoryCommand::Verify { workspace: w }) => Uses {
+                    Some(HistoryCommand::Verify { workspace: w, .. }) => Uses {
                         config: Some(w.config.clone().or_else(|| parent.config.clone())),
                         state: Some(w.state.clone().or_else(|| parent.state.clone())),
                         endpoint: None,

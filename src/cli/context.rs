@@ -343,12 +343,34 @@ pub struct RunRecord<'a> {
     pub plan_sha256: Option<String>,
 }
 
+/// The key every audit-trail entry of a writing run is signed with: the OpenSSH Ed25519
+/// private key file that `FLEXFORM_SIGNING_KEY` names (unset or empty: entries are unsigned).
+pub fn audit() -> Result<crate::state::Audit, crate::state::signing::SigningError> {
+    let signer = match std::env::var_os("FLEXFORM_SIGNING_KEY").filter(|v| !v.is_empty()) {
+        Some(path) => Some(std::sync::Arc::new(
+            crate::state::signing::SigningKey::load(std::path::Path::new(&path))?,
+        )),
+        None => None,
+    };
+    Ok(crate::state::Audit { signer })
+}
+
+/// Opens the state for a writing command under its lock, with the run's signing key: the
+/// trail catches up first (see [`StateStore::open`]).
+pub async fn open_store(
+    location: &crate::state::StateLocation,
+    operation: &str,
+    wait: &LockWait,
+) -> anyhow::Result<StateStore> {
+    let audit = audit()?;
+    Ok(StateStore::open(location, operation, wait, &audit).await?)
+}
+
 /// Ends a writing run: its audit-trail entry (with its provenance: the digests, the pipeline
 /// run, the commit), then one state write with `change` and the entry's digest. A trail that
-/// cannot be written is a warning (the state is still written); a state that cannot be
-/// written is the run's error.
+/// cannot be written is the run's error ([`crate::state::StateError::TrailUnwritten`]), after
+/// the state was written with the entry kept in it; a state that cannot be written is too.
 pub async fn finish_run(
-    settings: &Settings,
     store: &mut StateStore,
     run: RunRecord<'_>,
     change: impl FnOnce(&mut State),
@@ -359,18 +381,15 @@ pub async fn finish_run(
         run.config_sha256,
         run.plan_sha256,
     );
-    if let Some(warning) = store.finish(&mut entry, change).await? {
-        settings
-            .out
-            .warn(format!("cannot append to the history: {warning}"));
+    match store.finish(&mut entry, change).await? {
+        Some(unwritten) => Err(unwritten),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `state push`'s [`finish_run`]: the entry, then the pushed state anchored to it, in one
 /// write (so the pushed document moves as it is, but for its anchor).
 pub async fn finish_push(
-    settings: &Settings,
     store: &mut StateStore,
     serial_before: u64,
     pushed: State,
@@ -378,12 +397,10 @@ pub async fn finish_push(
     let mut entry = HistoryEntry::new("state push", serial_before, 0, Vec::new());
     entry.provenance =
         crate::state::Provenance::from_env(&|name| std::env::var(name).ok(), None, None);
-    if let Some(warning) = store.finish_push(&mut entry, pushed).await? {
-        settings
-            .out
-            .warn(format!("cannot append to the history: {warning}"));
+    match store.finish_push(&mut entry, pushed).await? {
+        Some(unwritten) => Err(unwritten),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// How a writing command waits for the state lock: up to `timeout`, saying who holds it, and

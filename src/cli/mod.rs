@@ -25,8 +25,20 @@ use crate::config::ConfigError;
 use crate::state::StateError;
 use crate::support::stop::Interrupted;
 
+/// A file-size limit (`ulimit -f`, a CI runner's quota) makes a write past it fail with EFBIG
+/// instead of killing the process with SIGXFSZ halfway through an append: flexform then
+/// keeps what it could not write (an audit entry waits in the state) and says so.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN, once, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 /// Runs flexform with the process arguments and returns the exit status.
 pub fn main() -> ExitStatus {
+    ignore_file_size_signal();
     #[cfg(feature = "failpoints")]
     let _failpoints = crash_at_failpoints();
     let cli = match Cli::try_parse() {

@@ -10,7 +10,7 @@ use super::model::{
     address, Action, Diagnostic, FieldChange, InstanceView, ResourceChange, Severity,
 };
 use crate::state::State;
-use crate::support::text::plural;
+use crate::support::text::{markdown_cell, markdown_code, plural};
 
 /// ANSI styling, or none.
 #[derive(Debug, Clone, Copy)]
@@ -309,7 +309,10 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
                 .after
                 .as_ref()
                 .and_then(|a| a.flex_instance_sid.as_ref())
-                .map_or_else(|| "(known after apply)".to_owned(), |s| format!("`{s}`"));
+                .map_or_else(
+                    || "(known after apply)".to_owned(),
+                    |s| markdown_code(s.as_str()),
+                );
             let action = match c.action {
                 Action::Create => "➕ create",
                 Action::Adopt => "🔗 adopt",
@@ -317,11 +320,13 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
                 Action::Move => "🔀 move",
                 Action::Update => "✏️ update",
             };
+            // Every cell escaped (`support::text`): a reason can quote a name from a
+            // hand-edited state, and an API's words.
             format!(
-                "| `{}` | {action} | `{}` | {sid} | {} |",
-                c.address,
-                c.account_sid,
-                c.reason.as_deref().unwrap_or("")
+                "| {} | {action} | {} | {sid} | {} |",
+                markdown_code(&c.address),
+                markdown_code(c.account_sid.as_str()),
+                markdown_cell(c.reason.as_deref().unwrap_or(""))
             )
         })
         .chain(
@@ -351,8 +356,8 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
         }
         let _ = writeln!(
             out,
-            "\n`{}` configuration:\n\n```diff\n{}```",
-            change.address,
+            "\n{} configuration:\n\n```diff\n{}```",
+            markdown_code(&change.address),
             dedent(&lines)
         );
     }
@@ -387,20 +392,21 @@ pub(super) fn diagnostic_row(doc: &PlanDocument, d: &Diagnostic) -> String {
             || (String::new(), String::new()),
             |c| {
                 (
-                    format!("`{}`", c.account_sid),
+                    markdown_code(c.account_sid.as_str()),
                     c.before
                         .as_ref()
                         .and_then(|b| b.flex_instance_sid.as_ref())
-                        .map_or_else(String::new, |s| format!("`{s}`")),
+                        .map_or_else(String::new, |s| markdown_code(s.as_str())),
                 )
             },
         );
+    // The message often quotes the API's answer: escaped like every cell (`support::text`).
     format!(
-        "| `{}` | {icon} {}: {} | {account} | {sid} | {} |",
-        d.address,
+        "| {} | {icon} {}: {} | {account} | {sid} | {} |",
+        markdown_code(&d.address),
         d.severity.as_str(),
         d.kind.as_str(),
-        d.message.replace('|', "\\|")
+        markdown_cell(&d.message)
     )
 }
 
@@ -469,8 +475,9 @@ pub fn state_table(state: &State) -> String {
 /// `flexform show --format markdown` without a file: the state as a Markdown table.
 pub fn state_markdown(state: &State) -> String {
     let mut out = format!(
-        "### flexform state\n\nSerial {}, lineage `{}`.\n\n",
-        state.serial, state.lineage
+        "### flexform state\n\nSerial {}, lineage {}.\n\n",
+        state.serial,
+        markdown_code(&state.lineage)
     );
     out.push_str(
         "| address | account | SID | status | origin |\n| --- | --- | --- | --- | --- |\n",
@@ -480,22 +487,23 @@ pub fn state_markdown(state: &State) -> String {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
+        // Names and statuses come from a state file, which may have been edited by hand.
         let _ = writeln!(
             out,
-            "| `{}` | `{}` | `{}` | {} | {origin} |",
-            address(name),
-            r.account_sid,
-            r.flex_instance_sid,
-            r.status
+            "| {} | {} | {} | {} | {origin} |",
+            markdown_code(&address(name)),
+            markdown_code(r.account_sid.as_str()),
+            markdown_code(r.flex_instance_sid.as_str()),
+            markdown_cell(r.status.as_str())
         );
     }
     for (name, p) in &state.pending {
         let _ = writeln!(
             out,
-            "| `{}` | `{}` | (create pending) | | since {} |",
-            address(name),
-            p.account_sid,
-            p.started_at
+            "| {} | {} | (create pending) | | since {} |",
+            markdown_code(&address(name)),
+            markdown_code(p.account_sid.as_str()),
+            markdown_cell(&p.started_at)
         );
     }
     out

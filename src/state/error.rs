@@ -35,8 +35,8 @@ pub enum StateError {
         /// The newest this binary reads.
         supported: u32,
     },
-    /// Writing the state (or its backup or history) failed. The previous state is intact.
-    #[error("cannot write {}: {source}; the previous state is intact", path.display())]
+    /// Writing the state (or its backup or journal) failed; the file written is as it was.
+    #[error("cannot write {}: {source}; that file is as it was before this write", path.display())]
     Write {
         /// The file being written.
         path: PathBuf,
@@ -137,6 +137,30 @@ pub enum StateError {
     /// Apply's state writer is gone, so nothing more can be recorded in this run.
     #[error("the state writer stopped; nothing more is recorded in this run")]
     WriterStopped,
+    /// The audit trail could not be written at the end of a run. The state was written (every
+    /// SID is recorded), with the entries that could not be written kept in it.
+    #[error("cannot write the audit trail of {target}: {cause}. Every change is recorded in the state, and {entries} {verb} kept in the state and written first by the next command that can write the trail. Fix the cause (free space or quota, the file-size limit, the database's error), then run any command that writes the state (`flexform apply` with no changes does) and `flexform history verify`", verb = if *count == 1 { "is" } else { "are" })]
+    TrailUnwritten {
+        /// The trail (file, or workspace).
+        target: String,
+        /// Why it could not be written.
+        cause: String,
+        /// The entries waiting, described.
+        entries: String,
+        /// How many wait.
+        count: usize,
+    },
+    /// The audit trail could not be read (a write needs its last line to link to).
+    #[error("cannot read the audit trail of {target}: {cause}; nothing was changed")]
+    TrailUnreadable {
+        /// The trail (file, or workspace).
+        target: String,
+        /// Why.
+        cause: String,
+    },
+    /// The signing key could not sign an entry.
+    #[error(transparent)]
+    Signing(#[from] super::signing::SigningError),
 }
 
 impl StateError {

@@ -4,7 +4,6 @@
 //! records, so that `flexform history verify` detects an edited, deleted, reordered or cut
 //! trail.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -12,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// One change in a history entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HistoryChange {
     /// `flex_instance.<name>`.
     pub address: String,
@@ -118,6 +118,14 @@ pub struct HistoryEntry {
     /// the state records the digest of the newest entry. Absent in entries of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev_sha256: Option<String>,
+    /// The fingerprint (`SHA256:…`) of the SSH key that signed the entry, when the run had a
+    /// signing key (`FLEXFORM_SIGNING_KEY`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// The SSH signature (SSHSIG, namespace `flexform-history`, armored) over the entry's
+    /// line without this field, followed by a newline. Always the last field of the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// CI variables recorded in history when set.
@@ -164,15 +172,19 @@ impl HistoryEntry {
             changes,
             provenance: Provenance::default(),
             prev_sha256: None,
+            signer: None,
+            signature: None,
         }
     }
 
-    /// The entry as one line of JSON (no newline): what is stored, and what is hashed.
+    /// The entry as one line of JSON (no newline): what is stored.
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("history serializes")
     }
 
-    /// SHA-256 of the entry's line: what the next entry and the state record.
+    /// SHA-256 of the entry as flexform serialises it: the digest of a PostgreSQL row of
+    /// schema 1, whose exact bytes were not kept (every other line's digest is of its exact
+    /// bytes, `TrailLine::digest`).
     pub fn sha256(&self) -> String {
         crate::support::hash::sha256_hex(self.to_line().as_bytes())
     }
@@ -189,142 +201,118 @@ pub struct HistoryDocument {
     pub entries: Vec<HistoryEntry>,
 }
 
-/// One entry of a trail as read: the entry, or why its line does not parse.
-pub type ReadEntry = Result<HistoryEntry, String>;
-
-/// What `history verify` found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verified {
-    /// Entries read.
-    pub entries: usize,
-    /// Entries before the chain began (written by an older flexform), accepted as they are.
-    pub legacy: usize,
-    /// Entries after the newest one the state records: their runs died before writing the
-    /// state (or were added since).
-    pub unconfirmed: usize,
-    /// The first entry that breaks the chain, if any.
-    pub broken: Option<Broken>,
-}
-
-/// Where and why a trail stops being trustworthy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Broken {
-    /// The entry, counting from 1 (oldest first); 0 when the trail has no entry at all
-    /// although the state records one (the trail was deleted or emptied).
-    pub entry: usize,
-    /// What is wrong, in one sentence.
-    pub reason: String,
-}
-
-/// The addresses linked to `address` by moves: a move's entry ("ok (moved from
-/// flex_instance.OLD)") links the new address to the old one, so that an instance's trail
-/// survives renames. Backwards only (`forward` false): the addresses the instance now at
-/// `address` had. Both ways: every address the instance ever had, from any of them.
-pub fn addresses_of<'a>(
-    entries: impl Iterator<Item = &'a HistoryEntry> + Clone,
+/// The changes of `entries` (the trail, oldest first) that are one instance's, as (entry,
+/// change) positions: its trail, across its renames, and never another instance's.
+///
+/// The trail is read as instances, oldest first. A change carrying a SID the trail has seen
+/// belongs to that SID's instance (so a swap of two names in one run, or an `import` of a
+/// forgotten instance under a new name, follows the instance); a move (`ok (moved from
+/// flex_instance.OLD)`) without one belongs to the instance recorded at OLD; any other change
+/// belongs to the instance recorded at its address then, or starts a new one. So a failed or
+/// interrupted create (no SID) at an address counts for whoever was there at that time, and
+/// an old name taken by another instance after a rename counts for the first one only before
+/// the move, for the new one only after it. A change that took effect (`ok…`) records its
+/// instance at its address (a move frees the old one, an `rm` frees it too); a failed one
+/// leaves it where it was. A new SID at an address still recorded (a replacement of an
+/// instance deleted outside flexform) is the same record, so its trail goes on.
+///
+/// `forward` false: the instance recorded at `address` now (the report, one per record).
+/// `forward` true (`history --instance`): the instances last recorded at `address` (the one
+/// there now, and any forgotten there with `state rm`), or, when none was, the instances that
+/// ever had that address, followed to wherever they went.
+pub fn changes_of(
+    entries: &[HistoryEntry],
     address: &str,
     forward: bool,
-) -> Vec<String> {
-    let mut addresses = vec![address.to_owned()];
-    loop {
-        let before = addresses.len();
-        for change in entries.clone().flat_map(|e| e.changes.iter()) {
-            let Some(from) = change
+) -> std::collections::BTreeSet<(usize, usize)> {
+    use std::collections::{BTreeSet, HashMap};
+    /// One instance as the trail shows it.
+    struct Instance<'a> {
+        /// Where it is recorded now (`None` after an `rm`).
+        at: Option<&'a str>,
+        /// Where it was placed last: `at`, or where it was forgotten.
+        last: &'a str,
+        /// Every address a change of it named.
+        held: BTreeSet<&'a str>,
+        changes: Vec<(usize, usize)>,
+    }
+    let mut instances: Vec<Instance> = Vec::new();
+    // Which instance is recorded at an address, and which one a SID is.
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    let mut by_sid: HashMap<&str, usize> = HashMap::new();
+    for (e, entry) in entries.iter().enumerate() {
+        for (c, change) in entry.changes.iter().enumerate() {
+            let here = change.address.as_str();
+            let sid = change.flex_instance_sid.as_deref();
+            let moved_from = change
                 .outcome
                 .strip_prefix("ok (moved from ")
-                .and_then(|rest| rest.strip_suffix(')'))
-            else {
-                continue;
-            };
-            let has = |a: &str| addresses.iter().any(|x| x == a);
-            if has(&change.address) && !has(from) {
-                addresses.push(from.to_owned());
-            } else if forward && has(from) && !has(&change.address) {
-                addresses.push(change.address.clone());
-            }
-        }
-        if addresses.len() == before {
-            return addresses;
-        }
-    }
-}
-
-/// Checks a trail (oldest first) against itself and against `anchor`, the digest of the
-/// newest entry as the state records it. Pure: the tests give it edited, deleted, swapped and
-/// cut trails.
-pub fn verify(trail: &[ReadEntry], anchor: Option<&str>) -> Verified {
-    let mut report = Verified {
-        entries: trail.len(),
-        legacy: 0,
-        unconfirmed: 0,
-        broken: None,
-    };
-    let mut previous: Option<String> = None;
-    let mut chained = false;
-    for (index, read) in trail.iter().enumerate() {
-        let number = index + 1;
-        let entry = match read {
-            Ok(entry) => entry,
-            Err(message) => {
-                report.broken = Some(Broken {
-                    entry: number,
-                    reason: format!("it is not a history entry ({message})"),
+                .and_then(|rest| rest.strip_suffix(')'));
+            let known = sid
+                .and_then(|s| by_sid.get(s).copied())
+                .or_else(|| at.get(moved_from.unwrap_or(here)).copied());
+            let fresh = known.is_none();
+            let id = known.unwrap_or_else(|| {
+                instances.push(Instance {
+                    at: None,
+                    last: here,
+                    held: BTreeSet::new(),
+                    changes: Vec::new(),
                 });
-                return report;
-            }
-        };
-        match (&entry.prev_sha256, chained) {
-            (None, false) => report.legacy += 1,
-            (None, true) => {
-                report.broken = Some(Broken {
-                    entry: number,
-                    reason: "it carries no link to the entry before it, inside the chain"
-                        .to_owned(),
-                });
-                return report;
-            }
-            (Some(prev), _) => {
-                let expected = previous.as_deref().unwrap_or(CHAIN_START);
-                if prev != expected {
-                    report.broken = Some(Broken {
-                        entry: number,
-                        reason: format!(
-                            "it does not follow entry {}: an entry before it was edited, deleted or moved, or it was",
-                            index
-                        ),
-                    });
-                    return report;
-                }
-                chained = true;
-            }
-        }
-        previous = Some(entry.sha256());
-    }
-    if let Some(anchor) = anchor {
-        if trail.is_empty() {
-            report.broken = Some(Broken {
-                entry: 0,
-                reason: format!(
-                    "the trail is missing or empty, but the state records its newest entry (SHA-256 {anchor}): the trail was deleted or emptied"
-                ),
+                instances.len() - 1
             });
-            return report;
-        }
-        let hashes: Vec<Option<String>> = trail
-            .iter()
-            .map(|r| r.as_ref().ok().map(HistoryEntry::sha256))
-            .collect();
-        match hashes.iter().rposition(|h| h.as_deref() == Some(anchor)) {
-            Some(position) => report.unconfirmed = trail.len() - position - 1,
-            None => {
-                report.broken = Some(Broken {
-                    entry: trail.len(),
-                    reason: "the state records a newer entry than the trail's last one: the trail was cut, or its last entry edited".to_owned(),
-                })
+            if let Some(sid) = sid {
+                by_sid.insert(sid, id);
+            }
+            let instance = &mut instances[id];
+            instance.held.insert(here);
+            instance.held.extend(moved_from);
+            instance.changes.push((e, c));
+            let took_effect = change.outcome.starts_with("ok");
+            if !(fresh || took_effect) {
+                continue;
+            }
+            // It leaves where it was, unless another instance has taken that address since
+            // (the other half of a swap).
+            for old in instance.at.into_iter().chain(moved_from) {
+                if old != here && at.get(old) == Some(&id) {
+                    at.remove(old);
+                }
+            }
+            instance.last = here;
+            if change.action == "rm" {
+                instance.at = None;
+                if at.get(here) == Some(&id) {
+                    at.remove(here);
+                }
+            } else {
+                // A failed change is here only when nobody is recorded here (else it would be
+                // theirs): a first sight, placed without displacing anyone.
+                instance.at = Some(here);
+                at.insert(here, id);
             }
         }
     }
-    report
+    let chosen: Vec<&Instance> = if forward {
+        let last_here: Vec<&Instance> = instances.iter().filter(|i| i.last == address).collect();
+        if last_here.is_empty() {
+            instances
+                .iter()
+                .filter(|i| i.held.contains(address))
+                .collect()
+        } else {
+            last_here
+        }
+    } else {
+        at.get(address)
+            .map(|&id| &instances[id])
+            .into_iter()
+            .collect()
+    };
+    chosen
+        .into_iter()
+        .flat_map(|i| i.changes.iter().copied())
+        .collect()
 }
 
 /// The history file beside a state file.
@@ -332,162 +320,9 @@ pub fn history_path(state_path: &Path) -> PathBuf {
     crate::support::fs::sibling(state_path, ".history.jsonl")
 }
 
-/// Reads the trail beside a state file, oldest first (none: no file).
-pub fn read(state_path: &Path) -> std::io::Result<Vec<ReadEntry>> {
-    let text = match std::fs::read_to_string(history_path(state_path)) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    Ok(parse_lines(text.lines()))
-}
-
-/// Parses lines of a trail, blank lines skipped.
-pub fn parse_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<ReadEntry> {
-    lines
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| serde_json::from_str::<HistoryEntry>(line).map_err(|e| e.to_string()))
-        .collect()
-}
-
-/// What the next entry links to: the digest of the newest entry of `trail`, or the start of
-/// a chain. A last line that does not parse is linked by its digest as it is.
-pub fn next_link(last_line: Option<&str>) -> String {
-    match last_line {
-        None => CHAIN_START.to_owned(),
-        Some(line) => match serde_json::from_str::<HistoryEntry>(line) {
-            Ok(entry) => entry.sha256(),
-            Err(_) => crate::support::hash::sha256_hex(line.as_bytes()),
-        },
-    }
-}
-
-/// Appends one entry durably, linked to the newest one; returns its digest.
-pub fn append(state_path: &Path, entry: &mut HistoryEntry) -> std::io::Result<String> {
-    let path = history_path(state_path);
-    let existing = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e),
-    };
-    entry.prev_sha256 = Some(next_link(
-        existing.lines().rfind(|line| !line.trim().is_empty()),
-    ));
-    let mut line = entry.to_line();
-    line.push('\n');
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)?;
-    file.write_all(line.as_bytes())?;
-    file.sync_all()?;
-    Ok(entry.sha256())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A chained trail of `n` entries, as `append` writes it.
-    fn trail(n: usize) -> Vec<HistoryEntry> {
-        let mut entries: Vec<HistoryEntry> = Vec::new();
-        for i in 0..n {
-            let mut entry = HistoryEntry::new("apply", i as u64, i as u64 + 1, Vec::new());
-            entry.time = format!("2026-01-01T00:00:0{i}Z");
-            entry.prev_sha256 = Some(next_link(entries.last().map(|e| e.to_line()).as_deref()));
-            entries.push(entry);
-        }
-        entries
-    }
-
-    fn read(entries: &[HistoryEntry]) -> Vec<ReadEntry> {
-        entries.iter().cloned().map(Ok).collect()
-    }
-
-    #[test]
-    fn an_untouched_trail_verifies_against_the_state() {
-        let t = trail(4);
-        let anchor = t[3].sha256();
-        let report = verify(&read(&t), Some(&anchor));
-        assert_eq!(report.broken, None);
-        assert_eq!(
-            (report.entries, report.legacy, report.unconfirmed),
-            (4, 0, 0)
-        );
-    }
-
-    #[test]
-    fn edits_deletions_swaps_and_cuts_name_the_entry_that_breaks() {
-        let t = trail(4);
-        let anchor = t[3].sha256();
-        let mut edited = t.clone();
-        edited[1].who = "mallory@elsewhere".into();
-        assert_eq!(
-            verify(&read(&edited), Some(&anchor)).broken.unwrap().entry,
-            3
-        );
-        let mut deleted = t.clone();
-        deleted.remove(1);
-        assert_eq!(
-            verify(&read(&deleted), Some(&anchor)).broken.unwrap().entry,
-            2
-        );
-        let mut swapped = t.clone();
-        swapped.swap(1, 2);
-        assert_eq!(
-            verify(&read(&swapped), Some(&anchor)).broken.unwrap().entry,
-            2
-        );
-        let cut = &t[..3];
-        let broken = verify(&read(cut), Some(&anchor)).broken.unwrap();
-        assert_eq!(broken.entry, 3);
-        assert!(broken.reason.contains("cut"), "{}", broken.reason);
-        let mut last_edited = t.clone();
-        last_edited[3].command = "import".into();
-        assert!(verify(&read(&last_edited), Some(&anchor)).broken.is_some());
-        let mut garbage = read(&t);
-        garbage[2] = Err("expected value at line 1".into());
-        assert_eq!(verify(&garbage, Some(&anchor)).broken.unwrap().entry, 3);
-    }
-
-    #[test]
-    fn older_entries_without_links_are_a_legacy_prefix_only() {
-        let mut legacy = HistoryEntry::new("apply", 0, 1, Vec::new());
-        legacy.prev_sha256 = None;
-        let mut chained = HistoryEntry::new("import", 1, 2, Vec::new());
-        chained.prev_sha256 = Some(legacy.sha256());
-        let report = verify(
-            &read(&[legacy.clone(), chained.clone()]),
-            Some(&chained.sha256()),
-        );
-        assert_eq!((report.legacy, report.broken), (1, None));
-        // A link-less entry after the chain began is a break.
-        let report = verify(&read(&[legacy.clone(), chained, legacy]), None);
-        assert_eq!(report.broken.unwrap().entry, 3);
-    }
-
-    #[test]
-    fn a_missing_trail_the_state_anchors_is_broken_at_entry_0() {
-        let t = trail(2);
-        let anchor = t[1].sha256();
-        let broken = verify(&[], Some(&anchor)).broken.unwrap();
-        assert_eq!(broken.entry, 0);
-        assert!(
-            broken.reason.contains("missing or empty"),
-            "{}",
-            broken.reason
-        );
-        assert!(broken.reason.contains(&anchor), "{}", broken.reason);
-        // No anchor, no entries: nothing to contradict.
-        assert_eq!(verify(&[], None).broken, None);
-    }
-
-    #[test]
-    fn entries_after_the_anchor_are_unconfirmed_not_broken() {
-        let t = trail(3);
-        let report = verify(&read(&t), Some(&t[1].sha256()));
-        assert_eq!((report.unconfirmed, report.broken), (1, None));
-    }
 
     #[test]
     fn provenance_names_the_run_and_the_commit() {
@@ -520,5 +355,148 @@ mod tests {
         );
         assert_eq!(p.commit.as_deref(), Some("def456"));
         assert_eq!(p.plan_sha256.as_deref(), Some("p"));
+    }
+
+    /// A run's entry of changes `(name, action, sid, outcome)`.
+    fn run(changes: &[(&str, &str, Option<&str>, &str)]) -> HistoryEntry {
+        let changes = changes
+            .iter()
+            .map(|(name, action, sid, outcome)| HistoryChange {
+                address: format!("flex_instance.{name}"),
+                action: (*action).to_owned(),
+                flex_instance_sid: sid.map(str::to_owned),
+                outcome: (*outcome).to_owned(),
+                configuration: Vec::new(),
+            })
+            .collect();
+        HistoryEntry::new("apply", 0, 1, changes)
+    }
+
+    /// `changes_of` as a sorted list of (entry, change) positions.
+    fn of(entries: &[HistoryEntry], name: &str, forward: bool) -> Vec<(usize, usize)> {
+        changes_of(entries, &format!("flex_instance.{name}"), forward)
+            .into_iter()
+            .collect()
+    }
+
+    const S1: Option<&str> = Some("GO1");
+    const S2: Option<&str> = Some("GO2");
+    const MOVED_FROM_A: &str = "ok (moved from flex_instance.a)";
+    const MOVED_FROM_B: &str = "ok (moved from flex_instance.b)";
+
+    #[test]
+    fn a_name_taken_after_a_rename_is_the_new_instances_from_then_on() {
+        let trail = [
+            run(&[("a", "create", S1, "ok")]),
+            run(&[("b", "move", S1, MOVED_FROM_A)]),
+            run(&[("a", "create", S2, "ok")]),
+        ];
+        for forward in [false, true] {
+            assert_eq!(of(&trail, "b", forward), [(0, 0), (1, 0)], "{forward}");
+            assert_eq!(of(&trail, "a", forward), [(2, 0)], "{forward}");
+        }
+    }
+
+    #[test]
+    fn a_change_without_a_sid_is_whoever_was_at_its_address_then() {
+        let trail = [
+            run(&[("a", "create", None, "failed: 500")]),
+            run(&[("a", "create", S1, "ok")]),
+            run(&[("b", "move", S1, MOVED_FROM_A)]),
+            run(&[("a", "create", None, "not started (interrupted)")]),
+            run(&[("a", "create", S2, "ok")]),
+        ];
+        assert_eq!(of(&trail, "b", false), [(0, 0), (1, 0), (2, 0)]);
+        assert_eq!(of(&trail, "a", false), [(3, 0), (4, 0)]);
+        assert_eq!(of(&trail, "a", true), [(3, 0), (4, 0)]);
+    }
+
+    #[test]
+    fn a_rename_back_and_forth_is_one_trail() {
+        let trail = [
+            run(&[("a", "create", S1, "ok")]),
+            run(&[("b", "move", S1, MOVED_FROM_A)]),
+            run(&[("a", "move", S1, MOVED_FROM_B)]),
+        ];
+        assert_eq!(of(&trail, "a", false), [(0, 0), (1, 0), (2, 0)]);
+        // Nothing is at b now: asked by that name, the instance that had it, followed on.
+        assert_eq!(of(&trail, "b", true), [(0, 0), (1, 0), (2, 0)]);
+        assert_eq!(of(&trail, "b", false), []);
+    }
+
+    #[test]
+    fn an_old_name_is_followed_forward_when_nothing_took_it() {
+        let trail = [
+            run(&[("a", "create", S1, "ok")]),
+            run(&[("b", "move", S1, MOVED_FROM_A)]),
+            run(&[("b", "update", S1, "ok")]),
+        ];
+        assert_eq!(of(&trail, "a", true), [(0, 0), (1, 0), (2, 0)]);
+        assert_eq!(of(&trail, "a", false), [], "nothing is recorded at a now");
+        assert_eq!(of(&trail, "b", false), [(0, 0), (1, 0), (2, 0)]);
+    }
+
+    #[test]
+    fn two_names_swapped_in_one_run_follow_their_sids_in_either_order() {
+        for swap in [
+            [
+                ("b", "move", S1, MOVED_FROM_A),
+                ("a", "move", S2, MOVED_FROM_B),
+            ],
+            [
+                ("a", "move", S2, MOVED_FROM_B),
+                ("b", "move", S1, MOVED_FROM_A),
+            ],
+        ] {
+            let trail = [
+                run(&[("a", "create", S1, "ok"), ("b", "create", S2, "ok")]),
+                run(&swap),
+            ];
+            let moved = |name: &str| {
+                let at = swap.iter().position(|c| c.0 == name).unwrap();
+                (1, at)
+            };
+            assert_eq!(of(&trail, "b", false), [(0, 0), moved("b")], "{swap:?}");
+            assert_eq!(of(&trail, "a", false), [(0, 1), moved("a")], "{swap:?}");
+        }
+    }
+
+    #[test]
+    fn a_forgotten_instance_is_followed_by_its_sid_and_frees_its_name() {
+        let trail = [
+            run(&[("a", "create", S1, "ok")]),
+            run(&[("a", "rm", S1, "ok")]),
+            run(&[("a", "create", S2, "ok")]),
+        ];
+        assert_eq!(of(&trail, "a", false), [(2, 0)], "the record now: its own");
+        // By name: both instances last recorded at a.
+        assert_eq!(of(&trail, "a", true), [(0, 0), (1, 0), (2, 0)]);
+        // Imported again under another name: the same instance, by its SID.
+        let mut trail = trail.to_vec();
+        trail.push(run(&[("c", "import", S1, "ok")]));
+        assert_eq!(of(&trail, "c", false), [(0, 0), (1, 0), (3, 0)]);
+        assert_eq!(of(&trail, "a", true), [(2, 0)]);
+    }
+
+    #[test]
+    fn a_replacement_at_a_recorded_address_continues_its_trail() {
+        // Deleted outside flexform and created again: one record, two SIDs.
+        let trail = [
+            run(&[("a", "create", S1, "ok")]),
+            run(&[("a", "create", S2, "ok")]),
+        ];
+        assert_eq!(of(&trail, "a", false), [(0, 0), (1, 0)]);
+    }
+
+    #[test]
+    fn a_failed_move_leaves_the_instance_where_it_was() {
+        let trail = [
+            run(&[("a", "create", S1, "ok")]),
+            run(&[("b", "move", S1, "failed: the state could not be written")]),
+            // No SID: whoever is recorded at a, still the first instance.
+            run(&[("a", "update", None, "not started (interrupted)")]),
+        ];
+        assert_eq!(of(&trail, "a", false), [(0, 0), (1, 0), (2, 0)]);
+        assert_eq!(of(&trail, "b", false), []);
     }
 }

@@ -15,6 +15,8 @@ use super::history::{self, HistoryEntry};
 use super::journal::{journal_path, read_journal, replay_journal, JournalEntry};
 use super::lock::{LockWait, StateLock};
 use super::model::{State, StateUpdate};
+use super::store::Audit;
+use super::trail;
 use crate::support::fs::{parent_dir, sibling, sync_dir, write_atomic_around};
 
 /// A state file held under lock for one command run.
@@ -33,6 +35,11 @@ pub struct LocalStore {
     /// Set when a journal write failed: its tail may be torn, so nothing more is recorded
     /// (and so no further POST is sent) in this run.
     broken: Option<String>,
+    /// What this run signs its audit-trail entries with.
+    audit: Audit,
+    /// Why the trail could not be written when the store was opened (entries wait in the
+    /// state; the run's own end tries again).
+    trail_problem: Option<StateError>,
 }
 
 /// The backup file beside a state file.
@@ -42,8 +49,14 @@ pub fn backup_path(state_path: &Path) -> PathBuf {
 
 impl LocalStore {
     /// Locks the state for `operation` (waiting up to `lock_timeout`), reads it, and folds in
-    /// the journal of an interrupted run, if any.
-    pub fn open(path: &Path, operation: &str, wait: &LockWait) -> Result<Self, StateError> {
+    /// the journal of an interrupted run, if any, with a `recover` entry in the trail listing
+    /// what that run recorded; otherwise writes the entries that wait in the state, if any.
+    pub fn open(
+        path: &Path,
+        operation: &str,
+        wait: &LockWait,
+        audit: &Audit,
+    ) -> Result<Self, StateError> {
         let lock = StateLock::acquire(path, operation, wait)?;
         let loaded = State::load_file(path)?;
         let existed = loaded.is_some();
@@ -58,16 +71,54 @@ impl LocalStore {
             backed_up: false,
             journal: None,
             broken: None,
+            audit: audit.clone(),
+            trail_problem: None,
         };
         if let Some(journal) = read_journal(path)? {
             let mut recovered = store.state.clone();
             if replay_journal(path, &journal, &mut recovered, existed)? {
+                let changes = trail::recovered_changes(&store.file_state, &recovered);
                 store.state = recovered;
+                // The interrupted run's records go into the file with an entry of their own.
+                let mut entry = HistoryEntry::new("recover", store.file_state.serial, 0, changes);
+                store.trail_problem = store.finish(&mut entry, |_| {})?;
+            } else {
+                // Folded already: just remove it.
+                store.compact_journaled()?;
             }
-            // Fold it in (or, if it was folded already, just remove it).
-            store.compact_journaled()?;
+        }
+        if store.trail_problem.is_none() && !store.state.history_unwritten.is_empty() {
+            store.trail_problem = store.flush()?;
         }
         Ok(store)
+    }
+
+    /// Why the trail could not be written when the store was opened, if it could not.
+    pub fn trail_problem(&self) -> Option<&StateError> {
+        self.trail_problem.as_ref()
+    }
+
+    /// Writes the entries waiting in the state to the trail, then records that in the state
+    /// at the same serial (its content is unchanged: only the trail caught up).
+    fn flush(&mut self) -> Result<Option<StateError>, StateError> {
+        let lines = self.state.history_unwritten.clone();
+        let (written, error) = trail::append_file(&self.path, &lines);
+        if written > 0 {
+            let mut next = self.state.clone();
+            trail::settle(&mut next, &lines, written);
+            let serial = self.file_state.serial;
+            self.write_file_at(next, serial)?;
+        }
+        Ok(error.map(|cause| self.unwritten(cause.to_string(), &lines, written)))
+    }
+
+    fn unwritten(&self, cause: String, lines: &[String], written: usize) -> StateError {
+        trail::unwritten_error(
+            history::history_path(&self.path).display().to_string(),
+            cause,
+            lines,
+            written,
+        )
     }
 
     /// The state as last committed (or read).
@@ -104,6 +155,7 @@ impl LocalStore {
         if next.instances == self.state.instances
             && next.pending == self.state.pending
             && next.history_sha256 == self.state.history_sha256
+            && next.history_unwritten == self.state.history_unwritten
             && self.existed
         {
             return Ok(false);
@@ -178,31 +230,60 @@ impl LocalStore {
         self.fold(|_| {})
     }
 
-    /// Ends a run: appends `entry` to the audit trail, linked to the newest entry, then writes
-    /// in one durable write the journal's updates, `change` and the new entry's digest. When
-    /// the trail cannot be written, the state is still written (without a new anchor) and the
-    /// trail's error is returned as `Ok(Some(..))`, for a warning.
+    /// Ends a run. The entry is sealed (linked to the line before it, signed when the run has
+    /// a key) and made durable in the state first, in the one write that folds in the
+    /// journal's updates and `change` (next serial), among the entries waiting
+    /// (`history_unwritten`); then the waiting entries are appended to the trail, and the
+    /// state records that at the same serial (the newest written entry's digest as the
+    /// anchor). A crash anywhere leaves the entry in the state or in the trail, never
+    /// nowhere, and no entry without its change. When the trail cannot be written the
+    /// entries stay in the state and the trail's error is returned as `Ok(Some(..))`: the
+    /// run's error (every SID is recorded all the same).
     pub fn finish(
         &mut self,
         entry: &mut HistoryEntry,
         change: impl FnOnce(&mut State),
     ) -> Result<Option<StateError>, StateError> {
         entry.serial_after = self.file_state.serial + 1;
-        match history::append(&self.path, entry) {
-            Ok(digest) => self
-                .fold(|state| {
-                    change(state);
-                    state.history_sha256 = Some(digest);
-                })
-                .map(|_| None),
-            Err(source) => {
-                let error = StateError::Write {
-                    path: history::history_path(&self.path),
-                    source,
-                };
-                self.fold(change).map(|_| Some(error))
-            }
-        }
+        let lines = self.seal(entry)?;
+        self.fold(|state| {
+            change(state);
+            state.history_unwritten = lines;
+        })?;
+        self.flush()
+    }
+
+    /// `state push`: like [`Self::finish`], with `pushed` as the whole state (its serial kept
+    /// when higher, else one more than the current one; its anchor and waiting entries are
+    /// this store's, since its trail stays here).
+    pub fn finish_push(
+        &mut self,
+        entry: &mut HistoryEntry,
+        mut pushed: State,
+    ) -> Result<Option<StateError>, StateError> {
+        self.compact()?;
+        entry.serial_after = pushed.serial.max(self.file_state.serial + 1);
+        let lines = self.seal(entry)?;
+        pushed.history_sha256 = self.state.history_sha256.clone();
+        pushed.history_unwritten = lines;
+        self.replace(pushed)?;
+        self.flush()
+    }
+
+    /// The entries waiting in the state, then `entry` sealed after them (linked to the
+    /// trail's last line, or to the anchor when the trail cannot be read).
+    fn seal(&self, entry: &mut HistoryEntry) -> Result<Vec<String>, StateError> {
+        let read = trail::read_file(&self.path);
+        let last = match &read {
+            Ok(lines) => Ok(lines.last()),
+            Err(_) => Err(()),
+        };
+        Ok(trail::seal_after(
+            last,
+            &self.state,
+            entry,
+            self.audit.signer(),
+        )?)
     }
 
     /// Writes this store's view with `change` applied (the journal's updates included) when it
@@ -219,6 +300,7 @@ impl LocalStore {
         if next.instances != self.file_state.instances
             || next.pending != self.file_state.pending
             || next.history_sha256 != self.file_state.history_sha256
+            || next.history_unwritten != self.file_state.history_unwritten
             || !self.existed
         {
             self.write_file(next)?;
@@ -314,9 +396,19 @@ mod tests {
     use crate::state::{PendingCreate, StateError};
     use std::time::Duration;
 
+    /// Opens the store at `path` for `command` without waiting for the lock.
+    fn try_open(path: &Path, command: &str) -> Result<LocalStore, StateError> {
+        LocalStore::open(
+            path,
+            command,
+            &LockWait::timeout(Duration::ZERO),
+            &Audit::default(),
+        )
+    }
+
     /// The store at `path`, opened for `command` without waiting for the lock.
     fn open(path: &Path, command: &str) -> LocalStore {
-        LocalStore::open(path, command, &LockWait::timeout(Duration::ZERO)).unwrap()
+        try_open(path, command).unwrap()
     }
 
     /// [`open`], with the state file written once (serial 1).
@@ -492,7 +584,7 @@ mod tests {
         std::fs::write(&path, other.to_bytes()).unwrap();
         let err = State::load(&path).unwrap_err();
         assert!(matches!(err, StateError::JournalMismatch { .. }), "{err:?}");
-        assert!(LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).is_err());
+        assert!(try_open(&path, "apply").is_err());
         assert_eq!(State::load_file(&path).unwrap().unwrap(), other);
     }
 
@@ -543,7 +635,7 @@ mod tests {
             State::load(&path),
             Err(StateError::Corrupt { line: 2, .. })
         ));
-        assert!(LocalStore::open(&path, "apply", &LockWait::timeout(Duration::ZERO)).is_err());
+        assert!(try_open(&path, "apply").is_err());
         assert!(
             journal.exists(),
             "a journal that cannot be read is never removed"
@@ -581,8 +673,7 @@ mod tests {
         assert!(text.contains("s.json.journal"), "{text}");
         assert!(text.contains("does not exist"), "{text}");
         // A writer (state rm, apply) refuses too, and writes no state at serial 1.
-        let err =
-            LocalStore::open(&path, "state rm", &LockWait::timeout(Duration::ZERO)).unwrap_err();
+        let err = try_open(&path, "state rm").unwrap_err();
         assert!(
             matches!(err, StateError::JournalWithoutState { .. }),
             "{err:?}"
@@ -626,9 +717,7 @@ mod tests {
                 return;
             }
             // Between the reader's two reads: a fold (serial 2), then a commit (serial 3).
-            let mut store =
-                LocalStore::open(&writer_path, "apply", &LockWait::timeout(Duration::ZERO))
-                    .unwrap();
+            let mut store = open(&writer_path, "apply");
             store
                 .commit(|s| {
                     s.pending.insert("b".into(), pending());
@@ -767,8 +856,11 @@ mod tests {
         let state = State::load_file(&path).unwrap().unwrap();
         assert_eq!(state.serial, 3);
         assert_eq!(entry.serial_after, 3);
-        let trail = crate::state::history::read(&path).unwrap();
-        assert_eq!(trail.last().unwrap().as_ref().unwrap().serial_after, 3);
+        let trail = crate::state::trail::read_file(&path).unwrap();
+        assert_eq!(
+            trail.last().unwrap().entry.as_ref().unwrap().serial_after,
+            3
+        );
     }
 
     /// `state push`: the pushed state is written, with its own serial when that is higher,

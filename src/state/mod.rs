@@ -14,10 +14,15 @@ pub(crate) mod lock;
 mod model;
 pub(crate) mod pg_connect;
 pub mod postgres;
+pub mod signing;
 pub(crate) mod store;
+pub(crate) mod trail;
+pub(crate) mod verify;
 
 pub use error::StateError;
-pub use history::{addresses_of, HistoryChange, HistoryEntry, Provenance, ReadEntry};
+pub use history::{changes_of, HistoryChange, HistoryEntry, Provenance};
 pub use lock::LockWait;
 pub use model::{InstanceRecord, Origin, PendingCreate, State, StateUpdate, STATE_FORMAT_VERSION};
-pub use store::{StateLocation, StateStore};
+pub use store::{Audit, StateLocation, StateStore};
+pub use trail::TrailLine;
+pub use verify::{verify, Problem, SignaturePolicy, Verified};

@@ -31,6 +31,13 @@ pub struct State {
     /// trail is detected (`flexform history verify`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_sha256: Option<String>,
+    /// Audit-trail entries that could not be written to the trail when their run ended (a
+    /// full disk, a file-size limit, a failing database insert), each as the exact line the
+    /// trail will hold: kept here so that no change goes without its entry. The next command
+    /// that can write the trail writes them first; until then `history verify` fails naming
+    /// their serials.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history_unwritten: Vec<String>,
     /// Recorded instances by name.
     pub instances: BTreeMap<String, InstanceRecord>,
     /// Identifies this state for its whole life; a saved plan only applies to the same lineage.
@@ -258,6 +265,7 @@ impl State {
             flexform_version: env!("CARGO_PKG_VERSION").to_owned(),
             format_version: STATE_FORMAT_VERSION,
             history_sha256: None,
+            history_unwritten: Vec::new(),
             instances: BTreeMap::new(),
             lineage: uuid::Uuid::new_v4().to_string(),
             pending: BTreeMap::new(),

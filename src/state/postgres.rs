@@ -8,14 +8,17 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 use super::error::StateError;
-use super::history::{self, HistoryEntry, ReadEntry};
+use super::history::HistoryEntry;
 use super::lock::{LockInfo, LockWait};
 use super::model::{State, StateUpdate};
 use super::pg_connect;
+use super::store::Audit;
+use super::trail::{self, TrailLine};
 use crate::config::secret::Secret;
 
-/// The schema version this binary creates and reads.
-const SCHEMA_VERSION: i32 = 1;
+/// The schema version this binary creates and reads: 2 keeps each trail entry's exact bytes
+/// (`flexform_history.line`), which its digest, link and signature cover.
+const SCHEMA_VERSION: i32 = 2;
 
 /// Advisory lock key that serialises migrations across clients.
 const MIGRATION_LOCK: i64 = 0x666c_6578_666f_726d; // "flexform"
@@ -146,7 +149,8 @@ pub async fn migrate(client: &mut Client, location: &PgLocation) -> Result<(), S
          CREATE INDEX IF NOT EXISTS flexform_history_workspace ON flexform_history (workspace, id);
          CREATE TABLE IF NOT EXISTS flexform_locks (
              workspace text PRIMARY KEY,
-             info jsonb NOT NULL);",
+             info jsonb NOT NULL);
+         ALTER TABLE flexform_history ADD COLUMN IF NOT EXISTS line text;",
     )
     .await
     .map_err(e)?;
@@ -169,7 +173,11 @@ pub async fn migrate(client: &mut Client, location: &PgLocation) -> Result<(), S
                 ),
             })
         }
-        Some(_) => {}
+        Some(_) => {
+            tx.execute("UPDATE flexform_schema SET version = $1", &[&SCHEMA_VERSION])
+                .await
+                .map_err(e)?;
+        }
     }
     tx.commit().await.map_err(e)
 }
@@ -216,19 +224,30 @@ async fn now_on(
     Ok(std::time::UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0)))
 }
 
-/// Reads a workspace's audit trail, oldest first.
-pub async fn read_history(location: &PgLocation) -> Result<Vec<ReadEntry>, StateError> {
+/// Reads a workspace's audit trail, oldest first: each row's exact line (a row of schema 1,
+/// without one, as the database serialises its entry).
+pub async fn read_history(location: &PgLocation) -> Result<Vec<TrailLine>, StateError> {
     let mut client = connect(location).await?;
     migrate(&mut client, location).await?;
     let rows = client
         .query(
-            "SELECT entry::text FROM flexform_history WHERE workspace = $1 ORDER BY id",
+            "SELECT line, entry::text FROM flexform_history WHERE workspace = $1 ORDER BY id",
             &[&location.workspace],
         )
         .await
         .map_err(|e| db_error(location, "reading the history", e))?;
-    let lines: Vec<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
-    Ok(history::parse_lines(lines.iter().map(String::as_str)))
+    Ok(rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| row_line(index + 1, row))
+        .collect())
+}
+
+fn row_line(number: usize, row: &tokio_postgres::Row) -> TrailLine {
+    match row.get::<_, Option<String>>(0) {
+        Some(line) => trail::parse_line(number, line.as_bytes(), true),
+        None => trail::parse_line(number, row.get::<_, String>(1).as_bytes(), false),
+    }
 }
 
 /// Reads a workspace's state without locking (plan, drift, show, pull).
@@ -247,6 +266,8 @@ pub struct PgStore {
     backed_up: bool,
     info: LockInfo,
     serial_at_open: u64,
+    audit: Audit,
+    trail_problem: Option<StateError>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -264,6 +285,7 @@ impl PgStore {
         location: &PgLocation,
         operation: &str,
         wait: &LockWait,
+        audit: &Audit,
     ) -> Result<Self, StateError> {
         let mut client = connect(location).await?;
         migrate(&mut client, location).await?;
@@ -327,7 +349,7 @@ impl PgStore {
         let loaded = read_state(&client, location).await?;
         let exists = loaded.is_some();
         let serial_at_open = loaded.as_ref().map_or(0, |s| s.serial);
-        Ok(Self {
+        let mut store = Self {
             serial_at_open,
             client,
             location: location.clone(),
@@ -335,7 +357,103 @@ impl PgStore {
             exists,
             backed_up: false,
             info,
-        })
+            audit: audit.clone(),
+            trail_problem: None,
+        };
+        store.trail_problem = store.catch_up().await?;
+        Ok(store)
+    }
+
+    /// Why the trail could not be written when the store was opened, if it could not.
+    pub fn trail_problem(&self) -> Option<&StateError> {
+        self.trail_problem.as_ref()
+    }
+
+    /// At open: writes the entries waiting in the state, or, when the state moved past its
+    /// newest entry (a run that died after recording SIDs, before its entry), a `recover`
+    /// entry listing what that run recorded (against the backup its first write kept).
+    async fn catch_up(&mut self) -> Result<Option<StateError>, StateError> {
+        if !self.state.history_unwritten.is_empty() {
+            return self.flush().await;
+        }
+        let Ok(Some(last)) = self.last_line().await else {
+            return Ok(None);
+        };
+        let Ok(newest) = &last.entry else {
+            return Ok(None);
+        };
+        let anchored = self.state.history_sha256.as_deref() == Some(last.digest().as_str());
+        if !anchored || newest.prev_sha256.is_none() || self.state.serial <= newest.serial_after {
+            return Ok(None);
+        }
+        let backup = self
+            .client
+            .query_opt(
+                "SELECT backup::text FROM flexform_states WHERE workspace = $1 AND backup IS NOT NULL",
+                &[&self.location.workspace],
+            )
+            .await
+            .ok()
+            .flatten()
+            .and_then(|row| serde_json::from_str::<State>(&row.get::<_, String>(0)).ok())
+            .filter(|b| b.serial == newest.serial_after);
+        let changes = backup.map_or_else(Vec::new, |before| {
+            trail::recovered_changes(&before, &self.state)
+        });
+        let mut entry = HistoryEntry::new("recover", newest.serial_after, 0, changes);
+        self.finish(&mut entry, |_| {}).await
+    }
+
+    fn unwritten(&self, cause: String, lines: &[String], written: usize) -> StateError {
+        trail::unwritten_error(
+            format!("{} (table flexform_history)", self.location.describe()),
+            cause,
+            lines,
+            written,
+        )
+    }
+
+    /// The trail's newest row.
+    async fn last_line(&self) -> Result<Option<TrailLine>, String> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT line, entry::text FROM flexform_history WHERE workspace = $1 ORDER BY id DESC LIMIT 1",
+                &[&self.location.workspace],
+            )
+            .await
+            .map_err(|e| db_error(&self.location, "reading the history", e).to_string())?;
+        Ok(row.map(|row| row_line(0, &row)))
+    }
+
+    /// Inserts `lines`, one row each, stopping at the first that fails; a line that is the
+    /// newest row already (an insert whose answer was lost) is not inserted twice. Returns
+    /// how many are in the trail, and why the rest are not.
+    async fn append_lines(&self, lines: &[String]) -> (usize, Option<String>) {
+        let mut last = match self.last_line().await {
+            Ok(last) => last.map(|l| l.bytes),
+            Err(e) => return (0, Some(e)),
+        };
+        for (index, line) in lines.iter().enumerate() {
+            if last.as_deref() == Some(line.as_bytes()) {
+                continue;
+            }
+            if let Err(e) = self
+                .client
+                .execute(
+                    "INSERT INTO flexform_history (workspace, entry, line) VALUES ($1, $2::text::jsonb, $2)",
+                    &[&self.location.workspace, line],
+                )
+                .await
+            {
+                return (
+                    index,
+                    Some(db_error(&self.location, "appending to the history", e).to_string()),
+                );
+            }
+            last = Some(line.as_bytes().to_vec());
+        }
+        (lines.len(), None)
     }
 
     /// The state as last committed (or read).
@@ -470,6 +588,7 @@ impl PgStore {
         if next.instances == self.state.instances
             && next.pending == self.state.pending
             && next.history_sha256 == self.state.history_sha256
+            && next.history_unwritten == self.state.history_unwritten
             && self.exists
         {
             return Ok(false);
@@ -485,52 +604,64 @@ impl PgStore {
         self.write(state, serial).await
     }
 
-    /// Ends a run: appends `entry` to the trail (linked to the newest entry; the workspace lock
-    /// keeps the chain a line), then writes `change` and the entry's digest (one
-    /// compare-and-swap). When the trail cannot be written, the state still is, and the
-    /// trail's error is returned as `Ok(Some(..))`, for a warning.
+    /// Ends a run, as the local store does: the sealed entry is made durable in the state
+    /// first (among the entries waiting, in the compare-and-swap that writes `change`), then
+    /// the waiting entries are inserted into the trail (the workspace lock keeps the chain a
+    /// line) and the state records that at the same serial. When the trail cannot be written
+    /// the entries stay in the state and the trail's error is returned as `Ok(Some(..))`: the
+    /// run's error.
     pub async fn finish(
         &mut self,
         entry: &mut HistoryEntry,
         change: impl FnOnce(&mut State),
     ) -> Result<Option<StateError>, StateError> {
         entry.serial_after = self.state.serial + 1;
-        match self.append_history(entry).await {
-            Ok(digest) => self
-                .commit(|state| {
-                    change(state);
-                    state.history_sha256 = Some(digest);
-                })
-                .await
-                .map(|_| None),
-            Err(error) => self.commit(change).await.map(|_| Some(error)),
-        }
+        let lines = self.seal(entry).await?;
+        self.commit(|state| {
+            change(state);
+            state.history_unwritten = lines;
+        })
+        .await?;
+        self.flush().await
     }
 
-    /// Appends one entry to the trail, linked to the newest one; returns its digest.
-    pub(crate) async fn append_history(
+    /// `state push`: like [`Self::finish`], with `pushed` as the whole state.
+    pub async fn finish_push(
         &mut self,
         entry: &mut HistoryEntry,
-    ) -> Result<String, StateError> {
-        let e = |err| db_error(&self.location, "appending to the history", err);
-        let last = self
-            .client
-            .query_opt(
-                "SELECT entry::text FROM flexform_history WHERE workspace = $1 ORDER BY id DESC LIMIT 1",
-                &[&self.location.workspace],
-            )
-            .await
-            .map_err(e)?
-            .map(|row| row.get::<_, String>(0));
-        entry.prev_sha256 = Some(history::next_link(last.as_deref()));
-        self.client
-            .execute(
-                "INSERT INTO flexform_history (workspace, entry) VALUES ($1, $2::text::jsonb)",
-                &[&self.location.workspace, &entry.to_line()],
-            )
-            .await
-            .map_err(e)?;
-        Ok(entry.sha256())
+        mut pushed: State,
+    ) -> Result<Option<StateError>, StateError> {
+        entry.serial_after = pushed.serial.max(self.state.serial + 1);
+        let lines = self.seal(entry).await?;
+        pushed.history_sha256 = self.state.history_sha256.clone();
+        pushed.history_unwritten = lines;
+        self.replace(pushed).await?;
+        self.flush().await
+    }
+
+    /// The entries waiting in the state, then `entry` sealed after them.
+    async fn seal(&self, entry: &mut HistoryEntry) -> Result<Vec<String>, StateError> {
+        let last = self.last_line().await;
+        Ok(trail::seal_after(
+            last.as_ref().map(Option::as_ref).map_err(|_| ()),
+            &self.state,
+            entry,
+            self.audit.signer(),
+        )?)
+    }
+
+    /// Inserts the entries waiting in the state, then records at the same serial how many
+    /// went in (the newest's digest as the anchor).
+    async fn flush(&mut self) -> Result<Option<StateError>, StateError> {
+        let lines = self.state.history_unwritten.clone();
+        let (written, error) = self.append_lines(&lines).await;
+        if written > 0 {
+            let mut next = self.state.clone();
+            trail::settle(&mut next, &lines, written);
+            let serial = self.state.serial;
+            self.write(next, serial).await?;
+        }
+        Ok(error.map(|cause| self.unwritten(cause, &lines, written)))
     }
 
     /// Clears this run's lock info and releases the lock (ending the session would too).

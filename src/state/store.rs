@@ -4,13 +4,29 @@
 use std::path::{Path, PathBuf};
 
 use super::error::StateError;
-use super::history::{self, HistoryEntry, ReadEntry};
+use super::history::{self, HistoryEntry};
 use super::local::LocalStore;
 use super::lock::LockWait;
 use super::model::{State, StateUpdate};
 use super::postgres::{PgLocation, PgStore};
+use super::signing::SigningKey;
+use super::trail::{self, TrailLine};
 use crate::config::secret::Secret;
 use crate::config::{BackendKind, Config};
+
+/// What a writing run seals its audit-trail entries with.
+#[derive(Debug, Clone, Default)]
+pub struct Audit {
+    /// The key that signs every entry (`FLEXFORM_SIGNING_KEY`), if any.
+    pub signer: Option<std::sync::Arc<SigningKey>>,
+}
+
+impl Audit {
+    /// The signing key, if any.
+    pub fn signer(&self) -> Option<&SigningKey> {
+        self.signer.as_deref()
+    }
+}
 
 /// Where the state is.
 #[derive(Debug, Clone)]
@@ -75,10 +91,10 @@ impl StateLocation {
         }
     }
 
-    /// Reads the audit trail without locking, oldest first.
-    pub async fn read_history(&self) -> Result<Vec<ReadEntry>, StateError> {
+    /// Reads the audit trail without locking, oldest first: its exact lines.
+    pub async fn read_history(&self) -> Result<Vec<TrailLine>, StateError> {
         match self {
-            Self::Local(path) => history::read(path).map_err(|source| StateError::Read {
+            Self::Local(path) => trail::read_file(path).map_err(|source| StateError::Read {
                 path: history::history_path(path),
                 source,
             }),
@@ -110,25 +126,40 @@ pub enum StateStore {
 }
 
 impl StateStore {
-    /// Takes the lock for `operation` (waiting up to `lock_timeout`) and reads the state.
+    /// Takes the lock for `operation` (waiting up to `lock_timeout`) and reads the state;
+    /// first of all, the trail catches up (entries waiting in the state are written, and an
+    /// interrupted run's records get their `recover` entry), sealed with `audit`.
     pub async fn open(
         location: &StateLocation,
         operation: &str,
         wait: &LockWait,
+        audit: &Audit,
     ) -> Result<Self, StateError> {
         match location {
             StateLocation::Local(path) => {
                 let path = path.clone();
                 let operation = operation.to_owned();
                 let wait = wait.clone();
-                tokio::task::spawn_blocking(move || LocalStore::open(&path, &operation, &wait))
-                    .await
-                    .expect("opening the state does not panic")
-                    .map(Self::Local)
+                let audit = audit.clone();
+                tokio::task::spawn_blocking(move || {
+                    LocalStore::open(&path, &operation, &wait, &audit)
+                })
+                .await
+                .expect("opening the state does not panic")
+                .map(Self::Local)
             }
-            StateLocation::Postgres(pg) => {
-                PgStore::open(pg, operation, wait).await.map(Self::Postgres)
-            }
+            StateLocation::Postgres(pg) => PgStore::open(pg, operation, wait, audit)
+                .await
+                .map(Self::Postgres),
+        }
+    }
+
+    /// Why the trail could not be written when the store was opened (entries wait in the
+    /// state), if it could not.
+    pub fn trail_problem(&self) -> Option<&StateError> {
+        match self {
+            Self::Local(s) => s.trail_problem(),
+            Self::Postgres(s) => s.trail_problem(),
         }
     }
 
@@ -197,9 +228,11 @@ impl StateStore {
         }
     }
 
-    /// Ends a run: the audit-trail entry first (linked to the newest one), then one state
-    /// write with `change`, the journal's updates and the entry's digest. `Ok(Some(e))`: the
-    /// state was written but the trail was not (a warning).
+    /// Ends a run: the audit-trail entries first (those waiting in the state, then `entry`,
+    /// sealed after the newest line), then one state write with `change`, the journal's
+    /// updates and the newest written entry's digest. `Ok(Some(e))`: the state was written
+    /// (every SID is recorded) but entries could not be written to the trail and wait in the
+    /// state: the run's error.
     pub async fn finish(
         &mut self,
         entry: &mut HistoryEntry,
@@ -211,34 +244,18 @@ impl StateStore {
         }
     }
 
-    /// `state push`: the audit-trail entry first (on this store's trail), then `pushed` as the
-    /// whole state, anchored to that entry. Like [`StateStore::finish`], `Ok(Some(e))` when
-    /// the state was written but the trail was not.
+    /// `state push`: the audit-trail entries first (on this store's trail), then `pushed` as
+    /// the whole state, anchored to them. Like [`StateStore::finish`], `Ok(Some(e))` when the
+    /// state was written but the trail was not.
     pub async fn finish_push(
         &mut self,
         entry: &mut HistoryEntry,
-        mut pushed: State,
+        pushed: State,
     ) -> Result<Option<StateError>, StateError> {
-        entry.serial_after = pushed.serial.max(self.state().serial + 1);
-        let appended = match self {
-            Self::Local(s) => {
-                let path = s.path().to_owned();
-                history::append(&path, entry).map_err(|source| StateError::Write {
-                    path: history::history_path(&path),
-                    source,
-                })
-            }
-            Self::Postgres(s) => s.append_history(entry).await,
-        };
-        let warning = match appended {
-            Ok(digest) => {
-                pushed.history_sha256 = Some(digest);
-                None
-            }
-            Err(error) => Some(error),
-        };
-        self.replace(pushed).await?;
-        Ok(warning)
+        match self {
+            Self::Local(s) => tokio::task::block_in_place(|| s.finish_push(entry, pushed)),
+            Self::Postgres(s) => s.finish_push(entry, pushed).await,
+        }
     }
 
     /// Releases the lock.

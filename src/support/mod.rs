@@ -1,7 +1,7 @@
 //! Leaf helpers used by every stage, each in a module named for its one job: durable file
 //! writes and sibling paths ([`fs`]), stamps of time and user ([`stamp`]), hashing
-//! ([`hash`]), wording ([`text`]) and stop requests ([`stop`]). Nothing here knows about Flex,
-//! plans or the CLI.
+//! ([`hash`]), wording and the escaping of exported CSV and Markdown cells ([`text`]) and stop
+//! requests ([`stop`]). Nothing here knows about Flex, plans or the CLI.
 
 pub mod fs;
 pub(crate) mod hash;

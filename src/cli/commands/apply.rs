@@ -37,7 +37,7 @@ async fn run_async(
     let config = Config::load(&settings.config_path)?;
     let location = context::state_location(settings, Some(&config.config))?;
     let wait = context::lock_wait(settings, args.lock_timeout, &stop);
-    let store = StateStore::open(&location, "apply", &wait).await?;
+    let store = context::open_store(&location, "apply", &wait).await?;
     context::check_one_address(store.state())?;
     let serial_before = store.state().serial;
     let style = Style::new(settings.color_stdout);
@@ -159,6 +159,12 @@ async fn run_async(
         } else if saved {
             out.data_line("No changes. Flex instances match the configuration.");
         }
+        // Entries still wait in the state: the trail is not whole, and this run could not
+        // make it so.
+        if let Some(problem) = store.trail_problem() {
+            out.error(problem.to_string());
+            return Ok(ExitStatus::Failure);
+        }
         return Ok(ExitStatus::Success);
     }
     if !saved && !args.auto_approve && !confirm(out, &stop).await? {
@@ -199,13 +205,15 @@ async fn run_async(
         config_sha256: Some(config.sha256.clone()),
         plan_sha256: plan_sha256.clone(),
     };
-    let compacted = context::finish_run(settings, &mut store, run, |_| {}).await;
+    let compacted = context::finish_run(&mut store, run, |_| {}).await;
     store.release().await;
     let compact_failed = compacted.is_err();
-    if let Err(e) = compacted {
-        out.error(format!(
+    match compacted {
+        Err(e @ crate::state::StateError::TrailUnwritten { .. }) => out.error(e.to_string()),
+        Err(e) => out.error(format!(
             "{e}. Every change is kept in the journal beside the state and is folded in by the next flexform run"
-        ));
+        )),
+        Ok(()) => {}
     }
 
     let counts = report.counts();

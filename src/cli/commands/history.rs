@@ -12,8 +12,8 @@ use crate::cli::context;
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
 use crate::plan::address;
-use crate::state::history::{self, HistoryDocument, HistoryEntry};
-use crate::support::text::plural_word;
+use crate::state::history::{HistoryDocument, HistoryEntry};
+use crate::support::text::{csv_cell, markdown_cell, markdown_link, plural_word};
 
 /// Prints or verifies the trail.
 pub fn run(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
@@ -21,20 +21,52 @@ pub fn run(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<ExitStatus
     let (trail, state) = context::run_with_stop(settings, true, |_| async {
         Ok((location.read_history().await?, location.load().await?))
     })?;
-    if let Some(HistoryCommand::Verify { .. }) = args.command {
-        let anchor = state.as_ref().and_then(|s| s.history_sha256.as_deref());
-        return Ok(verify(settings, &trail, anchor, &location.describe()));
+    if let Some(HistoryCommand::Verify {
+        allowed_signers,
+        signed_since,
+        ..
+    }) = &args.command
+    {
+        let allowed = allowed_signers
+            .as_deref()
+            .map(crate::state::signing::AllowedSigners::load)
+            .transpose()?;
+        let policy = crate::state::SignaturePolicy {
+            allowed: allowed.as_ref(),
+            signed_since: *signed_since,
+        };
+        return Ok(verify(
+            settings,
+            &trail,
+            state.as_ref(),
+            policy,
+            &location.describe(),
+        ));
     }
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let mut entries = Vec::new();
-    for (index, read) in trail.into_iter().enumerate() {
-        match read {
+    for line in trail {
+        match line.entry {
             Ok(entry) => entries.push(entry),
             Err(message) => settings.out.warn(format!(
-                "history entry {} does not parse ({message}); run `flexform history verify`",
-                index + 1
+                "history line {} is not an entry ({message}); run `flexform history verify`",
+                line.number
             )),
         }
+    }
+    // Entries the trail could not take wait in the state: they are part of the history.
+    if let Some(state) = &state {
+        let waiting = crate::state::trail::unwritten_entries(state);
+        if !waiting.is_empty() {
+            settings.out.warn(format!(
+                "{} {} could not be written to the trail yet and {} kept in the state (listed here); the next command that can write the trail writes {}",
+                waiting.len(),
+                plural_word(waiting.len(), "entry", "entries"),
+                plural_word(waiting.len(), "is", "are"),
+                plural_word(waiting.len(), "it", "them"),
+            ));
+        }
+        entries.extend(waiting);
     }
     let wanted = args.instance.as_deref().map(|name| {
         if name.starts_with("flex_instance.") {
@@ -43,24 +75,30 @@ pub fn run(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<ExitStatus
             address(name)
         }
     });
-    // The instance under every address it had (renames), so that its whole trail shows.
-    let wanted: Option<Vec<String>> =
-        wanted.map(|wanted| crate::state::addresses_of(entries.iter(), &wanted, true));
-    entries.retain(|entry| {
-        let recent = since.is_none_or(|since| {
-            humantime::parse_rfc3339(&entry.time).is_ok_and(|time| time >= since)
-        });
-        let about = wanted
-            .as_ref()
-            .is_none_or(|wanted| entry.changes.iter().any(|c| wanted.contains(&c.address)));
-        recent && about
-    });
-    // An entry that changed several instances shows only the one asked about.
-    if let Some(wanted) = &wanted {
-        for entry in &mut entries {
-            entry.changes.retain(|c| wanted.contains(&c.address));
-        }
-    }
+    // The instance's own changes by position, across its renames and never another's that
+    // took one of its names later (`state::changes_of`).
+    let wanted = wanted.map(|wanted| crate::state::changes_of(&entries, &wanted, true));
+    let mut entries: Vec<HistoryEntry> = entries
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, mut entry)| {
+            if let Some(wanted) = &wanted {
+                // An entry that changed several instances shows only the one asked about.
+                let mut position = 0;
+                entry.changes.retain(|_| {
+                    position += 1;
+                    wanted.contains(&(index, position - 1))
+                });
+                if entry.changes.is_empty() {
+                    return None;
+                }
+            }
+            let recent = since.is_none_or(|since| {
+                humantime::parse_rfc3339(&entry.time).is_ok_and(|time| time >= since)
+            });
+            recent.then_some(entry)
+        })
+        .collect();
     entries.reverse();
     let text = match args.format {
         HistoryFormat::Human => human(&entries),
@@ -94,31 +132,36 @@ fn parse_since(text: &str) -> anyhow::Result<SystemTime> {
     }
 }
 
-/// Checks the chain and prints the verdict: exit 0 intact, 1 naming the first broken entry.
+/// Checks the trail against itself and the state and prints the verdict on stdout: exit 0
+/// intact, 1 listing every problem.
 fn verify(
     settings: &Settings,
-    trail: &[history::ReadEntry],
-    anchor: Option<&str>,
+    trail: &[crate::state::TrailLine],
+    state: Option<&crate::state::State>,
+    policy: crate::state::SignaturePolicy<'_>,
     location: &str,
 ) -> ExitStatus {
-    let report = history::verify(trail, anchor);
+    let report = crate::state::verify(trail, state, policy);
     let out = &settings.out;
-    if let Some(broken) = &report.broken {
-        // Entry 0: the trail has no entry at all, though the state anchors one.
-        let Some(index) = broken.entry.checked_sub(1) else {
-            out.error(format!(
-                "the history of {location} is missing or empty, but the state anchors entry SHA-256 {}: the trail was deleted or emptied",
-                anchor.unwrap_or("?")
-            ));
-            return ExitStatus::Failure;
-        };
-        let about = trail
-            .get(index)
-            .and_then(|r| r.as_ref().ok())
-            .map_or_else(String::new, |e| format!(" ({} {})", e.time, e.command));
+    let entries = format!(
+        "{} {}",
+        report.entries,
+        plural_word(report.entries, "line", "lines")
+    );
+    if !report.intact() {
+        let mut text = format!(
+            "History of {location} FAILED verification ({entries}, {} {}):\n",
+            report.problems.len(),
+            plural_word(report.problems.len(), "problem", "problems")
+        );
+        for problem in &report.problems {
+            let _ = writeln!(text, "  - {problem}");
+        }
+        out.data(text);
         out.error(format!(
-            "history entry {}{about} of {location} breaks the chain: {}",
-            broken.entry, broken.reason
+            "the history of {location} does not verify ({} {}, listed above)",
+            report.problems.len(),
+            plural_word(report.problems.len(), "problem", "problems")
         ));
         return ExitStatus::Failure;
     }
@@ -127,8 +170,24 @@ fn verify(
         report.entries,
         plural_word(report.entries, "entry", "entries")
     );
-    if anchor.is_some() {
-        line.push_str(", newest entry recorded in the state");
+    if state.is_some_and(|s| s.history_sha256.is_some()) {
+        line.push_str(", newest entry recorded in the state at its serial");
+    }
+    if policy.allowed.is_some() {
+        line.push_str(&if policy.signed_since > 0 {
+            format!(
+                ", every entry from serial {} on signed by an allowed key",
+                policy.signed_since
+            )
+        } else {
+            ", every entry signed by an allowed key".to_owned()
+        });
+    } else if report.signed > 0 {
+        out.note(format!(
+            "{} {} signed; pass --allowed-signers FILE to check the signatures against the keys you trust",
+            report.signed,
+            plural_word(report.signed, "entry is", "entries are")
+        ));
     }
     out.data_line(format!("{line}."));
     if report.legacy > 0 {
@@ -141,20 +200,13 @@ fn verify(
             )
         });
     }
-    if report.unconfirmed > 0 {
-        out.warn(format!(
-            "the last {} {} came after the newest one the state records: a run died between writing its entry and the state, or they were added since",
-            report.unconfirmed,
-            plural_word(report.unconfirmed, "entry", "entries")
-        ));
-    }
     ExitStatus::Success
 }
 
-/// The pipeline run as a Markdown link, or who ran it.
+/// The pipeline run as a Markdown link, or nothing.
 fn run_link(entry: &HistoryEntry) -> String {
     match &entry.provenance.run_url {
-        Some(url) => format!("[run]({url})"),
+        Some(url) => markdown_link("run", url),
         None => String::new(),
     }
 }
@@ -224,26 +276,29 @@ fn markdown(entries: &[HistoryEntry]) -> String {
         plural_word(entries.len(), "entry", "entries")
     );
     out.push_str("| time | who | run | command | changes |\n| --- | --- | --- | --- | --- |\n");
+    // Every cell escaped (`support::text`): `who` is `$USER@host`, an outcome can hold the
+    // API's words, and a trail can be edited by hand.
     for entry in entries {
         let changes = change_text(entry)
             .iter()
-            .map(|c| c.replace('|', "\\|"))
+            .map(|c| markdown_cell(c))
             .collect::<Vec<_>>()
             .join("<br>");
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
-            entry.time,
-            entry.who,
+            markdown_cell(&entry.time),
+            markdown_cell(&entry.who),
             run_link(entry),
-            entry.command,
+            markdown_cell(&entry.command),
             changes
         );
     }
     out
 }
 
-/// One row per change (an entry without changes: one row with the change columns empty).
+/// One row per change (an entry without changes: one row with the change columns empty),
+/// every cell made safe for a spreadsheet (`support::text::csv_cell`): `who` is `$USER@host`.
 fn csv(entries: &[HistoryEntry]) -> anyhow::Result<String> {
     let mut writer = ::csv::Writer::from_writer(Vec::new());
     writer.write_record([
@@ -270,7 +325,11 @@ fn csv(entries: &[HistoryEntry]) -> anyhow::Result<String> {
             p.plan_sha256.as_deref().unwrap_or(""),
         ];
         if entry.changes.is_empty() {
-            writer.write_record(head.iter().chain(["", "", "", "", ""].iter()))?;
+            writer.write_record(
+                head.iter()
+                    .chain(["", "", "", "", ""].iter())
+                    .map(|cell| csv_cell(cell).into_owned()),
+            )?;
         }
         for c in &entry.changes {
             // The configuration paths a change set, separated by spaces.
@@ -282,7 +341,11 @@ fn csv(entries: &[HistoryEntry]) -> anyhow::Result<String> {
                 c.outcome.as_str(),
                 configuration.as_str(),
             ];
-            writer.write_record(head.iter().chain(tail.iter()))?;
+            writer.write_record(
+                head.iter()
+                    .chain(tail.iter())
+                    .map(|cell| csv_cell(cell).into_owned()),
+            )?;
         }
     }
     let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;

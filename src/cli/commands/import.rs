@@ -11,7 +11,7 @@ use crate::config::credentials;
 use crate::config::sid::InstanceSid;
 use crate::config::Config;
 use crate::plan::address;
-use crate::state::{HistoryChange, InstanceRecord, Origin, StateStore};
+use crate::state::{HistoryChange, InstanceRecord, Origin};
 use crate::support::stop::{Interrupted, Stop};
 
 /// Imports one instance.
@@ -36,7 +36,7 @@ async fn run_async(
     let creds = credentials::resolve(&config.config, &args.name, spec)?;
     let location = context::state_location(settings, Some(&config.config))?;
     let wait = context::lock_wait(settings, args.lock_timeout, &stop);
-    let mut store = StateStore::open(&location, "import", &wait).await?;
+    let mut store = context::open_store(&location, "import", &wait).await?;
     let serial_before = store.state().serial;
     if let Some((other, _)) = store.state().instances.iter().find(|(name, r)| {
         **name != args.name
@@ -124,7 +124,7 @@ async fn run_async(
         config_sha256: Some(config.sha256.clone()),
         plan_sha256: None,
     };
-    context::finish_run(settings, &mut store, run, |state| {
+    context::finish_run(&mut store, run, |state| {
         state.pending.remove(&name);
         state.instances.insert(name.clone(), record);
     })

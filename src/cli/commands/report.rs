@@ -12,8 +12,8 @@ use crate::cli::context::{self, Scope};
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
 use crate::plan::{address, Action, DiagnosticKind, Plan};
-use crate::state::history::{self, HistoryEntry};
-use crate::support::text::plural_word;
+use crate::state::history::HistoryEntry;
+use crate::support::text::{csv_cell, markdown_cell, markdown_code, markdown_link, plural_word};
 
 /// The report as JSON.
 #[derive(Debug, Serialize)]
@@ -30,8 +30,10 @@ struct Report {
 struct TrailCheck {
     entries: usize,
     intact: bool,
-    /// Why not, naming the first broken entry.
+    /// Why not: the first problem `history verify` finds.
     broken: Option<String>,
+    /// Every problem `history verify` finds (empty: intact, as its exit code 0).
+    problems: Vec<String>,
 }
 
 /// One recorded instance.
@@ -77,40 +79,46 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus>
         .state
         .clone()
         .unwrap_or_else(crate::state::State::empty);
-    let verified = history::verify(&trail, state.history_sha256.as_deref());
-    let entries: Vec<HistoryEntry> = trail.into_iter().filter_map(Result::ok).collect();
+    // Intact exactly when `history verify` (without --allowed-signers) would exit 0.
+    let verified = crate::state::verify(
+        &trail,
+        planned.state.as_ref(),
+        crate::state::SignaturePolicy::default(),
+    );
+    let mut entries: Vec<HistoryEntry> = crate::state::trail::entries(&trail);
+    entries.extend(crate::state::trail::unwritten_entries(&state));
     let instances = state
         .instances
         .iter()
         .map(|(name, record)| {
             let addr = address(name);
             let observed = observed_status(&planned.plan, &addr);
-            // Its changes under every address it had (renames).
-            let addresses = crate::state::addresses_of(entries.iter(), &addr, false);
-            let changes: Vec<ChangeReport> = entries
+            // Its own changes, oldest first, across its renames and never another's that took
+            // one of its names later (`state::changes_of`).
+            let ours: Vec<(&HistoryEntry, &crate::state::HistoryChange)> =
+                crate::state::changes_of(&entries, &addr, false)
+                    .into_iter()
+                    .map(|(e, c)| (&entries[e], &entries[e].changes[c]))
+                    .collect();
+            let changes: Vec<ChangeReport> = ours
                 .iter()
-                .flat_map(|e| {
-                    let addresses = &addresses;
-                    e.changes
-                        .iter()
-                        .filter(move |c| addresses.contains(&c.address))
-                        .map(move |c| ChangeReport {
-                            time: e.time.clone(),
-                            command: e.command.clone(),
-                            action: c.action.clone(),
-                            flex_instance_sid: c.flex_instance_sid.clone(),
-                            outcome: c.outcome.clone(),
-                            run_url: e.provenance.run_url.clone(),
-                        })
+                .map(|(e, c)| ChangeReport {
+                    time: e.time.clone(),
+                    command: e.command.clone(),
+                    action: c.action.clone(),
+                    flex_instance_sid: c.flex_instance_sid.clone(),
+                    outcome: c.outcome.clone(),
+                    run_url: e.provenance.run_url.clone(),
                 })
                 .collect();
-            let recorded_by = entries.iter().rev().find(|e| {
-                e.changes.iter().any(|c| {
-                    addresses.contains(&c.address)
-                        && (c.outcome == "ok" || c.outcome == "ok (still provisioning)")
+            let recorded_by = ours
+                .iter()
+                .rev()
+                .find(|(_, c)| {
+                    (c.outcome == "ok" || c.outcome == "ok (still provisioning)")
                         && c.flex_instance_sid.as_deref() == Some(record.flex_instance_sid.as_str())
                 })
-            });
+                .map(|(e, _)| *e);
             InstanceReport {
                 address: addr.clone(),
                 account_sid: record.account_sid.to_string(),
@@ -141,12 +149,9 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus>
         state: location.describe(),
         trail: TrailCheck {
             entries: verified.entries,
-            intact: verified.broken.is_none(),
-            broken: verified.broken.map(|b| match b.entry {
-                // The trail has no entry at all, though the state anchors one.
-                0 => b.reason,
-                entry => format!("entry {entry}: {}", b.reason),
-            }),
+            intact: verified.intact(),
+            broken: verified.problems.first().map(ToString::to_string),
+            problems: verified.problems.iter().map(ToString::to_string).collect(),
         },
         instances,
     };
@@ -205,7 +210,7 @@ fn observed_status(plan: &Plan, addr: &str) -> Option<String> {
 fn markdown(report: &Report) -> String {
     let mut out = String::from("# flexform audit report\n\n");
     let _ = writeln!(out, "- Generated: {}", report.generated_at);
-    let _ = writeln!(out, "- State: {}", report.state);
+    let _ = writeln!(out, "- State: {}", markdown_cell(&report.state));
     let _ = writeln!(
         out,
         "- Audit trail: {} {}, {}\n",
@@ -213,53 +218,66 @@ fn markdown(report: &Report) -> String {
         plural_word(report.trail.entries, "entry", "entries"),
         match &report.trail.broken {
             None => "hash chain intact".to_owned(),
-            Some(why) => format!("**BROKEN**: {why}"),
+            Some(why) => {
+                let more = report.trail.problems.len().saturating_sub(1);
+                let more = if more > 0 {
+                    format!(" (and {more} more: run `flexform history verify`)")
+                } else {
+                    String::new()
+                };
+                format!("**BROKEN**: {}{more}", markdown_cell(why))
+            }
         }
     );
     out.push_str(
         "| instance | account | SID | status | recorded | by | run | findings |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
+    // Every cell escaped (`support::text`): `by` is `$USER@host`, a status or a finding can
+    // hold the API's words, and names come from a state that may have been edited by hand.
     for i in &report.instances {
         let _ = writeln!(
             out,
-            "| `{}` | `{}` | `{}` | {} | {} {} | {} | {} | {} |",
-            i.address,
-            i.account_sid,
-            i.flex_instance_sid,
-            i.status,
-            i.origin,
-            i.since.as_deref().unwrap_or(""),
-            i.by.as_deref().unwrap_or(""),
+            "| {} | {} | {} | {} | {} {} | {} | {} | {} |",
+            markdown_code(&i.address),
+            markdown_code(&i.account_sid),
+            markdown_code(&i.flex_instance_sid),
+            markdown_cell(&i.status),
+            markdown_cell(&i.origin),
+            markdown_cell(i.since.as_deref().unwrap_or("")),
+            markdown_cell(i.by.as_deref().unwrap_or("")),
             i.run_url
                 .as_deref()
-                .map_or_else(String::new, |u| format!("[run]({u})")),
+                .map_or_else(String::new, |u| markdown_link("run", u)),
             if i.findings.is_empty() {
                 "none".to_owned()
             } else {
-                i.findings.join("; ").replace('|', "\\|")
+                markdown_cell(&i.findings.join("; "))
             }
         );
     }
+    // A list item ends at a line break too: the same escaping keeps each change one item.
     for i in report.instances.iter().filter(|i| !i.changes.is_empty()) {
-        let _ = writeln!(out, "\n#### `{}`\n", i.address);
+        let _ = writeln!(out, "\n#### {}\n", markdown_code(&i.address));
         for c in &i.changes {
             let _ = writeln!(
                 out,
                 "- {} {} {} {} ({}){}",
-                c.time,
-                c.command,
-                c.action,
-                c.flex_instance_sid.as_deref().unwrap_or("-"),
-                c.outcome,
+                markdown_cell(&c.time),
+                markdown_cell(&c.command),
+                markdown_cell(&c.action),
+                markdown_cell(c.flex_instance_sid.as_deref().unwrap_or("-")),
+                markdown_cell(&c.outcome),
                 c.run_url
                     .as_deref()
-                    .map_or_else(String::new, |u| format!(" [run]({u})"))
+                    .map_or_else(String::new, |u| format!(" {}", markdown_link("run", u)))
             );
         }
     }
     out
 }
 
+/// One row per recorded instance, every cell made safe for a spreadsheet
+/// (`support::text::csv_cell`): `by` is `$USER@host`.
 fn csv(report: &Report) -> anyhow::Result<String> {
     let mut writer = ::csv::Writer::from_writer(Vec::new());
     writer.write_record([
@@ -277,7 +295,8 @@ fn csv(report: &Report) -> anyhow::Result<String> {
     ])?;
     for i in &report.instances {
         let changes = i.changes.len().to_string();
-        writer.write_record([
+        let findings = i.findings.join("; ");
+        let row = [
             i.address.as_str(),
             i.account_sid.as_str(),
             i.flex_instance_sid.as_str(),
@@ -287,9 +306,10 @@ fn csv(report: &Report) -> anyhow::Result<String> {
             i.by.as_deref().unwrap_or(""),
             i.run_url.as_deref().unwrap_or(""),
             changes.as_str(),
-            i.findings.join("; ").as_str(),
+            findings.as_str(),
             if report.trail.intact { "true" } else { "false" },
-        ])?;
+        ];
+        writer.write_record(row.iter().map(|cell| csv_cell(cell).into_owned()))?;
     }
     let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(String::from_utf8(bytes)?)

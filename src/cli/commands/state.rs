@@ -9,7 +9,7 @@ use crate::cli::settings::Settings;
 use crate::plan::address;
 use crate::plan::render;
 use crate::state::lock::{self, ForceUnlock};
-use crate::state::{HistoryChange, State, StateError, StateLocation, StateStore};
+use crate::state::{HistoryChange, State, StateError, StateLocation};
 use crate::support::stop::Stop;
 
 /// Runs a `state` subcommand.
@@ -116,7 +116,7 @@ async fn run_async(
             // would refuse it afterwards.
             context::check_one_address(&pushed)
                 .map_err(|e| anyhow::anyhow!("{e}; nothing was pushed"))?;
-            let mut store = StateStore::open(location, "state push", &wait).await?;
+            let mut store = context::open_store(location, "state push", &wait).await?;
             let current = store.state().clone();
             if store.exists() && !force {
                 if pushed.lineage != current.lineage {
@@ -141,7 +141,7 @@ async fn run_async(
                 }
             }
             let serial_before = current.serial;
-            context::finish_push(settings, &mut store, serial_before, pushed).await?;
+            context::finish_push(&mut store, serial_before, pushed).await?;
             settings.out.data_line(format!(
                 "Pushed {} to {} (serial {}).",
                 file.display(),
@@ -155,7 +155,7 @@ async fn run_async(
             name, lock_timeout, ..
         } => {
             let wait = context::lock_wait(settings, *lock_timeout, &stop);
-            let mut store = StateStore::open(location, "state rm", &wait).await?;
+            let mut store = context::open_store(location, "state rm", &wait).await?;
             let serial_before = store.state().serial;
             let sid = store
                 .state()
@@ -174,7 +174,7 @@ async fn run_async(
                 config_sha256: None,
                 plan_sha256: None,
             };
-            context::finish_run(settings, &mut store, run, |state| {
+            context::finish_run(&mut store, run, |state| {
                 state.instances.remove(name);
                 state.pending.remove(name);
             })
@@ -198,7 +198,7 @@ async fn run_async(
                 bail!("`{old}` is both the old and the new name: nothing to move. Nothing was changed");
             }
             let wait = context::lock_wait(settings, *lock_timeout, &stop);
-            let mut store = StateStore::open(location, "state mv", &wait).await?;
+            let mut store = context::open_store(location, "state mv", &wait).await?;
             let serial_before = store.state().serial;
             let refusal = match (
                 store.state().instances.get(&old),
@@ -233,7 +233,7 @@ async fn run_async(
                 config_sha256: None,
                 plan_sha256: None,
             };
-            context::finish_run(settings, &mut store, run, |state| {
+            context::finish_run(&mut store, run, |state| {
                 if let Some(record) = state.instances.remove(&old) {
                     state.instances.insert(new.clone(), record);
                 }

@@ -1,0 +1,543 @@
+//! `history verify` as a pure function: a trail's exact lines and the state checked against
+//! each other, trusting nothing that can be checked. Every problem is reported (not only the
+//! first), each naming its line or serials; a trail verifies only when there is none.
+//! With allowed signers, every entry (from a serial on) must carry a valid SSH signature by
+//! one of them.
+
+use super::history::{HistoryEntry, CHAIN_START};
+use super::model::State;
+use super::signing::AllowedSigners;
+use super::trail::{signed_message, TrailLine};
+
+/// What signatures `verify` requires.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SignaturePolicy<'a> {
+    /// The keys allowed to sign (`--allowed-signers`); `None`: signatures are not required.
+    pub allowed: Option<&'a AllowedSigners>,
+    /// Entries whose run ended before this serial may be unsigned (`--signed-since`).
+    pub signed_since: u64,
+}
+
+/// One thing wrong with a trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The trail line it is about, counting from 1; `None`: the trail or the state as a whole.
+    pub line: Option<usize>,
+    /// What is wrong and what it means, in one sentence.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
+/// What `history verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verified {
+    /// Lines in the trail.
+    pub entries: usize,
+    /// Entries before the chain began (written by an older flexform), accepted as they are.
+    pub legacy: usize,
+    /// Entries that carry a signature (checked against the allowed signers when given).
+    pub signed: usize,
+    /// Entries kept in the state because they could not be written to the trail.
+    pub unwritten: usize,
+    /// Everything wrong, in trail order; empty: the trail verifies.
+    pub problems: Vec<Problem>,
+}
+
+impl Verified {
+    /// Whether the trail verifies (what `history verify`'s exit code 0 and `report` say).
+    pub fn intact(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+fn problem(line: Option<usize>, reason: impl Into<String>) -> Problem {
+    Problem {
+        line,
+        reason: reason.into(),
+    }
+}
+
+/// Checks `trail` (oldest first, exact lines) against itself, against `state` (its anchor,
+/// serial and unwritten entries; `None`: there is no state) and, when given, the allowed
+/// signers.
+pub fn verify(trail: &[TrailLine], state: Option<&State>, policy: SignaturePolicy<'_>) -> Verified {
+    let mut report = Verified {
+        entries: trail.len(),
+        ..Verified::default()
+    };
+    let problems = &mut report.problems;
+    // The digest of the line before, and of the last line that held an entry (a link over a
+    // broken line to the entry before it is accepted: an append cut, then written whole).
+    let mut previous: Option<String> = None;
+    let mut last_good: Option<String> = None;
+    let mut previous_broken = false;
+    let mut chained = false;
+    let mut last_chained: Option<(usize, &HistoryEntry)> = None;
+    for line in trail {
+        let number = line.number;
+        match &line.entry {
+            Err(why) => {
+                problems.push(problem(
+                    Some(number),
+                    format!("it is not a history entry: {why}"),
+                ));
+                previous_broken = true;
+                // Its serials are unknown: the next entry's are not held against the one before.
+                last_chained = None;
+            }
+            Ok(entry) => {
+                match &entry.prev_sha256 {
+                    None if !chained => report.legacy += 1,
+                    None => problems.push(problem(
+                        Some(number),
+                        "it carries no link to the line before it, inside the chain",
+                    )),
+                    Some(prev) => {
+                        let expected = previous.as_deref().unwrap_or(CHAIN_START);
+                        let over_broken =
+                            previous_broken && prev == last_good.as_deref().unwrap_or(CHAIN_START);
+                        if prev != expected && !over_broken {
+                            problems.push(problem(
+                                Some(number),
+                                format!(
+                                    "it does not follow line {}: a line before it was edited, deleted or moved, or it was",
+                                    number - 1
+                                ),
+                            ));
+                        }
+                        chained = true;
+                        // Every run's write raises the serial: an entry that does not is not
+                        // one flexform wrote (and could hide between two real ones).
+                        if entry.serial_after <= entry.serial_before {
+                            problems.push(problem(
+                                Some(number),
+                                format!(
+                                    "it ends at serial {}, not after its start at serial {}: flexform never writes such an entry",
+                                    entry.serial_after, entry.serial_before
+                                ),
+                            ));
+                        }
+                        if let Some((at, before)) = last_chained {
+                            if entry.serial_before != before.serial_after {
+                                problems.push(problem(
+                                    Some(number),
+                                    format!(
+                                        "it starts at serial {}, but line {at} ended at serial {}: {}",
+                                        entry.serial_before,
+                                        before.serial_after,
+                                        if entry.serial_before > before.serial_after {
+                                            "the state changed without an entry, or entries were deleted"
+                                        } else {
+                                            "entries were moved or replayed"
+                                        }
+                                    ),
+                                ));
+                            }
+                        }
+                        last_chained = Some((number, entry));
+                    }
+                }
+                signature(&mut report.signed, problems, Some(number), line, policy);
+                last_good = Some(line.digest());
+                previous_broken = false;
+            }
+        }
+        previous = Some(line.digest());
+    }
+    let problems = &mut report.problems;
+    let Some(state) = state else {
+        if !trail.is_empty() {
+            problems.push(problem(
+                None,
+                format!(
+                    "there is no state, but the trail holds {} {}: the state was deleted or moved",
+                    trail.len(),
+                    crate::support::text::plural_word(trail.len(), "line", "lines")
+                ),
+            ));
+        }
+        return report;
+    };
+    // The newest entry the state vouches for: the anchored line, or the last one waiting.
+    let mut newest: Option<HistoryEntry> = None;
+    match state.history_sha256.as_deref() {
+        None => {
+            let all_legacy = !trail.is_empty() && !chained && report.legacy == trail.len();
+            if state.serial > 0 && !all_legacy {
+                problems.push(problem(
+                    None,
+                    if trail.is_empty() {
+                        format!("the state is at serial {} but there is no trail, and the state anchors no entry: the trail was deleted and the state's anchor (history_sha256) removed", state.serial)
+                    } else {
+                        format!("the state is at serial {} but anchors no entry (history_sha256 is missing): the anchor was removed", state.serial)
+                    },
+                ));
+            }
+        }
+        Some(anchor) if trail.is_empty() => problems.push(problem(
+            None,
+            format!("the trail is missing or empty, but the state anchors entry SHA-256 {anchor}: the trail was deleted or emptied"),
+        )),
+        Some(anchor) => match trail.iter().rposition(|l| l.digest() == anchor) {
+            Some(at) => {
+                newest = trail[at].entry.clone().ok();
+                if at + 1 < trail.len() {
+                    problems.push(problem(
+                        Some(trail[at + 1].number),
+                        format!(
+                            "it and every line after it come after line {}, the newest entry the state records: they were added after the state was written",
+                            trail[at].number
+                        ),
+                    ));
+                }
+            }
+            None => problems.push(problem(
+                Some(trail[trail.len() - 1].number),
+                "the state anchors an entry the trail does not hold: the trail was cut, or its last entry edited",
+            )),
+        },
+    }
+    if !state.history_unwritten.is_empty() {
+        report.unwritten = state.history_unwritten.len();
+        let mut link = state.history_sha256.clone();
+        for text in &state.history_unwritten {
+            let line = super::trail::parse_line(0, text.as_bytes(), true);
+            match &line.entry {
+                Ok(entry) => {
+                    problems.push(problem(
+                        None,
+                        format!(
+                            "the trail is missing {}: it could not be written when its run ended and waits in the state; the next command that can write the trail writes it",
+                            super::trail::describe(entry)
+                        ),
+                    ));
+                    let follows = match &link {
+                        Some(link) => entry.prev_sha256.as_deref() == Some(link.as_str()),
+                        None => true,
+                    };
+                    if !follows {
+                        problems.push(problem(
+                            None,
+                            format!("{} does not follow the trail's newest entry: the state or the trail was edited", super::trail::describe(entry)),
+                        ));
+                    }
+                    signature(&mut report.signed, problems, None, &line, policy);
+                    newest = Some(entry.clone());
+                }
+                Err(why) => problems.push(problem(
+                    None,
+                    format!("an entry waiting in the state is not a history entry: {why}"),
+                )),
+            }
+            link = Some(line.digest());
+        }
+    }
+    let newest = newest.or_else(|| {
+        chained
+            .then(|| last_chained.map(|(_, e)| e.clone()))
+            .flatten()
+    });
+    if let Some(newest) = newest.filter(|e| e.prev_sha256.is_some()) {
+        if newest.serial_after != state.serial {
+            problems.push(problem(
+                None,
+                if state.serial > newest.serial_after {
+                    format!(
+                        "the state is at serial {} but the newest entry ends at serial {}: serials {} to {} have no entry (a run died before writing it, or the state was changed outside flexform); the next command that writes the state records what it finds",
+                        state.serial,
+                        newest.serial_after,
+                        newest.serial_after + 1,
+                        state.serial
+                    )
+                } else {
+                    format!(
+                        "the newest entry ends at serial {}, but the state is only at serial {}: the state was replaced by an older one",
+                        newest.serial_after, state.serial
+                    )
+                },
+            ));
+        }
+    }
+    report
+}
+
+/// Checks one entry's signature against the policy, counting it when present.
+fn signature(
+    signed: &mut usize,
+    problems: &mut Vec<Problem>,
+    number: Option<usize>,
+    line: &TrailLine,
+    policy: SignaturePolicy<'_>,
+) {
+    let Ok(entry) = &line.entry else { return };
+    let what = || match number {
+        Some(_) => format!(
+            "the entry for serials {} -> {}",
+            entry.serial_before, entry.serial_after
+        ),
+        None => super::trail::describe(entry),
+    };
+    if entry.signature.is_some() {
+        *signed += 1;
+    }
+    let Some(allowed) = policy.allowed else {
+        return;
+    };
+    if entry.serial_after < policy.signed_since {
+        return;
+    }
+    let Some(armored) = &entry.signature else {
+        problems.push(problem(
+            number,
+            format!(
+                "{} is not signed, but every entry must be signed by an allowed key{}",
+                what(),
+                if policy.signed_since > 0 {
+                    format!(" from serial {} on", policy.signed_since)
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+        return;
+    };
+    let text = line.text();
+    let Some(message) = signed_message(&text) else {
+        problems.push(problem(
+            number,
+            format!("{}: its signature is not the line's last field", what()),
+        ));
+        return;
+    };
+    let at = humantime::parse_rfc3339(&entry.time).ok();
+    if let Err(why) = allowed.verify(message.as_bytes(), armored, at) {
+        problems.push(problem(
+            number,
+            format!("{} is wrongly signed: {why}", what()),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::trail::{parse_file, seal};
+
+    /// A trail of `n` entries as flexform writes them, and the state that anchors it.
+    fn written(n: usize) -> (Vec<String>, State) {
+        let mut lines: Vec<String> = Vec::new();
+        for i in 0..n {
+            let mut entry = HistoryEntry::new("apply", i as u64, i as u64 + 1, Vec::new());
+            entry.time = format!("2026-01-01T00:00:0{i}Z");
+            let prev = lines.last().map_or(CHAIN_START.to_owned(), |l| {
+                crate::support::hash::sha256_hex(l.as_bytes())
+            });
+            lines.push(seal(&mut entry, prev, None).unwrap());
+        }
+        let mut state = State::empty();
+        state.serial = n as u64;
+        state.history_sha256 = lines
+            .last()
+            .map(|l| crate::support::hash::sha256_hex(l.as_bytes()));
+        (lines, state)
+    }
+
+    fn check(lines: &[String], state: Option<&State>) -> Verified {
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        verify(
+            &parse_file(text.as_bytes()),
+            state,
+            SignaturePolicy::default(),
+        )
+    }
+
+    fn lines_of(report: &Verified) -> Vec<Option<usize>> {
+        report.problems.iter().map(|p| p.line).collect()
+    }
+
+    #[test]
+    fn an_untouched_trail_verifies() {
+        let (lines, state) = written(4);
+        let report = check(&lines, Some(&state));
+        assert!(report.intact(), "{:?}", report.problems);
+        assert_eq!((report.entries, report.legacy), (4, 0));
+        // No state, no trail: nothing to contradict.
+        assert!(check(&[], None).intact());
+        assert!(check(&[], Some(&State::empty())).intact());
+    }
+
+    #[test]
+    fn edits_deletions_swaps_and_cuts_name_their_line() {
+        let (lines, state) = written(4);
+        let mut edited = lines.clone();
+        edited[1] = edited[1].replace("\"apply\"", "\"import\"");
+        assert_eq!(lines_of(&check(&edited, Some(&state))), [Some(3)]);
+        let mut deleted = lines.clone();
+        deleted.remove(1);
+        let report = check(&deleted, Some(&state));
+        assert_eq!(report.problems[0].line, Some(2), "{:?}", report.problems);
+        let mut swapped = lines.clone();
+        swapped.swap(1, 2);
+        assert_eq!(check(&swapped, Some(&state)).problems[0].line, Some(2));
+        let cut = &lines[..3];
+        let report = check(cut, Some(&state));
+        assert!(
+            report.problems[0].reason.contains("cut"),
+            "{:?}",
+            report.problems
+        );
+        let mut last_edited = lines.clone();
+        last_edited[3] = last_edited[3].replace("\"apply\"", "\"import\"");
+        assert!(!check(&last_edited, Some(&state)).intact());
+    }
+
+    #[test]
+    fn a_cut_trail_with_its_anchor_removed_is_broken() {
+        let (lines, mut state) = written(3);
+        state.history_sha256 = None;
+        let report = check(&lines[..1], Some(&state));
+        assert!(!report.intact());
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.reason.contains("anchors no entry")),
+            "{:?}",
+            report.problems
+        );
+        // And the serial says so too: the newest entry ends at 1, the state is at 3.
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.reason.contains("serials 2 to 3 have no entry")),
+            "{:?}",
+            report.problems
+        );
+    }
+
+    #[test]
+    fn a_deleted_trail_is_broken_with_or_without_its_anchor() {
+        let (_, state) = written(2);
+        let report = check(&[], Some(&state));
+        assert!(report.problems[0].reason.contains("missing or empty"));
+        let mut bare = state.clone();
+        bare.history_sha256 = None;
+        let report = check(&[], Some(&bare));
+        assert!(
+            report.problems[0].reason.contains("no trail"),
+            "{:?}",
+            report.problems
+        );
+        // A deleted state with its trail left is broken too.
+        let (lines, _) = written(2);
+        assert!(check(&lines, None).problems[0].reason.contains("no state"));
+    }
+
+    #[test]
+    fn lines_after_the_anchored_one_are_broken() {
+        let (mut lines, state) = written(3);
+        // A correctly chained forged entry appended after the anchored one.
+        let mut forged = HistoryEntry::new("apply", 3, 4, Vec::new());
+        let prev = crate::support::hash::sha256_hex(lines[2].as_bytes());
+        lines.push(seal(&mut forged, prev, None).unwrap());
+        let report = check(&lines, Some(&state));
+        assert_eq!(lines_of(&report), [Some(4)], "{:?}", report.problems);
+        assert!(report.problems[0].reason.contains("added after"));
+    }
+
+    #[test]
+    fn an_unknown_field_breaks_its_line() {
+        let (mut lines, state) = written(2);
+        lines[0] = lines[0].replacen('{', "{\"approved_by\":\"cfo\",", 1);
+        let report = check(&lines, Some(&state));
+        assert_eq!(report.problems[0].line, Some(1));
+        assert!(
+            report.problems[0].reason.contains("approved_by"),
+            "{:?}",
+            report.problems
+        );
+    }
+
+    #[test]
+    fn a_cut_line_is_the_only_broken_one_when_the_next_entry_links_over_it() {
+        let (lines, state) = written(2);
+        // Line 2 was cut by a full disk, then written whole by the next command.
+        let text = format!("{}\n{}\n{}\n", lines[0], &lines[1][..30], lines[1]);
+        let report = verify(
+            &parse_file(text.as_bytes()),
+            Some(&state),
+            SignaturePolicy::default(),
+        );
+        assert_eq!(lines_of(&report), [Some(2)], "{:?}", report.problems);
+        // Linked to the fragment itself (an append after a crash): the same.
+        let (mut lines, _) = written(1);
+        lines.push(lines[0][..30].to_owned());
+        let mut next = HistoryEntry::new("apply", 1, 2, Vec::new());
+        let prev = crate::support::hash::sha256_hex(lines[1].as_bytes());
+        lines.push(seal(&mut next, prev, None).unwrap());
+        let mut state = State::empty();
+        state.serial = 2;
+        state.history_sha256 = Some(crate::support::hash::sha256_hex(lines[2].as_bytes()));
+        assert_eq!(lines_of(&check(&lines, Some(&state))), [Some(2)]);
+    }
+
+    #[test]
+    fn unwritten_entries_and_serial_gaps_name_their_serials() {
+        let (lines, mut state) = written(2);
+        let mut waiting = HistoryEntry::new("apply", 2, 3, Vec::new());
+        let line = seal(&mut waiting, state.history_sha256.clone().unwrap(), None).unwrap();
+        state.history_unwritten = vec![line];
+        state.serial = 3;
+        let report = check(&lines, Some(&state));
+        assert_eq!(report.unwritten, 1);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(report.problems[0].reason.contains("serials 2 -> 3"));
+        // The state moved on without an entry.
+        let (lines, mut state) = written(2);
+        state.serial = 5;
+        let report = check(&lines, Some(&state));
+        assert!(report.problems[0]
+            .reason
+            .contains("serials 3 to 5 have no entry"));
+        // Entries that do not follow each other's serials.
+        let (mut lines, _) = written(2);
+        let mut skipping = HistoryEntry::new("apply", 4, 5, Vec::new());
+        let prev = crate::support::hash::sha256_hex(lines[1].as_bytes());
+        lines.push(seal(&mut skipping, prev, None).unwrap());
+        let mut state = State::empty();
+        state.serial = 5;
+        state.history_sha256 = Some(crate::support::hash::sha256_hex(lines[2].as_bytes()));
+        let report = check(&lines, Some(&state));
+        assert_eq!(lines_of(&report), [Some(3)], "{:?}", report.problems);
+    }
+
+    #[test]
+    fn older_entries_without_links_are_a_legacy_prefix_only() {
+        let legacy = HistoryEntry::new("apply", 0, 1, Vec::new()).to_line();
+        let mut chained = HistoryEntry::new("import", 1, 2, Vec::new());
+        let prev = crate::support::hash::sha256_hex(legacy.as_bytes());
+        let chained = seal(&mut chained, prev, None).unwrap();
+        let mut state = State::empty();
+        state.serial = 2;
+        state.history_sha256 = Some(crate::support::hash::sha256_hex(chained.as_bytes()));
+        let report = check(&[legacy.clone(), chained.clone()], Some(&state));
+        assert_eq!(report.legacy, 1);
+        assert!(report.intact(), "{:?}", report.problems);
+        // A link-less entry after the chain began is a break.
+        let report = check(&[legacy.clone(), chained, legacy.clone()], None);
+        assert_eq!(report.problems[0].line, Some(3));
+        // A trail of an older flexform only, with a state that never anchored: accepted.
+        let mut old = State::empty();
+        old.serial = 1;
+        assert!(check(&[legacy], Some(&old)).intact());
+    }
+}
