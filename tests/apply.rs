@@ -833,6 +833,7 @@ enum JsonEvent {
         flex_instance_sid: String,
         ready: bool,
         still_provisioning: Option<String>,
+        configuration_error: Option<String>,
         elapsed_seconds: f64,
     },
     ApplyNotStarted {
@@ -863,6 +864,7 @@ enum JsonEvent {
         moved: usize,
         updated: usize,
         failed: usize,
+        configuration_failed: usize,
         not_started: usize,
     },
 }
@@ -930,6 +932,7 @@ async fn apply_json_prints_one_event_per_line() {
                 moved: 0,
                 updated: 0,
                 failed: 0,
+                configuration_failed: 0,
                 not_started: 0,
             })
         ),
@@ -944,6 +947,7 @@ async fn apply_json_prints_one_event_per_line() {
                 flex_instance_sid,
                 ready: true,
                 still_provisioning: None,
+                configuration_error: None,
                 elapsed_seconds,
             } if a == address => {
                 Some((action.clone(), flex_instance_sid.clone(), *elapsed_seconds))

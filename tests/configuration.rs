@@ -365,3 +365,251 @@ async fn an_adopted_instance_still_provisioning_is_configured_once_ready() {
     assert_eq!(live(&t)["ui_language"], "fr");
     assert!(t.state().instances["a"].configuration.is_some());
 }
+
+/// Issue 24's defects, end to end against the simulator.
+mod never_lies {
+    use super::*;
+
+    fn drift_code(out: &common::Outcome) -> Option<i32> {
+        out.code
+    }
+
+    /// A path removed from the block is no longer managed: its record goes (no POST), and a
+    /// change of it outside flexform is not drift.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_removed_declaration_drops_its_record_and_never_drifts() {
+        let t = project("ui_language: fr\nui_attributes:\n  logLevel: debug\n").await;
+        applied(&t).await;
+        t.write_config(&with_configuration("ui_attributes:\n  logLevel: debug\n"));
+        let plan = t.run_read_only(&["plan", "--detailed-exitcode"]).await;
+        plan.assert_exit(0)
+            .assert_stdout_contains("No changes.")
+            .assert_stdout_contains("Apply records the Flex configuration of flex_instance.a");
+        let posts = t.stats().configuration_updates;
+        let apply = t.run(&["apply", "--auto-approve"]).await;
+        apply
+            .assert_exit(0)
+            .assert_stderr_contains("Recorded the Flex configuration of 1 instance");
+        assert_eq!(t.stats().configuration_updates, posts, "nothing sent");
+        let record = t.state().instances["a"].configuration.clone().unwrap();
+        assert!(!record.0.contains_key("ui_language"), "{record:?}");
+        assert!(record.0.contains_key("ui_attributes.logLevel"));
+        let entry = t.history().pop().unwrap();
+        assert_eq!(entry.changes[0].action, "record", "{entry:?}");
+        // The console changes what flexform no longer manages: no drift.
+        t.sim()
+            .set_configuration(&account(1), json!({"ui_language": "de"}))
+            .unwrap();
+        let drift = t.run_read_only(&["drift"]).await;
+        assert_eq!(drift_code(&drift), Some(0), "{drift:?}");
+        // Nothing declared at all any more: the whole record goes.
+        t.write_config(&ConfigBuilder::new().instance("a", &account(1)));
+        t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+        assert!(t.state().instances["a"].configuration.is_none());
+    }
+
+    /// Changed in the console, then declared as the console has it: no drift (apply would
+    /// change nothing), and apply records it, which arms drift for the next change.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_console_change_then_declared_is_no_drift_and_arms_the_next() {
+        let t = project("ui_language: fr\n").await;
+        applied(&t).await;
+        t.sim()
+            .set_configuration(&account(1), json!({"ui_language": "de"}))
+            .unwrap();
+        t.run_read_only(&["drift"]).await.assert_exit(2);
+        t.write_config(&with_configuration("ui_language: de\n"));
+        let drift = t.run_read_only(&["drift"]).await;
+        assert_eq!(drift_code(&drift), Some(0), "{drift:?}");
+        let posts = t.stats().configuration_updates;
+        t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+        assert_eq!(t.stats().configuration_updates, posts, "nothing sent");
+        t.run_read_only(&["drift"]).await.assert_exit(0);
+        t.sim()
+            .set_configuration(&account(1), json!({"ui_language": "es"}))
+            .unwrap();
+        let drift = t.run_read_only(&["drift"]).await;
+        drift.assert_exit(2);
+        assert!(
+            format!("{}{}", drift.stdout, drift.stderr).contains("ui_language"),
+            "{drift:?}"
+        );
+    }
+
+    /// Declared values already in place from the first apply: recorded (no POST), so that a
+    /// later console change is drift.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn values_already_in_place_are_recorded_and_arm_drift() {
+        let t = project("ui_language: fr\n").await;
+        // The instance first, without a block; then a block with the values it has.
+        t.write_config(&ConfigBuilder::new().instance("a", &account(1)));
+        applied(&t).await;
+        t.write_config(&with_configuration("ui_attributes:\n  logLevel: info\n"));
+        assert_eq!(live(&t)["ui_attributes"]["logLevel"], "info");
+        let posts = t.stats().configuration_updates;
+        t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+        assert_eq!(t.stats().configuration_updates, posts, "nothing sent");
+        assert!(t.state().instances["a"].configuration.is_some());
+        let mut attributes = live(&t)["ui_attributes"].clone();
+        attributes["logLevel"] = json!("debug");
+        t.sim()
+            .set_configuration(&account(1), json!({ "ui_attributes": attributes }))
+            .unwrap();
+        t.run_read_only(&["drift"]).await.assert_exit(2);
+    }
+
+    /// A create whose configuration POST took effect but was answered 500: counted created,
+    /// with a failed configuration, in the summary, the events and the history (with the paths
+    /// sent); the next apply records what is in place.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_created_instance_whose_configuration_fails_is_counted_created() {
+        let t = project("ui_language: fr\n").await;
+        t.sim().set_faults(flexform::sim::Faults {
+            configuration_error_after_commit: 1,
+            ..flexform::sim::Faults::default()
+        });
+        let apply = t.run(&["apply", "--auto-approve", "--json"]).await;
+        apply.assert_exit(1);
+        let events: Vec<serde_json::Value> = apply
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let complete = events
+            .iter()
+            .find(|e| e["type"] == "apply_complete")
+            .unwrap_or_else(|| panic!("{events:#?}"));
+        assert!(
+            complete["configuration_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("500")),
+            "{complete:#}"
+        );
+        let summary = events.last().unwrap();
+        assert_eq!(summary["created"], 1, "{summary:#}");
+        assert_eq!(summary["failed"], 0, "{summary:#}");
+        assert_eq!(summary["configuration_failed"], 1, "{summary:#}");
+        let sid = t.sim_sid(&account(1));
+        assert_eq!(t.state().instances["a"].flex_instance_sid.as_str(), sid);
+        let change = &t.history().pop().unwrap().changes[0];
+        assert_eq!(change.action, "create");
+        assert!(
+            change
+                .outcome
+                .starts_with("ok; its Flex configuration failed"),
+            "{change:?}"
+        );
+        assert_eq!(change.configuration, ["ui_language"], "the paths sent");
+        assert_eq!(live(&t)["ui_language"], "fr", "the update did apply");
+        // The text summary says the same.
+        let text = project("ui_language: fr\n").await;
+        text.sim().set_faults(flexform::sim::Faults {
+            configuration_error_after_commit: 1,
+            ..flexform::sim::Faults::default()
+        });
+        let out = text.run(&["apply", "--auto-approve"]).await;
+        out.assert_exit(1).assert_stdout_contains(
+            "Apply finished with errors. Resources: 1 created (ready), 0 adopted, 0 failed, 1 with a failed configuration.",
+        );
+        // The next apply finds the value in place: it records it, nothing is sent.
+        let posts = t.stats().configuration_updates;
+        t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+        assert_eq!(t.stats().configuration_updates, posts);
+        t.run_read_only(&["drift"]).await.assert_exit(0);
+        assert!(t.state().instances["a"].configuration.is_some());
+    }
+
+    /// A saved update for an instance that was deleted and replaced outside flexform is
+    /// refused: the configuration the account now has belongs to another instance.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_saved_update_never_lands_on_another_instance() {
+        let t = project("ui_language: fr\n").await;
+        applied(&t).await;
+        let planned = t.sim_sid(&account(1));
+        t.write_config(&with_configuration("ui_language: de\n"));
+        t.run(&["plan", "--out", "plan.json"]).await.assert_exit(0);
+        assert!(t.sim().delete_instance(&planned));
+        let other = t.create_directly(&account(1), None).await;
+        let posts = t.stats().configuration_updates;
+        let apply = t.run(&["apply", "plan.json"]).await;
+        apply
+            .assert_exit(1)
+            .assert_stderr_contains(&format!("belongs to {other}, not to {planned}"));
+        assert_eq!(t.stats().configuration_updates, posts, "nothing sent");
+        assert!(
+            !t.history().pop().unwrap().changes[0]
+                .outcome
+                .starts_with("ok"),
+            "not recorded as updated"
+        );
+    }
+
+    /// Counts: a create that also configures is an update in the plan's summary, its JSON and
+    /// Markdown, and the `Applying:` line.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_create_that_configures_counts_as_an_update_everywhere() {
+        let t = project("ui_language: fr\n").await;
+        let plan = t.run_read_only(&["plan"]).await;
+        plan.assert_stdout_contains("Plan: 1 to create, 0 to adopt, 1 to update, 0 unchanged.");
+        let json = t.run_read_only(&["plan", "--json"]).await.json();
+        assert_eq!(json["summary"]["update"], 1);
+        let md = t.run_read_only(&["plan", "--format", "markdown"]).await;
+        md.assert_stdout_contains("| 1 | 0 | 0 | 1 | 0 | 0 |");
+        let apply = t.run(&["apply", "--auto-approve"]).await;
+        apply
+            .assert_exit(0)
+            .assert_stderr_contains("Applying: 1 to create, 0 to adopt, 0 to move, 1 to update.");
+        apply.assert_stdout_contains("1 created (ready), 0 adopted, 1 updated, 0 failed");
+    }
+
+    /// Integers beyond 2^53 are sent exactly; beyond 64 bits (or decimals with more digits
+    /// than a JSON number keeps) they are refused at validate, where they are.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn big_numbers_keep_their_exact_value_or_are_refused() {
+        let t = project("ui_attributes:\n  big: 12345678901234567890\n").await;
+        applied(&t).await;
+        assert_eq!(
+            live(&t)["ui_attributes"]["big"].to_string(),
+            "12345678901234567890"
+        );
+        t.write_config(&with_configuration(
+            "ui_attributes:\n  huge: 123456789012345678901234567890\n",
+        ));
+        let out = t.run_read_only(&["validate"]).await;
+        out.assert_exit(1)
+            .assert_stderr_contains("flexform.yaml:7:15")
+            .assert_stderr_contains("cannot be sent exactly");
+    }
+
+    /// List items are checked against the schema's item type, and keys with control
+    /// characters are refused, each at its line.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn list_items_and_control_character_keys_are_refused_where_they_are() {
+        let t = project("serverless_service_sids: [1, {x: 2}]\n").await;
+        let out = t.run_read_only(&["validate"]).await;
+        out.assert_exit(1)
+            .assert_stderr_contains("flexform.yaml:6:33")
+            .assert_stderr_contains("invalid item 1 of `serverless_service_sids`: expected a string matching ^ZS[0-9a-fA-F]{32}$, found the number 1");
+        t.write_config(&with_configuration("ui_attributes:\n  \"a\\nb\": 1\n"));
+        let out = t.run_read_only(&["validate"]).await;
+        out.assert_exit(1)
+            .assert_stderr_contains("flexform.yaml:7:9")
+            .assert_stderr_contains("contains a control character");
+    }
+
+    /// Only the case of `account_sid` changed: the same account, no refusal, no change.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_case_of_an_account_sid_is_not_a_move_between_accounts() {
+        let t = project("ui_language: fr\n").await;
+        let lower = account(0xabcdef);
+        t.write_config(&ConfigBuilder::new().instance("a", &lower));
+        applied(&t).await;
+        let upper = format!("AC{}", lower[2..].to_uppercase());
+        assert_ne!(upper, lower);
+        t.write_config(&ConfigBuilder::new().instance("a", &upper));
+        let plan = t.run_read_only(&["plan", "--detailed-exitcode"]).await;
+        plan.assert_exit(0).assert_stdout_contains("No changes.");
+        t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+        assert_eq!(t.sim().instances().len(), 1, "no second instance");
+    }
+}

@@ -31,7 +31,12 @@ impl Case {
     /// A project on the simulator, on the local file or (`pg`) a fresh PostgreSQL workspace;
     /// `None` when PostgreSQL is not available (a failure in CI).
     async fn new(pg: bool, test: &str) -> Option<Case> {
-        let t = Test::with_sim_ready_after(Duration::ZERO).await;
+        Self::with_ready_after(pg, test, Duration::ZERO).await
+    }
+
+    /// [`Case::new`], with the simulator's instances ready only after `ready_after`.
+    async fn with_ready_after(pg: bool, test: &str, ready_after: Duration) -> Option<Case> {
+        let t = Test::with_sim_ready_after(ready_after).await;
         if !pg {
             return Some(Case {
                 t,
@@ -316,6 +321,10 @@ on_both_backends!(
     unknown_field_added,
     entries_swapped,
     middle_entry_edited,
+    cut_trail_passed_off_as_older,
+    forged_line_is_not_absorbed,
+    killed_run_gets_a_recover_entry,
+    verify_beside_a_busy_writer_sees_no_tampering,
 );
 
 /// The trail refuses appends: the run still records its SIDs and exits 1 naming the cause and
@@ -457,32 +466,82 @@ async fn cut_last_line(pg: bool) {
         return;
     };
     c.estate(2).await;
+    // An append that did not finish (a run killed mid-write): half a line, no newline.
     let mut lines = c.lines().await;
-    let last = lines.len() - 1;
-    let half = lines[last].len() / 2;
-    lines[last].truncate(half);
+    let half = lines[2][..lines[2].len() / 2].to_vec();
+    lines.push(half.clone());
     c.set_lines(&lines, true).await;
     let out = c.verify().await;
     out.assert_exit(1);
     if !pg {
-        out.assert_stdout_contains("line 3: it is not a history entry: it is cut");
+        out.assert_stdout_contains("line 4: it is not a history entry: it is cut");
     }
     let out = c.run(&["state", "mv", "a", "x"]).await;
     out.assert_exit(0);
     let after = c.lines().await;
-    assert_eq!(after.len(), 4, "the new entry has a line of its own");
-    assert_eq!(after[2], lines[2]);
+    assert_eq!(after.len(), 5, "the new entry has a line of its own");
+    assert_eq!(after[3], half);
     let out = c.verify().await;
     out.assert_exit(1);
     let found = problems(&out);
     assert_eq!(found.len(), 1, "{out:?}");
     assert!(
-        found[0].starts_with("line 3: it is not a history entry"),
+        found[0].starts_with("line 4: it is not a history entry"),
         "{found:?}"
     );
     let listed = c.listed().await;
     assert_eq!(listed.last().unwrap().0, "state mv");
-    assert_eq!(listed.len(), 3, "the cut entry is the only one not listed");
+    assert_eq!(listed.len(), 4, "every entry is listed");
+}
+
+/// A trail cut to its first line, that line's link and the state's anchor removed, so that
+/// it looks like an older flexform's trail: broken (the state anchors nothing at serial 3),
+/// also for `report`.
+async fn cut_trail_passed_off_as_older(pg: bool) {
+    let Some(c) = Case::new(pg, "trail cut_trail_passed_off_as_older").await else {
+        return;
+    };
+    c.estate(2).await;
+    let lines = c.lines().await;
+    let mut first: serde_json::Value = serde_json::from_slice(&lines[0]).unwrap();
+    first.as_object_mut().unwrap().remove("prev_sha256");
+    c.set_lines(&[serde_json::to_vec(&first).unwrap()], false)
+        .await;
+    let mut state = c.state().await;
+    state.history_sha256 = None;
+    c.set_state(&state).await;
+    c.verify()
+        .await
+        .assert_exit(1)
+        .assert_stdout_contains("anchors no entry")
+        .assert_stdout_contains("have no entry");
+    assert_eq!(c.report_trail().await["intact"], false);
+}
+
+/// A chained line appended after the anchored one is not taken into the chain by the next
+/// run: its entry links to the anchored entry, and verify names the appended line as
+/// inserted, not the genuine entry after it.
+async fn forged_line_is_not_absorbed(pg: bool) {
+    let Some(c) = Case::new(pg, "trail forged_line_is_not_absorbed").await else {
+        return;
+    };
+    c.estate(2).await;
+    let mut lines = c.lines().await;
+    let serial = c.state().await.serial;
+    let mut forged = HistoryEntry::new("import", serial, serial + 1, Vec::new());
+    forged.who = "forger@laptop".into();
+    forged.prev_sha256 = Some(sha256(lines.last().unwrap()));
+    lines.push(forged.to_line().into_bytes());
+    c.set_lines(&lines, false).await;
+    c.run(&["state", "mv", "a", "x"]).await.assert_exit(0);
+    let out = c.verify().await;
+    out.assert_exit(1);
+    let found = problems(&out);
+    assert_eq!(found.len(), 1, "{out:?}");
+    assert!(
+        found[0].starts_with("line 4: it is not part of the chain: line 5 links over it to line 3"),
+        "{found:?}"
+    );
 }
 
 /// The anchor removed from the state and the trail cut from 3 entries to 1: broken (it used
@@ -942,4 +1001,141 @@ async fn signed_entries_verify_on_postgres() {
             && problems(&out)[0].contains("not in the allowed signers file"),
         "{out:?}"
     );
+}
+
+/// A run killed after it recorded a SID, before its entry: until the next writing command
+/// verify says the trail lacks it (a journal on a local state, serials without an entry on
+/// PostgreSQL); that command writes a `recover` entry listing the SID, and verify passes.
+async fn killed_run_gets_a_recover_entry(pg: bool) {
+    // A new workspace or file: the killed run is the first; its instance provisions for long.
+    let Some(c) = Case::with_ready_after(
+        pg,
+        "trail killed_run_gets_a_recover_entry",
+        Duration::from_secs(3600),
+    )
+    .await
+    else {
+        return;
+    };
+    c.t.write_config(&c.config(&[("a", 1)]));
+    let mut run = c.t.spawn(&["apply", "--auto-approve"]);
+    let mut recorded = false;
+    for _ in 0..300 {
+        let sid = match &c.store {
+            Store::Local => State::load(&c.t.state_path())
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.instances.contains_key("a")),
+            Store::Postgres { .. } => {
+                let pulled = c.run(&["state", "pull"]).await;
+                pulled.stdout.contains("flex_instance_sid")
+            }
+        };
+        if sid {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recorded, "apply recorded the SID while waiting");
+    run.kill();
+    let _ = run.output().await;
+    let sid = c.t.sim_sid(&account(1));
+    let out = c.verify().await;
+    out.assert_exit(1);
+    assert!(
+        out.stdout.contains(if pg {
+            "there is no trail"
+        } else {
+            "a journal beside the state"
+        }),
+        "{out:?}"
+    );
+    assert!(c.t.sim().set_status(&sid, "ready"));
+    c.run(&["state", "mv", "a", "b"]).await.assert_exit(0);
+    c.verify().await.assert_exit(0);
+    let out = c.run(&["history", "--format", "json"]).await;
+    let doc = out.json();
+    let recover = doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["command"] == "recover")
+        .unwrap_or_else(|| panic!("no recover entry: {doc:#}"));
+    assert_eq!(recover["serial_before"], 0, "{doc:#}");
+    assert_eq!(
+        recover["changes"][0]["flex_instance_sid"],
+        sid.as_str(),
+        "{doc:#}"
+    );
+}
+
+/// `history verify` while another process writes the state and the trail in a loop: each
+/// verify sees the two in step (never a cut, an unwritten or an added entry that is not).
+async fn verify_beside_a_busy_writer_sees_no_tampering(pg: bool) {
+    let Some(c) = Case::new(pg, "trail verify_beside_a_busy_writer").await else {
+        return;
+    };
+    c.estate(0).await;
+    let commands: Vec<std::process::Command> = (0..30)
+        .map(|i| {
+            let (from, to) = if i % 2 == 0 { ("a", "x") } else { ("x", "a") };
+            c.t.command(&["state", "mv", from, to, "--lock-timeout", "30s"])
+        })
+        .collect();
+    let busy = std::thread::spawn(move || {
+        commands
+            .into_iter()
+            .all(|mut cmd| cmd.output().is_ok_and(|o| o.status.success()))
+    });
+    let mut checked = 0;
+    while !busy.is_finished() && checked < 40 {
+        let out = c.verify().await;
+        assert_eq!(out.code, Some(0), "a verify beside a writer: {out:?}");
+        checked += 1;
+    }
+    assert!(busy.join().unwrap(), "every rename went through");
+    assert!(checked > 0);
+    c.verify().await.assert_exit(0);
+}
+
+/// `state push` lists what the pushed document changes, and refuses a document that keeps
+/// entries its own trail never took (they would be lost).
+#[tokio::test(flavor = "multi_thread")]
+async fn state_push_records_its_changes_and_refuses_waiting_entries() {
+    let c = Case::new(false, "state push").await.unwrap();
+    c.estate(8).await;
+    let sid = c.state().await.instances["a"].flex_instance_sid.to_string();
+    let mut pushed = c.state().await;
+    pushed.instances.remove("a");
+    pushed.serial += 1;
+    std::fs::write(
+        c.t.path("pushed.json"),
+        serde_json::to_vec_pretty(&pushed).unwrap(),
+    )
+    .unwrap();
+    c.run(&["state", "push", "pushed.json"])
+        .await
+        .assert_exit(0);
+    let doc = c.run(&["history", "--format", "json"]).await.json();
+    let push = &doc["entries"][0];
+    assert_eq!(push["command"], "state push", "{doc:#}");
+    assert_eq!(push["changes"][0]["action"], "rm", "{doc:#}");
+    assert_eq!(
+        push["changes"][0]["flex_instance_sid"],
+        sid.as_str(),
+        "{doc:#}"
+    );
+    c.verify().await.assert_exit(0);
+
+    // A state whose entry waits (its trail refused it) cannot be pushed elsewhere as it is.
+    c.t.write_config(&c.config(&[("b", 2)]));
+    c.run_refused(&["apply", "--auto-approve"])
+        .await
+        .assert_exit(1);
+    std::fs::copy(c.t.state_path(), c.t.path("waiting.json")).unwrap();
+    let out = c.run(&["state", "push", "waiting.json", "--force"]).await;
+    out.assert_exit(1)
+        .assert_stderr_contains("keeps 1 audit-trail entry its trail could not take yet")
+        .assert_stderr_contains("Nothing was pushed");
 }

@@ -528,7 +528,7 @@ fn flex_configuration_names_and_types_come_from_twilios_schema() {
 
     // The same, well-typed, is valid; `null` inside a JSON-typed property removes a key.
     let good = format!(
-        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n    configuration:\n      ui_language: en-GB\n      call_recording_enabled: true\n      ui_version: \"2.0\"\n      ui_attributes:\n        logLevel: debug\n        old: null\n      serverless_service_sids: [ZS0123]\n"
+        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n    configuration:\n      ui_language: en-GB\n      call_recording_enabled: true\n      ui_version: \"2.0\"\n      ui_attributes:\n        logLevel: debug\n        old: null\n      serverless_service_sids: [ZS0123456789abcdef0123456789abcdef]\n"
     );
     let (code, out, err) = validate(&good);
     assert_eq!(code, 0, "{err}");

@@ -52,16 +52,24 @@ pub async fn execute(
             async move {
                 let started = Instant::now();
                 let (outcome, configured) = run_change(change, ctx, &handle, &slots).await;
-                ctx.reporter
-                    .event(&terminal_event(change, &outcome, started.elapsed()));
+                let failure = configured.as_ref().and_then(|c| c.error.as_ref());
+                ctx.reporter.event(&terminal_event(
+                    change,
+                    &outcome,
+                    failure,
+                    started.elapsed(),
+                ));
                 (change.address.clone(), change.action, outcome, configured)
             }
         })
         .collect();
     let mut report = ApplyReport::default();
     while let Some((address, action, outcome, configured)) = tasks.next().await {
-        if let Some(paths) = configured {
-            report.configured.insert(address.clone(), paths);
+        if let Some(configured) = configured {
+            if let Some(error) = configured.error {
+                report.configuration_failed.insert(address.clone(), error);
+            }
+            report.configured.insert(address.clone(), configured.paths);
         }
         report.outcomes.insert(address, (action, outcome));
     }
@@ -74,9 +82,45 @@ pub async fn execute(
     (writer.finish().await, report)
 }
 
-/// The one event that ends a change: `apply_complete`, `apply_errored` or
+/// The configuration records `plan` writes without sending anything
+/// ([`ResourceChange::record_configuration`]): the state updates, and their lines for the audit
+/// trail (action `record`).
+pub fn records(plan: &Plan) -> (Vec<StateUpdate>, Vec<crate::state::HistoryChange>) {
+    plan.records()
+        .filter_map(|(change, record)| {
+            let sid = change.after.as_ref()?.flex_instance_sid.clone()?;
+            let mut line = crate::state::HistoryChange::ok(
+                change.address.clone(),
+                "record",
+                Some(sid.to_string()),
+            );
+            line.outcome = if record.0.is_empty() {
+                "ok (no Flex configuration declared any more: its record is dropped; nothing was sent)"
+                    .to_owned()
+            } else {
+                "ok (the declared Flex configuration was in place: recorded, nothing was sent)"
+                    .to_owned()
+            };
+            line.configuration = record.0.keys().cloned().collect();
+            let update = StateUpdate::Configured {
+                name: change.name.clone(),
+                flex_instance_sid: sid,
+                configuration: record.clone(),
+            };
+            Some((update, line))
+        })
+        .unzip()
+}
+
+/// The one event that ends a change: `apply_complete` (with the configuration's failure, for a
+/// create, adopt or move that took effect but whose configuration did not), `apply_errored` or
 /// `apply_not_started`.
-fn terminal_event(change: &ResourceChange, outcome: &ChangeOutcome, elapsed: Duration) -> Event {
+fn terminal_event(
+    change: &ResourceChange,
+    outcome: &ChangeOutcome,
+    configuration_failure: Option<&ApplyError>,
+    elapsed: Duration,
+) -> Event {
     let address = change.address.clone();
     let action = change.action;
     let complete = |sid: &InstanceSid, provisioning: Option<Provisioning>| Event::ApplyComplete {
@@ -90,6 +134,7 @@ fn terminal_event(change: &ResourceChange, outcome: &ChangeOutcome, elapsed: Dur
             Some(Provisioning::StoppedWaiting) => Some("stopped_waiting"),
             Some(Provisioning::TimedOut(_)) => Some("wait_timed_out"),
         },
+        configuration_error: configuration_failure.map(ToString::to_string),
         elapsed_seconds: elapsed.as_secs_f64(),
     };
     match outcome {
@@ -106,15 +151,24 @@ fn terminal_event(change: &ResourceChange, outcome: &ChangeOutcome, elapsed: Dur
     }
 }
 
+/// What the configuration step of a change did: the paths it sent (a POST was attempted with
+/// them), and why it failed, if it did.
+struct Configured {
+    paths: Vec<String>,
+    error: Option<ApplyError>,
+}
+
 /// One change from start to end: a slot, then adopt or create, then the wait, then the Flex
 /// configuration (when declared); an update only configures. Returns how it ended and, when
-/// the configuration was applied, the paths it set.
+/// the configuration step ran, what it did. A create, adopt or move whose configuration fails
+/// still took effect (its outcome says so, the failure is the configuration's); an update
+/// whose configuration fails failed.
 async fn run_change(
     change: &ResourceChange,
     ctx: &ApplyContext<'_>,
     writer: &WriterHandle,
     slots: &Semaphore,
-) -> (ChangeOutcome, Option<Vec<String>>) {
+) -> (ChangeOutcome, Option<Configured>) {
     let started = Instant::now();
     let Ok(slot) = slots.acquire().await else {
         return (ChangeOutcome::NotStarted, None);
@@ -165,8 +219,20 @@ async fn run_change(
         );
     };
     match run.configure(credentials, &sid).await {
-        Ok(paths) => (outcome, Some(paths)),
-        Err(error) => (run.failed(Some(&sid), error), None),
+        Ok(paths) => (outcome, Some(Configured { paths, error: None })),
+        Err((paths, error)) => match outcome {
+            ChangeOutcome::Updated { .. } => (
+                run.failed(Some(&sid), error),
+                Some(Configured { paths, error: None }),
+            ),
+            outcome => (
+                outcome,
+                Some(Configured {
+                    paths,
+                    error: Some(error),
+                }),
+            ),
+        },
     }
 }
 
@@ -313,11 +379,24 @@ impl Run<'_, '_> {
     /// The Flex configuration: a fresh read; refused if a managed path changed since the plan
     /// (nobody's change is lost); then one POST with the whole new value of each top-level
     /// property that differs (fresh value, declared keys merged in); then a read that verifies
-    /// every managed path; then the digests recorded. Returns the paths set.
+    /// every managed path; then the digests recorded. Returns the paths set; an error comes
+    /// with the paths sent before it (none when it came before the POST).
     async fn configure(
         &self,
         credentials: &Credentials,
         sid: &InstanceSid,
+    ) -> Result<Vec<String>, (Vec<String>, ApplyError)> {
+        let mut sent = Vec::new();
+        self.configure_sending(credentials, sid, &mut sent)
+            .await
+            .map_err(|error| (sent, error))
+    }
+
+    async fn configure_sending(
+        &self,
+        credentials: &Credentials,
+        sid: &InstanceSid,
+        sent: &mut Vec<String>,
     ) -> Result<Vec<String>, ApplyError> {
         let Some(declared) = self
             .ctx
@@ -347,6 +426,16 @@ impl Run<'_, '_> {
                 })
         };
         let current = read().await?;
+        // The configuration is the account's: it must be the planned instance's still.
+        if let Some(found) = current.get("flex_instance_sid").and_then(|v| v.as_str()) {
+            if !found.eq_ignore_ascii_case(sid.as_str()) {
+                return Err(ApplyError::ConfigurationOfAnotherInstance {
+                    account: account.clone(),
+                    planned: sid.clone(),
+                    found: found.to_owned(),
+                });
+            }
+        }
         let differing: Vec<&(flex::ConfigPath, serde_json::Value)> = managed
             .iter()
             .filter(|(path, value)| path.value_in(&current) != *value)
@@ -381,6 +470,7 @@ impl Run<'_, '_> {
             let mut properties: Vec<&str> = differing.iter().map(|(p, _)| p.property()).collect();
             properties.dedup();
             let body = flex::update_body(declared, &current, &properties);
+            sent.clone_from(&set);
             client
                 .update_configuration(account, credentials, body, &guard)
                 .await

@@ -19,7 +19,8 @@ pub enum Event {
         /// Instances recorded under a new name.
         #[serde(rename = "move")]
         moved: usize,
-        /// Instances whose Flex configuration changes (without other change).
+        /// Instances whose Flex configuration is set (an update, or a create, adopt or move
+        /// that also configures).
         update: usize,
     },
     /// A change is starting.
@@ -56,6 +57,10 @@ pub enum Event {
         /// (interrupted), `wait_timed_out`. Absent when ready.
         #[serde(skip_serializing_if = "Option::is_none")]
         still_provisioning: Option<&'static str>,
+        /// For a create, adopt or move that took effect but whose Flex configuration did not:
+        /// why (the next apply finishes it). Absent otherwise.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        configuration_error: Option<String>,
         /// Seconds since this change started.
         elapsed_seconds: f64,
     },

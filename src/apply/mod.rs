@@ -15,6 +15,6 @@ mod wait;
 mod writer;
 
 pub use context::{ApplyContext, ApplyOptions};
-pub use engine::execute;
+pub use engine::{execute, records};
 pub use events::{Event, Reporter};
 pub use outcome::{ApplyError, ApplyReport, ChangeOutcome, Counts, Provisioning};

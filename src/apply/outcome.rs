@@ -106,6 +106,17 @@ pub enum ApplyError {
         /// The managed paths that changed.
         paths: Vec<String>,
     },
+    /// The account's configuration belongs to another instance than the one planned (the
+    /// planned one was deleted and another made outside flexform): nothing was sent.
+    #[error("the Flex configuration of account {account} belongs to {found}, not to {planned} as planned (was {planned} deleted and another instance made outside flexform?): nothing was sent; run `flexform plan`")]
+    ConfigurationOfAnotherInstance {
+        /// The account.
+        account: AccountSid,
+        /// The planned instance.
+        planned: InstanceSid,
+        /// The instance the configuration names.
+        found: String,
+    },
     /// Twilio refused the update (or its outcome is unknown).
     #[error("the Flex configuration update of {sid} failed: {source}")]
     ConfigurationUpdate {
@@ -208,10 +219,14 @@ pub struct Counts {
     pub adopted: usize,
     /// Instances recorded under a new name.
     pub moved: usize,
-    /// Instances whose Flex configuration was updated (without other change).
+    /// Instances whose Flex configuration was set: an update, or a create, adopt or move that
+    /// also configured.
     pub updated: usize,
     /// Changes that failed (each with its reason).
     pub failed: usize,
+    /// Creates, adopts and moves that took effect (and are counted as such) but whose Flex
+    /// configuration failed: the next apply finishes them.
+    pub configuration_failed: usize,
     /// Changes an interrupt kept from starting.
     pub not_started: usize,
 }
@@ -240,6 +255,12 @@ impl Counts {
             line.push_str(&format!("{} updated, ", self.updated));
         }
         line.push_str(&format!("{} failed", self.failed));
+        if self.configuration_failed > 0 {
+            line.push_str(&format!(
+                ", {} with a failed configuration",
+                self.configuration_failed
+            ));
+        }
         if self.not_started > 0 {
             line.push_str(&format!(", {} not started", self.not_started));
         }
@@ -252,8 +273,11 @@ impl Counts {
 pub struct ApplyReport {
     /// Outcome by address, in address order.
     pub outcomes: BTreeMap<String, (Action, ChangeOutcome)>,
-    /// The Flex configuration paths each address's change set (applied and verified).
+    /// The Flex configuration paths each address's change sent (verified, unless the
+    /// configuration failed).
     pub configured: BTreeMap<String, Vec<String>>,
+    /// Creates, adopts and moves that took effect but whose configuration failed, and why.
+    pub configuration_failed: BTreeMap<String, ApplyError>,
     /// Whether an interrupt arrived.
     pub interrupted: bool,
 }
@@ -262,7 +286,20 @@ impl ApplyReport {
     /// What happened, counted.
     pub fn counts(&self) -> Counts {
         let mut counts = Counts::default();
-        for (_, outcome) in self.outcomes.values() {
+        for (address, (_, outcome)) in &self.outcomes {
+            let configured = self.configured.get(address).is_some_and(|p| !p.is_empty());
+            if self.configuration_failed.contains_key(address) {
+                counts.configuration_failed += 1;
+            } else if configured
+                && matches!(
+                    outcome,
+                    ChangeOutcome::Created { .. }
+                        | ChangeOutcome::Adopted { .. }
+                        | ChangeOutcome::Moved { .. }
+                )
+            {
+                counts.updated += 1;
+            }
             match outcome {
                 ChangeOutcome::Created { provisioning, .. } => {
                     counts.created += 1;
@@ -334,6 +371,11 @@ impl ApplyReport {
                     }
                     ChangeOutcome::Updated { sid } => (Some(sid.to_string()), "ok".to_owned()),
                     ChangeOutcome::NotStarted => (None, "not started (interrupted)".to_owned()),
+                };
+                // Took effect, but its configuration did not: both are in the entry.
+                let text = match self.configuration_failed.get(address) {
+                    Some(error) => format!("{text}; its Flex configuration failed: {error}"),
+                    None => text,
                 };
                 HistoryChange {
                     address: address.clone(),

@@ -394,7 +394,9 @@ pub async fn finish_push(
     serial_before: u64,
     pushed: State,
 ) -> Result<(), crate::state::StateError> {
-    let mut entry = HistoryEntry::new("state push", serial_before, 0, Vec::new());
+    // What the pushed document changes, listed like any other run's changes.
+    let changes = crate::state::trail::changes_between(store.state(), &pushed, "pushed");
+    let mut entry = HistoryEntry::new("state push", serial_before, 0, changes);
     entry.provenance =
         crate::state::Provenance::from_env(&|name| std::env::var(name).ok(), None, None);
     match store.finish_push(&mut entry, pushed).await? {

@@ -357,7 +357,8 @@ impl FlexClient {
         let raw: std::collections::HashMap<String, &serde_json::value::RawValue> =
             serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
         let mut kept = serde_json::Map::new();
-        for name in std::iter::once(&"status").chain(properties) {
+        // Which instance the configuration belongs to is kept too: an update checks it.
+        for name in ["status", "flex_instance_sid"].iter().chain(properties) {
             if let Some(value) = raw.get(*name) {
                 let value =
                     serde_json::from_str(value.get()).map_err(|e| invalid(e.to_string()))?;
@@ -379,7 +380,7 @@ impl FlexClient {
     ) -> Result<serde_json::Value, ApiError> {
         let path = "/v1/Configuration";
         let mut body = serde_json::Map::new();
-        body.insert("account_sid".to_owned(), account.as_str().into());
+        body.insert("account_sid".to_owned(), account.canonical().into());
         body.extend(properties);
         let (status, bytes) = self
             .execute(
@@ -436,7 +437,8 @@ impl FlexClient {
                 Method::Post => self.http.post(&url),
             }
             .basic_auth(&credentials.username, Some(credentials.password.expose()))
-            .header("I-Twilio-Auth-Account", account.as_str());
+            // As Twilio issues it, whatever the case it was written in.
+            .header("I-Twilio-Auth-Account", account.canonical());
             if let Some(body) = &body {
                 request = request
                     .header(CONTENT_TYPE, "application/json")

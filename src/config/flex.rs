@@ -54,6 +54,85 @@ pub struct Property {
     pub read_only: Option<&'static str>,
     /// Twilio's description.
     pub description: String,
+    /// For a list whose schema types its items: what each item must be.
+    pub items: Option<ItemSchema>,
+}
+
+/// What each item of a list property must be, from the schema's `items` (type, length,
+/// pattern).
+#[derive(Debug, Clone)]
+pub struct ItemSchema {
+    /// The JSON type (`string`, `boolean`, `integer`, `number`, `object`, `array`).
+    pub kind: String,
+    /// The shortest and longest string.
+    pub length: (Option<u64>, Option<u64>),
+    /// The pattern a string matches.
+    pub pattern: Option<regex::Regex>,
+}
+
+impl ItemSchema {
+    fn from_schema(items: &Value) -> Option<Self> {
+        let kind = items.get("type")?.as_str()?.to_owned();
+        Some(Self {
+            kind,
+            length: (
+                items.get("minLength").and_then(Value::as_u64),
+                items.get("maxLength").and_then(Value::as_u64),
+            ),
+            pattern: items
+                .get("pattern")
+                .and_then(Value::as_str)
+                .map(|p| regex::Regex::new(p).expect("the vendored schema's patterns compile")),
+        })
+    }
+
+    /// What an item must be, for messages: `a string matching ^ZS[0-9a-fA-F]{32}$`.
+    pub fn describe(&self) -> String {
+        let mut text = match self.kind.as_str() {
+            "object" => "an object".to_owned(),
+            "array" => "a list".to_owned(),
+            "integer" => "an integer".to_owned(),
+            kind => format!("a {kind}"),
+        };
+        if let Some(pattern) = &self.pattern {
+            text.push_str(&format!(" matching {}", pattern.as_str()));
+        }
+        text
+    }
+
+    /// Why `item` is not such an item (what was found), or `None` when it is.
+    pub fn refuses(&self, item: &Value) -> Option<String> {
+        let found = || match item {
+            Value::Null => "null".to_owned(),
+            Value::Bool(b) => format!("the boolean {b}"),
+            Value::Number(n) => format!("the number {n}"),
+            Value::String(t) => format!("{t:?}"),
+            Value::Array(_) => "a list".to_owned(),
+            Value::Object(_) => "a mapping".to_owned(),
+        };
+        let fits = match self.kind.as_str() {
+            "string" => item.is_string(),
+            "boolean" => item.is_boolean(),
+            "integer" => item.is_i64() || item.is_u64(),
+            "number" => item.is_number(),
+            "object" => item.is_object(),
+            "array" => item.is_array(),
+            _ => true,
+        };
+        if !fits {
+            return Some(found());
+        }
+        if let Value::String(text) = item {
+            let chars = text.chars().count() as u64;
+            let (min, max) = self.length;
+            let length_ok = min.is_none_or(|m| chars >= m) && max.is_none_or(|m| chars <= m);
+            let pattern_ok = self.pattern.as_ref().is_none_or(|p| p.is_match(text));
+            if !length_ok || !pattern_ok {
+                return Some(found());
+            }
+        }
+        None
+    }
 }
 
 /// Every property of `flex.v1.configuration`, by name.
@@ -107,6 +186,7 @@ impl Catalogue {
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_owned(),
+                    items: schema.get("items").and_then(ItemSchema::from_schema),
                 };
                 (name.clone(), property)
             })
@@ -289,15 +369,21 @@ impl AppliedConfiguration {
         )
     }
 
-    /// The recorded paths whose value in `observed` is not the recorded one.
-    pub fn changed_paths(&self, observed: &Value) -> Vec<String> {
-        self.0
+    /// The paths managed now that changed outside flexform and that apply would set again:
+    /// recorded, no longer holding the recorded value, and not holding the declared one
+    /// either (a path no longer declared is not managed; one changed to the declared value
+    /// is in place, and only its record is behind).
+    pub fn drifted(&self, managed: &[(ConfigPath, Value)], observed: &Value) -> Vec<String> {
+        managed
             .iter()
-            .filter(|(path, sha)| {
-                let path = ConfigPath(path.split('.').map(str::to_owned).collect());
-                value_sha256(&path.value_in(observed)) != **sha
+            .filter(|(path, declared)| {
+                let Some(recorded) = self.0.get(&path.to_string()) else {
+                    return false;
+                };
+                let now = path.value_in(observed);
+                value_sha256(&now) != *recorded && now != *declared
             })
-            .map(|(path, _)| path.clone())
+            .map(|(path, _)| path.to_string())
             .collect()
     }
 }
@@ -429,10 +515,22 @@ mod tests {
     fn the_record_sees_which_managed_paths_changed() {
         let d = declared(json!({"ui_language": "fr", "ui_attributes": {"logLevel": "debug"}}));
         let applied = json!({"ui_language": "fr", "ui_attributes": {"logLevel": "debug", "x": 1}});
-        let record = AppliedConfiguration::of(&managed(&d), &applied);
-        assert!(record.changed_paths(&applied).is_empty());
+        let m = managed(&d);
+        let record = AppliedConfiguration::of(&m, &applied);
+        assert!(record.drifted(&m, &applied).is_empty());
         let later = json!({"ui_language": "fr", "ui_attributes": {"logLevel": "info", "x": 2}});
-        assert_eq!(record.changed_paths(&later), ["ui_attributes.logLevel"]);
+        assert_eq!(record.drifted(&m, &later), ["ui_attributes.logLevel"]);
+        // A path no longer declared is not managed: it never drifts.
+        let fewer = declared(json!({"ui_attributes": {"logLevel": "debug"}}));
+        let changed = json!({"ui_language": "de", "ui_attributes": {"logLevel": "debug"}});
+        assert!(record.drifted(&managed(&fewer), &changed).is_empty());
+        // Changed outside to the value declared now: in place, not drift.
+        let now_de = declared(json!({"ui_language": "de", "ui_attributes": {"logLevel": "debug"}}));
+        assert!(record.drifted(&managed(&now_de), &changed).is_empty());
+        // Not recorded yet: nothing to drift from.
+        assert!(AppliedConfiguration::default()
+            .drifted(&m, &later)
+            .is_empty());
         // Key order does not matter.
         assert_eq!(
             value_sha256(&json!({"a": 1, "b": 2})),

@@ -32,9 +32,43 @@ fn matches_sid(value: &str, prefix: &str) -> bool {
 macro_rules! sid_type {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $pattern:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        ///
+        /// Kept as written, compared without case (its digits are hexadecimal): one rule for
+        /// moves, duplicates, imports and every map keyed by SID.
+        #[derive(Clone, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.0.eq_ignore_ascii_case(&other.0)
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                for b in self.0.bytes() {
+                    state.write_u8(b.to_ascii_lowercase());
+                }
+            }
+        }
+
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.0
+                    .bytes()
+                    .map(|b| b.to_ascii_lowercase())
+                    .cmp(other.0.bytes().map(|b| b.to_ascii_lowercase()))
+            }
+        }
 
         impl $name {
             /// Parses and validates a SID; the error says what was expected.
@@ -50,9 +84,14 @@ macro_rules! sid_type {
                 }
             }
 
-            /// The SID as text.
+            /// The SID as text, as written.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// The SID as Twilio issues it (its hex digits in lower case): what is sent.
+            pub fn canonical(&self) -> String {
+                format!("{}{}", &self.0[..2], self.0[2..].to_ascii_lowercase())
             }
         }
 
@@ -137,6 +176,21 @@ mod tests {
                 .as_str(),
             "GO0123456789abcdef0123456789abcdef"
         );
+    }
+
+    #[test]
+    fn sids_compare_hash_and_sort_without_case() {
+        use std::collections::{BTreeSet, HashSet};
+        let lower = AccountSid::parse("AC0123456789abcdef0123456789abcdef").unwrap();
+        let upper = AccountSid::parse("AC0123456789ABCDEF0123456789ABCDEF").unwrap();
+        let other = AccountSid::parse("AC0123456789abcdef0123456789abcdee").unwrap();
+        assert_eq!(lower, upper);
+        assert_ne!(lower, other);
+        assert_eq!(HashSet::from([lower.clone(), upper.clone()]).len(), 1);
+        assert_eq!(BTreeSet::from([lower.clone(), upper.clone()]).len(), 1);
+        assert_eq!(other.cmp(&upper), std::cmp::Ordering::Less);
+        // Kept as written.
+        assert_eq!(upper.as_str(), "AC0123456789ABCDEF0123456789ABCDEF");
     }
 
     #[test]

@@ -293,6 +293,37 @@ impl Validator {
                 );
                 continue;
             }
+            if let Some(key) = control_key(value) {
+                self.push(
+                    Diagnostic::new(
+                        Location::of(key.span()),
+                        format!(
+                            "the key {:?} contains a control character (a line break, a tab…), which no managed path, plan or table could show as it is",
+                            key.as_str()
+                        ),
+                    )
+                    .with_label("a control character in a key")
+                    .with_help("rename the key, or set it in the Twilio console"),
+                );
+                continue;
+            }
+            if let Some((number, sent)) = inexact_number(value) {
+                self.push(
+                    Diagnostic::new(
+                        Location::of(number.span()),
+                        format!(
+                            "the number {} cannot be sent exactly: a JSON number keeps about 15 significant digits, so Flex would receive {sent}",
+                            number.as_str()
+                        ),
+                    )
+                    .with_label("not exact as a JSON number")
+                    .with_help(format!(
+                        "quote it to send it as text (`\"{}\"`), or write a number that fits",
+                        number.as_str()
+                    )),
+                );
+                continue;
+            }
             let typed = yaml_value(value);
             let fits = match (property.kind, &typed) {
                 (_, serde_json::Value::Null) => false,
@@ -327,6 +358,29 @@ impl Validator {
                     .with_help(help),
                 );
                 continue;
+            }
+            if let (Some(items), Some(nodes)) = (&property.items, value.as_sequence()) {
+                let wrong = nodes.iter().enumerate().find_map(|(i, node)| {
+                    items.refuses(&yaml_value(node)).map(|why| (i, node, why))
+                });
+                if let Some((index, node, why)) = wrong {
+                    self.push(
+                        Diagnostic::new(
+                            Location::of(node.span()),
+                            format!(
+                                "invalid item {} of `{name}`: expected {}, found {why}",
+                                index + 1,
+                                items.describe()
+                            ),
+                        )
+                        .with_label(format!("expected {}", items.describe()))
+                        .with_help(format!(
+                            "every item of `{name}` is {} (Twilio's flex.v1.configuration)",
+                            items.describe()
+                        )),
+                    );
+                    continue;
+                }
             }
             declared.insert(name.to_owned(), typed);
         }
@@ -557,6 +611,65 @@ fn dotted_key(node: &Node) -> Option<&MarkedScalarNode> {
     })
 }
 
+/// The first key with a control character in a (nested) mapping.
+fn control_key(node: &Node) -> Option<&MarkedScalarNode> {
+    match node {
+        Node::Mapping(map) => map.iter().find_map(|(key, value)| {
+            if key.as_str().chars().any(char::is_control) {
+                Some(key)
+            } else {
+                control_key(value)
+            }
+        }),
+        Node::Sequence(items) => items.iter().find_map(control_key),
+        Node::Scalar(_) => None,
+    }
+}
+
+/// The first unquoted number (at any depth) that a JSON number cannot hold exactly, with what
+/// would be sent instead: an integer beyond 64 bits, or a decimal with more significant
+/// digits than a double keeps.
+fn inexact_number(node: &Node) -> Option<(&MarkedScalarNode, String)> {
+    match node {
+        Node::Mapping(map) => map.iter().find_map(|(_, value)| inexact_number(value)),
+        Node::Sequence(items) => items.iter().find_map(inexact_number),
+        Node::Scalar(s) if !s.may_coerce() || is_null(node) => None,
+        Node::Scalar(s) => match yaml_value(node) {
+            serde_json::Value::Number(n) if n.is_f64() => {
+                let sent = n.as_f64().expect("an f64");
+                let exact = decimal(s.as_str()) == decimal(&format!("{sent:e}"));
+                (!exact).then(|| (s, n.to_string()))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// A decimal number's sign, significant digits (no leading or trailing zeros) and the
+/// position of its decimal point relative to them: equal for equal values.
+fn decimal(text: &str) -> Option<(bool, String, i64)> {
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().ok()?),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = format!("{int}{frac}");
+    let leading = digits.len() - digits.trim_start_matches('0').len();
+    let digits = digits.trim_matches('0').to_owned();
+    if digits.is_empty() {
+        return Some((false, String::new(), 0));
+    }
+    let point = int.len() as i64 + exponent - leading as i64;
+    Some((negative, digits, point))
+}
+
 /// Whether a node is YAML's null (`~`, `null` or nothing).
 fn is_null(node: &Node) -> bool {
     node.as_scalar().is_some_and(|s| {
@@ -583,6 +696,7 @@ fn yaml_value(node: &Node) -> serde_json::Value {
             t => t
                 .parse::<i64>()
                 .map(Value::from)
+                .or_else(|_| t.parse::<u64>().map(Value::from))
                 .ok()
                 .or_else(|| {
                     t.parse::<f64>()

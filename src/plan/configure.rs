@@ -12,7 +12,7 @@ use crate::state::State;
 
 use super::model::{
     Action, ConfigObservation, ConfigObservations, Diagnostic, DiagnosticKind, FieldChange, Plan,
-    Severity,
+    ResourceChange, Severity,
 };
 
 /// Adds the configuration changes and diagnostics of every instance of `plan` that declares
@@ -20,16 +20,21 @@ use super::model::{
 pub fn configure(plan: &mut Plan, desired: &Config, state: &State, observed: &ConfigObservations) {
     let mut diagnostics = Vec::new();
     for change in &mut plan.changes {
+        if change.after.is_none() {
+            continue;
+        }
+        let record = recorded_configuration(change, state);
         let Some(declared) = desired
             .instances
             .get(&change.name)
             .and_then(|spec| spec.declared_configuration())
         else {
+            // Nothing declared any more: nothing is managed, and the record goes (no POST).
+            if record.is_some() {
+                change.record_configuration = Some(AppliedConfiguration::default());
+            }
             continue;
         };
-        if change.after.is_none() {
-            continue;
-        }
         let managed = flex::managed(declared);
         let diagnostic = |severity, kind, message: String| Diagnostic {
             severity,
@@ -68,34 +73,18 @@ pub fn configure(plan: &mut Plan, desired: &Config, state: &State, observed: &Co
                 format!("cannot read its Flex configuration: {why}"),
             )),
             Some(ConfigObservation::Observed(current)) => {
-                // A rename keeps its record (and what it recorded) under the old name.
-                let recorded_under = change
-                    .moved_from
-                    .as_deref()
-                    .and_then(|a| a.strip_prefix("flex_instance."))
-                    .unwrap_or(&change.name);
-                let record = state
-                    .instances
-                    .get(recorded_under)
-                    .filter(|r| {
-                        change
-                            .before
-                            .as_ref()
-                            .and_then(|b| b.flex_instance_sid.as_ref())
-                            == Some(&r.flex_instance_sid)
-                    })
-                    .and_then(|r| r.configuration.as_ref());
-                if let Some(drifted) = record.map(|r| drifted_paths(r, current)) {
-                    if !drifted.is_empty() {
-                        diagnostics.push(diagnostic(
-                            Severity::Drift,
-                            DiagnosticKind::ConfigurationChanged,
-                            format!(
-                                "its Flex configuration changed outside flexform: {}; apply sets the declared values again",
-                                drifted.join(", ")
-                            ),
-                        ));
-                    }
+                // Drift: a path managed now that changed outside flexform and that apply sets
+                // again (never one apply would leave as it is).
+                let drifted = record.map_or_else(Vec::new, |r| r.drifted(&managed, current));
+                if !drifted.is_empty() {
+                    diagnostics.push(diagnostic(
+                        Severity::Drift,
+                        DiagnosticKind::ConfigurationChanged,
+                        format!(
+                            "its Flex configuration changed outside flexform: {}; apply sets the declared values again",
+                            drifted.join(", ")
+                        ),
+                    ));
                 }
                 let fields: Vec<FieldChange> = managed
                     .iter()
@@ -111,6 +100,13 @@ pub fn configure(plan: &mut Plan, desired: &Config, state: &State, observed: &Co
                         change.action = Action::Update;
                         change.reason = Some("its Flex configuration differs".to_owned());
                     }
+                } else if change.action == Action::Unchanged {
+                    // Every declared value is in place: the record says so (no POST), which
+                    // clears a drift apply need not fix and arms the check of the next one.
+                    let target = AppliedConfiguration::of(&managed, current);
+                    if record != Some(&target) {
+                        change.record_configuration = Some(target);
+                    }
                 }
             }
         }
@@ -119,9 +115,28 @@ pub fn configure(plan: &mut Plan, desired: &Config, state: &State, observed: &Co
     plan.diagnostics.sort_by(|a, b| a.address.cmp(&b.address));
 }
 
-/// The recorded paths whose value changed since flexform applied it.
-fn drifted_paths(record: &AppliedConfiguration, current: &serde_json::Value) -> Vec<String> {
-    record.changed_paths(current)
+/// The configuration the state records for the instance `change` is about: under its old
+/// name for a rename, and only while the record holds the same instance.
+fn recorded_configuration<'s>(
+    change: &ResourceChange,
+    state: &'s State,
+) -> Option<&'s AppliedConfiguration> {
+    let recorded_under = change
+        .moved_from
+        .as_deref()
+        .and_then(|a| a.strip_prefix("flex_instance."))
+        .unwrap_or(&change.name);
+    state
+        .instances
+        .get(recorded_under)
+        .filter(|r| {
+            change
+                .before
+                .as_ref()
+                .and_then(|b| b.flex_instance_sid.as_ref())
+                == Some(&r.flex_instance_sid)
+        })
+        .and_then(|r| r.configuration.as_ref())
 }
 
 #[cfg(test)]
@@ -165,6 +180,7 @@ mod tests {
                 after: Some(view(sid)),
                 moved_from: None,
                 configuration: Vec::new(),
+                record_configuration: None,
             }],
             diagnostics: Vec::new(),
         }
@@ -235,7 +251,8 @@ mod tests {
         assert_eq!(change.action, Action::Create);
         assert_eq!(change.configuration[0].before, None);
         assert_eq!(change.configuration[0].after, json!("fr"));
-        assert_eq!(plan.summary().update, 0);
+        // A configuration POST is planned: counted as an update too.
+        assert_eq!(plan.summary().update, 1);
     }
 
     #[test]
@@ -316,5 +333,127 @@ mod tests {
         assert!(!plan.has_errors());
         assert_eq!(plan.diagnostics[0].severity, Severity::Info);
         assert_eq!(plan.changes[0].action, Action::Unchanged);
+    }
+
+    /// The decision table of what is managed now: each row a declaration, a record and an
+    /// observation, and what the plan says (action, drift, record written without a POST).
+    #[test]
+    fn drift_and_records_follow_what_is_declared_now() {
+        let m = |d: &serde_json::Value| {
+            flex::managed(
+                desired(d.clone()).instances["a"]
+                    .declared_configuration()
+                    .unwrap(),
+            )
+        };
+        let both = json!({"ui_language": "fr", "ui_attributes": {"logLevel": "debug"}});
+        let applied = json!({"ui_language": "fr", "ui_attributes": {"logLevel": "debug"}});
+        let record_of =
+            |d: &serde_json::Value, v: &serde_json::Value| Some(AppliedConfiguration::of(&m(d), v));
+        struct Row {
+            what: &'static str,
+            declared: Option<serde_json::Value>,
+            record: Option<AppliedConfiguration>,
+            observed: serde_json::Value,
+            action: Action,
+            drift: bool,
+            records: Option<Vec<&'static str>>,
+        }
+        let only_level = json!({"ui_attributes": {"logLevel": "debug"}});
+        let rows = [
+            Row {
+                what: "as applied: nothing to do",
+                declared: Some(both.clone()),
+                record: record_of(&both, &applied),
+                observed: applied.clone(),
+                action: Action::Unchanged,
+                drift: false,
+                records: None,
+            },
+            Row {
+                what: "a path no longer declared: its record goes, a change of it is no drift",
+                declared: Some(only_level.clone()),
+                record: record_of(&both, &applied),
+                observed: json!({"ui_language": "de", "ui_attributes": {"logLevel": "debug"}}),
+                action: Action::Unchanged,
+                drift: false,
+                records: Some(vec!["ui_attributes.logLevel"]),
+            },
+            Row {
+                what: "changed outside, then declared as it is now: no drift, recorded",
+                declared: Some(
+                    json!({"ui_language": "de", "ui_attributes": {"logLevel": "debug"}}),
+                ),
+                record: record_of(&both, &applied),
+                observed: json!({"ui_language": "de", "ui_attributes": {"logLevel": "debug"}}),
+                action: Action::Unchanged,
+                drift: false,
+                records: Some(vec!["ui_attributes.logLevel", "ui_language"]),
+            },
+            Row {
+                what: "changed outside, declared as before: drift and an update",
+                declared: Some(both.clone()),
+                record: record_of(&both, &applied),
+                observed: json!({"ui_language": "de", "ui_attributes": {"logLevel": "debug"}}),
+                action: Action::Update,
+                drift: true,
+                records: None,
+            },
+            Row {
+                what: "in place, never recorded: recorded (arms drift), no update",
+                declared: Some(both.clone()),
+                record: None,
+                observed: applied.clone(),
+                action: Action::Unchanged,
+                drift: false,
+                records: Some(vec!["ui_attributes.logLevel", "ui_language"]),
+            },
+            Row {
+                what: "not in place, never recorded: an update, no drift",
+                declared: Some(both.clone()),
+                record: None,
+                observed: json!({"ui_language": "en", "ui_attributes": {"logLevel": "info"}}),
+                action: Action::Update,
+                drift: false,
+                records: None,
+            },
+            Row {
+                what: "nothing declared any more: the record goes",
+                declared: None,
+                record: record_of(&both, &applied),
+                observed: applied.clone(),
+                action: Action::Unchanged,
+                drift: false,
+                records: Some(vec![]),
+            },
+        ];
+        for row in rows {
+            let config = match &row.declared {
+                Some(d) => desired(d.clone()),
+                None => Config::parse(&format!(
+                    "version: 1\ninstances:\n  a:\n    account_sid: {ACCOUNT}\n"
+                ))
+                .unwrap(),
+            };
+            let mut plan = plan_of(Action::Unchanged);
+            configure(
+                &mut plan,
+                &config,
+                &recorded(row.record),
+                &observed(row.observed),
+            );
+            let change = &plan.changes[0];
+            assert_eq!(change.action, row.action, "{}", row.what);
+            let drifted = plan
+                .diagnostics
+                .iter()
+                .any(|d| d.kind == DiagnosticKind::ConfigurationChanged);
+            assert_eq!(drifted, row.drift, "{}: {:?}", row.what, plan.diagnostics);
+            let records = change
+                .record_configuration
+                .as_ref()
+                .map(|r| r.0.keys().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(records, row.records, "{}", row.what);
+        }
     }
 }

@@ -249,6 +249,7 @@ fn decide_move(
         after: Some(view),
         moved_from: Some(address(old)),
         configuration: Vec::new(),
+        record_configuration: None,
     });
     decision
 }
@@ -331,6 +332,7 @@ fn decide_orphan(
                     }),
                     moved_from: None,
                     configuration: Vec::new(),
+                    record_configuration: None,
                 });
                 return decision;
             }
@@ -391,6 +393,7 @@ fn decide_orphan(
             after: None,
             moved_from: None,
             configuration: Vec::new(),
+            record_configuration: None,
         });
     }
     decision
@@ -420,6 +423,7 @@ fn decide_configured(
         after: None,
         moved_from: None,
         configuration: Vec::new(),
+        record_configuration: None,
     };
     match (record, observation) {
         (_, Observation::Failed(message)) => {

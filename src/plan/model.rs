@@ -112,6 +112,12 @@ pub struct ResourceChange {
     /// value observed (absent: not known before the instance exists) and the one declared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub configuration: Vec<FieldChange>,
+    /// What apply records of the managed Flex configuration without sending anything: the
+    /// SHA-256 of each path declared now, whose observed value is already the declared one
+    /// (an empty map: nothing is declared any more, the record is dropped). Absent: the
+    /// record is as it should be, or a POST is planned (which records after it verifies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_configuration: Option<crate::config::flex::AppliedConfiguration>,
 }
 
 impl ResourceChange {
@@ -291,7 +297,8 @@ pub struct Summary {
     /// Instances recorded under a new name.
     #[serde(rename = "move", default)]
     pub moved: usize,
-    /// Instances whose Flex configuration changes (without other change).
+    /// Instances whose Flex configuration apply sets (a POST is planned): an `update`, or a
+    /// create, adopt or move that also configures.
     #[serde(default)]
     pub update: usize,
     /// Drift diagnostics.
@@ -316,7 +323,11 @@ impl Plan {
             adopt: count(Action::Adopt),
             unchanged: count(Action::Unchanged),
             moved: count(Action::Move),
-            update: count(Action::Update),
+            update: self
+                .changes
+                .iter()
+                .filter(|c| c.changed_fields().next().is_some())
+                .count(),
             drift: self
                 .diagnostics
                 .iter()
@@ -328,6 +339,16 @@ impl Plan {
     /// Whether apply would do anything.
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::Unchanged)
+    }
+
+    /// The configuration records apply writes without sending anything (see
+    /// [`ResourceChange::record_configuration`]), with their instance's name and SID.
+    pub fn records(
+        &self,
+    ) -> impl Iterator<Item = (&ResourceChange, &crate::config::flex::AppliedConfiguration)> {
+        self.changes
+            .iter()
+            .filter_map(|c| c.record_configuration.as_ref().map(|r| (c, r)))
     }
 
     /// Whether any diagnostic is an error (apply refuses such a plan).

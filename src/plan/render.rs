@@ -279,7 +279,27 @@ pub fn human(doc: &PlanDocument, style: Style) -> String {
         out.push('\n');
     }
     let _ = writeln!(out, "{}", style.bold(&summary_line(doc)));
+    if let Some(note) = records_note(doc) {
+        let _ = writeln!(out, "{note}");
+    }
     out
+}
+
+/// What apply records without sending anything, when it records anything: the
+/// configuration of instances whose declared values are in place, or no longer declared.
+pub fn records_note(doc: &PlanDocument) -> Option<String> {
+    let records: Vec<&str> = doc
+        .resource_changes
+        .iter()
+        .filter(|c| c.record_configuration.is_some())
+        .map(|c| c.address.as_str())
+        .collect();
+    (!records.is_empty()).then(|| {
+        format!(
+            "Apply records the Flex configuration of {} without sending anything: the declared values are in place (or are no longer declared).",
+            records.join(", ")
+        )
+    })
 }
 
 /// A Markdown summary for pull-request comments: counts, then one row per change or drift.

@@ -190,6 +190,9 @@ pub struct Faults {
     /// Every `POST /v2/Instances` answers 429 with this `Retry-After` (seconds) and creates
     /// nothing, as a rate limit that outlasts the client's patience.
     pub create_rate_limited_secs: Option<u64>,
+    /// The next N `POST /v1/Configuration` are applied but answer 500 all the same: a
+    /// configuration update whose outcome the client cannot know.
+    pub configuration_error_after_commit: u32,
 }
 
 /// An instance as the simulator holds it, with its status as clients see it now.

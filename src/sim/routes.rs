@@ -248,6 +248,21 @@ async fn update_configuration(
     if let Err(response) = save(&shared).await {
         return response;
     }
+    let error_after_commit = {
+        let mut faults = lock(&shared.faults);
+        let error = faults.configuration_error_after_commit > 0;
+        if error {
+            faults.configuration_error_after_commit -= 1;
+        }
+        error
+    };
+    if error_after_commit {
+        return twilio_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            20500,
+            "Internal server error (simulated after the update was applied)",
+        );
+    }
     (StatusCode::OK, Json(configuration)).into_response()
 }
 

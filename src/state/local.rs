@@ -77,7 +77,8 @@ impl LocalStore {
         if let Some(journal) = read_journal(path)? {
             let mut recovered = store.state.clone();
             if replay_journal(path, &journal, &mut recovered, existed)? {
-                let changes = trail::recovered_changes(&store.file_state, &recovered);
+                let changes =
+                    trail::changes_between(&store.file_state, &recovered, trail::INTERRUPTED);
                 store.state = recovered;
                 // The interrupted run's records go into the file with an entry of their own.
                 let mut entry = HistoryEntry::new("recover", store.file_state.serial, 0, changes);

@@ -85,6 +85,22 @@ fn read_info(file: &mut File) -> Option<LockInfo> {
     serde_json::from_str(&text).ok()
 }
 
+/// Who holds the lock of `state_path` now, if anyone (a read-only look: the lock file is
+/// neither created nor written, and the lock is let go at once if it was free).
+pub fn holder(state_path: &Path) -> Option<String> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .open(lock_path(state_path))
+        .ok()?;
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            None
+        }
+        Err(_) => Some(describe_holder(holder_info(&mut file).as_ref())),
+    }
+}
+
 /// The holder's info. A holder writes it right after taking the lock, so a run that lost the
 /// race by a hair can find the file still empty: look again briefly before saying "no info".
 fn holder_info(file: &mut File) -> Option<LockInfo> {
@@ -154,6 +170,11 @@ impl StateLock {
                 Err(TryLockError::WouldBlock) => {
                     if Instant::now() >= deadline {
                         let info = holder_info(&mut file);
+                        // No holder wrote info: an audit's look at the lock (`holder`), held
+                        // for an instant. Gone by now, it is no reason to refuse.
+                        if info.is_none() && file.try_lock().is_ok() {
+                            break;
+                        }
                         return Err(StateError::Locked {
                             holder: describe_holder(info.as_ref()),
                             id: info.map_or_else(|| "<ID>".to_owned(), |i| i.id),

@@ -23,6 +23,6 @@ pub use error::StateError;
 pub use history::{changes_of, HistoryChange, HistoryEntry, Provenance};
 pub use lock::LockWait;
 pub use model::{InstanceRecord, Origin, PendingCreate, State, StateUpdate, STATE_FORMAT_VERSION};
-pub use store::{Audit, StateLocation, StateStore};
+pub use store::{Audit, AuditView, StateLocation, StateStore};
 pub use trail::TrailLine;
-pub use verify::{verify, Problem, SignaturePolicy, Verified};
+pub use verify::{verify, verify_view, Problem, SignaturePolicy, Verified};

@@ -180,7 +180,7 @@ pub enum StateUpdate {
         name: String,
         /// The instance (ignored if the record now holds another).
         flex_instance_sid: InstanceSid,
-        /// The digests of the managed values now.
+        /// The digests of the managed values now (empty: none managed, the record goes).
         configuration: crate::config::flex::AppliedConfiguration,
     },
     /// A recorded instance changed status.
@@ -233,7 +233,9 @@ impl StateUpdate {
             } => {
                 if let Some(record) = state.instances.get_mut(&name) {
                     if record.flex_instance_sid == flex_instance_sid {
-                        record.configuration = Some(configuration);
+                        // Nothing managed any more: no record at all.
+                        record.configuration =
+                            (!configuration.0.is_empty()).then_some(configuration);
                     }
                 }
             }

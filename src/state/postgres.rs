@@ -250,6 +250,83 @@ fn row_line(number: usize, row: &tokio_postgres::Row) -> TrailLine {
     }
 }
 
+/// Reads a workspace's trail and state in one snapshot (a repeatable-read transaction), and
+/// whether a run holds the workspace's lock (a shared try, let go at once).
+pub async fn read_audit(
+    location: &PgLocation,
+) -> Result<Option<super::store::AuditView>, StateError> {
+    let mut client = connect(location).await?;
+    migrate(&mut client, location).await?;
+    let e = |err| db_error(location, "reading the history", err);
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(e)?;
+    let rows = tx
+        .query(
+            "SELECT line, entry::text FROM flexform_history WHERE workspace = $1 ORDER BY id",
+            &[&location.workspace],
+        )
+        .await
+        .map_err(e)?;
+    let trail = rows
+        .iter()
+        .enumerate()
+        .map(|(index, row)| row_line(index + 1, row))
+        .collect();
+    let state = tx
+        .query_opt(
+            "SELECT document::text FROM flexform_states WHERE workspace = $1",
+            &[&location.workspace],
+        )
+        .await
+        .map_err(|err| db_error(location, "reading the state", err))?
+        .map(|row| {
+            let text: String = row.get(0);
+            State::from_bytes(std::path::Path::new(&location.describe()), text.as_bytes())
+        })
+        .transpose()?;
+    tx.commit().await.map_err(e)?;
+    // Looked up, not taken: a writer's try at the lock must never meet an audit's.
+    let key = lock_key(&location.workspace);
+    let held = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                AND classid = $1 AND objid = $2 AND objsubid = 1)",
+            &[&((key >> 32) as u32), &(key as u32)],
+        )
+        .await
+        .map_err(|err| db_error(location, "looking at the workspace lock", err))?
+        .get::<_, bool>(0);
+    let free = !held;
+    let writer = if free {
+        None
+    } else {
+        let info = client
+            .query_opt(
+                "SELECT info::text FROM flexform_locks WHERE workspace = $1",
+                &[&location.workspace],
+            )
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| serde_json::from_str::<LockInfo>(&r.get::<_, String>(0)).ok());
+        Some(info.as_ref().map_or_else(
+            || "another flexform session (no lock info yet)".to_owned(),
+            LockInfo::describe,
+        ))
+    };
+    Ok(Some(super::store::AuditView {
+        trail,
+        state,
+        journal: false,
+        writer,
+    }))
+}
+
 /// Reads a workspace's state without locking (plan, drift, show, pull).
 pub async fn load(location: &PgLocation) -> Result<Option<State>, StateError> {
     let mut client = connect(location).await?;
@@ -376,14 +453,23 @@ impl PgStore {
         if !self.state.history_unwritten.is_empty() {
             return self.flush().await;
         }
-        let Ok(Some(last)) = self.last_line().await else {
+        let Ok(last) = self.last_line().await else {
             return Ok(None);
         };
-        let Ok(newest) = &last.entry else {
-            return Ok(None);
+        // The serial the newest entry the state vouches for ended at (0: no entry yet).
+        let vouched = match &last {
+            None if self.state.history_sha256.is_none() => 0,
+            None => return Ok(None),
+            Some(last) => match &last.entry {
+                Ok(newest)
+                    if self.state.history_sha256.as_deref() == Some(last.digest().as_str()) =>
+                {
+                    newest.serial_after
+                }
+                _ => return Ok(None),
+            },
         };
-        let anchored = self.state.history_sha256.as_deref() == Some(last.digest().as_str());
-        if !anchored || newest.prev_sha256.is_none() || self.state.serial <= newest.serial_after {
+        if !self.exists || self.state.serial <= vouched {
             return Ok(None);
         }
         let backup = self
@@ -396,11 +482,16 @@ impl PgStore {
             .ok()
             .flatten()
             .and_then(|row| serde_json::from_str::<State>(&row.get::<_, String>(0)).ok())
-            .filter(|b| b.serial == newest.serial_after);
-        let changes = backup.map_or_else(Vec::new, |before| {
-            trail::recovered_changes(&before, &self.state)
+            .filter(|b| b.serial == vouched);
+        // Before the first entry there was nothing; else the backup the run's first write kept.
+        let before = match (vouched, backup) {
+            (0, _) => Some(State::empty()),
+            (_, backup) => backup,
+        };
+        let changes = before.map_or_else(Vec::new, |before| {
+            trail::changes_between(&before, &self.state, trail::INTERRUPTED)
         });
-        let mut entry = HistoryEntry::new("recover", newest.serial_after, 0, changes);
+        let mut entry = HistoryEntry::new("recover", vouched, 0, changes);
         self.finish(&mut entry, |_| {}).await
     }
 

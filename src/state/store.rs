@@ -28,6 +28,20 @@ impl Audit {
     }
 }
 
+/// The trail and the state as one audit reads them (`history`, `history verify`, `report`):
+/// read together, so that a writer at work cannot make them look out of step.
+#[derive(Debug, Clone)]
+pub struct AuditView {
+    /// The trail's lines, oldest first.
+    pub trail: Vec<TrailLine>,
+    /// The state (a local one with its journal applied); `None`: there is none.
+    pub state: Option<State>,
+    /// Whether a local state has a journal (changes recorded by a run, not yet folded in).
+    pub journal: bool,
+    /// Who holds the state's lock, when a run was at work and did not finish meanwhile.
+    pub writer: Option<String>,
+}
+
 /// Where the state is.
 #[derive(Debug, Clone)]
 pub enum StateLocation {
@@ -94,11 +108,53 @@ impl StateLocation {
     /// Reads the audit trail without locking, oldest first: its exact lines.
     pub async fn read_history(&self) -> Result<Vec<TrailLine>, StateError> {
         match self {
-            Self::Local(path) => trail::read_file(path).map_err(|source| StateError::Read {
-                path: history::history_path(path),
-                source,
-            }),
+            Self::Local(path) => {
+                trail::read_file(path).map_err(|source| StateError::TrailUnreadable {
+                    target: history::history_path(path).display().to_string(),
+                    cause: source.to_string(),
+                })
+            }
             Self::Postgres(pg) => super::postgres::read_history(pg).await,
+        }
+    }
+
+    /// Reads the trail and the state for an audit, without the lock (nothing is written, the
+    /// lock file included): the two are read again until they agree with each other (a writer
+    /// changed neither meanwhile), waiting up to about two seconds for a writer at work to
+    /// settle its entries.
+    pub async fn read_audit(&self) -> Result<AuditView, StateError> {
+        const ROUNDS: usize = 20;
+        let pause = std::time::Duration::from_millis(100);
+        let mut round = 0;
+        loop {
+            round += 1;
+            let view = match self {
+                Self::Local(path) => {
+                    let path = path.clone();
+                    tokio::task::spawn_blocking(move || read_audit_local(&path))
+                        .await
+                        .expect("reading the trail does not panic")?
+                }
+                Self::Postgres(pg) => super::postgres::read_audit(pg).await?,
+            };
+            let Some(view) = view else {
+                // The state changed between the reads.
+                tokio::time::sleep(pause / 2).await;
+                continue;
+            };
+            let unsettled = view.journal
+                || view
+                    .state
+                    .as_ref()
+                    .is_some_and(|s| !s.history_unwritten.is_empty());
+            // Entries waiting, or a journal: a writer may be between its two writes (it may
+            // even have let the lock go by the time it was looked at). Look again; what stays
+            // so for two seconds is what it is.
+            if unsettled && round < ROUNDS {
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            return Ok(view);
         }
     }
 
@@ -265,4 +321,25 @@ impl StateStore {
             Self::Postgres(s) => s.release().await,
         }
     }
+}
+
+/// One consistent read of a local trail and state: `None` when the state changed while the
+/// trail was read.
+fn read_audit_local(path: &Path) -> Result<Option<AuditView>, StateError> {
+    let before = State::load(path)?;
+    let trail = trail::read_file(path).map_err(|source| StateError::TrailUnreadable {
+        target: history::history_path(path).display().to_string(),
+        cause: source.to_string(),
+    })?;
+    let journal = super::journal::read_journal(path)?.is_some_and(|j| !j.is_empty());
+    let after = State::load(path)?;
+    if before != after {
+        return Ok(None);
+    }
+    Ok(Some(AuditView {
+        trail,
+        state: after,
+        journal,
+        writer: super::lock::holder(path),
+    }))
 }

@@ -110,19 +110,11 @@ pub fn unwritten_entries(state: &State) -> Vec<HistoryEntry> {
         .collect()
 }
 
-/// What the next line links to: the digest of the last line stored or waiting (the last
-/// unwritten one), or the start of a chain.
-pub fn next_link(trail_last: Option<&TrailLine>, unwritten: &[String]) -> String {
-    match (unwritten.last(), trail_last) {
-        (Some(line), _) => crate::support::hash::sha256_hex(line.as_bytes()),
-        (None, Some(last)) => last.digest(),
-        (None, None) => CHAIN_START.to_owned(),
-    }
-}
-
 /// The lines a run writes at its end: the entries still waiting in the state, then `entry`,
-/// sealed after them (`fallback`: the link to use when the trail's last line could not be
-/// read, the state's anchor).
+/// sealed after them. It links to the last entry the state vouches for: the last waiting one,
+/// else the anchored line (never to lines added after it: a forged line is not taken into
+/// the chain), else, for a trail the state never anchored (an older flexform's), the trail's
+/// last line (`trail_last`; `Err`: it could not be read).
 pub fn seal_after(
     trail_last: Result<Option<&TrailLine>, ()>,
     state: &State,
@@ -130,15 +122,11 @@ pub fn seal_after(
     signer: Option<&SigningKey>,
 ) -> Result<Vec<String>, SigningError> {
     let unwritten = &state.history_unwritten;
-    let prev = match trail_last {
-        Ok(last) => next_link(last, unwritten),
-        Err(()) => match unwritten.last() {
-            Some(line) => crate::support::hash::sha256_hex(line.as_bytes()),
-            None => state
-                .history_sha256
-                .clone()
-                .unwrap_or_else(|| CHAIN_START.to_owned()),
-        },
+    let prev = match (unwritten.last(), &state.history_sha256, trail_last) {
+        (Some(line), _, _) => crate::support::hash::sha256_hex(line.as_bytes()),
+        (None, Some(anchor), _) => anchor.clone(),
+        (None, None, Ok(Some(last))) => last.digest(),
+        (None, None, _) => CHAIN_START.to_owned(),
     };
     let mut lines = unwritten.clone();
     lines.push(seal(entry, prev, signer)?);
@@ -293,11 +281,15 @@ pub fn append_file(state_path: &Path, lines: &[String]) -> (usize, Option<std::i
     (lines.len(), None)
 }
 
-/// The changes a run recorded before it was interrupted, found by comparing the state as
-/// its last entry left it (`before`) with the state it left (`after`): what a `recover`
-/// entry lists, so that no recorded change goes without its entry.
-pub fn recovered_changes(before: &State, after: &State) -> Vec<HistoryChange> {
-    const NOTE: &str = "ok (recorded by an interrupted run)";
+/// The note of a `recover` entry's changes.
+pub const INTERRUPTED: &str = "recorded by an interrupted run";
+
+/// The changes between two states, as history lines: what a `recover` entry lists (the
+/// records an interrupted run left, `note` "recorded by an interrupted run") and what a
+/// `state push` entry lists (`note` "pushed"), so that no recorded change goes without its
+/// entry.
+pub fn changes_between(before: &State, after: &State, note: &str) -> Vec<HistoryChange> {
+    let ok = format!("ok ({note})");
     let mut changes = Vec::new();
     for (name, record) in &after.instances {
         let address = format!("flex_instance.{name}");
@@ -305,8 +297,8 @@ pub fn recovered_changes(before: &State, after: &State) -> Vec<HistoryChange> {
         match before.instances.get(name) {
             Some(old) if old.flex_instance_sid == record.flex_instance_sid => {
                 if old.configuration != record.configuration {
-                    let mut change = HistoryChange::ok(address, "update", Some(sid));
-                    change.outcome = NOTE.to_owned();
+                    let mut change = HistoryChange::ok(address, "record", Some(sid));
+                    change.outcome = ok.clone();
                     changes.push(change);
                 }
             }
@@ -333,7 +325,7 @@ pub fn recovered_changes(before: &State, after: &State) -> Vec<HistoryChange> {
                             super::model::Origin::Imported => "import",
                         };
                         let mut change = HistoryChange::ok(address, action, Some(sid));
-                        change.outcome = NOTE.to_owned();
+                        change.outcome = ok.clone();
                         change
                     }
                 };
@@ -341,12 +333,28 @@ pub fn recovered_changes(before: &State, after: &State) -> Vec<HistoryChange> {
             }
         }
     }
+    for (name, record) in &before.instances {
+        let gone = !after.instances.contains_key(name);
+        let moved = after
+            .instances
+            .values()
+            .any(|r| r.flex_instance_sid == record.flex_instance_sid);
+        if gone && !moved {
+            let mut change = HistoryChange::ok(
+                format!("flex_instance.{name}"),
+                "rm",
+                Some(record.flex_instance_sid.to_string()),
+            );
+            change.outcome = ok.clone();
+            changes.push(change);
+        }
+    }
     for name in after.pending.keys() {
         if !before.pending.contains_key(name) {
             let mut change = HistoryChange::ok(format!("flex_instance.{name}"), "create", None);
-            change.outcome =
-                "outcome unknown (an interrupted run may have sent it; the next plan resolves it by discovery)"
-                    .to_owned();
+            change.outcome = format!(
+                "outcome unknown ({note}: a create may have been sent; the next plan resolves it by discovery)"
+            );
             changes.push(change);
         }
     }

@@ -25,6 +25,9 @@ pub struct Problem {
     pub line: Option<usize>,
     /// What is wrong and what it means, in one sentence.
     pub reason: String,
+    /// Whether a run still at work looks the same (an entry waiting in the state, serials
+    /// ahead of the newest entry): not held against the trail while a writer holds the lock.
+    pub pending: bool,
 }
 
 impl std::fmt::Display for Problem {
@@ -49,6 +52,9 @@ pub struct Verified {
     pub unwritten: usize,
     /// Everything wrong, in trail order; empty: the trail verifies.
     pub problems: Vec<Problem>,
+    /// The run at work while the trail was read (it holds the state's lock): what it has not
+    /// written yet is not held against the trail.
+    pub in_progress: Option<String>,
 }
 
 impl Verified {
@@ -62,6 +68,15 @@ fn problem(line: Option<usize>, reason: impl Into<String>) -> Problem {
     Problem {
         line,
         reason: reason.into(),
+        pending: false,
+    }
+}
+
+/// A problem a run still at work also shows.
+fn pending(reason: impl Into<String>) -> Problem {
+    Problem {
+        pending: true,
+        ..problem(None, reason)
     }
 }
 
@@ -73,89 +88,10 @@ pub fn verify(trail: &[TrailLine], state: Option<&State>, policy: SignaturePolic
         entries: trail.len(),
         ..Verified::default()
     };
-    let problems = &mut report.problems;
-    // The digest of the line before, and of the last line that held an entry (a link over a
-    // broken line to the entry before it is accepted: an append cut, then written whole).
-    let mut previous: Option<String> = None;
-    let mut last_good: Option<String> = None;
-    let mut previous_broken = false;
-    let mut chained = false;
-    let mut last_chained: Option<(usize, &HistoryEntry)> = None;
-    for line in trail {
-        let number = line.number;
-        match &line.entry {
-            Err(why) => {
-                problems.push(problem(
-                    Some(number),
-                    format!("it is not a history entry: {why}"),
-                ));
-                previous_broken = true;
-                // Its serials are unknown: the next entry's are not held against the one before.
-                last_chained = None;
-            }
-            Ok(entry) => {
-                match &entry.prev_sha256 {
-                    None if !chained => report.legacy += 1,
-                    None => problems.push(problem(
-                        Some(number),
-                        "it carries no link to the line before it, inside the chain",
-                    )),
-                    Some(prev) => {
-                        let expected = previous.as_deref().unwrap_or(CHAIN_START);
-                        let over_broken =
-                            previous_broken && prev == last_good.as_deref().unwrap_or(CHAIN_START);
-                        if prev != expected && !over_broken {
-                            problems.push(problem(
-                                Some(number),
-                                format!(
-                                    "it does not follow line {}: a line before it was edited, deleted or moved, or it was",
-                                    number - 1
-                                ),
-                            ));
-                        }
-                        chained = true;
-                        // Every run's write raises the serial: an entry that does not is not
-                        // one flexform wrote (and could hide between two real ones).
-                        if entry.serial_after <= entry.serial_before {
-                            problems.push(problem(
-                                Some(number),
-                                format!(
-                                    "it ends at serial {}, not after its start at serial {}: flexform never writes such an entry",
-                                    entry.serial_after, entry.serial_before
-                                ),
-                            ));
-                        }
-                        if let Some((at, before)) = last_chained {
-                            if entry.serial_before != before.serial_after {
-                                problems.push(problem(
-                                    Some(number),
-                                    format!(
-                                        "it starts at serial {}, but line {at} ended at serial {}: {}",
-                                        entry.serial_before,
-                                        before.serial_after,
-                                        if entry.serial_before > before.serial_after {
-                                            "the state changed without an entry, or entries were deleted"
-                                        } else {
-                                            "entries were moved or replayed"
-                                        }
-                                    ),
-                                ));
-                            }
-                        }
-                        last_chained = Some((number, entry));
-                    }
-                }
-                signature(&mut report.signed, problems, Some(number), line, policy);
-                last_good = Some(line.digest());
-                previous_broken = false;
-            }
-        }
-        previous = Some(line.digest());
-    }
-    let problems = &mut report.problems;
+    chain(trail, policy, &mut report);
     let Some(state) = state else {
         if !trail.is_empty() {
-            problems.push(problem(
+            report.problems.push(problem(
                 None,
                 format!(
                     "there is no state, but the trail holds {} {}: the state was deleted or moved",
@@ -166,22 +102,241 @@ pub fn verify(trail: &[TrailLine], state: Option<&State>, policy: SignaturePolic
         }
         return report;
     };
-    // The newest entry the state vouches for: the anchored line, or the last one waiting.
-    let mut newest: Option<HistoryEntry> = None;
-    match state.history_sha256.as_deref() {
-        None => {
-            let all_legacy = !trail.is_empty() && !chained && report.legacy == trail.len();
-            if state.serial > 0 && !all_legacy {
-                problems.push(problem(
-                    None,
-                    if trail.is_empty() {
-                        format!("the state is at serial {} but there is no trail, and the state anchors no entry: the trail was deleted and the state's anchor (history_sha256) removed", state.serial)
-                    } else {
-                        format!("the state is at serial {} but anchors no entry (history_sha256 is missing): the anchor was removed", state.serial)
-                    },
-                ));
+    let newest = against_state(trail, state, policy, &mut report);
+    let problems = &mut report.problems;
+    let newest_serial = newest.as_ref().map_or(0, |e| e.serial_after);
+    if newest.is_some() && newest_serial != state.serial {
+        problems.push((if state.serial > newest_serial {
+            pending
+        } else {
+            |reason: String| problem(None, reason)
+        })(
+            if state.serial > newest_serial {
+                format!(
+                    "the state is at serial {} but the newest entry ends at serial {newest_serial}: serials {} to {} have no entry (a run died before writing it, or the state was changed outside flexform); the next command that writes the state records what it finds",
+                    state.serial,
+                    newest_serial + 1,
+                    state.serial
+                )
+            } else {
+                format!(
+                    "the newest entry ends at serial {newest_serial}, but the state is only at serial {}: the state was replaced by an older one",
+                    state.serial
+                )
+            },
+        ));
+    }
+    if policy.allowed.is_some() && policy.signed_since > newest_serial.max(state.serial) {
+        problems.push(problem(
+            None,
+            format!(
+                "--signed-since {} is after the newest entry (serial {}): no entry would be checked",
+                policy.signed_since,
+                newest_serial.max(state.serial)
+            ),
+        ));
+    }
+    report
+}
+
+/// [`verify`] of what an audit read ([`super::store::AuditView`]): an interrupted run's journal
+/// (changes without an entry yet) is a problem; while a run holds the lock, what it has not
+/// written yet (`Problem::pending`) is not.
+pub fn verify_view(view: &super::store::AuditView, policy: SignaturePolicy<'_>) -> Verified {
+    let mut report = verify(&view.trail, view.state.as_ref(), policy);
+    match &view.writer {
+        Some(holder) => {
+            report.problems.retain(|p| !p.pending);
+            report.in_progress = Some(holder.clone());
+        }
+        None if view.journal => report.problems.push(pending(
+            "a journal beside the state holds changes an interrupted run recorded, which no entry lists yet: the next command that writes the state folds them in with a `recover` entry",
+        )),
+        None => {}
+    }
+    report
+}
+
+/// The trail against itself: every line an entry, each linked to the line before it (over a
+/// cut fragment; a link over whole lines names those lines as inserted), serials that follow
+/// each other from 0, signatures.
+fn chain(trail: &[TrailLine], policy: SignaturePolicy<'_>, report: &mut Verified) {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut previous: Option<String> = None;
+    let mut last_good: Option<String> = None;
+    let mut previous_broken = false;
+    let mut chained = false;
+    let mut last_chained: Option<(usize, &HistoryEntry)> = None;
+    for (index, line) in trail.iter().enumerate() {
+        let number = line.number;
+        let digest = line.digest();
+        let Ok(entry) = &line.entry else {
+            let Err(why) = &line.entry else {
+                unreachable!()
+            };
+            report.problems.push(problem(
+                Some(number),
+                format!("it is not a history entry: {why}"),
+            ));
+            previous_broken = true;
+            // Its serials are unknown: the next entry's are not held against the one before.
+            last_chained = None;
+            seen.insert(digest.clone(), index);
+            previous = Some(digest);
+            continue;
+        };
+        if index == 0 && entry.serial_before != 0 {
+            report.problems.push(problem(
+                Some(number),
+                format!(
+                    "the trail begins at serial {}: serials 1 to {} have no entry (the start of the trail was cut)",
+                    entry.serial_before, entry.serial_before
+                ),
+            ));
+        }
+        match &entry.prev_sha256 {
+            None if !chained => report.legacy += 1,
+            None => report.problems.push(problem(
+                Some(number),
+                "it carries no link to the line before it, inside the chain",
+            )),
+            Some(prev) => {
+                let expected = previous.as_deref().unwrap_or(CHAIN_START);
+                let over_broken =
+                    previous_broken && prev == last_good.as_deref().unwrap_or(CHAIN_START);
+                if prev != expected && !over_broken {
+                    match seen.get(prev.as_str()) {
+                        // It links to an earlier line: the lines between were put there.
+                        Some(&at) => {
+                            // Its serials follow the line it links to.
+                            last_chained = trail[at].entry.as_ref().ok().map(|e| (trail[at].number, e));
+                            for skipped in &trail[at + 1..index] {
+                                if skipped.entry.is_ok() {
+                                    report.problems.push(problem(
+                                        Some(skipped.number),
+                                        format!(
+                                            "it is not part of the chain: line {number} links over it to line {}; it was inserted",
+                                            trail[at].number
+                                        ),
+                                    ));
+                                }
+                            }
+                        }
+                        None => report.problems.push(problem(
+                            Some(number),
+                            format!(
+                                "it does not follow line {}: a line before it was edited, deleted or moved, or it was",
+                                number - 1
+                            ),
+                        )),
+                    }
+                }
+                chained = true;
+                // Every run's write raises the serial: an entry that does not is not one
+                // flexform wrote (and could hide between two real ones).
+                if entry.serial_after <= entry.serial_before {
+                    report.problems.push(problem(
+                        Some(number),
+                        format!(
+                            "it ends at serial {}, not after its start at serial {}: flexform never writes such an entry",
+                            entry.serial_after, entry.serial_before
+                        ),
+                    ));
+                }
+                if let Some((at, before)) = last_chained {
+                    if entry.serial_before != before.serial_after {
+                        report.problems.push(problem(
+                            Some(number),
+                            format!(
+                                "it starts at serial {}, but line {at} ended at serial {}: {}",
+                                entry.serial_before,
+                                before.serial_after,
+                                if entry.serial_before > before.serial_after {
+                                    "the state changed without an entry, or entries were deleted"
+                                } else {
+                                    "entries were moved or replayed"
+                                }
+                            ),
+                        ));
+                    }
+                }
+                last_chained = Some((number, entry));
             }
         }
+        signature(
+            &mut report.signed,
+            &mut report.problems,
+            Some(number),
+            line,
+            policy,
+        );
+        last_good = Some(digest.clone());
+        previous_broken = false;
+        seen.insert(digest.clone(), index);
+        previous = Some(digest);
+    }
+}
+
+/// The lines after the anchored one (at `at`): the entries the state keeps waiting, already
+/// appended but not yet recorded as written (and the fragments of their cut appends), are in
+/// place (`written` counts them); any other line was added after the state was written.
+fn report_tail(
+    trail: &[TrailLine],
+    at: usize,
+    waiting: &[TrailLine],
+    written: &mut usize,
+    problems: &mut Vec<Problem>,
+) {
+    for line in &trail[at + 1..] {
+        let next = waiting.get(*written).map(|w| w.bytes.as_slice());
+        if next == Some(line.bytes.as_slice()) {
+            *written += 1;
+            continue;
+        }
+        let fragment = line.entry.is_err() && next.is_some_and(|n| n.starts_with(&line.bytes));
+        if !fragment {
+            problems.push(problem(
+                Some(line.number),
+                format!(
+                    "it and every line after it come after line {}, the newest entry the state records: they were added after the state was written",
+                    trail[at].number
+                ),
+            ));
+            return;
+        }
+    }
+}
+
+/// The trail against the state: the anchor is the trail's last line (or lines after it are
+/// entries the state keeps waiting, written but not yet settled), every entry waiting in the
+/// state follows it. Returns the newest entry the state vouches for.
+fn against_state(
+    trail: &[TrailLine],
+    state: &State,
+    policy: SignaturePolicy<'_>,
+    report: &mut Verified,
+) -> Option<HistoryEntry> {
+    let waiting: Vec<TrailLine> = state
+        .history_unwritten
+        .iter()
+        .map(|text| super::trail::parse_line(0, text.as_bytes(), true))
+        .collect();
+    report.unwritten = waiting.len();
+    let problems = &mut report.problems;
+    // Without an anchor, the trail's last entry stands for the newest (its serial is checked).
+    let mut newest: Option<HistoryEntry> = trail.iter().rev().find_map(|l| l.entry.clone().ok());
+    // How many of the waiting entries the trail holds already (after the anchored line).
+    let mut written = 0;
+    match state.history_sha256.as_deref() {
+        None if state.serial > 0 => problems.push(problem(
+            None,
+            if trail.is_empty() {
+                format!("the state is at serial {} but there is no trail, and the state anchors no entry: the trail was deleted and the state's anchor (history_sha256) removed, or the first run died before its entry (the next command that writes the state records what it did)", state.serial)
+            } else {
+                format!("the state is at serial {} but anchors no entry (history_sha256 is missing): the anchor was removed", state.serial)
+            },
+        )),
+        None => {}
         Some(anchor) if trail.is_empty() => problems.push(problem(
             None,
             format!("the trail is missing or empty, but the state anchors entry SHA-256 {anchor}: the trail was deleted or emptied"),
@@ -189,84 +344,49 @@ pub fn verify(trail: &[TrailLine], state: Option<&State>, policy: SignaturePolic
         Some(anchor) => match trail.iter().rposition(|l| l.digest() == anchor) {
             Some(at) => {
                 newest = trail[at].entry.clone().ok();
-                if at + 1 < trail.len() {
-                    problems.push(problem(
-                        Some(trail[at + 1].number),
-                        format!(
-                            "it and every line after it come after line {}, the newest entry the state records: they were added after the state was written",
-                            trail[at].number
-                        ),
-                    ));
-                }
+                report_tail(trail, at, &waiting, &mut written, problems);
             }
-            None => problems.push(problem(
-                Some(trail[trail.len() - 1].number),
-                "the state anchors an entry the trail does not hold: the trail was cut, or its last entry edited",
-            )),
+            None => {
+                newest = None;
+                problems.push(problem(
+                    Some(trail[trail.len() - 1].number),
+                    "the state anchors an entry the trail does not hold: the trail was cut, or its last entry edited",
+                ));
+            }
         },
     }
-    if !state.history_unwritten.is_empty() {
-        report.unwritten = state.history_unwritten.len();
-        let mut link = state.history_sha256.clone();
-        for text in &state.history_unwritten {
-            let line = super::trail::parse_line(0, text.as_bytes(), true);
-            match &line.entry {
-                Ok(entry) => {
-                    problems.push(problem(
-                        None,
+    let mut link = state.history_sha256.clone();
+    for (index, line) in waiting.iter().enumerate() {
+        match &line.entry {
+            Ok(entry) => {
+                if index >= written {
+                    problems.push(pending(
                         format!(
                             "the trail is missing {}: it could not be written when its run ended and waits in the state; the next command that can write the trail writes it",
                             super::trail::describe(entry)
                         ),
                     ));
-                    let follows = match &link {
-                        Some(link) => entry.prev_sha256.as_deref() == Some(link.as_str()),
-                        None => true,
-                    };
-                    if !follows {
-                        problems.push(problem(
-                            None,
-                            format!("{} does not follow the trail's newest entry: the state or the trail was edited", super::trail::describe(entry)),
-                        ));
-                    }
-                    signature(&mut report.signed, problems, None, &line, policy);
-                    newest = Some(entry.clone());
+                    signature(&mut report.signed, problems, None, line, policy);
                 }
-                Err(why) => problems.push(problem(
-                    None,
-                    format!("an entry waiting in the state is not a history entry: {why}"),
-                )),
+                if link
+                    .as_deref()
+                    .is_some_and(|l| entry.prev_sha256.as_deref() != Some(l))
+                {
+                    problems.push(problem(
+                        None,
+                        format!("{} does not follow the trail's newest entry: the state or the trail was edited", super::trail::describe(entry)),
+                    ));
+                }
+                newest = Some(entry.clone());
             }
-            link = Some(line.digest());
-        }
-    }
-    let newest = newest.or_else(|| {
-        chained
-            .then(|| last_chained.map(|(_, e)| e.clone()))
-            .flatten()
-    });
-    if let Some(newest) = newest.filter(|e| e.prev_sha256.is_some()) {
-        if newest.serial_after != state.serial {
-            problems.push(problem(
+            Err(why) => problems.push(problem(
                 None,
-                if state.serial > newest.serial_after {
-                    format!(
-                        "the state is at serial {} but the newest entry ends at serial {}: serials {} to {} have no entry (a run died before writing it, or the state was changed outside flexform); the next command that writes the state records what it finds",
-                        state.serial,
-                        newest.serial_after,
-                        newest.serial_after + 1,
-                        state.serial
-                    )
-                } else {
-                    format!(
-                        "the newest entry ends at serial {}, but the state is only at serial {}: the state was replaced by an older one",
-                        newest.serial_after, state.serial
-                    )
-                },
-            ));
+                format!("an entry waiting in the state is not a history entry: {why}"),
+            )),
         }
+        link = Some(line.digest());
     }
-    report
+    newest
 }
 
 /// Checks one entry's signature against the policy, counting it when present.
@@ -535,9 +655,79 @@ mod tests {
         // A link-less entry after the chain began is a break.
         let report = check(&[legacy.clone(), chained, legacy.clone()], None);
         assert_eq!(report.problems[0].line, Some(3));
-        // A trail of an older flexform only, with a state that never anchored: accepted.
+        // A state that anchors nothing is broken even over an older flexform's trail: a cut
+        // trail with its links and anchor removed would look just like one. The first write
+        // of this version anchors it.
         let mut old = State::empty();
         old.serial = 1;
-        assert!(check(&[legacy], Some(&old)).intact());
+        let report = check(std::slice::from_ref(&legacy), Some(&old));
+        assert!(
+            report.problems[0].reason.contains("anchors no entry"),
+            "{:?}",
+            report.problems
+        );
+        // And a trail must begin at serial 0: its start cut is seen.
+        let mut late = HistoryEntry::new("apply", 2, 3, Vec::new());
+        let late = seal(&mut late, CHAIN_START.into(), None).unwrap();
+        let mut state = State::empty();
+        state.serial = 3;
+        state.history_sha256 = Some(crate::support::hash::sha256_hex(late.as_bytes()));
+        let report = check(&[late], Some(&state));
+        assert_eq!(lines_of(&report), [Some(1)], "{:?}", report.problems);
+        assert!(report.problems[0].reason.contains("begins at serial 2"));
+    }
+
+    #[test]
+    fn a_line_linked_over_is_named_inserted_and_the_entry_after_it_is_not_blamed() {
+        let (mut lines, state) = written(2);
+        // Someone appends a chained line; the next run links to the anchored entry, over it.
+        let mut forged = HistoryEntry::new("import", 2, 3, Vec::new());
+        let prev = crate::support::hash::sha256_hex(lines[1].as_bytes());
+        lines.push(seal(&mut forged, prev.clone(), None).unwrap());
+        let mut next = HistoryEntry::new("apply", 2, 3, Vec::new());
+        lines.push(seal(&mut next, prev, None).unwrap());
+        let mut state = state;
+        state.serial = 3;
+        state.history_sha256 = Some(crate::support::hash::sha256_hex(lines[3].as_bytes()));
+        let report = check(&lines, Some(&state));
+        assert_eq!(lines_of(&report), [Some(3)], "{:?}", report.problems);
+        assert!(report.problems[0].reason.contains("inserted"));
+    }
+
+    #[test]
+    fn entries_the_state_keeps_that_are_already_appended_are_in_place() {
+        // A run appended its entry and has not recorded that yet (or died right there).
+        let (mut lines, mut state) = written(2);
+        let mut waiting = HistoryEntry::new("apply", 2, 3, Vec::new());
+        let line = seal(&mut waiting, state.history_sha256.clone().unwrap(), None).unwrap();
+        state.history_unwritten = vec![line.clone()];
+        state.serial = 3;
+        lines.push(line[..20].to_owned());
+        lines.push(line);
+        let report = check(&lines, Some(&state));
+        // Only the cut fragment is a problem; the appended entry is where it should be.
+        assert_eq!(lines_of(&report), [Some(3)], "{:?}", report.problems);
+    }
+
+    #[test]
+    fn signed_since_past_the_newest_entry_checks_nothing_and_says_so() {
+        let (lines, state) = written(2);
+        let allowed =
+            crate::state::signing::AllowedSigners::parse(std::path::Path::new("allowed"), "")
+                .unwrap();
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let policy = SignaturePolicy {
+            allowed: Some(&allowed),
+            signed_since: 99,
+        };
+        let report = verify(&parse_file(text.as_bytes()), Some(&state), policy);
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.reason.contains("--signed-since 99")),
+            "{:?}",
+            report.problems
+        );
     }
 }

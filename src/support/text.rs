@@ -41,6 +41,26 @@ pub fn suggest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
         .map(|(_, k)| k)
 }
 
+/// Text as a terminal may show it: control characters (an escape sequence's ESC, a line
+/// break, a tab) escaped as `\u{1b}`, `\n`, `\t`, so that no recorded text can move the
+/// cursor, recolour the screen or fake a line of output.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_debug().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
 /// A CSV cell a spreadsheet shows as the text it is. A cell that starts with `=`, `+`, `-`,
 /// `@`, a tab or a carriage return is read by Excel, LibreOffice and Google Sheets as a formula
 /// (`=HYPERLINK(..)` in a user name is CSV injection); OWASP's rule is to prefix such a cell
@@ -129,6 +149,13 @@ pub fn markdown_link(label: &str, url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_escapes_control_characters_only() {
+        assert_eq!(printable("ci@runner"), "ci@runner");
+        assert_eq!(printable("a\u{1b}[2Jb\nc\td"), "a\\u{1b}[2Jb\\nc\\td");
+        assert_eq!(printable("é|=x"), "é|=x");
+    }
 
     #[test]
     fn plurals_and_suggestions() {

@@ -159,6 +159,33 @@ async fn run_async(
         } else if saved {
             out.data_line("No changes. Flex instances match the configuration.");
         }
+        let (updates, lines) = apply::records(&plan);
+        if !updates.is_empty() {
+            // Nothing to send, but records to keep: the declared values are in place (which
+            // arms drift), or no longer declared.
+            let mut store = store;
+            let count = updates.len();
+            let run = context::RunRecord {
+                command: "apply",
+                serial_before,
+                changes: lines,
+                config_sha256: Some(config.sha256.clone()),
+                plan_sha256,
+            };
+            let written = context::finish_run(&mut store, run, |state| {
+                for update in updates {
+                    update.apply_to(state);
+                }
+            })
+            .await;
+            store.release().await;
+            written?;
+            out.status(format!(
+                "Recorded the Flex configuration of {count} instance{}: nothing was sent.",
+                crate::support::text::plural(count)
+            ));
+            return Ok(ExitStatus::Success);
+        }
         // Entries still wait in the state: the trail is not whole, and this run could not
         // make it so.
         if let Some(problem) = store.trail_problem() {
@@ -198,14 +225,22 @@ async fn run_async(
         stop: stop.clone(),
     };
     let (mut store, report) = apply::execute(&plan, store, ctx).await;
+    let (updates, lines) = apply::records(&plan);
+    let mut changes = report.history();
+    changes.extend(lines);
     let run = context::RunRecord {
         command: "apply",
         serial_before,
-        changes: report.history(),
+        changes,
         config_sha256: Some(config.sha256.clone()),
         plan_sha256: plan_sha256.clone(),
     };
-    let compacted = context::finish_run(&mut store, run, |_| {}).await;
+    let compacted = context::finish_run(&mut store, run, |state| {
+        for update in updates {
+            update.apply_to(state);
+        }
+    })
+    .await;
     store.release().await;
     let compact_failed = compacted.is_err();
     match compacted {
@@ -223,6 +258,11 @@ async fn run_async(
             out.error(format!("{address}: {error}"));
         }
     }
+    for (address, error) in &report.configuration_failed {
+        out.error(format!(
+            "{address}: took effect and is recorded, but {error}; the next `flexform apply` finishes its configuration"
+        ));
+    }
     let timed_out = report.timed_out();
     for (address, sid, waited) in &timed_out {
         out.error(format!(
@@ -234,7 +274,11 @@ async fn run_async(
         let line = format!("Resources: {}.", counts.line());
         let verdict = if report.interrupted {
             "Apply interrupted."
-        } else if counts.failed == 0 && timed_out.is_empty() && !compact_failed {
+        } else if counts.failed == 0
+            && counts.configuration_failed == 0
+            && timed_out.is_empty()
+            && !compact_failed
+        {
             "Apply complete!"
         } else {
             "Apply finished with errors."
@@ -253,7 +297,11 @@ async fn run_async(
         return Ok(ExitStatus::Interrupted);
     }
     Ok(
-        if counts.failed > 0 || !timed_out.is_empty() || compact_failed {
+        if counts.failed > 0
+            || counts.configuration_failed > 0
+            || !timed_out.is_empty()
+            || compact_failed
+        {
             ExitStatus::Failure
         } else {
             ExitStatus::Success

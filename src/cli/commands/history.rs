@@ -13,13 +13,13 @@ use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
 use crate::plan::address;
 use crate::state::history::{HistoryDocument, HistoryEntry};
-use crate::support::text::{csv_cell, markdown_cell, markdown_link, plural_word};
+use crate::support::text::{csv_cell, markdown_cell, markdown_link, plural_word, printable};
 
 /// Prints or verifies the trail.
 pub fn run(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
     let location = context::state_location_without_config(settings)?;
-    let (trail, state) = context::run_with_stop(settings, true, |_| async {
-        Ok((location.read_history().await?, location.load().await?))
+    let view = context::run_with_stop(settings, true, |_| async {
+        Ok(location.read_audit().await?)
     })?;
     if let Some(HistoryCommand::Verify {
         allowed_signers,
@@ -35,14 +35,9 @@ pub fn run(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<ExitStatus
             allowed: allowed.as_ref(),
             signed_since: *signed_since,
         };
-        return Ok(verify(
-            settings,
-            &trail,
-            state.as_ref(),
-            policy,
-            &location.describe(),
-        ));
+        return Ok(verify(settings, &view, policy, &location.describe()));
     }
+    let crate::state::AuditView { trail, state, .. } = view;
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let mut entries = Vec::new();
     for line in trail {
@@ -136,12 +131,17 @@ fn parse_since(text: &str) -> anyhow::Result<SystemTime> {
 /// intact, 1 listing every problem.
 fn verify(
     settings: &Settings,
-    trail: &[crate::state::TrailLine],
-    state: Option<&crate::state::State>,
+    view: &crate::state::AuditView,
     policy: crate::state::SignaturePolicy<'_>,
     location: &str,
 ) -> ExitStatus {
-    let report = crate::state::verify(trail, state, policy);
+    let report = crate::state::verify_view(view, policy);
+    let state = view.state.as_ref();
+    if let Some(holder) = &report.in_progress {
+        settings.out.note(format!(
+            "a run is at work on this state ({holder}): what it has not written yet is not held against the trail; verify again when it ends"
+        ));
+    }
     let out = &settings.out;
     let entries = format!(
         "{} {}",
@@ -241,20 +241,24 @@ fn human(entries: &[HistoryEntry]) -> String {
         let _ = writeln!(
             out,
             "{}  {}  by {} (serial {} -> {})",
-            entry.time, entry.command, entry.who, entry.serial_before, entry.serial_after
+            printable(&entry.time),
+            printable(&entry.command),
+            printable(&entry.who),
+            entry.serial_before,
+            entry.serial_after
         );
         let p = &entry.provenance;
         if let Some(url) = &p.run_url {
-            let _ = writeln!(out, "  run:    {url}");
+            let _ = writeln!(out, "  run:    {}", printable(url));
         }
         if let Some(commit) = &p.commit {
-            let _ = writeln!(out, "  commit: {commit}");
+            let _ = writeln!(out, "  commit: {}", printable(commit));
         }
         if let Some(digest) = &p.plan_sha256 {
             let _ = writeln!(out, "  plan:   SHA-256 {digest}");
         }
         for change in change_text(entry) {
-            let _ = writeln!(out, "  {change}");
+            let _ = writeln!(out, "  {}", printable(&change));
         }
         out.push('\n');
     }

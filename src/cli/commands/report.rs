@@ -70,22 +70,18 @@ struct ChangeReport {
 /// Observes, reads the trail, and prints the report.
 pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
     let location = context::state_location_without_config(settings)?;
-    let (planned, trail) = context::run_with_stop(settings, true, |_| async {
+    let (planned, view) = context::run_with_stop(settings, true, |_| async {
         let planned = context::make_plan(settings, &args.net, Scope::RecordedOnly, &[]).await?;
-        let trail = location.read_history().await?;
-        Ok((planned, trail))
+        let view = location.read_audit().await?;
+        Ok((planned, view))
     })?;
     let state = planned
         .state
         .clone()
         .unwrap_or_else(crate::state::State::empty);
     // Intact exactly when `history verify` (without --allowed-signers) would exit 0.
-    let verified = crate::state::verify(
-        &trail,
-        planned.state.as_ref(),
-        crate::state::SignaturePolicy::default(),
-    );
-    let mut entries: Vec<HistoryEntry> = crate::state::trail::entries(&trail);
+    let verified = crate::state::verify_view(&view, crate::state::SignaturePolicy::default());
+    let mut entries: Vec<HistoryEntry> = crate::state::trail::entries(&view.trail);
     entries.extend(crate::state::trail::unwritten_entries(&state));
     let instances = state
         .instances
@@ -115,7 +111,10 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus>
                 .iter()
                 .rev()
                 .find(|(_, c)| {
-                    (c.outcome == "ok" || c.outcome == "ok (still provisioning)")
+                    // The change that recorded it (a crashed run's create is in a `recover`
+                    // entry; a create whose configuration failed still recorded it).
+                    matches!(c.action.as_str(), "create" | "adopt" | "import")
+                        && c.outcome.starts_with("ok")
                         && c.flex_instance_sid.as_deref() == Some(record.flex_instance_sid.as_str())
                 })
                 .map(|(e, _)| *e);

@@ -111,6 +111,17 @@ async fn run_async(
                 ),
                 Err(e) => return Err(e.into()),
             };
+            // Entries its own trail never took would be lost with a push: they are that
+            // trail's, linked to it.
+            if !pushed.history_unwritten.is_empty() {
+                bail!(
+                    "{} keeps {} audit-trail {} its trail could not take yet ({}); run a writing command against it where it lives (e.g. `flexform apply` with no changes) so they are written, then push. Nothing was pushed",
+                    file.display(),
+                    pushed.history_unwritten.len(),
+                    crate::support::text::plural_word(pushed.history_unwritten.len(), "entry", "entries"),
+                    crate::state::trail::describe_lines(&pushed.history_unwritten)
+                );
+            }
             let wait = context::lock_wait(settings, *lock_timeout, &stop);
             // One address per instance: a pushed state that breaks it is refused, as plan
             // would refuse it afterwards.
