@@ -537,4 +537,86 @@ mod tests {
             value_sha256(&json!({"b": 2, "a": 1}))
         );
     }
+
+    #[test]
+    fn list_items_are_checked_against_the_schemas_item_type() {
+        let sids = catalogue()
+            .get("serverless_service_sids")
+            .unwrap()
+            .items
+            .clone()
+            .expect("Twilio types these items");
+        assert_eq!(sids.describe(), "a string matching ^ZS[0-9a-fA-F]{32}$");
+        assert_eq!(
+            sids.refuses(&json!("ZS0123456789abcdef0123456789abcdef")),
+            None
+        );
+        assert_eq!(sids.refuses(&json!(1)).as_deref(), Some("the number 1"));
+        assert_eq!(sids.refuses(&json!({"x": 2})).as_deref(), Some("a mapping"));
+        assert_eq!(sids.refuses(&json!("ZS01")).as_deref(), Some("\"ZS01\""));
+        assert_eq!(
+            sids.refuses(&json!("XX0123456789abcdef0123456789abcdef"))
+                .as_deref(),
+            Some("\"XX0123456789abcdef0123456789abcdef\"")
+        );
+        // Untyped items (`items: {}`) take anything.
+        assert!(catalogue().get("integrations").unwrap().items.is_none());
+        let kinds = [
+            ("string", json!("a"), json!(1)),
+            ("boolean", json!(true), json!("true")),
+            ("integer", json!(3), json!(1.5)),
+            ("number", json!(1.5), json!("1.5")),
+            ("object", json!({}), json!([])),
+            ("array", json!([]), json!({})),
+        ];
+        for (kind, good, bad) in kinds {
+            let schema = ItemSchema::from_schema(&json!({ "type": kind })).unwrap();
+            assert_eq!(schema.refuses(&good), None, "{kind}");
+            assert!(schema.refuses(&bad).is_some(), "{kind}");
+        }
+        assert_eq!(
+            ItemSchema::from_schema(&json!({"type": "object"}))
+                .unwrap()
+                .describe(),
+            "an object"
+        );
+        assert_eq!(
+            ItemSchema::from_schema(&json!({"type": "array"}))
+                .unwrap()
+                .describe(),
+            "a list"
+        );
+        assert_eq!(
+            ItemSchema::from_schema(&json!({"type": "integer"}))
+                .unwrap()
+                .describe(),
+            "an integer"
+        );
+        assert_eq!(
+            ItemSchema::from_schema(&json!({"type": "boolean"}))
+                .unwrap()
+                .describe(),
+            "a boolean"
+        );
+        let found = ItemSchema::from_schema(&json!({"type": "string"})).unwrap();
+        assert_eq!(found.refuses(&json!(null)).as_deref(), Some("null"));
+        assert_eq!(
+            found.refuses(&json!(false)).as_deref(),
+            Some("the boolean false")
+        );
+        assert_eq!(found.refuses(&json!([1])).as_deref(), Some("a list"));
+        // Lengths, at their edges.
+        let short =
+            ItemSchema::from_schema(&json!({"type": "string", "minLength": 2, "maxLength": 3}))
+                .unwrap();
+        assert!(short.refuses(&json!("a")).is_some());
+        assert_eq!(short.refuses(&json!("ab")), None);
+        assert_eq!(short.refuses(&json!("abc")), None);
+        assert!(short.refuses(&json!("abcd")).is_some());
+        assert!(ItemSchema::from_schema(&json!({})).is_none());
+        // An integer beyond i64 is an integer too.
+        let integer = ItemSchema::from_schema(&json!({"type": "integer"})).unwrap();
+        assert_eq!(integer.refuses(&json!(u64::MAX)), None);
+        assert_eq!(integer.refuses(&json!(-3)), None);
+    }
 }
