@@ -250,6 +250,24 @@ fn row_line(number: usize, row: &tokio_postgres::Row) -> TrailLine {
     }
 }
 
+/// Who holds a workspace's lock, as its lock info says (and the info, when there is any).
+async fn lock_holder(client: &Client, location: &PgLocation) -> (String, Option<LockInfo>) {
+    let info = client
+        .query_opt(
+            "SELECT info::text FROM flexform_locks WHERE workspace = $1",
+            &[&location.workspace],
+        )
+        .await
+        .ok()
+        .flatten()
+        .and_then(|r| serde_json::from_str::<LockInfo>(&r.get::<_, String>(0)).ok());
+    let text = info.as_ref().map_or_else(
+        || "another flexform session (no lock info yet)".to_owned(),
+        LockInfo::describe,
+    );
+    (text, info)
+}
+
 /// Reads a workspace's trail and state in one snapshot (a repeatable-read transaction), and
 /// whether a run holds the workspace's lock (a shared try, let go at once).
 pub async fn read_audit(
@@ -305,19 +323,7 @@ pub async fn read_audit(
     let writer = if free {
         None
     } else {
-        let info = client
-            .query_opt(
-                "SELECT info::text FROM flexform_locks WHERE workspace = $1",
-                &[&location.workspace],
-            )
-            .await
-            .ok()
-            .flatten()
-            .and_then(|r| serde_json::from_str::<LockInfo>(&r.get::<_, String>(0)).ok());
-        Some(info.as_ref().map_or_else(
-            || "another flexform session (no lock info yet)".to_owned(),
-            LockInfo::describe,
-        ))
+        Some(lock_holder(&client, location).await.0)
     };
     Ok(Some(super::store::AuditView {
         trail,
@@ -378,22 +384,7 @@ impl PgStore {
             if row.get::<_, bool>(0) {
                 break;
             }
-            let holder = || async {
-                let info = client
-                    .query_opt(
-                        "SELECT info::text FROM flexform_locks WHERE workspace = $1",
-                        &[&location.workspace],
-                    )
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|r| serde_json::from_str::<LockInfo>(&r.get::<_, String>(0)).ok());
-                let text = info.as_ref().map_or_else(
-                    || "another flexform session (no lock info yet)".to_owned(),
-                    LockInfo::describe,
-                );
-                (text, info)
-            };
+            let holder = || lock_holder(&client, location);
             if Instant::now() >= deadline {
                 let (text, info) = holder().await;
                 return Err(StateError::Locked {

@@ -106,25 +106,23 @@ pub fn verify(trail: &[TrailLine], state: Option<&State>, policy: SignaturePolic
     let problems = &mut report.problems;
     let newest_serial = newest.as_ref().map_or(0, |e| e.serial_after);
     if newest.is_some() && newest_serial != state.serial {
-        problems.push((if state.serial > newest_serial {
-            pending
+        problems.push(if state.serial > newest_serial {
+            // What a run still at work (between its records and its entry) looks like too.
+            pending(format!(
+                "the state is at serial {} but the newest entry ends at serial {newest_serial}: serials {} to {} have no entry (a run died before writing it, or the state was changed outside flexform); the next command that writes the state records what it finds",
+                state.serial,
+                newest_serial + 1,
+                state.serial
+            ))
         } else {
-            |reason: String| problem(None, reason)
-        })(
-            if state.serial > newest_serial {
-                format!(
-                    "the state is at serial {} but the newest entry ends at serial {newest_serial}: serials {} to {} have no entry (a run died before writing it, or the state was changed outside flexform); the next command that writes the state records what it finds",
-                    state.serial,
-                    newest_serial + 1,
-                    state.serial
-                )
-            } else {
+            problem(
+                None,
                 format!(
                     "the newest entry ends at serial {newest_serial}, but the state is only at serial {}: the state was replaced by an older one",
                     state.serial
-                )
-            },
-        ));
+                ),
+            )
+        });
     }
     if policy.allowed.is_some() && policy.signed_since > newest_serial.max(state.serial) {
         problems.push(problem(
