@@ -855,6 +855,12 @@ enum JsonEvent {
     OutcomeUnknown {
         address: String,
         error: String,
+        answered: bool,
+        look_in_seconds: f64,
+    },
+    CreateConflict {
+        address: String,
+        error: String,
     },
     ChangeSummary {
         created: usize,
@@ -1027,8 +1033,9 @@ async fn apply_json_reports_a_failed_change() {
     assert!(
         events.iter().any(|e| matches!(
             e,
-            JsonEvent::OutcomeUnknown { address, error }
+            JsonEvent::OutcomeUnknown { address, error, answered: true, look_in_seconds }
                 if address == "flex_instance.a" && error.contains("20500")
+                    && *look_in_seconds <= 5.0
         )),
         "{events:?}"
     );

@@ -289,7 +289,7 @@ async fn a_create_answered_500_after_it_took_effect_is_adopted_in_the_same_run()
         .run(&["apply", "--auto-approve", "--request-timeout", "1s"])
         .await;
     outcome.assert_exit(0);
-    outcome.assert_stderr_contains("waiting to learn whether the create took effect");
+    outcome.assert_stderr_contains("leaves its outcome open");
     assert_eq!(t.stats().create_requests, 1, "never sent twice");
     let state = t.state();
     assert_eq!(
@@ -320,8 +320,8 @@ async fn creates_that_met_503s_converge_in_one_apply_with_one_instance_per_accou
             "--auto-approve",
             "--request-timeout",
             "1s",
-            "--max-attempts",
-            "20",
+            "--settle-period",
+            "1s",
         ])
         .await;
     outcome.assert_exit(0);
@@ -390,6 +390,252 @@ async fn a_create_rate_limited_past_its_send_window_is_not_sent_and_the_next_run
     t.run_read_only(&["plan", "--detailed-exitcode"])
         .await
         .assert_exit(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answered 5xx: settle, look, send again; within a budget
+// ---------------------------------------------------------------------------------------------
+
+/// One test workspace on each backend: the local state file, and PostgreSQL when the test
+/// database is there (else it says it was skipped).
+async fn on_each_backend(test: &str, sim: SimConfig, instances: &[(&str, String)]) -> Vec<Test> {
+    let mut tests = Vec::new();
+    let pg = common::database_url(test);
+    for url in [None, pg] {
+        let mut config = match &url {
+            Some(_) => ConfigBuilder::new().postgres(&common::workspace()),
+            None => ConfigBuilder::new(),
+        };
+        for (name, account) in instances {
+            config = config.instance(name, account);
+        }
+        let mut t = Test::with_sim(sim.clone()).await;
+        if let Some(url) = &url {
+            t = t.env("FLEXFORM_DATABASE_URL", url);
+        }
+        tests.push(t.config(&config));
+    }
+    tests
+}
+
+/// The state as read through flexform (either backend).
+async fn pulled(t: &Test) -> State {
+    let pull = t.run(&["state", "pull"]).await;
+    pull.assert_exit(0);
+    State::from_bytes(std::path::Path::new("pull"), &pull.output.stdout).unwrap()
+}
+
+/// An apply that settles in a second, as these tests run it.
+const SETTLE_1S: &[&str] = &["apply", "--auto-approve", "--settle-period", "1s"];
+
+/// Exactly one instance on each account, and it is the one recorded under its name.
+async fn assert_one_each(t: &Test, names: &[(&str, String)]) -> State {
+    let state = pulled(t).await;
+    for (name, account) in names {
+        assert_eq!(
+            t.sim()
+                .instances()
+                .iter()
+                .filter(|i| &i.account_sid == account)
+                .count(),
+            1,
+            "{account}"
+        );
+        assert_eq!(
+            state.instances[*name].flex_instance_sid.as_str(),
+            t.sim_sid(account)
+        );
+    }
+    assert!(state.pending.is_empty(), "{state:?}");
+    state
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_answered_503_before_creating_are_sent_again_after_the_settle_period() {
+    let names = [("a", account(1))];
+    for t in on_each_backend("answered 503 on postgres", fast_sim(), &names).await {
+        t.sim().set_faults(Faults {
+            create_error_before_commit: 2,
+            ..Faults::default()
+        });
+        let started = std::time::Instant::now();
+        let outcome = t.run(SETTLE_1S).await;
+        outcome.assert_exit(0);
+        // Seconds, not the minute the in-flight window of an unanswered create would take.
+        assert!(started.elapsed() < Duration::from_secs(30), "{outcome:?}");
+        outcome.assert_stderr_contains("leaves its outcome open");
+        outcome.assert_stderr_contains("looking again in 1s");
+        assert!(
+            !outcome.stderr.contains("waiting up to"),
+            "an answered create is not waited out: {outcome:?}"
+        );
+        let stats = t.stats();
+        assert_eq!((stats.create_requests, stats.creates), (3, 1), "{stats:?}");
+        assert_one_each(&t, &names).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_answered_500_after_creating_is_found_after_the_settle_period_and_recorded() {
+    let names = [("a", account(1)), ("b", account(2))];
+    for t in on_each_backend("answered 500 on postgres", fast_sim(), &names).await {
+        t.sim().set_faults(Faults {
+            create_error_after_commit: 2,
+            ..Faults::default()
+        });
+        let outcome = t.run(SETTLE_1S).await;
+        outcome.assert_exit(0);
+        let stats = t.stats();
+        assert_eq!(
+            (stats.create_requests, stats.creates),
+            (2, 2),
+            "never sent twice: {stats:?}"
+        );
+        let state = assert_one_each(&t, &names).await;
+        assert_eq!(
+            state.instances["a"].origin,
+            flexform::state::Origin::Created
+        );
+    }
+}
+
+/// The first create took effect but was answered 500, and discovery lags behind it, so the
+/// look after the settle period finds nothing and the create is sent again: Twilio refuses it
+/// (409, one instance per account), and apply finds the first by discovery and adopts it, in
+/// the same run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_sent_again_and_refused_409_adopts_the_instance_in_the_same_run() {
+    let names = [("a", account(1))];
+    for t in on_each_backend("409 on a resend on postgres", fast_sim(), &names).await {
+        t.sim().set_faults(Faults {
+            create_error_after_commit: 1,
+            discovery_lag_ms: Some(4_000),
+            ..Faults::default()
+        });
+        let outcome = t.run(SETTLE_1S).await;
+        outcome.assert_exit(0);
+        outcome.assert_stderr_contains("20409");
+        outcome.assert_stderr_contains("an earlier one took effect; adopting it");
+        let stats = t.stats();
+        assert_eq!((stats.create_requests, stats.creates), (2, 1), "{stats:?}");
+        let state = assert_one_each(&t, &names).await;
+        assert_eq!(
+            state.instances["a"].origin,
+            flexform::state::Origin::Adopted
+        );
+        t.run_read_only(&["plan", "--detailed-exitcode"])
+            .await
+            .assert_exit(0);
+    }
+}
+
+/// A gateway that answers every create with an HTML 502: apply gives up after eight answers
+/// in a row that did not come from Twilio, in well under a minute with the default settle
+/// period, naming the gateway and what the next run does; the pending record stays, and once
+/// the gateway is fixed the next run creates the instance.
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_every_one_answered_by_a_gateway_give_up_naming_it_and_the_next_run_creates() {
+    let t = Test::with_sim(fast_sim())
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.sim().set_faults(Faults {
+        create_gateway_error: true,
+        ..Faults::default()
+    });
+    let outcome = t.run(SETTLE_1S).await;
+    outcome.assert_exit(1);
+    outcome.assert_stderr_contains("gave up after 8 creates");
+    outcome.assert_stderr_contains("the last answer was HTML 502 from a gateway");
+    outcome.assert_stderr_contains("check the proxy or gateway");
+    outcome.assert_stderr_contains("the next `flexform apply` looks again by discovery");
+    assert_eq!(t.stats().create_requests, 8);
+    assert_eq!(t.stats().creates, 0);
+    assert!(t.state().pending.contains_key("a"));
+
+    t.sim().set_faults(Faults::default());
+    // The last create's settle period (rounded up to the second) is over.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    t.run(SETTLE_1S).await.assert_exit(0);
+    assert_one_each(&t, &[("a", account(1))]).await;
+}
+
+/// Twilio answering every create 503: apply sends again within `--create-budget`, then gives
+/// up naming the last answer (HTTP status and Twilio code) and what the next run does.
+#[tokio::test(flavor = "multi_thread")]
+async fn ambiguous_creates_give_up_after_the_create_budget_naming_the_last_answer() {
+    let t = Test::with_sim(SimConfig {
+        create_fail_rate: 1.0,
+        ..fast_sim()
+    })
+    .await
+    .config(&ConfigBuilder::new().instance("a", &account(1)));
+    let started = std::time::Instant::now();
+    let outcome = t
+        .run(&[
+            "apply",
+            "--auto-approve",
+            "--settle-period",
+            "1s",
+            "--create-budget",
+            "3s",
+        ])
+        .await;
+    outcome.assert_exit(1);
+    assert!(started.elapsed() < Duration::from_secs(30), "{outcome:?}");
+    outcome.assert_stderr_contains("the last answer was HTTP 503 with Twilio code 20503");
+    outcome.assert_stderr_contains("--create-budget allows it longer");
+    let sent = t.stats().create_requests;
+    assert!(
+        (2..=4).contains(&sent),
+        "sent again within the budget: {sent}"
+    );
+    assert_eq!(t.stats().creates, 0);
+}
+
+/// A create that got no answer (it timed out: it may still be on its way) is not given the
+/// short settle period: apply waits out the whole in-flight window before it looks.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_without_an_answer_waits_out_the_whole_window_not_the_settle_period() {
+    let t = Test::with_sim(fast_sim())
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.sim().set_faults(Faults {
+        hold_create_response_ms: Some(3_000),
+        ..Faults::default()
+    });
+    let outcome = t
+        .run(&[
+            "apply",
+            "--auto-approve",
+            "--request-timeout",
+            "1s",
+            "--settle-period",
+            "1s",
+            "--json",
+        ])
+        .await;
+    outcome.assert_exit(0);
+    let unknown = outcome
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["type"] == "outcome_unknown")
+        .expect("an outcome_unknown event");
+    assert_eq!(unknown["answered"], false, "{unknown}");
+    let window = unknown["look_in_seconds"].as_f64().unwrap();
+    assert!(
+        window > 1.0,
+        "send window + request timeout, not 1s: {window}"
+    );
+    assert_eq!(t.stats().create_requests, 1, "found, never sent twice");
+    assert_one_each(&t, &[("a", account(1))]).await;
+}
+
+fn fast_sim() -> SimConfig {
+    SimConfig {
+        ready_after: Duration::ZERO,
+        ..SimConfig::default()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,9 +28,18 @@ pub struct ApplyOptions {
     /// The client's time limit for one request: a create sent at the end of its send window
     /// may be in flight this much longer.
     pub request_timeout: Duration,
-    /// Creates sent for one instance at most, when earlier ones had an unknown outcome and
-    /// discovery then showed they did not take effect.
-    pub max_create_attempts: u32,
+    /// After a create answered with a 5xx (the request is over, but the server may still act
+    /// on it), how long to wait before looking by discovery.
+    pub settle: Duration,
+    /// How long one instance's create may spend on ambiguous answers (waiting, looking, sending
+    /// again) before apply gives up on it; a create sent within it is followed to its end.
+    pub create_budget: Duration,
+    /// First and longest back-off (full jitter) added to the settle period before a create is
+    /// sent again.
+    pub resend_backoff: (Duration, Duration),
+    /// Answers in a row, for one create, that did not come from Twilio (a gateway's page)
+    /// after which apply gives up on it: the path to Twilio is failing, not Twilio.
+    pub gateway_answers: u32,
 }
 
 impl Default for ApplyOptions {
@@ -42,7 +51,10 @@ impl Default for ApplyOptions {
             poll_interval: (Duration::from_secs(1), Duration::from_secs(10)),
             send_window: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
-            max_create_attempts: 6,
+            settle: Duration::from_secs(5),
+            create_budget: Duration::from_secs(120),
+            resend_backoff: (Duration::from_millis(250), Duration::from_secs(2)),
+            gateway_answers: 8,
         }
     }
 }

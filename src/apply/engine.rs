@@ -4,17 +4,17 @@
 //! the next plan to resolve by discovery: it is never POSTed twice.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::context::ApplyContext;
 use super::events::Event;
 use super::outcome::{ApplyError, ApplyReport, ChangeOutcome, Provisioning};
 use super::wait::wait_for;
 use super::writer::{Writer, WriterHandle};
-use crate::client::{ApiError, Discovery, Fetched, Instance, SendGuard};
+use crate::client::{Answer, ApiError, Discovery, Fetched, Instance, SendGuard};
 use crate::config::credentials::Credentials;
 use crate::config::flex;
 use crate::config::sid::InstanceSid;
@@ -182,7 +182,7 @@ async fn run_change(
         writer,
         started,
     };
-    let outcome = run_instance(&run, slot).await;
+    let outcome = run_instance(&run, slot, slots).await;
     let declares = ctx
         .config
         .instances
@@ -238,7 +238,11 @@ async fn run_change(
 
 /// The instance part of a change: move, update (nothing to do on the instance), adopt or
 /// create, then the wait.
-async fn run_instance(run: &Run<'_, '_>, slot: tokio::sync::SemaphorePermit<'_>) -> ChangeOutcome {
+async fn run_instance<'s>(
+    run: &Run<'_, '_>,
+    slot: SemaphorePermit<'s>,
+    slots: &'s Semaphore,
+) -> ChangeOutcome {
     let (change, ctx) = (run.change, run.ctx);
     if let (Action::Move, Some(from)) = (change.action, &change.moved_from) {
         return run.moved(from).await;
@@ -281,9 +285,10 @@ async fn run_instance(run: &Run<'_, '_>, slot: tokio::sync::SemaphorePermit<'_>)
             .and_then(|a| a.flex_instance_sid.clone()),
         _ => None,
     };
+    let mut slot = Some(slot);
     let instance = match adopt_sid {
         Some(sid) => run.adopt(credentials, sid).await,
-        None => run.create(credentials).await,
+        None => run.create(credentials, &mut slot, slots).await,
     };
     let instance = match instance {
         Ok(instance) => instance,
@@ -311,11 +316,22 @@ async fn run_instance(run: &Run<'_, '_>, slot: tokio::sync::SemaphorePermit<'_>)
 enum Created {
     /// Created and recorded.
     Done(Instance),
-    /// The POST may or may not have taken effect; it can be in flight until the given time.
+    /// The POST may or may not have taken effect; its pending record (durable) says until
+    /// when it can be in flight.
     Unknown {
         error: ApiError,
-        in_flight_until: std::time::SystemTime,
+        pending: PendingCreate,
     },
+}
+
+/// Until when the create of `pending` (written by this run, on this machine's clock) can be
+/// in flight.
+fn pending_until(pending: &PendingCreate) -> SystemTime {
+    pending
+        .in_flight_until
+        .as_deref()
+        .and_then(|until| humantime::parse_rfc3339(until).ok())
+        .unwrap_or_else(SystemTime::now)
 }
 
 /// What polling discovery learned of a create whose outcome was unknown.
@@ -543,31 +559,69 @@ impl Run<'_, '_> {
     }
 
     /// Create: the pending record first, durable, then exactly one POST, then the SID. A POST
-    /// whose outcome is unknown is resolved in this run: discovery is polled until the create
-    /// can no longer be in flight; found, it is recorded; not found, the create is sent again
-    /// (at most `max_create_attempts` in all).
-    async fn create(&self, credentials: &Credentials) -> Result<Instance, ApplyError> {
+    /// whose outcome is unknown is resolved in this run by discovery, looked at when the create
+    /// can no longer be in flight: after the settle period when it was answered (a 5xx: the
+    /// request is over), after the whole in-flight window when it was not (a timeout or a lost
+    /// connection). Found, it is recorded; not found, the create is sent again after a
+    /// back-off, within the create budget. A 409 to a create sent again means an earlier one
+    /// took effect: it is found by discovery and adopted. The concurrency slot is given back
+    /// while waiting and taken again to send.
+    async fn create<'s>(
+        &self,
+        credentials: &Credentials,
+        slot: &mut Option<SemaphorePermit<'s>>,
+        slots: &'s Semaphore,
+    ) -> Result<Instance, ApplyError> {
         let conversations_default = self
             .ctx
             .config
             .instances
             .get(&self.change.name)
             .and_then(|s| s.conversations_default());
-        let mut attempt = 1;
+        let options = &self.ctx.options;
+        let began = Instant::now();
+        let mut attempts = 0u32;
+        let mut gateway_in_a_row = 0u32;
         loop {
-            let unknown = match self.create_once(credentials, conversations_default).await? {
-                Created::Done(instance) => return Ok(instance),
-                Created::Unknown {
-                    error,
-                    in_flight_until,
-                } => (error, in_flight_until),
-            };
-            let (error, in_flight_until) = unknown;
-            if attempt >= self.ctx.options.max_create_attempts {
-                return Err(ApplyError::OutcomeUnknown(error));
+            if slot.is_none() {
+                *slot = slots.acquire().await.ok();
             }
+            attempts += 1;
+            let (error, pending) = match self.create_once(credentials, conversations_default).await
+            {
+                Ok(Created::Done(instance)) => return Ok(instance),
+                Ok(Created::Unknown { error, pending }) => (error, pending),
+                Err(ApplyError::AlreadyExists(conflict)) if attempts > 1 => {
+                    *slot = None;
+                    return self.resolve_conflict(credentials, conflict, began).await;
+                }
+                Err(error) => return Err(error),
+            };
+            let answer = error.answer().unwrap_or(Answer::None);
+            // Waiting holds no request: the slot is for sending.
+            *slot = None;
+            let in_flight_until = if answer.answered() {
+                // The request is over: only the server acting late on it is left, for which
+                // the settle period allows. The pending record says so, for a run killed now.
+                let until = SystemTime::now() + options.settle;
+                let pending = PendingCreate {
+                    in_flight_until: Some(crate::support::stamp::rfc3339_at(until)),
+                    ..pending
+                };
+                self.writer
+                    .write(StateUpdate::Pending {
+                        name: self.change.name.clone(),
+                        pending,
+                    })
+                    .await
+                    .map_err(ApplyError::PendingNotRecorded)?;
+                crate::failpoint!("apply::settling");
+                until
+            } else {
+                pending_until(&pending)
+            };
             match self
-                .learn_outcome(credentials, &error, in_flight_until)
+                .learn_outcome(credentials, &error, answer, in_flight_until)
                 .await
             {
                 Learned::Created(instance) => {
@@ -575,9 +629,80 @@ impl Run<'_, '_> {
                         .await?;
                     return Ok(instance);
                 }
-                Learned::NotCreated => attempt += 1,
+                Learned::NotCreated => {}
                 Learned::Unknown => return Err(ApplyError::OutcomeUnknown(error)),
             }
+            gateway_in_a_row = match answer {
+                Answer::Gateway { .. } => gateway_in_a_row + 1,
+                _ => 0,
+            };
+            let spent = began.elapsed();
+            let gateway = gateway_in_a_row >= options.gateway_answers.max(1);
+            if gateway || spent + options.settle > options.create_budget {
+                return Err(ApplyError::GaveUp {
+                    attempts,
+                    spent,
+                    answer,
+                    error,
+                    gateway,
+                });
+            }
+            // Back-off, full jitter: many creates answered 5xx at once are not sent again at
+            // once. A stop request meanwhile is met by the send guard.
+            let (base, cap) = options.resend_backoff;
+            let ceiling = base
+                .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)))
+                .min(cap);
+            let pause = ceiling.mul_f64(rand::random::<f64>());
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.ctx.stop.requested() => {}
+            }
+        }
+    }
+
+    /// A create sent again was refused with 409: the account has an instance, made by an
+    /// earlier create of this run whose answer was a 5xx (or by someone else meanwhile).
+    /// Discovery is polled (it may lag behind the create) within the budget; what it finds is
+    /// fetched and adopted. Not found, the pending record stays for the next plan.
+    async fn resolve_conflict(
+        &self,
+        credentials: &Credentials,
+        conflict: ApiError,
+        began: Instant,
+    ) -> Result<Instance, ApplyError> {
+        let account = &self.change.account_sid;
+        self.ctx.reporter.event(&Event::CreateConflict {
+            address: self.change.address.clone(),
+            error: conflict.to_string(),
+        });
+        let replaced = self
+            .change
+            .before
+            .as_ref()
+            .and_then(|b| b.flex_instance_sid.clone());
+        let (mut delay, max_delay) = self.ctx.options.poll_interval;
+        loop {
+            let discovered = tokio::select! {
+                discovered = self.ctx.client.discover(account, credentials) => discovered,
+                _ = self.ctx.stop.requested() => return Err(ApplyError::AlreadyExists(conflict)),
+            };
+            match discovered {
+                Ok(Discovery::Found(sid)) if Some(&sid) != replaced.as_ref() => {
+                    return self.adopt(credentials, sid).await;
+                }
+                Ok(Discovery::Unavailable) => return Err(ApplyError::AlreadyExists(conflict)),
+                Err(e) => tracing::warn!("{}: discovery failed: {e}", self.change.address),
+                Ok(_) => {}
+            }
+            if began.elapsed() + delay > self.ctx.options.create_budget {
+                return Err(ApplyError::AlreadyExists(conflict));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.ctx.stop.requested() => return Err(ApplyError::AlreadyExists(conflict)),
+            }
+            delay = (delay * 2).min(max_delay);
         }
     }
 
@@ -593,7 +718,6 @@ impl Run<'_, '_> {
         let options = &self.ctx.options;
         let send_by = Instant::now() + options.send_window;
         let window = options.send_window + options.request_timeout;
-        let in_flight_until = std::time::SystemTime::now() + window;
         let pending = PendingCreate {
             account_sid: account.clone(),
             address: self.change.address.clone(),
@@ -606,7 +730,7 @@ impl Run<'_, '_> {
         self.writer
             .write(StateUpdate::Pending {
                 name: name.clone(),
-                pending,
+                pending: pending.clone(),
             })
             .await
             .map_err(ApplyError::PendingNotRecorded)?;
@@ -624,10 +748,7 @@ impl Run<'_, '_> {
         let instance = match created {
             Ok(instance) => instance,
             Err(error @ ApiError::OutcomeUnknown { .. }) => {
-                return Ok(Created::Unknown {
-                    error,
-                    in_flight_until,
-                })
+                return Ok(Created::Unknown { error, pending })
             }
             // The account already has an instance (made outside flexform, or by an earlier
             // create whose answer was lost): keep the pending record, so that the next plan
@@ -648,19 +769,33 @@ impl Run<'_, '_> {
         Ok(Created::Done(instance))
     }
 
-    /// Polls discovery on the account until the create is found, or can no longer be in flight
-    /// (then it did not take effect), or a stop is requested, or discovery cannot tell.
+    /// Learns whether a create took effect: after an answer, one look by discovery once the
+    /// settle period is over; without one, discovery polled until the create is found or can
+    /// no longer be in flight (then it did not take effect). A stop request, or discovery that
+    /// cannot tell, leaves it unknown.
     async fn learn_outcome(
         &self,
         credentials: &Credentials,
         error: &ApiError,
-        in_flight_until: std::time::SystemTime,
+        answer: Answer,
+        in_flight_until: SystemTime,
     ) -> Learned {
         let account = &self.change.account_sid;
+        let look_in = in_flight_until
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
         self.ctx.reporter.event(&Event::OutcomeUnknown {
             address: self.change.address.clone(),
             error: error.to_string(),
+            answered: answer.answered(),
+            look_in_seconds: look_in.as_secs_f64(),
         });
+        if answer.answered() {
+            tokio::select! {
+                _ = tokio::time::sleep(look_in) => {}
+                _ = self.ctx.stop.requested() => return Learned::Unknown,
+            }
+        }
         let (mut delay, max_delay) = self.ctx.options.poll_interval;
         let replaced = self
             .change
@@ -668,7 +803,7 @@ impl Run<'_, '_> {
             .as_ref()
             .and_then(|b| b.flex_instance_sid.clone());
         loop {
-            let window_over = std::time::SystemTime::now() >= in_flight_until;
+            let window_over = SystemTime::now() >= in_flight_until;
             let discovered = tokio::select! {
                 discovered = self.ctx.client.discover(account, credentials) => discovered,
                 _ = self.ctx.stop.requested() => return Learned::Unknown,
@@ -704,7 +839,7 @@ impl Run<'_, '_> {
                 Err(e) => tracing::warn!("{}: discovery failed: {e}", self.change.address),
             }
             let left = in_flight_until
-                .duration_since(std::time::SystemTime::now())
+                .duration_since(SystemTime::now())
                 .unwrap_or_default();
             // Look once more right after the window closes.
             let pause = delay.min(left + Duration::from_millis(100));

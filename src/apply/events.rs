@@ -83,12 +83,25 @@ pub enum Event {
         /// What it would have done.
         action: Action,
     },
-    /// A create's outcome is unknown (a 5xx, a timeout): apply polls discovery to learn
+    /// A create's outcome is unknown (a 5xx, a timeout): apply looks by discovery to learn
     /// whether it took effect before it sends another.
     OutcomeUnknown {
         /// `flex_instance.<name>`.
         address: String,
         /// What made the outcome unknown.
+        error: String,
+        /// An answer came back (a 5xx): apply looks once the settle period is over; without
+        /// one (a timeout, a lost connection) it polls until the in-flight window is over.
+        answered: bool,
+        /// Seconds until apply looks (answered) or until the window is over (not answered).
+        look_in_seconds: f64,
+    },
+    /// A create sent again was refused with 409: an earlier create took effect; apply finds
+    /// it by discovery and adopts it.
+    CreateConflict {
+        /// `flex_instance.<name>`.
+        address: String,
+        /// The 409.
         error: String,
     },
     /// A new instance changed status while waiting.

@@ -49,6 +49,24 @@ pub enum ApplyError {
     /// The create may or may not have taken effect.
     #[error("{0}. The pending create stays recorded; the next `flexform plan` resolves it by discovery (adopt if it exists, create if not)")]
     OutcomeUnknown(ApiError),
+    /// Every create for the instance had an ambiguous answer, and discovery found nothing after
+    /// the last: apply gave up on it within its budget (or after too many gateway answers).
+    #[error("gave up after {attempts} creates in {}: {}the last answer was {answer} ({error}); discovery found no instance after it, so none was created. The pending create stays recorded: the next `flexform apply` looks again by discovery and creates the instance if it is still missing{}",
+        humantime::format_duration(Duration::from_secs(spent.as_secs())),
+        if *gateway { "every answer came from a gateway, not from Twilio; " } else { "" },
+        if *gateway { " (check the proxy or gateway between flexform and Twilio first)" } else { " (--create-budget allows it longer)" })]
+    GaveUp {
+        /// Creates sent.
+        attempts: u32,
+        /// Time spent on them.
+        spent: Duration,
+        /// The last answer's class.
+        answer: crate::client::Answer,
+        /// The last answer.
+        error: ApiError,
+        /// Given up because of answers in a row from a gateway, not because of the budget.
+        gateway: bool,
+    },
     /// Twilio answered 409: the account already has an instance.
     #[error("{0}. The account already has a Flex instance; the next `flexform plan` adopts it")]
     AlreadyExists(ApiError),

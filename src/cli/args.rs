@@ -275,6 +275,15 @@ pub struct ApplyArgs {
     /// Print events as JSON Lines on stdout instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Longest time one instance's create may spend on ambiguous answers (5xx, timeouts):
+    /// waiting, looking by discovery, sending again. Then apply gives up on it (exit 1) and the
+    /// next run looks again.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub create_budget: Duration,
+    /// After a create answered with a 5xx, how long to wait before looking by discovery
+    /// whether it took effect anyway.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub settle_period: Duration,
     /// Network settings.
     #[command(flatten)]
     pub net: NetArgs,
@@ -528,6 +537,10 @@ pub struct SimArgs {
     /// Share of requests answered with 503 (0.0 to 1.0); POSTs failed this way create nothing.
     #[arg(long, default_value_t = 0.0, value_name = "RATIO")]
     pub fail_rate: f64,
+    /// Share of instance creates answered with 503 (Twilio 20503) without creating (0.0 to
+    /// 1.0).
+    #[arg(long, default_value_t = 0.0, value_name = "RATIO")]
+    pub create_fail_rate: f64,
     /// Requests per second beyond which requests are answered 429 with Retry-After.
     #[arg(long, value_name = "RPS")]
     pub rate_limit: Option<f64>,

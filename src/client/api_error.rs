@@ -117,6 +117,8 @@ pub enum ApiError {
         path: String,
         /// What happened.
         cause: String,
+        /// What came back, if anything.
+        answer: Answer,
     },
     /// The request was not sent (again): a stop was requested, or its send window ended while
     /// it waited. Every earlier attempt was answered 429 or never connected, so nothing was
@@ -132,7 +134,84 @@ pub enum ApiError {
     },
 }
 
+/// What came back for a POST whose outcome is unknown: the answer class decides how long
+/// apply waits before it looks (README, "Guarantees").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Nothing: the request timed out or its connection broke after it was written, so it may
+    /// still be on its way.
+    None,
+    /// An error status from Twilio (its error body), with its code.
+    Twilio {
+        /// HTTP status.
+        status: u16,
+        /// Twilio error code.
+        code: Option<u32>,
+    },
+    /// An error status whose body is not Twilio's: a gateway's or proxy's page, or nothing.
+    Gateway {
+        /// HTTP status.
+        status: u16,
+        /// The body is an HTML page.
+        html: bool,
+    },
+    /// A success status whose body could not be read.
+    Unreadable {
+        /// HTTP status.
+        status: u16,
+    },
+}
+
+impl Answer {
+    /// An answer came back: the request is over at the client's end.
+    pub fn answered(self) -> bool {
+        self != Answer::None
+    }
+
+    /// The class of an error answer with this `status` and `body`.
+    pub(crate) fn of_error(status: u16, body: &[u8], code: Option<u32>, twilio: bool) -> Self {
+        if twilio {
+            Answer::Twilio { status, code }
+        } else {
+            let head = String::from_utf8_lossy(&body[..body.len().min(512)]).to_ascii_lowercase();
+            Answer::Gateway {
+                status,
+                html: head.contains("<html") || head.contains("<!doctype html"),
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::None => f.write_str("no answer"),
+            Answer::Twilio {
+                status,
+                code: Some(code),
+            } => write!(f, "HTTP {status} with Twilio code {code}"),
+            Answer::Twilio { status, code: None } => write!(f, "HTTP {status} from Twilio"),
+            Answer::Gateway { status, html: true } => write!(f, "HTML {status} from a gateway"),
+            Answer::Gateway {
+                status,
+                html: false,
+            } => write!(f, "HTTP {status} without a Twilio error body"),
+            Answer::Unreadable { status } => {
+                write!(f, "HTTP {status} with a body that could not be read")
+            }
+        }
+    }
+}
+
 impl ApiError {
+    /// What came back for this error's request, when it is an unknown outcome.
+    pub fn answer(&self) -> Option<Answer> {
+        match self {
+            ApiError::OutcomeUnknown { answer, .. } => Some(*answer),
+            _ => None,
+        }
+    }
+
     /// The HTTP status, when there was an answer.
     pub fn status(&self) -> Option<u16> {
         match self {

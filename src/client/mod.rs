@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 
-pub use api_error::ApiError;
+pub use api_error::{Answer, ApiError};
 pub use instance::{Discovery, Fetched, Instance, InstanceStatus};
 use limiter::Limiter;
 pub use retry::RetryPolicy;
@@ -267,6 +267,9 @@ impl FlexClient {
                 method: "POST",
                 path: path.to_owned(),
                 cause: e.to_string(),
+                answer: api_error::Answer::Unreadable {
+                    status: status.as_u16(),
+                },
             })
         } else {
             Err(api_error::from_response("POST", path, status, &bytes))
@@ -535,19 +538,30 @@ impl FlexClient {
                     };
                 }
                 Decision::OutcomeUnknown => {
-                    let cause = match (&answer, &failure) {
+                    let (cause, class) = match (&answer, &failure) {
                         (Some((status, bytes)), _) => {
-                            api_error::from_response(method_name, path, *status, bytes).to_string()
+                            let error = api_error::from_response(method_name, path, *status, bytes);
+                            let twilio = matches!(error, ApiError::Twilio { .. });
+                            let class = api_error::Answer::of_error(
+                                status.as_u16(),
+                                bytes,
+                                error.code(),
+                                twilio,
+                            );
+                            (error.to_string(), class)
                         }
-                        (None, Some(err)) => self
-                            .transport_error(method_name, path, outcome, err)
-                            .to_string(),
-                        (None, None) => "no answer".to_owned(),
+                        (None, Some(err)) => (
+                            self.transport_error(method_name, path, outcome, err)
+                                .to_string(),
+                            api_error::Answer::None,
+                        ),
+                        (None, None) => ("no answer".to_owned(), api_error::Answer::None),
                     };
                     return Err(ApiError::OutcomeUnknown {
                         method: method_name,
                         path: path.to_owned(),
                         cause,
+                        answer: class,
                     });
                 }
             }

@@ -75,6 +75,9 @@ pub struct SimConfig {
     pub latency: Duration,
     /// Share of Flex API requests answered 503 before anything else happens, from 0.0 to 1.0.
     pub fail_rate: f64,
+    /// Share of `POST /v2/Instances` answered 503 (Twilio 20503) without creating, from 0.0
+    /// to 1.0.
+    pub create_fail_rate: f64,
     /// Flex API requests per second beyond which requests are answered 429 with `Retry-After`.
     pub rate_limit: Option<f64>,
     /// The only accepted Basic auth (user, password); `None` accepts any non-empty pair.
@@ -95,6 +98,7 @@ impl Default for SimConfig {
             ready_after: Duration::from_secs(2),
             latency: Duration::ZERO,
             fail_rate: 0.0,
+            create_fail_rate: 0.0,
             rate_limit: None,
             credentials: None,
             seed: None,
@@ -111,6 +115,7 @@ impl fmt::Debug for SimConfig {
             .field("ready_after", &self.ready_after)
             .field("latency", &self.latency)
             .field("fail_rate", &self.fail_rate)
+            .field("create_fail_rate", &self.create_fail_rate)
             .field("rate_limit", &self.rate_limit)
             .field(
                 "credentials",
@@ -133,6 +138,12 @@ impl SimConfig {
             return Err(format!(
                 "fail rate must be between 0.0 and 1.0, found {}",
                 self.fail_rate
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.create_fail_rate) {
+            return Err(format!(
+                "create fail rate must be between 0.0 and 1.0, found {}",
+                self.create_fail_rate
             ));
         }
         if let Some(rate) = self.rate_limit {
@@ -171,7 +182,8 @@ pub struct SimStats {
     pub configuration_updates: u64,
     /// Requests answered 429 by the rate limit or the `create_rate_limited_secs` fault.
     pub rate_limited: u64,
-    /// Requests answered 503 by the fail rate.
+    /// Requests answered 503 by the fail rate, and creates answered 503 or 502 by the create
+    /// fail rate and the faults that create nothing.
     pub failed: u64,
 }
 
@@ -193,6 +205,15 @@ pub struct Faults {
     /// The next N `POST /v1/Configuration` are applied but answer 500 all the same: a
     /// configuration update whose outcome the client cannot know.
     pub configuration_error_after_commit: u32,
+    /// The next N `POST /v2/Instances` answer 503 (Twilio 20503) and create nothing: a bad
+    /// minute at Twilio.
+    pub create_error_before_commit: u32,
+    /// Every `POST /v2/Instances` is answered with a gateway's HTML 502 page and creates
+    /// nothing, as a corporate gateway failing in front of Twilio.
+    pub create_gateway_error: bool,
+    /// Discovery (`GET /v1/Configuration`) does not show an instance until it is this many
+    /// milliseconds old, as an API whose reads lag behind its writes.
+    pub discovery_lag_ms: Option<u64>,
 }
 
 /// An instance as the simulator holds it, with its status as clients see it now.
@@ -276,6 +297,7 @@ struct Shared {
     ready_after: Duration,
     latency: Duration,
     fail_rate: f64,
+    create_fail_rate: f64,
     credentials: Option<(String, String)>,
     store: Mutex<Store>,
     faults: Mutex<Faults>,
@@ -386,6 +408,7 @@ pub async fn spawn(config: SimConfig) -> io::Result<SimHandle> {
         ready_after: config.ready_after,
         latency: config.latency,
         fail_rate: config.fail_rate,
+        create_fail_rate: config.create_fail_rate,
         credentials: config.credentials.clone(),
         store: Mutex::new(store),
         faults: Mutex::new(Faults::default()),

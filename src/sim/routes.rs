@@ -134,6 +134,10 @@ async fn create(State(shared): SharedState, headers: HeaderMap, body: Bytes) -> 
         Ok(value) => value,
         Err(message) => return twilio_error(StatusCode::BAD_REQUEST, 20001, message),
     };
+    if let Some(response) = refuse_create(&shared) {
+        Counters::bump(&shared.counters.failed);
+        return response;
+    }
     let now = SystemTime::now();
     let created = lock(&shared.store)
         .create(&account, conversations_default, now, shared.ready_after)
@@ -170,6 +174,39 @@ async fn create(State(shared): SharedState, headers: HeaderMap, body: Bytes) -> 
     (StatusCode::CREATED, Json(InstanceBody::from(&instance))).into_response()
 }
 
+/// The answer to a create that the faults or the create fail rate fail before anything is
+/// created: a gateway's HTML 502, or Twilio's 503.
+fn refuse_create(shared: &Shared) -> Option<Response> {
+    let (gateway, before) = {
+        let mut faults = lock(&shared.faults);
+        let before = faults.create_error_before_commit > 0;
+        if before {
+            faults.create_error_before_commit -= 1;
+        }
+        (faults.create_gateway_error, before)
+    };
+    if gateway {
+        let page = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n";
+        return Some(
+            (
+                StatusCode::BAD_GATEWAY,
+                [(axum::http::header::CONTENT_TYPE, "text/html")],
+                page,
+            )
+                .into_response(),
+        );
+    }
+    let drawn = shared.create_fail_rate > 0.0
+        && lock(&shared.fault_rng).random::<f64>() < shared.create_fail_rate;
+    (before || drawn).then(|| {
+        twilio_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            20503,
+            "Service unavailable",
+        )
+    })
+}
+
 /// `GET /v2/Instances/{sid}`: 404 also when the instance belongs to another account.
 async fn fetch(
     State(shared): SharedState,
@@ -199,19 +236,32 @@ async fn discover(State(shared): SharedState, uri: Uri, headers: HeaderMap) -> R
         Ok(account) => account,
         Err(rejection) => return rejection.into_response(),
     };
-    if lock(&shared.faults).discovery_unavailable {
+    let (unavailable, lag) = {
+        let faults = lock(&shared.faults);
+        (faults.discovery_unavailable, faults.discovery_lag_ms)
+    };
+    if unavailable {
         return resource_not_found(uri.path());
     }
-    let body = shared.configuration(&account).unwrap_or_else(|| {
-        serde_json::json!({
-            "account_sid": account,
-            "flex_instance_sid": null,
-            "status": "notstarted",
-            "date_created": null,
-            "date_updated": null,
-            "url": CONFIGURATION_URL,
-        })
+    let hidden = lag.is_some_and(|ms| {
+        lock(&shared.store)
+            .live_for_account(&account)
+            .and_then(|record| humantime::parse_rfc3339(&record.date_created).ok())
+            .is_some_and(|created| SystemTime::now() < created + Duration::from_millis(ms))
     });
+    let body = shared
+        .configuration(&account)
+        .filter(|_| !hidden)
+        .unwrap_or_else(|| {
+            serde_json::json!({
+                "account_sid": account,
+                "flex_instance_sid": null,
+                "status": "notstarted",
+                "date_created": null,
+                "date_updated": null,
+                "url": CONFIGURATION_URL,
+            })
+        });
     (StatusCode::OK, Json(body)).into_response()
 }
 

@@ -7,8 +7,12 @@ pub(crate) fn now_rfc3339() -> String {
 
 /// The time `after` from now, as RFC 3339 UTC, rounded up to the next second.
 pub(crate) fn rfc3339_in(after: std::time::Duration) -> String {
-    let at = std::time::SystemTime::now() + after + std::time::Duration::from_millis(999);
-    humantime::format_rfc3339_seconds(at).to_string()
+    rfc3339_at(std::time::SystemTime::now() + after)
+}
+
+/// `at` as RFC 3339 UTC, rounded up to the next second.
+pub(crate) fn rfc3339_at(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at + std::time::Duration::from_millis(999)).to_string()
 }
 
 /// This machine's name, as pending records name their clock.

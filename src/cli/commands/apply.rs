@@ -213,7 +213,8 @@ async fn run_async(
         request_timeout: args.net.request_timeout,
         // A create that may have been sent waits out at most one request timeout to be sent.
         send_window: args.net.request_timeout,
-        max_create_attempts: args.net.max_attempts,
+        settle: args.settle_period,
+        create_budget: args.create_budget,
         ..ApplyOptions::default()
     };
     let ctx = ApplyContext {
@@ -432,9 +433,25 @@ impl Reporter for TextReporter {
                 format!("Applying: {create} to create, {adopt} to adopt, {moved} to move{update}.")
             }
             Event::ApplyProgress { address, action } => format!("{address}: {action}…"),
-            Event::OutcomeUnknown { address, error } => {
-                format!("{address}: waiting to learn whether the create took effect ({error})")
-            }
+            Event::OutcomeUnknown {
+                address,
+                error,
+                answered: true,
+                look_in_seconds,
+            } => format!(
+                "{address}: the create was answered with an error that leaves its outcome open ({error}); looking again in {look_in_seconds:.0}s"
+            ),
+            Event::OutcomeUnknown {
+                address,
+                error,
+                answered: false,
+                look_in_seconds,
+            } => format!(
+                "{address}: waiting up to {look_in_seconds:.0}s to learn whether the create took effect ({error})"
+            ),
+            Event::CreateConflict { address, error } => format!(
+                "{address}: the create sent again was refused ({error}): an earlier one took effect; adopting it"
+            ),
             Event::Recorded {
                 address,
                 action,
@@ -513,9 +530,16 @@ impl Reporter for TerminalReporter {
             Event::ApplyProgress { address, action } => {
                 self.bar(address).set_message(format!("{action}…"))
             }
-            Event::OutcomeUnknown { address, .. } => self
+            Event::OutcomeUnknown {
+                address, answered, ..
+            } => self.bar(address).set_message(if *answered {
+                "answered 5xx: looking again shortly…"
+            } else {
+                "waiting to learn whether the create took effect…"
+            }),
+            Event::CreateConflict { address, .. } => self
                 .bar(address)
-                .set_message("waiting to learn whether the create took effect…"),
+                .set_message("an earlier create took effect: adopting it…"),
             Event::Recorded {
                 address,
                 action,

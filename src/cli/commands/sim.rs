@@ -19,6 +19,12 @@ pub fn config(args: &SimArgs) -> anyhow::Result<SimConfig> {
             args.fail_rate
         );
     }
+    if !(0.0..=1.0).contains(&args.create_fail_rate) {
+        anyhow::bail!(
+            "--create-fail-rate must be between 0.0 and 1.0 (a share of creates), found {}",
+            args.create_fail_rate
+        );
+    }
     if let Some(rate) = args.rate_limit {
         if !(rate.is_finite() && rate > 0.0) {
             anyhow::bail!(
@@ -41,6 +47,7 @@ pub fn config(args: &SimArgs) -> anyhow::Result<SimConfig> {
         ready_after: args.ready_after,
         latency: args.latency,
         fail_rate: args.fail_rate,
+        create_fail_rate: args.create_fail_rate,
         rate_limit: args.rate_limit,
         credentials,
         seed: args.seed,
