@@ -1332,3 +1332,126 @@ async fn a_recent_pending_create_is_not_recreated_while_it_may_be_in_flight() {
     let output = project.run(&["plan"]).await;
     output.assert_stdout_contains("an interrupted create did not take effect");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Rough edges: one address syntax, serials that never wrap, a corrupt journal's way out
+// ---------------------------------------------------------------------------------------------
+
+/// `state show`, `state rm`, `state mv` and `import` take an instance as `NAME` or as its
+/// address `flex_instance.NAME`, as `--target` and `history --instance` do.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_state_command_takes_the_address_as_well_as_the_name() {
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
+    apply_ok(&project, &[]).await;
+    let sid = project.sim_sid(A);
+    let show = project.run(&["state", "show", "flex_instance.a"]).await;
+    show.assert_exit(0);
+    show.assert_stdout_contains(&sid);
+    project
+        .run(&["state", "mv", "flex_instance.a", "flex_instance.b"])
+        .await
+        .assert_exit(0);
+    assert!(project.state().instances.contains_key("b"));
+    let rm = project.run(&["state", "rm", "flex_instance.b"]).await;
+    rm.assert_exit(0);
+    assert!(project.state().instances.is_empty());
+    project
+        .run(&["import", "flex_instance.a", &sid])
+        .await
+        .assert_exit(0);
+    assert_eq!(
+        project.state().instances["a"].flex_instance_sid.as_str(),
+        sid
+    );
+}
+
+/// Serials never wrap: a state at the highest serial is refused by the next command that
+/// would write it (exit 1, nothing sent, nothing written), and serials near it are printed
+/// as integers in the history.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_at_the_highest_serial_is_refused_and_serials_print_as_integers() {
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
+    apply_ok(&project, &[]).await;
+    let set_serial = |serial: u64| {
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(project.state_path()).unwrap()).unwrap();
+        doc["serial"] = serial.into();
+        std::fs::write(
+            project.state_path(),
+            serde_json::to_vec_pretty(&doc).unwrap(),
+        )
+        .unwrap();
+    };
+    set_serial(u64::MAX);
+    let before = std::fs::read(project.state_path()).unwrap();
+    let requests = project.stats().requests;
+    for args in [
+        &["apply", "--auto-approve"][..],
+        &["state", "rm", "a"],
+        &["state", "mv", "a", "b"],
+    ] {
+        let output = project.run(args).await;
+        output.assert_exit(1);
+        output.assert_stderr_contains("18446744073709551615, and no higher one can be written");
+        output.assert_stderr_contains("nothing was written");
+        assert_eq!(
+            std::fs::read(project.state_path()).unwrap(),
+            before,
+            "{args:?}"
+        );
+    }
+    assert_eq!(project.stats().requests, requests, "nothing sent");
+
+    let highest = i64::MAX as u64;
+    set_serial(highest - 1);
+    project.run(&["state", "mv", "a", "b"]).await.assert_exit(0);
+    assert_eq!(project.state().serial, highest);
+    let history = project.run(&["history", "--format", "json"]).await;
+    history.assert_exit(0);
+    let entry = &history.json()["entries"][0];
+    assert_eq!(
+        entry["serial_before"].as_u64(),
+        Some(highest - 1),
+        "{entry}"
+    );
+    assert_eq!(entry["serial_after"].as_u64(), Some(highest), "{entry}");
+    history.assert_stdout_contains(&format!("\"serial_after\": {highest}"));
+    let output = project.run(&["state", "rm", "b"]).await;
+    output.assert_exit(1);
+    output.assert_stderr_contains("no higher one can be written");
+}
+
+/// A corrupt journal's error says what works: there is no journal backup, so it names the
+/// journal, the line, and the way out (fix the line, or move the journal aside and plan).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_journal_says_what_to_do_that_works() {
+    let project = Test::with_sim_ready_after(READY)
+        .await
+        .config(&ConfigBuilder::new().instance("a", A));
+    apply_ok(&project, &[]).await;
+    let journal = project.path("flexform.state.json.journal");
+    std::fs::write(&journal, "{\"lineage\": oops\n{}\n").unwrap();
+    let output = project.run(&["plan"]).await;
+    output.assert_exit(1);
+    let err = &output.stderr;
+    assert!(
+        err.contains("state journal") && err.contains("flexform.state.json.journal:1:"),
+        "{err}"
+    );
+    assert!(!err.contains(".journal.backup"), "no such file: {err}");
+    output.assert_stderr_contains(".journal.damaged");
+    // What it says works: the journal moved aside, plan runs and finds the instance.
+    std::fs::rename(
+        &journal,
+        project.path("flexform.state.json.journal.damaged"),
+    )
+    .unwrap();
+    project
+        .run(&["plan", "--detailed-exitcode"])
+        .await
+        .assert_exit(0);
+}

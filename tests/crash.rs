@@ -289,6 +289,66 @@ async fn a_failed_final_fold_is_not_reported_as_complete_and_the_next_run_folds_
     assert_invariants(&t).await;
 }
 
+/// Where apply waits out the settle period after a create answered with a 5xx; reached only
+/// with a fault, so it has its own test below.
+const SETTLING: &str = "apply::settling";
+
+/// Killed during the settle period after an answered 5xx: the pending record holds the short
+/// settle deadline (not the minute an unanswered create gets), and the next plan, once it is
+/// over, resolves it by discovery: adopt when the create took effect, create when it did not.
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_killed_during_the_settle_period_leaves_a_pending_record_the_next_plan_resolves() {
+    let pg = database_url("kill during the settle period on postgres");
+    for url in [None, pg] {
+        for (after_commit, expected) in [(true, "adopt"), (false, "create")] {
+            let ws = url.as_ref().map(|_| workspace());
+            let mut t = Test::with_sim_ready_after(Duration::ZERO).await;
+            if let Some(url) = &url {
+                t = t.env("FLEXFORM_DATABASE_URL", url);
+            }
+            t.write_config(&config(1, ws.as_deref()));
+            t.sim().set_faults(flexform::sim::Faults {
+                create_error_after_commit: u32::from(after_commit),
+                create_error_before_commit: u32::from(!after_commit),
+                ..flexform::sim::Faults::default()
+            });
+            let crashed = t
+                .run_with_env(
+                    &["apply", "--auto-approve", "--settle-period", "2s"],
+                    &[("FAILPOINTS", Some(&format!("{SETTLING}=panic")))],
+                )
+                .await;
+            assert_eq!(crashed.code, None, "died while settling: {crashed:?}");
+            let state = read_state(&t).await.expect("the state survives");
+            let until = humantime::parse_rfc3339(
+                state.pending["i1"]
+                    .in_flight_until
+                    .as_deref()
+                    .expect("a window"),
+            )
+            .unwrap();
+            let left = until.duration_since(SystemTime::now()).unwrap_or_default();
+            assert!(
+                left <= Duration::from_secs(4),
+                "the settle deadline, not the whole window: {left:?}"
+            );
+            tokio::time::sleep(left + Duration::from_millis(200)).await;
+            t.sim().set_faults(flexform::sim::Faults::default());
+            let plan = t.run_read_only(&["plan", "--json"]).await;
+            plan.assert_exit(0);
+            assert_eq!(
+                plan.json()["resource_changes"][0]["action"],
+                expected,
+                "{:?}",
+                plan.stdout
+            );
+            t.run(APPLY).await.assert_exit(0);
+            assert_eq!(t.stats().creates, 1);
+            assert_invariants(&t).await;
+        }
+    }
+}
+
 /// The README's "Guarantees" table has one row per crash point tested here, naming the
 /// backends it is tested on, and no other.
 #[test]
@@ -316,9 +376,13 @@ fn the_readme_guarantees_table_is_the_crash_points_tested_here() {
         })
         .collect();
     let mut expected: Vec<(String, String)> = Vec::new();
-    for point in POINTS.iter().chain(PG_POINTS).chain(&["state::fold::fail"]) {
-        let local = POINTS.contains(point) || *point == "state::fold::fail";
-        let pg = PG_POINTS.contains(point);
+    for point in POINTS
+        .iter()
+        .chain(PG_POINTS)
+        .chain(&["state::fold::fail", SETTLING])
+    {
+        let local = POINTS.contains(point) || ["state::fold::fail", SETTLING].contains(point);
+        let pg = PG_POINTS.contains(point) || *point == SETTLING;
         let on = match (local, pg) {
             (true, true) => "local, PostgreSQL",
             (true, false) => "local",

@@ -728,3 +728,46 @@ fn flexform_socket_dirs() -> Vec<&'static str> {
         .take(1)
         .collect()
 }
+
+/// A user and password in the endpoint (`FLEXFORM_ENDPOINT=http://user:pw@host`) never reach
+/// an error or a log, even at `-vv`, whether the endpoint answers, cannot be reached or does
+/// not parse; requests still authenticate with the instance's credentials.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_in_the_endpoint_is_never_printed() {
+    const SECRET: &str = "Endp0intS3cret";
+    let t = Test::with_sim_ready_after(Duration::ZERO)
+        .await
+        .config(&ConfigBuilder::new().instance("a", &account(1)));
+    let with_password = t.url().replacen("://", &format!("://jsmith:{SECRET}@"), 1);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = format!("http://jsmith:{SECRET}@127.0.0.1:{closed}");
+    let unparsable = format!("http://jsmith:{SECRET}@exa mple.com");
+    for (endpoint, code) in [(&with_password, 0), (&unreachable, 1), (&unparsable, 1)] {
+        let outcome = t
+            .run_with_env(
+                &["-vv", "plan", "--max-attempts", "1"],
+                &[("FLEXFORM_ENDPOINT", Some(endpoint))],
+            )
+            .await;
+        outcome.assert_exit(code);
+        assert!(
+            !outcome.stderr.contains(SECRET) && !outcome.stdout.contains(SECRET),
+            "{endpoint}: {outcome:?}"
+        );
+        if code == 0 {
+            outcome.assert_stderr_contains("the user and password in the endpoint are ignored");
+            outcome.assert_stdout_contains("will be created");
+        } else {
+            assert!(
+                outcome.stderr.contains("jsmith")
+                    || outcome.stderr.contains("[redacted]")
+                    || outcome.stderr.contains("127.0.0.1"),
+                "{outcome:?}"
+            );
+        }
+    }
+}

@@ -298,7 +298,8 @@ pub struct ImportArgs {
     /// Where the Flex API is.
     #[command(flatten)]
     pub api: EndpointArgs,
-    /// The instance name in the configuration.
+    /// The instance name in the configuration (or `flex_instance.NAME`).
+    #[arg(value_parser = instance_address)]
     pub name: String,
     /// The existing instance's SID (GO…).
     pub sid: String,
@@ -324,7 +325,8 @@ pub enum StateCommand {
     },
     /// One instance's record as JSON.
     Show {
-        /// The instance name.
+        /// The instance name (or `flex_instance.NAME`).
+        #[arg(value_parser = instance_address)]
         name: String,
         /// Where the configuration and state are.
         #[command(flatten)]
@@ -356,8 +358,10 @@ pub enum StateCommand {
     /// NEW is already recorded.
     Mv {
         /// The name (or `flex_instance.NAME`) it is recorded under.
+        #[arg(value_parser = instance_address)]
         old: String,
-        /// The new name.
+        /// The new name (or `flex_instance.NAME`).
+        #[arg(value_parser = instance_address)]
         new: String,
         /// Where the configuration and state are.
         #[command(flatten)]
@@ -369,7 +373,8 @@ pub enum StateCommand {
     },
     /// Forget an instance (the instance itself is untouched).
     Rm {
-        /// The instance name.
+        /// The instance name (or `flex_instance.NAME`).
+        #[arg(value_parser = instance_address)]
         name: String,
         /// Where the configuration and state are.
         #[command(flatten)]
@@ -520,6 +525,15 @@ pub struct ShowArgs {
     /// Output format.
     #[command(flatten)]
     pub format: FormatArgs,
+}
+
+/// An instance given as `NAME` or as its address `flex_instance.NAME`, as every command
+/// takes it: the name.
+pub fn instance_address(text: &str) -> Result<String, String> {
+    Ok(text
+        .strip_prefix("flex_instance.")
+        .unwrap_or(text)
+        .to_owned())
 }
 
 /// Options of `flexform sim`.

@@ -134,11 +134,21 @@ pub fn user_agent() -> String {
 impl FlexClient {
     /// Builds a client; fails only on an unusable base URL or TLS setup.
     pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
-        let base_url = config.base_url.trim_end_matches('/').to_owned();
-        let parsed = reqwest::Url::parse(&base_url).map_err(|e| ApiError::InvalidEndpoint {
-            endpoint: base_url.clone(),
+        let given = config.base_url.trim_end_matches('/');
+        let mut parsed = reqwest::Url::parse(given).map_err(|e| ApiError::InvalidEndpoint {
+            endpoint: proxy::redacted_endpoint(given),
             reason: e.to_string(),
         })?;
+        // A user:password in the endpoint would only be dropped for the instance's credentials
+        // (every request sends those): it is removed here, so that no error or log shows it.
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            tracing::warn!(
+                "the user and password in the endpoint are ignored: every request authenticates with its instance's credentials"
+            );
+        }
+        let base_url = parsed.as_str().trim_end_matches('/').to_owned();
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(ApiError::InvalidEndpoint {
                 endpoint: base_url,

@@ -92,6 +92,22 @@ pub fn redacted(proxy: &str) -> String {
     }
 }
 
+/// An endpoint as given, without what could be a user and password (between `://` and the
+/// last `@` before the path), for an error about an endpoint that does not parse.
+pub fn redacted_endpoint(endpoint: &str) -> String {
+    let (scheme, rest) = endpoint
+        .split_once("://")
+        .map_or(("", endpoint), |(s, r)| (s, r));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let sep = if scheme.is_empty() { "" } else { "://" };
+            format!("{scheme}{sep}[redacted]@{}", &rest[at + 1..])
+        }
+        None => endpoint.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,7 +173,15 @@ mod tests {
     }
 
     #[test]
-    fn logs_never_show_proxy_credentials() {
+    fn logs_never_show_proxy_or_endpoint_credentials() {
+        assert_eq!(
+            redacted_endpoint("http://user:s3cret@flex api.example/x@y"),
+            "http://[redacted]@flex api.example/x@y"
+        );
+        assert_eq!(
+            redacted_endpoint("https://flex-api.twilio.com"),
+            "https://flex-api.twilio.com"
+        );
         assert_eq!(
             redacted("http://user:s3cret@proxy.corp:3128"),
             "http://proxy.corp:3128"

@@ -5,6 +5,12 @@ use std::path::PathBuf;
 /// Errors of the state layer. None of them leaves the state file changed.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// The next write would need a serial above the highest a state can have.
+    #[error("the state's serial is {serial}, and no higher one can be written: flexform never wraps a serial (every reader would take the next state for an older one). flexform adds one per write, so this serial was set by another tool or by hand: set \"serial\" back to the last one `flexform history` shows (for PostgreSQL, through `flexform state pull` and `state push --force`), or start a new state and `flexform import` each instance; nothing was written")]
+    SerialExhausted {
+        /// The current serial.
+        serial: u64,
+    },
     /// The state file exists but could not be read.
     #[error("cannot read state file {}: {source}", path.display())]
     Read {
@@ -14,7 +20,9 @@ pub enum StateError {
         source: std::io::Error,
     },
     /// The state file is not valid state JSON. It is left untouched.
-    #[error("state file {}:{line}:{column} is corrupt: {message}; it was not changed. Restore it from {}.backup or from version control", path.display(), path.display())]
+    #[error("{} {}:{line}:{column} is corrupt: {message}; it was not changed. {}",
+        if is_journal(path) { "state journal" } else { "state file" },
+        path.display(), restore_hint(path))]
     Corrupt {
         /// The state file.
         path: PathBuf,
@@ -161,6 +169,23 @@ pub enum StateError {
     /// The signing key could not sign an entry.
     #[error(transparent)]
     Signing(#[from] super::signing::SigningError),
+}
+
+/// Whether `path` is a state file's journal (`<state>.journal`).
+fn is_journal(path: &std::path::Path) -> bool {
+    path.extension().is_some_and(|e| e == "journal")
+}
+
+/// What to do about a corrupt state file or journal, as it can be done.
+fn restore_hint(path: &std::path::Path) -> String {
+    let shown = path.display();
+    if is_journal(path) {
+        format!(
+            "The journal holds what an interrupted run recorded (pending creates, SIDs) until the next run folds it into the state file; it has no backup. Fix that line by hand (one JSON record per line), or move the journal aside (`mv {shown} {shown}.damaged`) and run `flexform plan`: discovery finds every instance its lost lines recorded and proposes adopting it"
+        )
+    } else {
+        format!("Restore it from {shown}.backup (the state before the last run that wrote it) or from version control")
+    }
 }
 
 impl StateError {

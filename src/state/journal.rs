@@ -127,7 +127,7 @@ pub fn replay_journal(
         if first.lineage != state.lineage {
             return Err(mismatch());
         }
-        if first.base_serial + 1 == state.serial {
+        if first.base_serial.checked_add(1) == Some(state.serial) {
             // Folded already? Replaying a fold onto its own result changes nothing (every
             // update sets absolute values); if it would change something, this file is not
             // that fold, and the journal's records must not be dropped silently.

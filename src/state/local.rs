@@ -61,6 +61,8 @@ impl LocalStore {
         let loaded = State::load_file(path)?;
         let existed = loaded.is_some();
         let state = loaded.unwrap_or_else(State::empty);
+        // Refused before anything is sent: a run that could not record would be worse.
+        super::model::next_serial(state.serial)?;
         let mut store = Self {
             path: path.to_owned(),
             serial_at_open: state.serial,
@@ -245,7 +247,7 @@ impl LocalStore {
         entry: &mut HistoryEntry,
         change: impl FnOnce(&mut State),
     ) -> Result<Option<StateError>, StateError> {
-        entry.serial_after = self.file_state.serial + 1;
+        entry.serial_after = super::model::next_serial(self.file_state.serial)?;
         let lines = self.seal(entry)?;
         self.fold(|state| {
             change(state);
@@ -263,7 +265,7 @@ impl LocalStore {
         mut pushed: State,
     ) -> Result<Option<StateError>, StateError> {
         self.compact()?;
-        entry.serial_after = pushed.serial.max(self.file_state.serial + 1);
+        entry.serial_after = super::model::pushed_serial(pushed.serial, self.file_state.serial)?;
         let lines = self.seal(entry)?;
         pushed.history_sha256 = self.state.history_sha256.clone();
         pushed.history_unwritten = lines;
@@ -326,7 +328,7 @@ impl LocalStore {
     /// Writes `next` as the state file with the next serial, backing up the previous file
     /// first if this is the run's first write.
     fn write_file(&mut self, next: State) -> Result<(), StateError> {
-        let serial = self.file_state.serial + 1;
+        let serial = super::model::next_serial(self.file_state.serial)?;
         self.write_file_at(next, serial)
     }
 
@@ -385,7 +387,7 @@ impl LocalStore {
     /// than the current one if that is higher (`--force` with an older document): it only rises.
     pub fn replace(&mut self, state: State) -> Result<(), StateError> {
         self.compact()?;
-        let serial = state.serial.max(self.file_state.serial + 1);
+        let serial = super::model::pushed_serial(state.serial, self.file_state.serial)?;
         self.write_file_at(state, serial)
     }
 }

@@ -260,6 +260,28 @@ impl StateUpdate {
     }
 }
 
+/// The highest serial a state can have: PostgreSQL's `bigint`, so that every backend holds
+/// every serial.
+pub const MAX_SERIAL: u64 = i64::MAX as u64;
+
+/// The serial after `serial`, or [`StateError::SerialExhausted`]: serials never wrap.
+pub fn next_serial(serial: u64) -> Result<u64, super::StateError> {
+    serial
+        .checked_add(1)
+        .filter(|next| *next <= MAX_SERIAL)
+        .ok_or(super::StateError::SerialExhausted { serial })
+}
+
+/// The serial a pushed state with serial `pushed` gets over a state at `current`: the pushed
+/// one when higher, else the next; never above [`MAX_SERIAL`].
+pub fn pushed_serial(pushed: u64, current: u64) -> Result<u64, super::StateError> {
+    let serial = pushed.max(next_serial(current)?);
+    if serial > MAX_SERIAL {
+        return Err(super::StateError::SerialExhausted { serial });
+    }
+    Ok(serial)
+}
+
 impl State {
     /// A new, empty state with a fresh lineage (serial 0: nothing written yet).
     pub fn empty() -> Self {

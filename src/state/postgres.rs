@@ -417,6 +417,8 @@ impl PgStore {
         let loaded = read_state(&client, location).await?;
         let exists = loaded.is_some();
         let serial_at_open = loaded.as_ref().map_or(0, |s| s.serial);
+        // Refused before anything is sent: a run that could not record would be worse.
+        super::model::next_serial(serial_at_open)?;
         let mut store = Self {
             serial_at_open,
             client,
@@ -675,14 +677,14 @@ impl PgStore {
         {
             return Ok(false);
         }
-        let serial = self.state.serial + 1;
+        let serial = super::model::next_serial(self.state.serial)?;
         self.write(next, serial).await.map(|_| true)
     }
 
     /// Replaces the whole state (`state push`), with the same compare-and-swap. The serial
     /// becomes the pushed one, or one more than the current one if that is higher.
     pub async fn replace(&mut self, state: State) -> Result<(), StateError> {
-        let serial = state.serial.max(self.state.serial + 1);
+        let serial = super::model::pushed_serial(state.serial, self.state.serial)?;
         self.write(state, serial).await
     }
 
@@ -697,7 +699,7 @@ impl PgStore {
         entry: &mut HistoryEntry,
         change: impl FnOnce(&mut State),
     ) -> Result<Option<StateError>, StateError> {
-        entry.serial_after = self.state.serial + 1;
+        entry.serial_after = super::model::next_serial(self.state.serial)?;
         let lines = self.seal(entry).await?;
         self.commit(|state| {
             change(state);
@@ -713,7 +715,7 @@ impl PgStore {
         entry: &mut HistoryEntry,
         mut pushed: State,
     ) -> Result<Option<StateError>, StateError> {
-        entry.serial_after = pushed.serial.max(self.state.serial + 1);
+        entry.serial_after = super::model::pushed_serial(pushed.serial, self.state.serial)?;
         let lines = self.seal(entry).await?;
         pushed.history_sha256 = self.state.history_sha256.clone();
         pushed.history_unwritten = lines;

@@ -111,7 +111,7 @@ pub fn verify(trail: &[TrailLine], state: Option<&State>, policy: SignaturePolic
             pending(format!(
                 "the state is at serial {} but the newest entry ends at serial {newest_serial}: serials {} to {} have no entry (a run died before writing it, or the state was changed outside flexform); the next command that writes the state records what it finds",
                 state.serial,
-                newest_serial + 1,
+                newest_serial.saturating_add(1),
                 state.serial
             ))
         } else {

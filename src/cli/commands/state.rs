@@ -20,8 +20,8 @@ pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitSt
         StateCommand::List { .. } | StateCommand::Show { .. } | StateCommand::Pull { .. }
     );
     if let StateCommand::Mv { new, .. } = command {
-        let name = bare_name(new);
-        if !crate::config::is_valid_name(&name) {
+        let name = new;
+        if !crate::config::is_valid_name(name) {
             bail!(
                 "invalid instance name {name:?}: names match {}",
                 crate::config::NAME_PATTERN
@@ -204,7 +204,7 @@ async fn run_async(
             lock_timeout,
             ..
         } => {
-            let (old, new) = (bare_name(old), bare_name(new));
+            let (old, new) = (old.clone(), new.clone());
             if old == new {
                 bail!("`{old}` is both the old and the new name: nothing to move. Nothing was changed");
             }
@@ -259,13 +259,6 @@ async fn run_async(
             Ok(ExitStatus::Success)
         }
     }
-}
-
-/// `NAME` from `NAME` or `flex_instance.NAME`.
-fn bare_name(text: &str) -> String {
-    text.strip_prefix("flex_instance.")
-        .unwrap_or(text)
-        .to_owned()
 }
 
 /// Clears stale lock info.
