@@ -26,9 +26,21 @@ struct Measure {
 
 /// Runs the flexform binary and measures it with wait4 (its own CPU time and peak RSS),
 /// trusting the CA in `ca_file` (`SSL_CERT_FILE`) when given.
+fn run_with(dir: &Path, endpoint: &str, args: &[&str], ca_file: Option<&Path>) -> Measure {
+    run_expecting(dir, endpoint, args, ca_file, false)
+}
+
+/// [`run_with`], where exit 1 is what the case expects when `fails` (the child's stderr is then
+/// dropped).
 // The child is reaped by wait4 below, not by `Child::wait`, so that its rusage can be read.
 #[allow(clippy::zombie_processes)]
-fn run_with(dir: &Path, endpoint: &str, args: &[&str], ca_file: Option<&Path>) -> Measure {
+fn run_expecting(
+    dir: &Path,
+    endpoint: &str,
+    args: &[&str],
+    ca_file: Option<&Path>,
+    fails: bool,
+) -> Measure {
     let started = Instant::now();
     let mut command = Command::new(env!("CARGO_BIN_EXE_flexform"));
     if let Some(ca) = ca_file {
@@ -60,7 +72,7 @@ fn run_with(dir: &Path, endpoint: &str, args: &[&str], ca_file: Option<&Path>) -
     } else {
         -1
     };
-    if code == 1 || code == -1 {
+    if (code == 1 && !fails) || code == -1 {
         use std::io::Read;
         let mut err = String::new();
         let _ = child.stderr.map(|mut e| e.read_to_string(&mut err));
@@ -425,6 +437,93 @@ fn rate_limit_case(rt: &tokio::runtime::Runtime, n: usize, parallelism: usize, r
     }
 }
 
+/// Ambiguous answers (issue 25): N = 50 instances with 50% of create POSTs answered 503
+/// (Twilio 20503, nothing created), latency 20 ms, default settle period and budget: one apply
+/// must converge with exactly N instances; its wall time is printed next to the ideal (the
+/// same apply with no 503). Then one instance whose every create is answered with a
+/// gateway's HTML 502: the time to exit 1. Targets: under 30 s and under 60 s.
+fn ambiguous_case(rt: &tokio::runtime::Runtime, seeds: &[u64]) {
+    let n = 50;
+    let latency = Duration::from_millis(20);
+    println!("\nAmbiguous answers: N = {n}, 50% of creates answered 503, latency 20 ms, parallelism 10, settle 5 s");
+    println!("| case | seed | exit | instances | create POSTs | 503s | wall | ideal (no 503) |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let apply =
+        |url: &str, dir: &Path| run_with(dir, url, &["apply", "--auto-approve", "--no-wait"], None);
+    let ideal = {
+        let sim = rt
+            .block_on(sim::spawn(SimConfig {
+                latency,
+                ready_after: Duration::ZERO,
+                ..SimConfig::default()
+            }))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write_config(dir.path(), n);
+        apply(&sim.url(), dir.path()).wall
+    };
+    for &seed in seeds {
+        let sim = rt
+            .block_on(sim::spawn(SimConfig {
+                latency,
+                ready_after: Duration::ZERO,
+                create_fail_rate: 0.5,
+                seed: Some(seed),
+                ..SimConfig::default()
+            }))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        write_config(dir.path(), n);
+        let m = apply(&sim.url(), dir.path());
+        let instances = sim.instances();
+        let accounts: std::collections::BTreeSet<_> =
+            instances.iter().map(|i| i.account_sid.clone()).collect();
+        let stats = sim.stats();
+        println!(
+            "| 50% answered 503 | {seed} | {} | {}{} | {} | {} | {:.1} s | {:.2} s |",
+            m.code,
+            instances.len(),
+            if accounts.len() == instances.len() && instances.len() == n {
+                " (one per account)"
+            } else {
+                " (NOT one per account)"
+            },
+            stats.create_requests,
+            stats.failed,
+            m.wall.as_secs_f64(),
+            ideal.as_secs_f64(),
+        );
+    }
+    let sim = rt
+        .block_on(sim::spawn(SimConfig {
+            latency,
+            ready_after: Duration::ZERO,
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    sim.set_faults(flexform::sim::Faults {
+        create_gateway_error: true,
+        ..flexform::sim::Faults::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), 1);
+    let m = run_expecting(
+        dir.path(),
+        &sim.url(),
+        &["apply", "--auto-approve", "--no-wait"],
+        None,
+        true,
+    );
+    println!(
+        "| every create an HTML 502 | - | {} | {} | {} | {} | {:.1} s to exit 1 | - |",
+        m.code,
+        sim.instances().len(),
+        sim.stats().create_requests,
+        sim.stats().failed,
+        m.wall.as_secs_f64()
+    );
+}
+
 /// validate of a large configuration, and state load + save, timed in-process.
 fn micro(n: usize) {
     let dir = tempfile::tempdir().unwrap();
@@ -475,6 +574,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // `BENCH_ONLY=ambiguous`: that case alone, with every seed.
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "ambiguous") {
+        ambiguous_case(&rt, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        return;
+    }
     let latency = Duration::from_millis(20);
     let mut rows = Vec::new();
     let cases: &[(usize, usize)] = if quick {
@@ -514,4 +618,12 @@ fn main() {
     } else {
         rate_limit_case(&rt, 2_000, 100, 200.0);
     }
+    ambiguous_case(
+        &rt,
+        if quick {
+            &[1]
+        } else {
+            &[1, 2, 3, 4, 5, 6, 7, 8]
+        },
+    );
 }

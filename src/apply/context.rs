@@ -53,7 +53,7 @@ impl Default for ApplyOptions {
             request_timeout: Duration::from_secs(30),
             settle: Duration::from_secs(5),
             create_budget: Duration::from_secs(120),
-            resend_backoff: (Duration::from_millis(250), Duration::from_secs(2)),
+            resend_backoff: (Duration::from_millis(100), Duration::from_secs(1)),
             gateway_answers: 8,
         }
     }

@@ -53,7 +53,7 @@ pub enum ApplyError {
     /// the last: apply gave up on it within its budget (or after too many gateway answers).
     #[error("gave up after {attempts} creates in {}: {}the last answer was {answer} ({error}); discovery found no instance after it, so none was created. The pending create stays recorded: the next `flexform apply` looks again by discovery and creates the instance if it is still missing{}",
         humantime::format_duration(Duration::from_secs(spent.as_secs())),
-        if *gateway { "every answer came from a gateway, not from Twilio; " } else { "" },
+        if *gateway { "answer after answer came from a gateway, not from Twilio; " } else { "" },
         if *gateway { " (check the proxy or gateway between flexform and Twilio first)" } else { " (--create-budget allows it longer)" })]
     GaveUp {
         /// Creates sent.
