@@ -6,7 +6,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use flexform::client::{Fetched, Instance, InstanceStatus};
 use flexform::config::sid::{AccountSid, InstanceSid};
 use flexform::config::Config;
-use flexform::plan::{plan, Observation};
+use flexform::observe::Observation;
+use flexform::plan::plan;
 use flexform::state::{InstanceRecord, Origin, State};
 
 const N: usize = 10_000;

@@ -403,19 +403,19 @@ fn rate_limit_case(rt: &tokio::runtime::Runtime, n: usize, parallelism: usize, r
         })
         .unwrap();
         let started = Instant::now();
-        let (observed, _) = rt.block_on(flexform::plan::observe(
+        let (observed, _) = rt.block_on(flexform::observe::observe(
             &client,
             &config,
             &State::empty(),
             &credentials,
             parallelism,
-            &flexform::plan::Clocks::local(),
+            &flexform::observe::Clocks::local(),
             &|| {},
         ));
         let wall = started.elapsed();
         let failed = observed
             .values()
-            .filter(|o| matches!(o, flexform::plan::Observation::Failed(_)))
+            .filter(|o| matches!(o, flexform::observe::Observation::Failed(_)))
             .count();
         let stats = client.stats();
         use std::sync::atomic::Ordering::Relaxed;

@@ -21,6 +21,8 @@ pub mod apply;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod domain;
+pub mod observe;
 pub mod plan;
 pub mod sim;
 pub mod state;

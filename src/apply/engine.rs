@@ -17,7 +17,7 @@ use super::writer::{Writer, WriterHandle};
 use crate::client::{Answer, ApiError, Discovery, Fetched, Instance, SendGuard};
 use crate::config::credentials::Credentials;
 use crate::config::flex;
-use crate::config::sid::InstanceSid;
+use crate::domain::sid::InstanceSid;
 use crate::plan::{Action, Plan, ResourceChange};
 use crate::state::{InstanceRecord, Origin, PendingCreate, StateStore, StateUpdate};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::ApiError;
-use crate::config::sid::{AccountSid, InstanceSid};
+use crate::domain::sid::{AccountSid, InstanceSid};
 use crate::plan::Action;
 use crate::state::{HistoryChange, StateError};
 

@@ -7,7 +7,7 @@ use super::context::ApplyContext;
 use super::events::Event;
 use super::outcome::{ApplyError, Provisioning};
 use super::writer::WriterHandle;
-use crate::client::{Fetched, Instance, InstanceStatus};
+use crate::domain::{Fetched, Instance, InstanceStatus};
 use crate::plan::ResourceChange;
 use crate::state::StateUpdate;
 

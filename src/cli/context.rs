@@ -152,7 +152,7 @@ pub async fn make_plan(
     let config = Config::load(&settings.config_path)?;
     let location = state_location(settings, Some(&config.config))?;
     let state = location.load().await?;
-    let clocks = plan::Clocks {
+    let clocks = crate::observe::Clocks {
         local: std::time::SystemTime::now(),
         shared: location.shared_now().await?,
     };
@@ -263,7 +263,7 @@ pub async fn plan_against(
     net: &NetArgs,
     config: LoadedConfig,
     state: Option<State>,
-    clocks: &plan::Clocks,
+    clocks: &crate::observe::Clocks,
     scope: Scope,
     targets: &[String],
 ) -> anyhow::Result<Planned> {
@@ -303,7 +303,7 @@ pub async fn plan_against(
     let client = client(settings, net).context("cannot set up the Flex API client")?;
     let progress = Progress::new(settings.out.shows_live_progress());
     progress.start(desired.instances.len() as u64, "observing");
-    let (observed, configurations) = plan::observe(
+    let (observed, configurations) = crate::observe::observe(
         &client,
         desired,
         state_ref,

@@ -7,10 +7,10 @@
 
 pub(crate) mod api_error;
 pub(crate) mod budget;
-pub(crate) mod instance;
 pub(crate) mod limiter;
 pub(crate) mod proxy;
 pub(crate) mod retry;
+pub(crate) mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,14 +19,14 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 
+pub use crate::domain::{Discovery, Fetched, Instance, InstanceStatus};
 pub use api_error::{Answer, ApiError};
-pub use instance::{Discovery, Fetched, Instance, InstanceStatus};
 use limiter::Limiter;
 pub use retry::RetryPolicy;
 use retry::{Decision, Method, Outcome};
 
 use crate::config::credentials::Credentials;
-use crate::config::sid::{AccountSid, InstanceSid};
+use crate::domain::sid::{AccountSid, InstanceSid};
 use crate::support::stop::Stop;
 
 /// Bounds on when a create may still be sent: never after a stop request, never after
@@ -316,7 +316,7 @@ impl FlexClient {
             .await?;
         match status {
             StatusCode::OK => {
-                let body: instance::ConfigurationBody =
+                let body: wire::ConfigurationBody =
                     serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidResponse {
                         method: "GET",
                         path: path.to_owned(),

@@ -10,7 +10,7 @@ pub mod credentials;
 mod error;
 pub mod flex;
 pub mod secret;
-pub mod sid;
+pub use crate::domain::sid;
 mod validate;
 
 use std::collections::BTreeMap;

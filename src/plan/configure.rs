@@ -11,9 +11,9 @@ use crate::config::Config;
 use crate::state::State;
 
 use super::model::{
-    Action, ConfigObservation, ConfigObservations, Diagnostic, DiagnosticKind, FieldChange, Plan,
-    ResourceChange, Severity,
+    Action, Diagnostic, DiagnosticKind, FieldChange, Plan, ResourceChange, Severity,
 };
+use crate::observe::{ConfigObservation, ConfigObservations};
 
 /// Adds the configuration changes and diagnostics of every instance of `plan` that declares
 /// a configuration, from `observed` (see [`super::observe()`]).
@@ -142,8 +142,8 @@ fn recorded_configuration<'s>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::InstanceStatus;
-    use crate::config::sid::{AccountSid, InstanceSid};
+    use crate::domain::sid::{AccountSid, InstanceSid};
+    use crate::domain::InstanceStatus;
     use crate::plan::{InstanceView, ResourceChange};
     use crate::state::{InstanceRecord, Origin};
     use serde_json::json;

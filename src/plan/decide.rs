@@ -4,14 +4,14 @@
 //! what the plan says. Each row of the decision table is a unit test below.
 
 use super::model::{
-    address, Action, Diagnostic, DiagnosticKind, InstanceView, Observation, Observations, Plan,
-    ResourceChange, Severity,
+    address, Action, Diagnostic, DiagnosticKind, InstanceView, Plan, ResourceChange, Severity,
 };
+use crate::observe::{Observation, Observations};
 use std::collections::{BTreeMap, HashMap};
 
-use crate::client::{Discovery, Fetched, InstanceStatus};
-use crate::config::sid::AccountSid;
 use crate::config::{Config, InstanceSpec};
+use crate::domain::sid::AccountSid;
+use crate::domain::{Discovery, Fetched, InstanceStatus};
 use crate::state::{InstanceRecord, Origin, PendingCreate, State};
 
 /// Decides what to do for every instance. Pure: same inputs, same plan.
@@ -724,8 +724,8 @@ fn show_opt(value: Option<bool>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::Instance;
-    use crate::config::sid::InstanceSid;
+    use crate::domain::sid::InstanceSid;
+    use crate::domain::Instance;
     use crate::plan::Summary;
 
     const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";

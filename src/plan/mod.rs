@@ -1,7 +1,7 @@
 //! Planning: observe what exists, decide what to do, and show the decision.
 //!
-//! [`observe`] gathers a complete snapshot (async IO, concurrent); [`plan()`] is the pure
-//! decision over (configuration, state, observations) ([`decide`]); the [`Plan`] value
+//! [`crate::observe`] gathers a complete snapshot before; [`plan()`] is the pure decision over
+//! (configuration, state, observations) ([`decide`]); the [`Plan`] value
 //! ([`model`]) becomes a [`PlanDocument`] for JSON and saved plans ([`document`]) and is
 //! rendered for people ([`render`]). [`drift`] narrows the same pipeline to recorded instances.
 
@@ -10,14 +10,12 @@ mod decide;
 pub(crate) mod document;
 pub(crate) mod drift;
 mod model;
-pub(crate) mod observe;
 pub(crate) mod render;
 
 pub use configure::configure;
 pub use decide::plan;
 pub use document::{PlanDocument, PlanFileError, PLAN_FORMAT_VERSION};
 pub use model::{
-    address, Action, ConfigObservation, ConfigObservations, Diagnostic, DiagnosticKind,
-    FieldChange, InstanceView, Observation, Observations, Plan, ResourceChange, Severity, Summary,
+    address, Action, Diagnostic, DiagnosticKind, FieldChange, InstanceView, Plan, ResourceChange,
+    Severity, Summary,
 };
-pub use observe::{observe, Clocks};

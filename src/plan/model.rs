@@ -1,38 +1,11 @@
 //! The plan value: what was observed, what apply will do to each instance, and what a reader
 //! should know (diagnostics). Rendered as text, JSON and Markdown from this one value.
 
-use std::collections::BTreeMap;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::client::{Discovery, Fetched, InstanceStatus};
-use crate::config::sid::{AccountSid, InstanceSid};
-
-/// What was seen for one instance name, gathered before planning.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Observation {
-    /// `GET /v2/Instances/{recorded SID}` answered.
-    Fetched(Fetched),
-    /// `GET /v1/Configuration` answered (no SID recorded).
-    Discovered(Discovery),
-    /// An interrupted create made for another account than the configured one, or for a name
-    /// no longer configured, looked for on the account it was made for.
-    PendingElsewhere {
-        /// What discovery found on the account the create was made for.
-        made: Discovery,
-        /// When nothing was found there and the name is configured: what discovery found on
-        /// the configured account.
-        configured: Option<Discovery>,
-    },
-    /// Observation failed; the message says why (HTTP status, Twilio code).
-    Failed(String),
-    /// Not observed (an orphan: no configuration, hence no credentials).
-    Skipped,
-}
-
-/// Everything observed, by instance name.
-pub type Observations = BTreeMap<String, Observation>;
+use crate::domain::sid::{AccountSid, InstanceSid};
+use crate::domain::InstanceStatus;
 
 /// What apply will do to one instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -162,20 +135,6 @@ fn present<'de, D: serde::Deserializer<'de>>(
 ) -> Result<Option<serde_json::Value>, D::Error> {
     serde_json::Value::deserialize(deserializer).map(Some)
 }
-
-/// What `GET /v1/Configuration` showed of an instance with a declared configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigObservation {
-    /// The whole configuration of a ready instance.
-    Observed(serde_json::Value),
-    /// The instance is not ready: its configuration is managed once it is.
-    NotReady,
-    /// The read failed; the message says why.
-    Failed(String),
-}
-
-/// Configurations observed, by instance name.
-pub type ConfigObservations = BTreeMap<String, ConfigObservation>;
 
 /// How serious a diagnostic is.
 #[derive(

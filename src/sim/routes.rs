@@ -510,7 +510,7 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<String, Rejection> 
         .get(ACCOUNT_HEADER)
         .ok_or(Rejection::MissingAccount)?;
     match value.to_str() {
-        Ok(account) if crate::config::sid::AccountSid::parse(account).is_ok() => {
+        Ok(account) if crate::domain::sid::AccountSid::parse(account).is_ok() => {
             Ok(account.to_owned())
         }
         _ => Err(Rejection::BadAccount(

@@ -169,8 +169,8 @@ pub fn replay_journal(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::InstanceStatus;
-    use crate::config::sid::{AccountSid, InstanceSid};
+    use crate::domain::sid::{AccountSid, InstanceSid};
+    use crate::domain::InstanceStatus;
     use crate::state::{InstanceRecord, Origin};
 
     const LINEAGE: &str = "lineage-1";

@@ -395,7 +395,7 @@ impl LocalStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::sid::AccountSid;
+    use crate::domain::sid::AccountSid;
     use crate::state::{PendingCreate, StateError};
     use std::time::Duration;
 

@@ -11,8 +11,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::error::StateError;
-use crate::client::InstanceStatus;
-use crate::config::sid::{AccountSid, InstanceSid};
+use crate::domain::sid::{AccountSid, InstanceSid};
+use crate::domain::InstanceStatus;
 
 /// The state format this binary reads and writes.
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -97,7 +97,7 @@ pub struct InstanceRecord {
 impl InstanceRecord {
     /// A record of `instance` as the API just described it.
     pub fn observed(
-        instance: &crate::client::Instance,
+        instance: &crate::domain::Instance,
         origin: Origin,
         conversations_default: Option<bool>,
     ) -> Self {

@@ -62,7 +62,7 @@ async fn run_async(
         }
         None => {
             let state = store.exists().then(|| store.state().clone());
-            let clocks = crate::plan::Clocks {
+            let clocks = crate::observe::Clocks {
                 local: std::time::SystemTime::now(),
                 shared: location.shared_now().await?,
             };

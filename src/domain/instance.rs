@@ -1,11 +1,13 @@
-//! What the Flex API answers about instances: typed, validated, tolerant of new fields.
+//! What a Flex instance is, as the API describes it and the state records it: its status, the
+//! instance itself, and what discovery and a fetch can say (typed, validated, tolerant of new
+//! fields). The client, the state and the planner all use these; none owns them.
 
 use std::fmt;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::config::sid::{AccountSid, InstanceSid};
+use super::sid::{AccountSid, InstanceSid};
 
 /// Lifecycle status of a Flex instance, as in Twilio's `flex.v2.instance` schema. Any status
 /// this binary does not know is kept as [`InstanceStatus::Unknown`] with its text.
@@ -130,21 +132,6 @@ impl Discovery {
     }
 }
 
-/// The body of `GET /v1/Configuration`, reduced to what flexform needs. The field must be
-/// present (null means "no instance"): a body without it is not a Flex configuration, and
-/// reading it as "no instance" would lead to a create.
-#[derive(Debug, Deserialize)]
-pub(crate) struct ConfigurationBody {
-    #[serde(deserialize_with = "required_nullable")]
-    pub flex_instance_sid: Option<String>,
-}
-
-/// A field that must be present but may be null: serde treats a missing `Option` as `None`
-/// unless the field has its own deserializer, as here.
-fn required_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Option::<String>::deserialize(d)
-}
-
 /// Get-instance result: found, or a 404.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {
@@ -180,14 +167,6 @@ mod tests {
             InstanceStatus::parse("paused"),
             InstanceStatus::Unknown("paused".into())
         );
-    }
-
-    #[test]
-    fn configuration_needs_the_sid_field_but_accepts_null() {
-        let body: ConfigurationBody =
-            serde_json::from_str(r#"{"flex_instance_sid": null, "status": "notstarted"}"#).unwrap();
-        assert_eq!(body.flex_instance_sid, None);
-        assert!(serde_json::from_str::<ConfigurationBody>(r#"{"a": "zzz"}"#).is_err());
     }
 
     #[test]
