@@ -24,6 +24,7 @@ pub mod config;
 pub mod domain;
 pub mod observe;
 pub mod plan;
+pub mod render;
 pub mod sim;
 pub mod state;
 pub mod support;

@@ -246,6 +246,15 @@ impl Printer {
     }
 }
 
+impl crate::render::Sink for Printer {
+    fn data_line(&self, line: String) {
+        Printer::data_line(self, line);
+    }
+    fn status(&self, line: String) {
+        Printer::status(self, line);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,6 @@ mod decide;
 pub(crate) mod document;
 pub(crate) mod drift;
 mod model;
-pub(crate) mod render;
 
 pub use configure::configure;
 pub use decide::plan;

@@ -2,20 +2,20 @@
 //! record the audit trail, and report.
 
 use std::io::BufRead;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::apply::{self, ApplyContext, ApplyOptions, ChangeOutcome, Counts, Event, Reporter};
+use crate::apply::{self, ApplyContext, ApplyOptions, ChangeOutcome, Reporter};
 use crate::cli::args::ApplyArgs;
 use crate::cli::context::{self, Scope};
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::output::Printer;
 use crate::cli::settings::Settings;
 use crate::config::Config;
-use crate::plan::render::{self, Style};
-use crate::plan::{Action, PlanDocument, Severity};
+use crate::plan::{PlanDocument, Severity};
+use crate::render::apply::{self as events, JsonReporter, TerminalReporter, TextReporter};
+use crate::render::{plan as render, Style};
 use crate::state::StateStore;
 use crate::support::stop::{Interrupted, Stop};
 
@@ -100,61 +100,16 @@ async fn run_async(
         }
         if args.json {
             // Pipelines reading the event stream see why nothing happened.
-            let summary = plan.summary();
-            let mut events = vec![Event::ApplyStart {
-                create: summary.create,
-                adopt: summary.adopt,
-                moved: summary.moved,
-                update: summary.update,
-            }];
-            // One terminal event per address, naming every error of it.
-            let mut by_address: std::collections::BTreeMap<&str, Vec<String>> =
-                std::collections::BTreeMap::new();
-            for d in &errors {
-                by_address
-                    .entry(d.address.as_str())
-                    .or_default()
-                    .push(format!("{} ({})", d.message, d.kind.as_str()));
-            }
-            let failed = by_address.len();
-            events.extend(by_address.into_iter().map(|(address, messages)| {
-                Event::ApplyErrored {
-                    address: address.to_owned(),
-                    action: plan
-                        .changes
-                        .iter()
-                        .find(|c| c.address == address)
-                        .map_or(Action::Unchanged, |c| c.action),
-                    flex_instance_sid: None,
-                    error: messages.join("; "),
-                }
-            }));
-            events.push(Event::ChangeSummary {
-                counts: Counts {
-                    failed,
-                    ..Counts::default()
-                },
-            });
-            for event in &events {
-                out.data_line(event_json(event));
+            for event in events::refused(&plan) {
+                out.data_line(events::json(&event));
             }
         }
         bail!("the plan has errors (see above); nothing was changed");
     }
     if !plan.has_changes() {
         if args.json {
-            for event in [
-                Event::ApplyStart {
-                    create: 0,
-                    adopt: 0,
-                    moved: 0,
-                    update: 0,
-                },
-                Event::ChangeSummary {
-                    counts: Counts::default(),
-                },
-            ] {
-                out.data_line(event_json(&event));
+            for event in events::no_changes() {
+                out.data_line(events::json(&event));
             }
         } else if saved {
             out.data_line("No changes. Flex instances match the configuration.");
@@ -379,225 +334,5 @@ async fn confirm(out: &Printer, stop: &Stop) -> anyhow::Result<bool> {
             Ok(answer.trim() == "yes")
         }
         _ = stop.requested() => Err(Interrupted("nothing was changed".to_owned()).into()),
-    }
-}
-
-/// What a completed change did, in the past tense.
-fn completed_verb(action: Action) -> &'static str {
-    match action {
-        Action::Adopt => "adopted",
-        Action::Move => "moved",
-        Action::Update => "updated",
-        _ => "created",
-    }
-}
-
-/// An event as one line of JSON.
-fn event_json(event: &Event) -> String {
-    serde_json::to_string(event).expect("events serialize")
-}
-
-/// `--json`: one event per line on stdout.
-struct JsonReporter {
-    out: Printer,
-}
-
-impl Reporter for JsonReporter {
-    fn event(&self, event: &Event) {
-        if matches!(event, Event::ApplyProgress { .. }) {
-            return;
-        }
-        self.out.data_line(event_json(event));
-    }
-}
-
-/// Not a terminal: one plain line per change of status, on stderr.
-struct TextReporter {
-    out: Printer,
-}
-
-impl Reporter for TextReporter {
-    fn event(&self, event: &Event) {
-        let line = match event {
-            Event::ApplyStart {
-                create,
-                adopt,
-                moved,
-                update,
-            } => {
-                let update = if *update > 0 {
-                    format!(", {update} to update")
-                } else {
-                    String::new()
-                };
-                format!("Applying: {create} to create, {adopt} to adopt, {moved} to move{update}.")
-            }
-            Event::ApplyProgress { address, action } => format!("{address}: {action}…"),
-            Event::OutcomeUnknown {
-                address,
-                error,
-                answered: true,
-                look_in_seconds,
-            } => format!(
-                "{address}: the create was answered with an error that leaves its outcome open ({error}); looking again in {look_in_seconds:.0}s"
-            ),
-            Event::OutcomeUnknown {
-                address,
-                error,
-                answered: false,
-                look_in_seconds,
-            } => format!(
-                "{address}: waiting up to {look_in_seconds:.0}s to learn whether the create took effect ({error})"
-            ),
-            Event::CreateConflict { address, error } => format!(
-                "{address}: the create sent again was refused ({error}): an earlier one took effect; adopting it"
-            ),
-            Event::Recorded {
-                address,
-                action,
-                flex_instance_sid,
-                elapsed_seconds,
-            } => {
-                let verb = completed_verb(*action);
-                format!("{address}: {verb} {flex_instance_sid} ({elapsed_seconds:.1}s)")
-            }
-            Event::ApplyComplete {
-                address,
-                action: Action::Move,
-                flex_instance_sid,
-                ..
-            } => format!("{address}: moved {flex_instance_sid}"),
-            Event::ApplyComplete {
-                address,
-                action: Action::Update,
-                flex_instance_sid,
-                ..
-            } => format!("{address}: updated the Flex configuration of {flex_instance_sid}"),
-            // Readiness was shown by the status lines; what remains is said in the summary.
-            Event::ApplyComplete { .. } => return,
-            Event::ApplyErrored { address, error, .. } => format!("{address}: failed: {error}"),
-            Event::ApplyNotStarted { address, action } => {
-                format!("{address}: {action} not started (interrupted)")
-            }
-            Event::StatusChange {
-                address,
-                status,
-                elapsed_seconds,
-                ..
-            } => {
-                format!("{address}: {status} ({elapsed_seconds:.1}s)")
-            }
-            Event::ChangeSummary { .. } => return,
-        };
-        self.out.status(line);
-    }
-}
-
-/// A terminal: one progress line per instance with its status and elapsed time.
-struct TerminalReporter {
-    multi: MultiProgress,
-    bars: Mutex<std::collections::HashMap<String, ProgressBar>>,
-}
-
-impl TerminalReporter {
-    fn new() -> Self {
-        Self {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            bars: Mutex::new(std::collections::HashMap::new()),
-        }
-    }
-
-    fn bar(&self, address: &str) -> ProgressBar {
-        let mut bars = self.bars.lock().expect("bars lock");
-        bars.entry(address.to_owned())
-            .or_insert_with(|| {
-                let bar = self.multi.add(ProgressBar::new_spinner());
-                bar.set_style(
-                    ProgressStyle::with_template("{spinner} {prefix:30} {msg} [{elapsed}]")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                bar.set_prefix(address.to_owned());
-                bar.enable_steady_tick(std::time::Duration::from_millis(120));
-                bar
-            })
-            .clone()
-    }
-}
-
-impl Reporter for TerminalReporter {
-    fn event(&self, event: &Event) {
-        match event {
-            Event::ApplyProgress { address, action } => {
-                self.bar(address).set_message(format!("{action}…"))
-            }
-            Event::OutcomeUnknown {
-                address, answered, ..
-            } => self.bar(address).set_message(if *answered {
-                "answered 5xx: looking again shortly…"
-            } else {
-                "waiting to learn whether the create took effect…"
-            }),
-            Event::CreateConflict { address, .. } => self
-                .bar(address)
-                .set_message("an earlier create took effect: adopting it…"),
-            Event::Recorded {
-                address,
-                action,
-                flex_instance_sid,
-                ..
-            } => {
-                let verb = completed_verb(*action);
-                self.bar(address)
-                    .set_message(format!("{verb} {flex_instance_sid}"));
-            }
-            Event::ApplyComplete {
-                address,
-                action,
-                flex_instance_sid,
-                ready,
-                ..
-            } => {
-                let bar = self.bar(address);
-                let verb = completed_verb(*action);
-                if *ready {
-                    bar.finish_with_message(format!("{verb} {flex_instance_sid}, ready"));
-                } else {
-                    bar.finish_with_message(format!(
-                        "{verb} {flex_instance_sid}, still provisioning"
-                    ));
-                }
-            }
-            Event::ApplyNotStarted { address, .. } => {
-                self.bar(address)
-                    .abandon_with_message("not started (interrupted)");
-            }
-            Event::StatusChange {
-                address,
-                flex_instance_sid,
-                status,
-                ..
-            } => {
-                let bar = self.bar(address);
-                bar.set_message(format!("{flex_instance_sid} {status}"));
-                if status != "creation-in-progress" {
-                    bar.finish();
-                }
-            }
-            Event::ApplyErrored { address, error, .. } => {
-                let bar = self.bar(address);
-                bar.abandon_with_message(format!(
-                    "failed: {}",
-                    error.chars().take(60).collect::<String>()
-                ));
-            }
-            Event::ApplyStart { .. } => {}
-            Event::ChangeSummary { .. } => {
-                for bar in self.bars.lock().expect("bars lock").values() {
-                    if !bar.is_finished() {
-                        bar.finish();
-                    }
-                }
-            }
-        }
     }
 }

@@ -7,8 +7,8 @@ use crate::cli::args::{OutputFormat, PlanArgs};
 use crate::cli::context::{self, Scope};
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
-use crate::plan::render::{self, Style};
 use crate::plan::{Plan, PlanDocument, Severity};
+use crate::render::{plan as render, Style};
 
 /// Makes and prints the plan; saves it with `--out`.
 pub fn run(settings: &Settings, args: &PlanArgs) -> anyhow::Result<ExitStatus> {

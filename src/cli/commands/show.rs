@@ -4,8 +4,8 @@ use crate::cli::args::{OutputFormat, ShowArgs};
 use crate::cli::context;
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
-use crate::plan::render;
 use crate::plan::PlanDocument;
+use crate::render::state as state_render;
 
 /// Shows a saved plan (with FILE) or the state.
 pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<ExitStatus> {
@@ -41,8 +41,8 @@ pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<ExitStatus> {
             location.describe()
         )),
         (Some(state), OutputFormat::Json) => out.data(String::from_utf8_lossy(&state.to_bytes())),
-        (Some(state), OutputFormat::Markdown) => out.data(render::state_markdown(&state)),
-        (Some(state), OutputFormat::Human) => out.data(render::state_table(&state)),
+        (Some(state), OutputFormat::Markdown) => out.data(state_render::state_markdown(&state)),
+        (Some(state), OutputFormat::Human) => out.data(state_render::state_table(&state)),
     }
     Ok(ExitStatus::Success)
 }

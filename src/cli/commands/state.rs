@@ -7,7 +7,7 @@ use crate::cli::context;
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
 use crate::plan::address;
-use crate::plan::render;
+use crate::render::state as state_render;
 use crate::state::lock::{self, ForceUnlock};
 use crate::state::{HistoryChange, State, StateError, StateLocation};
 use crate::support::stop::Stop;
@@ -49,7 +49,7 @@ async fn run_async(
                     .out
                     .data_line(serde_json::to_string_pretty(&instances)?);
             } else if let Some(state) = state {
-                settings.out.data(render::state_table(&state));
+                settings.out.data(state_render::state_table(&state));
             }
             Ok(ExitStatus::Success)
         }

@@ -5,48 +5,11 @@ use std::fmt::Write;
 
 use similar::{ChangeTag, TextDiff};
 
-use super::document::PlanDocument;
-use super::model::{
-    address, Action, Diagnostic, FieldChange, InstanceView, ResourceChange, Severity,
+use super::Style;
+use crate::plan::{
+    Action, Diagnostic, FieldChange, InstanceView, PlanDocument, ResourceChange, Severity,
 };
-use crate::state::State;
 use crate::support::text::{markdown_cell, markdown_code, plural};
-
-/// ANSI styling, or none.
-#[derive(Debug, Clone, Copy)]
-pub struct Style {
-    enabled: bool,
-}
-
-impl Style {
-    /// Colour when `enabled`.
-    pub fn new(enabled: bool) -> Self {
-        Self { enabled }
-    }
-
-    fn paint(&self, code: &str, text: &str) -> String {
-        if self.enabled {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
-    }
-    fn green(&self, t: &str) -> String {
-        self.paint("32", t)
-    }
-    fn red(&self, t: &str) -> String {
-        self.paint("31", t)
-    }
-    fn yellow(&self, t: &str) -> String {
-        self.paint("33", t)
-    }
-    fn cyan(&self, t: &str) -> String {
-        self.paint("36", t)
-    }
-    pub(super) fn bold(&self, t: &str) -> String {
-        self.paint("1", t)
-    }
-}
 
 /// The one-line summary: `Plan: 2 to create, 1 to adopt, 5 unchanged. Drift: 1.`,
 /// `No changes. Flex instances match the configuration.`, or, when the plan has errors,
@@ -80,7 +43,7 @@ pub fn summary_line(doc: &PlanDocument) -> String {
     }
 }
 
-pub(super) fn error_count(doc: &PlanDocument) -> usize {
+pub(crate) fn error_count(doc: &PlanDocument) -> usize {
     doc.diagnostics
         .iter()
         .filter(|d| d.severity == Severity::Error)
@@ -208,7 +171,7 @@ fn field_lines(out: &mut String, field: &FieldChange, style: Style) {
 }
 
 /// `  ! drift flex_instance.a (deleted_outside): …`
-pub(super) fn diagnostic_line(out: &mut String, d: &Diagnostic, style: Style) {
+pub(crate) fn diagnostic_line(out: &mut String, d: &Diagnostic, style: Style) {
     let mark = match d.severity {
         Severity::Error => style.red("x"),
         Severity::Drift | Severity::Warning => style.yellow("!"),
@@ -398,7 +361,7 @@ fn dedent(text: &str) -> String {
 }
 
 /// A Markdown table row for a diagnostic: `| address | ⚠️ drift: deleted_outside | … |`.
-pub(super) fn diagnostic_row(doc: &PlanDocument, d: &Diagnostic) -> String {
+pub(crate) fn diagnostic_row(doc: &PlanDocument, d: &Diagnostic) -> String {
     let icon = match d.severity {
         Severity::Error => "❌",
         Severity::Drift | Severity::Warning => "⚠️",
@@ -477,54 +440,4 @@ pub fn legend(doc: &PlanDocument, style: Style) -> String {
     } else {
         format!("Symbols used below:\n{out}\n")
     }
-}
-
-/// The state as a table: name, account, SID, status (one line per instance).
-pub fn state_table(state: &State) -> String {
-    let mut out = String::new();
-    for (name, r) in &state.instances {
-        let _ = writeln!(
-            out,
-            "{name}\t{}\t{}\t{}",
-            r.account_sid, r.flex_instance_sid, r.status
-        );
-    }
-    out
-}
-
-/// `flexform show --format markdown` without a file: the state as a Markdown table.
-pub fn state_markdown(state: &State) -> String {
-    let mut out = format!(
-        "### flexform state\n\nSerial {}, lineage {}.\n\n",
-        state.serial,
-        markdown_code(&state.lineage)
-    );
-    out.push_str(
-        "| address | account | SID | status | origin |\n| --- | --- | --- | --- | --- |\n",
-    );
-    for (name, r) in &state.instances {
-        let origin = serde_json::to_value(r.origin)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        // Names and statuses come from a state file, which may have been edited by hand.
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {origin} |",
-            markdown_code(&address(name)),
-            markdown_code(r.account_sid.as_str()),
-            markdown_code(r.flex_instance_sid.as_str()),
-            markdown_cell(r.status.as_str())
-        );
-    }
-    for (name, p) in &state.pending {
-        let _ = writeln!(
-            out,
-            "| {} | {} | (create pending) | | since {} |",
-            markdown_code(&address(name)),
-            markdown_code(p.account_sid.as_str()),
-            markdown_cell(&p.started_at)
-        );
-    }
-    out
 }
