@@ -1,8 +1,9 @@
 //! Leaf helpers used by every stage, each in a module named for its one job: durable file
-//! writes and sibling paths ([`fs`]), stamps of time and user ([`stamp`]), hashing
+//! writes and sibling paths ([`fs`]), the process environment as a value ([`env`]), stamps of time and user ([`stamp`]), hashing
 //! ([`hash`]), wording and the escaping of exported CSV and Markdown cells ([`text`]) and stop
 //! requests ([`stop`]). Nothing here knows about Flex, plans or the CLI.
 
+pub mod env;
 pub mod fs;
 pub(crate) mod hash;
 pub(crate) mod stamp;
