@@ -23,6 +23,7 @@ pub mod client;
 pub mod config;
 pub mod domain;
 pub mod observe;
+pub mod ops;
 pub mod plan;
 pub mod render;
 pub mod sim;

@@ -176,6 +176,7 @@ async fn a_write_that_lost_a_race_fails_instead_of_overwriting() {
     let location = PgLocation {
         url: Secret::new(url.clone()),
         workspace: workspace(),
+        env: flexform::support::env::Env::new(|name| std::env::var(name).ok()),
     };
     let mut store = PgStore::open(
         &location,
@@ -400,6 +401,7 @@ async fn the_backup_is_the_state_before_the_run() {
     let location = PgLocation {
         url: Secret::new(url.clone()),
         workspace: workspace(),
+        env: flexform::support::env::Env::new(|name| std::env::var(name).ok()),
     };
     let mut store = open_store(&location).await;
     store.commit(|s| s.pending.clear()).await.unwrap();
@@ -460,6 +462,7 @@ async fn a_pending_window_moves_onto_the_database_clock_without_shrinking() {
     let location = PgLocation {
         url: Secret::new(url.clone()),
         workspace: workspace(),
+        env: flexform::support::env::Env::new(|name| std::env::var(name).ok()),
     };
     let mut store = open_store(&location).await;
     let until =

@@ -216,6 +216,17 @@ pub struct NetArgs {
     pub max_attempts: u32,
 }
 
+impl From<&NetArgs> for crate::ops::Network {
+    fn from(net: &NetArgs) -> Self {
+        Self {
+            parallelism: net.parallelism,
+            connect_timeout: net.connect_timeout,
+            request_timeout: net.request_timeout,
+            max_attempts: net.max_attempts,
+        }
+    }
+}
+
 /// Options of `flexform plan`.
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {

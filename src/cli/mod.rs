@@ -146,7 +146,8 @@ fn run(command: Command, settings: &Settings) -> anyhow::Result<ExitStatus> {
 
 /// Prints an error once, on stderr, in the richest form its type allows.
 fn report(err: &anyhow::Error, settings: &Settings) {
-    if let Some(config_error) = err.downcast_ref::<ConfigError>() {
+    // The library's errors keep the configuration's as their source: found wherever it is.
+    if let Some(config_error) = err.chain().find_map(|c| c.downcast_ref::<ConfigError>()) {
         match config_error.snippets(settings.color_stderr) {
             Some(text) => settings.out.raw_stderr(text, true),
             None => {

@@ -42,3 +42,17 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 }
+
+impl crate::ops::Progress for Progress {
+    fn start(&self, total: u64, verb: &str) {
+        Progress::start(self, total, verb);
+    }
+
+    fn inc(&self) {
+        Progress::inc(self);
+    }
+
+    fn finish(&self) {
+        Progress::finish(self);
+    }
+}

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use super::args::{BeforeArgs, ColorChoice, Command, GlobalArgs};
 use super::output::Printer;
+use crate::ops::Workspace;
+use crate::support::env::Env;
 
 /// Global options after defaults and the environment have been applied.
 #[derive(Debug, Clone)]
@@ -31,6 +33,8 @@ pub struct Settings {
     pub verbose: u8,
     /// Where every message goes; the one place `-q` is honoured.
     pub out: Printer,
+    /// The process's environment variables: read here, handed to the library as a value.
+    pub env: Env,
 }
 
 impl Settings {
@@ -73,7 +77,8 @@ impl Settings {
                 .map(|dir| dir.join("flexform.state.json"))
                 .unwrap_or_else(|| PathBuf::from("flexform.state.json")),
         };
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let env = Env::new(|name| std::env::var(name).ok());
+        let no_color = env.non_empty("NO_COLOR").is_some();
         let decide = |is_terminal: bool| match args.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
@@ -93,6 +98,18 @@ impl Settings {
             stdin_is_terminal: std::io::stdin().is_terminal(),
             verbose: args.verbose,
             out: Printer::new(args.quiet, decide(stderr_tty)).with_terminal(stderr_tty),
+            env,
         })
+    }
+
+    /// Where the library works: the paths, the endpoint and the environment.
+    pub fn workspace(&self) -> Workspace {
+        Workspace {
+            config_path: self.config_path.clone(),
+            state_path: self.state_path.clone(),
+            state_explicit: self.state_explicit,
+            endpoint: self.endpoint.clone(),
+            env: self.env.clone(),
+        }
     }
 }

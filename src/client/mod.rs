@@ -82,10 +82,12 @@ pub struct ClientConfig {
     /// Shrink the number of requests in flight on 429/503 and grow it back slowly (AIMD).
     /// Off: always `max_in_flight` (for comparison in benchmarks).
     pub adaptive: bool,
+    /// The variables that choose a proxy (`HTTPS_PROXY`, `NO_PROXY`, …; none: direct).
+    pub env: crate::support::env::Env,
 }
 
 impl ClientConfig {
-    /// Defaults for `base_url`: connect 10 s, request 30 s, the default retry policy.
+    /// Defaults for `base_url`: connect 10 s, request 30 s, the default retry policy, no proxy.
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
@@ -94,6 +96,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             max_in_flight: 10,
             adaptive: true,
+            env: crate::support::env::Env::empty(),
         }
     }
 }
@@ -171,8 +174,8 @@ impl FlexClient {
         .map_err(|e| setup_error(format!("cannot set up TLS: {e}")))?;
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         // One endpoint, so one proxy decision, made here and logged with -v.
-        let proxy = proxy::proxy_for(&parsed, &|name| std::env::var(name).ok())
-            .map(|p| proxy::normalized(&p));
+        let proxy =
+            proxy::proxy_for(&parsed, &|name| config.env.get(name)).map(|p| proxy::normalized(&p));
         let mut builder = reqwest::Client::builder().no_proxy();
         if let Some(proxy_url) = &proxy {
             tracing::debug!(

@@ -3,6 +3,7 @@
 //! Lookup order: the instance's named profile; else `TWILIO_API_KEY` + `TWILIO_API_SECRET`;
 //! else `TWILIO_ACCOUNT_SID` + `TWILIO_AUTH_TOKEN`.
 
+use crate::support::env::Env;
 use std::fmt;
 
 use super::secret::Secret;
@@ -72,11 +73,12 @@ pub enum CredentialsError {
 /// problems are returned together.
 pub fn resolve_all(
     config: &Config,
+    env: &Env,
 ) -> Result<std::collections::BTreeMap<String, Credentials>, Vec<CredentialsError>> {
     let mut resolved = std::collections::BTreeMap::new();
     let mut errors = Vec::new();
     for (name, spec) in &config.instances {
-        match resolve(config, name, spec) {
+        match resolve(config, name, spec, env) {
             Ok(credentials) => {
                 resolved.insert(name.clone(), credentials);
             }
@@ -90,13 +92,14 @@ pub fn resolve_all(
     }
 }
 
-/// Resolves the credentials of instance `name` from the process environment.
+/// Resolves the credentials of instance `name` from the variables of `env`.
 pub fn resolve(
     config: &Config,
     name: &str,
     spec: &InstanceSpec,
+    env: &Env,
 ) -> Result<Credentials, CredentialsError> {
-    resolve_with(config, name, spec, |var| std::env::var(var).ok())
+    resolve_with(config, name, spec, |var| env.get(var))
 }
 
 /// Resolves credentials with `lookup` standing in for the environment (tests).

@@ -1,14 +1,16 @@
 //! Apply as it happens: each [`Event`] as a JSON line (`--json`), as a plain status line (not a
 //! terminal), or as a progress line per instance (a terminal); and the events of an apply
-//! that sends nothing (a plan with errors, or no changes).
+//! that sends nothing (a plan with errors, or no changes); and what apply says when it is done.
 
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Sink;
-use crate::apply::{Counts, Event, Reporter};
+use crate::apply::{ChangeOutcome, Counts, Event, Reporter};
+use crate::ops::apply::Applied;
 use crate::plan::{Action, Plan, Severity};
+use crate::state::StateError;
 
 /// The events of an apply refused for the errors of its plan: the start, one terminal event
 /// per address naming every error of it, and the summary, so that pipelines reading the event
@@ -77,6 +79,73 @@ fn completed_verb(action: Action) -> &'static str {
         Action::Move => "moved",
         Action::Update => "updated",
         _ => "created",
+    }
+}
+
+/// What apply says when it is done: an error per failure, the verdict line (text output) and
+/// what an interrupted run left.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Each failure, for stderr.
+    pub errors: Vec<String>,
+    /// `Apply complete! Resources: …` (stdout; none with JSON output).
+    pub verdict: Option<String>,
+    /// What an interrupted run left undone (stderr).
+    pub status: Option<String>,
+}
+
+/// The end of apply, from what it did (`json`: the events said the rest).
+pub fn summary(applied: &Applied, json: bool) -> Summary {
+    let report = &applied.report;
+    let mut errors = Vec::new();
+    match &applied.finish_error {
+        Some(e @ StateError::TrailUnwritten { .. }) => errors.push(e.to_string()),
+        Some(e) => errors.push(format!(
+            "{e}. Every change is kept in the journal beside the state and is folded in by the next flexform run"
+        )),
+        None => {}
+    }
+    for (address, (_, outcome)) in &report.outcomes {
+        if let ChangeOutcome::Failed { error, .. } = outcome {
+            errors.push(format!("{address}: {error}"));
+        }
+    }
+    for (address, error) in &report.configuration_failed {
+        errors.push(format!(
+            "{address}: took effect and is recorded, but {error}; the next `flexform apply` finishes its configuration"
+        ));
+    }
+    for (address, sid, waited) in report.timed_out() {
+        errors.push(format!(
+            "{address}: {sid} is created and recorded but still provisioning after {} (--wait-timeout); run `flexform plan` later to check on it",
+            humantime::format_duration(waited)
+        ));
+    }
+    let verdict = (!json).then(|| {
+        let verdict = if report.interrupted {
+            "Apply interrupted."
+        } else if applied.failed() {
+            "Apply finished with errors."
+        } else {
+            "Apply complete!"
+        };
+        format!("{verdict} Resources: {}.", report.counts().line())
+    });
+    let status = report.interrupted.then(|| {
+        let not_started = report.not_started();
+        if not_started.is_empty() {
+            "Interrupted: every change had started; run `flexform plan` to check.".to_owned()
+        } else {
+            format!(
+                "Interrupted: not started: {}. Run `flexform apply` again to finish.",
+                not_started.join(", ")
+            )
+        }
+    });
+    Summary {
+        errors,
+        verdict,
+        status,
     }
 }
 

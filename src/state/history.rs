@@ -4,6 +4,7 @@
 //! records, so that `flexform history verify` detects an edited, deleted, reordered or cut
 //! trail.
 
+use crate::support::env::Env;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -145,27 +146,84 @@ const CI_VARIABLES: &[&str] = &[
 /// The `prev_sha256` of the first entry of a chain.
 pub const CHAIN_START: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Who runs a writing command, as its lock and its audit-trail entries name them: `user@host`
+/// and the CI variables of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Runner {
+    /// `user@host`.
+    pub who: String,
+    /// The CI variables set (`GITHUB_RUN_ID`, `CI_JOB_ID`, …).
+    pub ci: std::collections::BTreeMap<String, String>,
+    /// The pipeline run and commit, as every entry's provenance names them.
+    pub pipeline: Provenance,
+}
+
+impl Runner {
+    /// The runner `env` describes.
+    pub fn from_env(env: &Env) -> Self {
+        let ci = CI_VARIABLES
+            .iter()
+            .filter_map(|k| env.non_empty(k).map(|v| ((*k).to_owned(), v)))
+            .collect();
+        Self {
+            who: crate::support::stamp::who(env),
+            ci,
+            pipeline: Provenance::from_env(&|name| env.get(name), None, None),
+        }
+    }
+
+    /// The provenance of an entry of this runner's: its pipeline run and commit, and the
+    /// digests of the configuration and the saved plan the run used.
+    pub fn provenance(
+        &self,
+        config_sha256: Option<String>,
+        plan_sha256: Option<String>,
+    ) -> Provenance {
+        Provenance {
+            config_sha256,
+            plan_sha256,
+            ..self.pipeline.clone()
+        }
+    }
+}
+
+/// This machine's user, as the system's account database names it, and no CI variables.
+impl Default for Runner {
+    fn default() -> Self {
+        Self::from_env(&Env::empty())
+    }
+}
+
 impl HistoryEntry {
-    /// An entry stamped with now, the user and the CI variables of this process.
+    /// An entry stamped with now and [`Runner::default`] (a writing run names its runner:
+    /// [`HistoryEntry::by`]).
     pub fn new(
         command: &str,
         serial_before: u64,
         serial_after: u64,
         changes: Vec<HistoryChange>,
     ) -> Self {
-        let ci = CI_VARIABLES
-            .iter()
-            .filter_map(|k| {
-                std::env::var(k)
-                    .ok()
-                    .filter(|v| !v.is_empty())
-                    .map(|v| ((*k).to_owned(), v))
-            })
-            .collect();
+        Self::by(
+            &Runner::default(),
+            command,
+            serial_before,
+            serial_after,
+            changes,
+        )
+    }
+
+    /// An entry of `runner`'s, stamped with now.
+    pub fn by(
+        runner: &Runner,
+        command: &str,
+        serial_before: u64,
+        serial_after: u64,
+        changes: Vec<HistoryChange>,
+    ) -> Self {
         Self {
             time: crate::support::stamp::now_rfc3339(),
-            who: crate::support::stamp::who(),
-            ci,
+            who: runner.who.clone(),
+            ci: runner.ci.clone(),
             command: command.to_owned(),
             serial_before,
             serial_after,

@@ -57,7 +57,7 @@ impl LocalStore {
         wait: &LockWait,
         audit: &Audit,
     ) -> Result<Self, StateError> {
-        let lock = StateLock::acquire(path, operation, wait)?;
+        let lock = StateLock::acquire(path, operation, &audit.runner.who, wait)?;
         let loaded = State::load_file(path)?;
         let existed = loaded.is_some();
         let state = loaded.unwrap_or_else(State::empty);
@@ -83,7 +83,13 @@ impl LocalStore {
                     trail::changes_between(&store.file_state, &recovered, trail::INTERRUPTED);
                 store.state = recovered;
                 // The interrupted run's records go into the file with an entry of their own.
-                let mut entry = HistoryEntry::new("recover", store.file_state.serial, 0, changes);
+                let mut entry = HistoryEntry::by(
+                    &store.audit.runner,
+                    "recover",
+                    store.file_state.serial,
+                    0,
+                    changes,
+                );
                 store.trail_problem = store.finish(&mut entry, |_| {})?;
             } else {
                 // Folded already: just remove it.
@@ -94,6 +100,11 @@ impl LocalStore {
             store.trail_problem = store.flush()?;
         }
         Ok(store)
+    }
+
+    /// The audit the store seals its entries with.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
     }
 
     /// Why the trail could not be written when the store was opened, if it could not.

@@ -32,12 +32,12 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
-    /// Info for a lock taken now by this process for `operation`.
-    pub fn new(operation: &str) -> Self {
+    /// Info for a lock taken now by `who` (`user@host`) for `operation`.
+    pub fn new(operation: &str, who: &str) -> Self {
         Self {
             id: uuid::Uuid::new_v4().to_string(),
             operation: operation.to_owned(),
-            who: crate::support::stamp::who(),
+            who: who.to_owned(),
             created: crate::support::stamp::now_rfc3339(),
             flexform_version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -152,11 +152,12 @@ fn describe_holder(info: Option<&LockInfo>) -> String {
 }
 
 impl StateLock {
-    /// Takes the lock for `operation`, retrying with backoff until the wait's timeout (zero:
+    /// Takes the lock for `operation` (held by `who`), retrying with backoff until the wait's timeout (zero:
     /// try once), or until a stop is requested.
     pub fn acquire(
         state_path: &Path,
         operation: &str,
+        who: &str,
         wait: &LockWait,
     ) -> Result<Self, StateError> {
         let path = lock_path(state_path);
@@ -203,7 +204,7 @@ impl StateLock {
                 Err(TryLockError::Error(source)) => return Err(StateError::Lock { path, source }),
             }
         }
-        let info = LockInfo::new(operation);
+        let info = LockInfo::new(operation, who);
         let write = |file: &mut File| -> std::io::Result<()> {
             file.set_len(0)?;
             file.seek(SeekFrom::Start(0))?;
@@ -301,9 +302,20 @@ mod tests {
     fn second_lock_fails_at_once_naming_the_holder() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("s.json");
-        let held = StateLock::acquire(&state, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
-        let err =
-            StateLock::acquire(&state, "import", &LockWait::timeout(Duration::ZERO)).unwrap_err();
+        let held = StateLock::acquire(
+            &state,
+            "apply",
+            "tester@host",
+            &LockWait::timeout(Duration::ZERO),
+        )
+        .unwrap();
+        let err = StateLock::acquire(
+            &state,
+            "import",
+            "tester@host",
+            &LockWait::timeout(Duration::ZERO),
+        )
+        .unwrap_err();
         let text = err.to_string();
         assert!(text.contains(&held.info().who), "{text}");
         assert!(text.contains("apply since"), "{text}");
@@ -313,8 +325,13 @@ mod tests {
             Err(StateError::LockHeld { .. })
         ));
         drop(held);
-        let again =
-            StateLock::acquire(&state, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let again = StateLock::acquire(
+            &state,
+            "apply",
+            "tester@host",
+            &LockWait::timeout(Duration::ZERO),
+        )
+        .unwrap();
         drop(again);
         assert!(lock_path(&state).exists(), "the lock file is never deleted");
     }
@@ -323,7 +340,13 @@ mod tests {
     fn lock_timeout_waits_for_release() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("s.json");
-        let held = StateLock::acquire(&state, "apply", &LockWait::timeout(Duration::ZERO)).unwrap();
+        let held = StateLock::acquire(
+            &state,
+            "apply",
+            "tester@host",
+            &LockWait::timeout(Duration::ZERO),
+        )
+        .unwrap();
         let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = released.clone();
         let releaser = std::thread::spawn(move || {
@@ -335,6 +358,7 @@ mod tests {
         let second = StateLock::acquire(
             &state,
             "import",
+            "tester@host",
             &LockWait::timeout(Duration::from_secs(600)),
         )
         .unwrap();

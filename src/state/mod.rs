@@ -20,7 +20,7 @@ pub(crate) mod trail;
 pub(crate) mod verify;
 
 pub use error::StateError;
-pub use history::{changes_of, HistoryChange, HistoryEntry, Provenance};
+pub use history::{changes_of, HistoryChange, HistoryEntry, Provenance, Runner};
 pub use lock::LockWait;
 pub use model::{InstanceRecord, Origin, PendingCreate, State, StateUpdate, STATE_FORMAT_VERSION};
 pub use store::{Audit, AuditView, StateLocation, StateStore};

@@ -3,6 +3,7 @@
 //! released when the connection ends) and the durability; every write is a compare-and-swap on
 //! the serial, so a write that lost a race fails loudly instead of overwriting.
 
+use crate::support::env::Env;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
@@ -30,6 +31,8 @@ pub struct PgLocation {
     pub url: Secret,
     /// The workspace.
     pub workspace: String,
+    /// The variables libpq would read (`PG*`, `HOME` for the password file).
+    pub env: Env,
 }
 
 impl PgLocation {
@@ -37,7 +40,7 @@ impl PgLocation {
     /// variables fill it (so the host actually used, a Unix socket included), never the
     /// password.
     pub fn describe(&self) -> String {
-        let env = |name: &str| std::env::var(name).ok();
+        let env = |name: &str| self.env.get(name);
         match pg_connect::locate(self.url.expose(), &env, pg_connect::DEFAULT_SOCKET_DIRS) {
             Ok((config, _)) => format!(
                 "workspace `{}` on postgres {} (database {})",
@@ -68,10 +71,10 @@ fn db_error(location: &PgLocation, what: &str, err: tokio_postgres::Error) -> St
 /// Opens a connection as libpq would for the same connection string (see [`pg_connect`]):
 /// `sslmode`, `sslrootcert`, client certificates, `PG*` variables and the password file.
 pub async fn connect(location: &PgLocation) -> Result<Client, StateError> {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let home = location.env.non_empty("HOME").map(std::path::PathBuf::from);
     let resolved = pg_connect::resolve(
         location.url.expose(),
-        &|name| std::env::var(name).ok(),
+        &|name| location.env.get(name),
         home.as_deref(),
     )
     .map_err(|message| StateError::Database {
@@ -404,7 +407,7 @@ impl PgStore {
             }
             delay = (delay * 2).min(Duration::from_secs(2));
         }
-        let info = LockInfo::new(operation);
+        let info = LockInfo::new(operation, &audit.runner.who);
         let info_json = serde_json::to_string(&info).expect("lock info serializes");
         client
             .execute(
@@ -432,6 +435,11 @@ impl PgStore {
         };
         store.trail_problem = store.catch_up().await?;
         Ok(store)
+    }
+
+    /// The audit the store seals its entries with.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
     }
 
     /// Why the trail could not be written when the store was opened, if it could not.
@@ -484,7 +492,7 @@ impl PgStore {
         let changes = before.map_or_else(Vec::new, |before| {
             trail::changes_between(&before, &self.state, trail::INTERRUPTED)
         });
-        let mut entry = HistoryEntry::new("recover", vouched, 0, changes);
+        let mut entry = HistoryEntry::by(&self.audit.runner, "recover", vouched, 0, changes);
         self.finish(&mut entry, |_| {}).await
     }
 

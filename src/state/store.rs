@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::error::StateError;
-use super::history::{self, HistoryEntry};
+use super::history::{self, HistoryEntry, Runner};
 use super::local::LocalStore;
 use super::lock::LockWait;
 use super::model::{State, StateUpdate};
@@ -13,12 +13,15 @@ use super::signing::SigningKey;
 use super::trail::{self, TrailLine};
 use crate::config::secret::Secret;
 use crate::config::{BackendKind, Config};
+use crate::support::env::Env;
 
 /// What a writing run seals its audit-trail entries with.
 #[derive(Debug, Clone, Default)]
 pub struct Audit {
     /// The key that signs every entry (`FLEXFORM_SIGNING_KEY`), if any.
     pub signer: Option<std::sync::Arc<SigningKey>>,
+    /// Who runs: named by the lock and by every entry.
+    pub runner: Runner,
 }
 
 impl Audit {
@@ -53,12 +56,14 @@ pub enum StateLocation {
 
 impl StateLocation {
     /// Resolves the location from the configuration's `state:` section (read from
-    /// `config_path`) and the state file path (`state_explicit`: named by `--state`).
+    /// `config_path`), the state file path (`state_explicit`: named by `--state`) and, for
+    /// PostgreSQL, the variables of `env` (the connection string's and libpq's).
     pub fn resolve(
         state_path: &Path,
         state_explicit: bool,
         config_path: &Path,
         config: Option<&Config>,
+        env: &Env,
     ) -> Result<Self, StateError> {
         let Some(state) = config.and_then(|c| c.state.as_ref()) else {
             return Ok(Self::Local(state_path.to_owned()));
@@ -73,16 +78,16 @@ impl StateLocation {
                     });
                 }
                 let variable = state.url_env.clone().unwrap_or_default();
-                let url = std::env::var(&variable)
-                    .ok()
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| StateError::MissingDatabaseUrl {
-                        variable: variable.clone(),
-                        config: config_path.to_owned(),
-                    })?;
+                let url =
+                    env.non_empty(&variable)
+                        .ok_or_else(|| StateError::MissingDatabaseUrl {
+                            variable: variable.clone(),
+                            config: config_path.to_owned(),
+                        })?;
                 Ok(Self::Postgres(PgLocation {
                     url: Secret::new(url),
                     workspace: state.workspace.clone().unwrap_or_default(),
+                    env: env.clone(),
                 }))
             }
         }
@@ -207,6 +212,14 @@ impl StateStore {
             StateLocation::Postgres(pg) => PgStore::open(pg, operation, wait, audit)
                 .await
                 .map(Self::Postgres),
+        }
+    }
+
+    /// The audit the store seals its entries with.
+    pub fn audit(&self) -> &Audit {
+        match self {
+            Self::Local(s) => s.audit(),
+            Self::Postgres(s) => s.audit(),
         }
     }
 

@@ -1,15 +1,18 @@
 //! The process environment as a value. Only the command line reads the process's variables
-//! ([`Env::process`]); every stage below it is handed an `Env` and asks it, so that the
+//! (`cli::settings`); every stage below it is handed an `Env` and asks it, so that the
 //! library reads no environment variable of its own and tests can give it any.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+/// How an [`Env`] finds a variable's value.
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
+
 /// A lookup of environment variables.
 #[derive(Clone)]
 pub struct Env {
-    lookup: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: Arc<Lookup>,
 }
 
 impl Env {
@@ -32,6 +35,18 @@ impl Env {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
         Self::new(move |name| vars.get(name).cloned())
+    }
+
+    /// These variables where `self` leaves them unset or empty (the demo's stand-in
+    /// credentials), `self`'s otherwise.
+    pub fn with_defaults(&self, defaults: impl IntoIterator<Item = (String, String)>) -> Self {
+        let defaults: BTreeMap<String, String> = defaults.into_iter().collect();
+        let base = self.clone();
+        Self::new(move |name| {
+            base.non_empty(name)
+                .or_else(|| defaults.get(name).cloned())
+                .or_else(|| base.get(name))
+        })
     }
 
     /// The variable `name`, if set (possibly empty).
@@ -64,5 +79,18 @@ mod tests {
         assert_eq!(env.non_empty("EMPTY"), None);
         assert_eq!(env.get("UNSET"), None);
         assert!(!format!("{env:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn defaults_fill_only_what_is_unset_or_empty() {
+        let env = Env::from_pairs([("A", "given"), ("B", "")]).with_defaults([
+            ("A".to_owned(), "default".to_owned()),
+            ("B".to_owned(), "filled".to_owned()),
+            ("C".to_owned(), "new".to_owned()),
+        ]);
+        assert_eq!(env.get("A").as_deref(), Some("given"));
+        assert_eq!(env.get("B").as_deref(), Some("filled"));
+        assert_eq!(env.get("C").as_deref(), Some("new"));
+        assert_eq!(env.get("D"), None);
     }
 }

@@ -20,11 +20,12 @@ pub(crate) fn host() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
-/// `user@host` of whoever runs this process, for lock info and the audit trail.
-pub(crate) fn who() -> String {
+/// `user@host` of whoever runs this process (`$USER`, `$LOGNAME` or `$USERNAME` of `env`, else
+/// the system's account database), for lock info and the audit trail.
+pub(crate) fn who(env: &crate::support::env::Env) -> String {
     let user = ["USER", "LOGNAME", "USERNAME"]
         .iter()
-        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+        .find_map(|var| env.non_empty(var))
         .or_else(user_from_passwd)
         .unwrap_or_else(|| "unknown".to_owned());
     format!("{user}@{}", host())

@@ -14,6 +14,7 @@ use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
 use crate::sim::{self, SimConfig};
 use crate::state::State;
+use crate::support::env::Env;
 use crate::support::text::quote_list;
 
 /// How the demo runs each step: the same function `main` runs a command with (passed in, so
@@ -25,20 +26,15 @@ const QUICKSTART: &str = include_str!("../../../examples/quickstart.yaml");
 
 /// Runs the demo.
 pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Result<ExitStatus> {
-    // The demo's own credentials: the simulator accepts any non-empty pair. Set before any
-    // thread is started, so that no other thread reads the environment meanwhile.
-    for (key, value) in [
-        ("TWILIO_API_KEY", "SKdemo0000000000000000000000000000"),
-        ("TWILIO_API_SECRET", "demo-secret"),
-    ] {
-        if std::env::var_os(key).is_none() {
-            // SAFETY: single-threaded at this point (no runtime or simulator started yet).
-            #[allow(unused_unsafe)]
-            unsafe {
-                std::env::set_var(key, value)
-            };
-        }
-    }
+    // The demo's own credentials: the simulator accepts any non-empty pair. Given to each step
+    // as its environment, where the user's leaves them unset.
+    let mut stand_ins = vec![
+        (
+            "TWILIO_API_KEY".to_owned(),
+            "SKdemo0000000000000000000000000000".to_owned(),
+        ),
+        ("TWILIO_API_SECRET".to_owned(), "demo-secret".to_owned()),
+    ];
     let (dir, _temp) = match &args.dir {
         Some(dir) => {
             prepare_dir(dir, args.force)?;
@@ -69,20 +65,11 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
             );
         }
         for profile in config.credentials.values() {
-            for (var, value) in [
-                (&profile.key_env, "SKdemo"),
-                (&profile.secret_env, "demo-secret"),
-            ] {
-                if std::env::var_os(var).is_none() {
-                    // SAFETY: still single-threaded, as above.
-                    #[allow(unused_unsafe)]
-                    unsafe {
-                        std::env::set_var(var, value)
-                    };
-                }
-            }
+            stand_ins.push((profile.key_env.clone(), "SKdemo".to_owned()));
+            stand_ins.push((profile.secret_env.clone(), "demo-secret".to_owned()));
         }
     }
+    let env = settings.env.with_defaults(stand_ins);
     // The editor's schema hint must resolve in the demo folder: the schema goes beside it.
     let config_text = config_text.replace(
         "$schema=../schemas/flexform.schema.json",
@@ -115,6 +102,7 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
 
     let demo = Demo {
         settings,
+        env,
         runner,
         config_path: &config_path,
         state_path: &state_path,
@@ -271,6 +259,8 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
 
 struct Demo<'a> {
     settings: &'a Settings,
+    /// The user's environment with the demo's stand-in credentials.
+    env: Env,
     runner: Runner,
     config_path: &'a PathBuf,
     state_path: &'a PathBuf,
@@ -354,6 +344,7 @@ impl Demo<'_> {
         settings.color_stdout = self.settings.color_stdout;
         settings.color_stderr = self.settings.color_stderr;
         settings.stderr_is_terminal = self.settings.stderr_is_terminal;
+        settings.env = self.env.clone();
         let (status, printed) =
             crate::cli::output::copy_stdout(|| (self.runner)(cli.command, &settings));
         self.settings

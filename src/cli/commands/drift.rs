@@ -3,9 +3,10 @@
 //! check a CI test report: one test case per instance.
 
 use crate::cli::args::{DriftArgs, DriftFormat, OutputFormat};
-use crate::cli::context::{self, Scope};
+use crate::cli::context;
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
+use crate::ops::Scope;
 use crate::render::Style;
 
 /// Checks for drift. Exit 0: none, 2: drift, 1: error.

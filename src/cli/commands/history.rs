@@ -17,7 +17,7 @@ use crate::support::text::{csv_cell, markdown_cell, markdown_link, plural_word, 
 
 /// Prints or verifies the trail.
 pub fn run(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
-    let location = context::state_location_without_config(settings)?;
+    let location = crate::ops::plan::state_location_without_config(&settings.workspace())?;
     let view = context::run_with_stop(settings, true, |_| async {
         Ok(location.read_audit().await?)
     })?;

@@ -33,10 +33,10 @@ async fn run_async(
             settings.config_path.display()
         );
     };
-    let creds = credentials::resolve(&config.config, &args.name, spec)?;
-    let location = context::state_location(settings, Some(&config.config))?;
+    let creds = credentials::resolve(&config.config, &args.name, spec, &settings.env)?;
+    let location = crate::ops::plan::state_location(&settings.workspace(), Some(&config.config))?;
     let wait = context::lock_wait(settings, args.lock_timeout, &stop);
-    let mut store = context::open_store(&location, "import", &wait).await?;
+    let mut store = crate::ops::run::open_store(&location, "import", &wait, &settings.env).await?;
     let serial_before = store.state().serial;
     if let Some((other, _)) = store.state().instances.iter().find(|(name, r)| {
         **name != args.name
@@ -87,7 +87,7 @@ async fn run_async(
         store.release().await;
         bail!(message);
     }
-    let client = context::client(settings, &args.net)?;
+    let client = crate::ops::plan::client(&settings.workspace(), &(&args.net).into())?;
     let fetched = client
         .get_instance(&spec.account_sid, &creds, &sid)
         .await
@@ -113,7 +113,7 @@ async fn run_async(
         store.release().await;
         return Err(Interrupted("nothing was recorded".to_owned()).into());
     }
-    let run = context::RunRecord {
+    let run = crate::ops::RunRecord {
         command: "import",
         serial_before,
         changes: vec![HistoryChange::ok(
@@ -124,7 +124,7 @@ async fn run_async(
         config_sha256: Some(config.sha256.clone()),
         plan_sha256: None,
     };
-    context::finish_run(&mut store, run, |state| {
+    crate::ops::run::finish_run(&mut store, run, |state| {
         state.pending.remove(&name);
         state.instances.insert(name.clone(), record);
     })

@@ -4,9 +4,10 @@
 //! on stderr, so that `flexform plan > plan.txt` leaves the reason in the job's log.
 
 use crate::cli::args::{OutputFormat, PlanArgs};
-use crate::cli::context::{self, Scope};
+use crate::cli::context;
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
+use crate::ops::Scope;
 use crate::plan::{Plan, PlanDocument, Severity};
 use crate::render::{plan as render, Style};
 

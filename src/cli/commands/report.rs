@@ -8,9 +8,10 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::cli::args::{ReportArgs, ReportFormat};
-use crate::cli::context::{self, Scope};
+use crate::cli::context;
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
+use crate::ops::Scope;
 use crate::plan::{address, Action, DiagnosticKind, Plan};
 use crate::state::history::HistoryEntry;
 use crate::support::text::{csv_cell, markdown_cell, markdown_code, markdown_link, plural_word};
@@ -69,7 +70,7 @@ struct ChangeReport {
 
 /// Observes, reads the trail, and prints the report.
 pub fn run(settings: &Settings, args: &ReportArgs) -> anyhow::Result<ExitStatus> {
-    let location = context::state_location_without_config(settings)?;
+    let location = crate::ops::plan::state_location_without_config(&settings.workspace())?;
     let (planned, view) = context::run_with_stop(settings, true, |_| async {
         let planned = context::make_plan(settings, &args.net, Scope::RecordedOnly, &[]).await?;
         let view = location.read_audit().await?;

@@ -31,7 +31,7 @@ pub fn run(settings: &Settings, args: &ShowArgs) -> anyhow::Result<ExitStatus> {
         }
         return Ok(ExitStatus::Success);
     }
-    let location = context::state_location_without_config(settings)?;
+    let location = crate::ops::plan::state_location_without_config(&settings.workspace())?;
     let state = context::run_with_stop(settings, true, |_| async { Ok(location.load().await?) })?;
     let out = &settings.out;
     match (state, format) {

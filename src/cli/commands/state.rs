@@ -14,7 +14,7 @@ use crate::support::stop::Stop;
 
 /// Runs a `state` subcommand.
 pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitStatus> {
-    let location = context::state_location_without_config(settings)?;
+    let location = crate::ops::plan::state_location_without_config(&settings.workspace())?;
     let read_only = matches!(
         command,
         StateCommand::List { .. } | StateCommand::Show { .. } | StateCommand::Pull { .. }
@@ -125,9 +125,10 @@ async fn run_async(
             let wait = context::lock_wait(settings, *lock_timeout, &stop);
             // One address per instance: a pushed state that breaks it is refused, as plan
             // would refuse it afterwards.
-            context::check_one_address(&pushed)
+            crate::ops::check_one_address(&pushed)
                 .map_err(|e| anyhow::anyhow!("{e}; nothing was pushed"))?;
-            let mut store = context::open_store(location, "state push", &wait).await?;
+            let mut store =
+                crate::ops::run::open_store(location, "state push", &wait, &settings.env).await?;
             let current = store.state().clone();
             if store.exists() && !force {
                 if pushed.lineage != current.lineage {
@@ -152,7 +153,7 @@ async fn run_async(
                 }
             }
             let serial_before = current.serial;
-            context::finish_push(&mut store, serial_before, pushed).await?;
+            crate::ops::run::finish_push(&mut store, serial_before, pushed).await?;
             settings.out.data_line(format!(
                 "Pushed {} to {} (serial {}).",
                 file.display(),
@@ -166,7 +167,8 @@ async fn run_async(
             name, lock_timeout, ..
         } => {
             let wait = context::lock_wait(settings, *lock_timeout, &stop);
-            let mut store = context::open_store(location, "state rm", &wait).await?;
+            let mut store =
+                crate::ops::run::open_store(location, "state rm", &wait, &settings.env).await?;
             let serial_before = store.state().serial;
             let sid = store
                 .state()
@@ -178,14 +180,14 @@ async fn run_async(
                 store.release().await;
                 bail!("no instance named `{name}` in {target}");
             }
-            let run = context::RunRecord {
+            let run = crate::ops::RunRecord {
                 command: "state rm",
                 serial_before,
                 changes: vec![HistoryChange::ok(address(name), "rm", sid.clone())],
                 config_sha256: None,
                 plan_sha256: None,
             };
-            context::finish_run(&mut store, run, |state| {
+            crate::ops::run::finish_run(&mut store, run, |state| {
                 state.instances.remove(name);
                 state.pending.remove(name);
             })
@@ -209,7 +211,8 @@ async fn run_async(
                 bail!("`{old}` is both the old and the new name: nothing to move. Nothing was changed");
             }
             let wait = context::lock_wait(settings, *lock_timeout, &stop);
-            let mut store = context::open_store(location, "state mv", &wait).await?;
+            let mut store =
+                crate::ops::run::open_store(location, "state mv", &wait, &settings.env).await?;
             let serial_before = store.state().serial;
             let refusal = match (
                 store.state().instances.get(&old),
@@ -231,7 +234,7 @@ async fn run_async(
                 bail!(message);
             }
             let sid = store.state().instances[&old].flex_instance_sid.to_string();
-            let run = context::RunRecord {
+            let run = crate::ops::RunRecord {
                 command: "state mv",
                 serial_before,
                 changes: vec![HistoryChange {
@@ -244,7 +247,7 @@ async fn run_async(
                 config_sha256: None,
                 plan_sha256: None,
             };
-            context::finish_run(&mut store, run, |state| {
+            crate::ops::run::finish_run(&mut store, run, |state| {
                 if let Some(record) = state.instances.remove(&old) {
                     state.instances.insert(new.clone(), record);
                 }
@@ -263,7 +266,9 @@ async fn run_async(
 
 /// Clears stale lock info.
 pub fn force_unlock(settings: &Settings, id: &str) -> anyhow::Result<ExitStatus> {
-    if let StateLocation::Postgres(_) = context::state_location_without_config(settings)? {
+    if let StateLocation::Postgres(_) =
+        crate::ops::plan::state_location_without_config(&settings.workspace())?
+    {
         bail!(
             "the postgres backend needs no force-unlock: its lock is released when the holding session ends"
         );
