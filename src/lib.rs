@@ -29,3 +29,6 @@ pub mod render;
 pub mod sim;
 pub mod state;
 pub mod support;
+
+#[cfg(test)]
+mod architecture;

@@ -59,7 +59,7 @@ pub async fn open_store(
 pub async fn finish_run(
     store: &mut StateStore,
     run: RunRecord<'_>,
-    change: impl FnOnce(&mut State),
+    change: impl FnOnce(&mut State) + Send,
 ) -> Result<(), StateError> {
     let runner = &store.audit().runner;
     let mut entry = HistoryEntry::by(runner, run.command, run.serial_before, 0, run.changes);

@@ -10,20 +10,24 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::backend::{Backend, Change, Store};
 use super::error::StateError;
 use super::history::{self, HistoryEntry};
 use super::journal::{journal_path, read_journal, replay_journal, JournalEntry};
 use super::lock::{LockWait, StateLock};
 use super::model::{State, StateUpdate};
-use super::store::Audit;
+use super::store::{Audit, AuditView};
 use super::trail;
+use futures::future::BoxFuture;
+
 use crate::support::fs::{parent_dir, sibling, sync_dir, write_atomic_around};
 
 /// A state file held under lock for one command run.
 #[derive(Debug)]
 pub struct LocalStore {
     path: PathBuf,
-    lock: StateLock,
+    /// Held for the run: dropping the store releases the lock.
+    _lock: StateLock,
     state: State,
     existed: bool,
     backed_up: bool,
@@ -66,7 +70,7 @@ impl LocalStore {
         let mut store = Self {
             path: path.to_owned(),
             serial_at_open: state.serial,
-            lock,
+            _lock: lock,
             file_state: state.clone(),
             state,
             existed,
@@ -153,11 +157,6 @@ impl LocalStore {
     /// The state file path.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The held lock.
-    pub fn lock(&self) -> &StateLock {
-        &self.lock
     }
 
     /// Applies `change`; if the content changed, writes it with the next serial. On error the
@@ -400,6 +399,159 @@ impl LocalStore {
         self.compact()?;
         let serial = super::model::pushed_serial(state.serial, self.file_state.serial)?;
         self.write_file_at(state, serial)
+    }
+}
+
+/// The local backend's location: a state file, with its journal, backup, lock and trail beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFile(pub PathBuf);
+
+impl Backend for LocalFile {
+    fn describe(&self) -> String {
+        self.0.display().to_string()
+    }
+
+    fn shared_now(&self) -> BoxFuture<'_, Result<Option<std::time::SystemTime>, StateError>> {
+        // Each machine has its own clock.
+        Box::pin(async { Ok(None) })
+    }
+
+    fn load(&self) -> BoxFuture<'_, Result<Option<State>, StateError>> {
+        let path = self.0.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || State::load(&path))
+                .await
+                .expect("state reading does not panic")
+        })
+    }
+
+    fn read_history(&self) -> BoxFuture<'_, Result<Vec<trail::TrailLine>, StateError>> {
+        Box::pin(async move {
+            trail::read_file(&self.0).map_err(|source| StateError::TrailUnreadable {
+                target: history::history_path(&self.0).display().to_string(),
+                cause: source.to_string(),
+            })
+        })
+    }
+
+    fn read_audit_once(&self) -> BoxFuture<'_, Result<Option<AuditView>, StateError>> {
+        let path = self.0.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || read_audit_once(&path))
+                .await
+                .expect("reading the trail does not panic")
+        })
+    }
+
+    fn open<'a>(
+        &'a self,
+        operation: &'a str,
+        wait: &'a LockWait,
+        audit: &'a Audit,
+    ) -> BoxFuture<'a, Result<Box<dyn Store>, StateError>> {
+        let path = self.0.clone();
+        let operation = operation.to_owned();
+        let wait = wait.clone();
+        let audit = audit.clone();
+        Box::pin(async move {
+            let store = tokio::task::spawn_blocking(move || {
+                LocalStore::open(&path, &operation, &wait, &audit)
+            })
+            .await
+            .expect("opening the state does not panic")?;
+            Ok(Box::new(store) as Box<dyn Store>)
+        })
+    }
+}
+
+/// One consistent read of a local trail and state: `None` when the state changed while the
+/// trail was read.
+fn read_audit_once(path: &Path) -> Result<Option<AuditView>, StateError> {
+    let before = State::load(path)?;
+    let trail = trail::read_file(path).map_err(|source| StateError::TrailUnreadable {
+        target: history::history_path(path).display().to_string(),
+        cause: source.to_string(),
+    })?;
+    let journal = read_journal(path)?.is_some_and(|j| !j.is_empty());
+    let after = State::load(path)?;
+    if before != after {
+        return Ok(None);
+    }
+    Ok(Some(AuditView {
+        trail,
+        state: after,
+        journal,
+        writer: super::lock::holder(path),
+    }))
+}
+
+/// The file's writes are synchronous: each runs on the runtime's thread with
+/// `block_in_place`, so that a run's steps stay in order.
+impl Store for LocalStore {
+    fn audit(&self) -> &Audit {
+        LocalStore::audit(self)
+    }
+
+    fn trail_problem(&self) -> Option<&StateError> {
+        LocalStore::trail_problem(self)
+    }
+
+    fn state(&self) -> &State {
+        LocalStore::state(self)
+    }
+
+    fn exists(&self) -> bool {
+        LocalStore::exists(self)
+    }
+
+    fn serial_at_open(&self) -> u64 {
+        LocalStore::serial_at_open(self)
+    }
+
+    fn describe(&self) -> String {
+        self.path().display().to_string()
+    }
+
+    fn commit<'a>(&'a mut self, change: Change<'a>) -> BoxFuture<'a, Result<bool, StateError>> {
+        Box::pin(async move { tokio::task::block_in_place(|| LocalStore::commit(self, change)) })
+    }
+
+    fn record(&mut self, updates: Vec<StateUpdate>) -> BoxFuture<'_, Result<(), StateError>> {
+        Box::pin(async move { tokio::task::block_in_place(|| LocalStore::record(self, updates)) })
+    }
+
+    fn compact(&mut self) -> BoxFuture<'_, Result<(), StateError>> {
+        Box::pin(async move { tokio::task::block_in_place(|| LocalStore::compact(self)) })
+    }
+
+    fn replace(&mut self, state: State) -> BoxFuture<'_, Result<(), StateError>> {
+        Box::pin(async move { tokio::task::block_in_place(|| LocalStore::replace(self, state)) })
+    }
+
+    fn finish<'a>(
+        &'a mut self,
+        entry: &'a mut HistoryEntry,
+        change: Change<'a>,
+    ) -> BoxFuture<'a, Result<Option<StateError>, StateError>> {
+        Box::pin(
+            async move { tokio::task::block_in_place(|| LocalStore::finish(self, entry, change)) },
+        )
+    }
+
+    fn finish_push<'a>(
+        &'a mut self,
+        entry: &'a mut HistoryEntry,
+        pushed: State,
+    ) -> BoxFuture<'a, Result<Option<StateError>, StateError>> {
+        Box::pin(async move {
+            tokio::task::block_in_place(|| LocalStore::finish_push(self, entry, pushed))
+        })
+    }
+
+    fn release(self: Box<Self>) -> BoxFuture<'static, ()> {
+        // Dropping the store releases the file lock.
+        drop(self);
+        Box::pin(async {})
     }
 }
 

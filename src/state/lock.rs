@@ -56,7 +56,8 @@ impl LockInfo {
 #[derive(Debug)]
 pub struct StateLock {
     file: File,
-    path: PathBuf,
+    /// What the lock file says (shown by `Debug`).
+    #[cfg_attr(not(test), allow(dead_code))]
     info: LockInfo,
 }
 
@@ -220,17 +221,13 @@ impl StateLock {
             path: path.clone(),
             source,
         })?;
-        Ok(Self { file, path, info })
+        Ok(Self { file, info })
     }
 
     /// The holder's info.
+    #[cfg(test)]
     pub fn info(&self) -> &LockInfo {
         &self.info
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

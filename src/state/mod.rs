@@ -6,6 +6,7 @@
 //! state's lock ([`lock`]). Every run that changes the state appends to the audit trail
 //! ([`history`]).
 
+pub(crate) mod backend;
 pub(crate) mod error;
 pub(crate) mod history;
 pub(crate) mod journal;

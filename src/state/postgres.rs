@@ -6,14 +6,16 @@
 use crate::support::env::Env;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use tokio_postgres::Client;
 
+use super::backend::{Backend, Change, Store};
 use super::error::StateError;
 use super::history::HistoryEntry;
 use super::lock::{LockInfo, LockWait};
 use super::model::{State, StateUpdate};
 use super::pg_connect;
-use super::store::Audit;
+use super::store::{Audit, AuditView};
 use super::trail::{self, TrailLine};
 use crate::config::secret::Secret;
 
@@ -772,5 +774,97 @@ impl PgStore {
                 &[&lock_key(&self.location.workspace)],
             )
             .await;
+    }
+}
+
+impl Backend for PgLocation {
+    fn describe(&self) -> String {
+        PgLocation::describe(self)
+    }
+
+    fn shared_now(&self) -> BoxFuture<'_, Result<Option<std::time::SystemTime>, StateError>> {
+        Box::pin(async move { database_now(self).await.map(Some) })
+    }
+
+    fn load(&self) -> BoxFuture<'_, Result<Option<State>, StateError>> {
+        Box::pin(load(self))
+    }
+
+    fn read_history(&self) -> BoxFuture<'_, Result<Vec<TrailLine>, StateError>> {
+        Box::pin(read_history(self))
+    }
+
+    fn read_audit_once(&self) -> BoxFuture<'_, Result<Option<AuditView>, StateError>> {
+        Box::pin(read_audit(self))
+    }
+
+    fn open<'a>(
+        &'a self,
+        operation: &'a str,
+        wait: &'a LockWait,
+        audit: &'a Audit,
+    ) -> BoxFuture<'a, Result<Box<dyn Store>, StateError>> {
+        Box::pin(async move {
+            let store = PgStore::open(self, operation, wait, audit).await?;
+            Ok(Box::new(store) as Box<dyn Store>)
+        })
+    }
+}
+
+impl Store for PgStore {
+    fn audit(&self) -> &Audit {
+        PgStore::audit(self)
+    }
+
+    fn trail_problem(&self) -> Option<&StateError> {
+        PgStore::trail_problem(self)
+    }
+
+    fn state(&self) -> &State {
+        PgStore::state(self)
+    }
+
+    fn exists(&self) -> bool {
+        PgStore::exists(self)
+    }
+
+    fn serial_at_open(&self) -> u64 {
+        PgStore::serial_at_open(self)
+    }
+
+    fn describe(&self) -> String {
+        PgStore::describe(self)
+    }
+
+    fn commit<'a>(&'a mut self, change: Change<'a>) -> BoxFuture<'a, Result<bool, StateError>> {
+        Box::pin(PgStore::commit(self, change))
+    }
+
+    fn record(&mut self, updates: Vec<StateUpdate>) -> BoxFuture<'_, Result<(), StateError>> {
+        Box::pin(PgStore::record(self, updates))
+    }
+
+    fn replace(&mut self, state: State) -> BoxFuture<'_, Result<(), StateError>> {
+        Box::pin(PgStore::replace(self, state))
+    }
+
+    fn finish<'a>(
+        &'a mut self,
+        entry: &'a mut HistoryEntry,
+        change: Change<'a>,
+    ) -> BoxFuture<'a, Result<Option<StateError>, StateError>> {
+        Box::pin(PgStore::finish(self, entry, change))
+    }
+
+    fn finish_push<'a>(
+        &'a mut self,
+        entry: &'a mut HistoryEntry,
+        pushed: State,
+    ) -> BoxFuture<'a, Result<Option<StateError>, StateError>> {
+        Box::pin(PgStore::finish_push(self, entry, pushed))
+    }
+
+    fn release(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(PgStore::release(*self))
     }
 }

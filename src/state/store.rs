@@ -1,16 +1,17 @@
 //! `StateStore`: where the state lives (a local file, or a PostgreSQL workspace) behind one
 //! interface: read without a lock, or open under the lock, commit, record, keep history.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::backend::{Backend, Store};
 use super::error::StateError;
-use super::history::{self, HistoryEntry, Runner};
-use super::local::LocalStore;
+use super::history::{HistoryEntry, Runner};
+use super::local::LocalFile;
 use super::lock::LockWait;
 use super::model::{State, StateUpdate};
-use super::postgres::{PgLocation, PgStore};
+use super::postgres::PgLocation;
 use super::signing::SigningKey;
-use super::trail::{self, TrailLine};
+use super::trail::TrailLine;
 use crate::config::secret::Secret;
 use crate::config::{BackendKind, Config};
 use crate::support::env::Env;
@@ -49,7 +50,7 @@ pub struct AuditView {
 #[derive(Debug, Clone)]
 pub enum StateLocation {
     /// A JSON file.
-    Local(PathBuf),
+    Local(LocalFile),
     /// A workspace in PostgreSQL.
     Postgres(PgLocation),
 }
@@ -66,10 +67,10 @@ impl StateLocation {
         env: &Env,
     ) -> Result<Self, StateError> {
         let Some(state) = config.and_then(|c| c.state.as_ref()) else {
-            return Ok(Self::Local(state_path.to_owned()));
+            return Ok(Self::Local(LocalFile(state_path.to_owned())));
         };
         match state.backend {
-            BackendKind::Local => Ok(Self::Local(state_path.to_owned())),
+            BackendKind::Local => Ok(Self::Local(LocalFile(state_path.to_owned()))),
             BackendKind::Postgres => {
                 if state_explicit {
                     return Err(StateError::StateFileWithPostgres {
@@ -93,34 +94,28 @@ impl StateLocation {
         }
     }
 
+    /// The backend this location names.
+    pub fn backend(&self) -> &dyn Backend {
+        match self {
+            Self::Local(file) => file,
+            Self::Postgres(pg) => pg,
+        }
+    }
+
     /// For messages: the file, or the workspace and host.
     pub fn describe(&self) -> String {
-        match self {
-            Self::Local(path) => path.display().to_string(),
-            Self::Postgres(pg) => pg.describe(),
-        }
+        self.backend().describe()
     }
 
     /// The time on the clock every reader of this state shares, when there is one: the
     /// database's (`None` for a local file: each machine has its own clock).
     pub async fn shared_now(&self) -> Result<Option<std::time::SystemTime>, StateError> {
-        match self {
-            Self::Local(_) => Ok(None),
-            Self::Postgres(pg) => super::postgres::database_now(pg).await.map(Some),
-        }
+        self.backend().shared_now().await
     }
 
     /// Reads the audit trail without locking, oldest first: its exact lines.
     pub async fn read_history(&self) -> Result<Vec<TrailLine>, StateError> {
-        match self {
-            Self::Local(path) => {
-                trail::read_file(path).map_err(|source| StateError::TrailUnreadable {
-                    target: history::history_path(path).display().to_string(),
-                    cause: source.to_string(),
-                })
-            }
-            Self::Postgres(pg) => super::postgres::read_history(pg).await,
-        }
+        self.backend().read_history().await
     }
 
     /// Reads the trail and the state for an audit, without the lock (nothing is written, the
@@ -133,16 +128,7 @@ impl StateLocation {
         let mut round = 0;
         loop {
             round += 1;
-            let view = match self {
-                Self::Local(path) => {
-                    let path = path.clone();
-                    tokio::task::spawn_blocking(move || read_audit_local(&path))
-                        .await
-                        .expect("reading the trail does not panic")?
-                }
-                Self::Postgres(pg) => super::postgres::read_audit(pg).await?,
-            };
-            let Some(view) = view else {
+            let Some(view) = self.backend().read_audit_once().await? else {
                 // The state changed between the reads.
                 tokio::time::sleep(pause / 2).await;
                 continue;
@@ -165,26 +151,13 @@ impl StateLocation {
 
     /// Reads the state without locking (plan, drift, show, pull). `None`: no state yet.
     pub async fn load(&self) -> Result<Option<State>, StateError> {
-        match self {
-            Self::Local(path) => {
-                let path = path.clone();
-                tokio::task::spawn_blocking(move || State::load(&path))
-                    .await
-                    .expect("state reading does not panic")
-            }
-            Self::Postgres(pg) => crate::state::postgres::load(pg).await,
-        }
+        self.backend().load().await
     }
 }
 
-/// A state held under its lock for one command run.
+/// A state held under its lock for one command run, on whichever backend holds it.
 #[derive(Debug)]
-pub enum StateStore {
-    /// A local file.
-    Local(LocalStore),
-    /// A PostgreSQL workspace.
-    Postgres(PgStore),
-}
+pub struct StateStore(Box<dyn Store>);
 
 impl StateStore {
     /// Takes the lock for `operation` (waiting up to `lock_timeout`) and reads the state;
@@ -196,105 +169,66 @@ impl StateStore {
         wait: &LockWait,
         audit: &Audit,
     ) -> Result<Self, StateError> {
-        match location {
-            StateLocation::Local(path) => {
-                let path = path.clone();
-                let operation = operation.to_owned();
-                let wait = wait.clone();
-                let audit = audit.clone();
-                tokio::task::spawn_blocking(move || {
-                    LocalStore::open(&path, &operation, &wait, &audit)
-                })
-                .await
-                .expect("opening the state does not panic")
-                .map(Self::Local)
-            }
-            StateLocation::Postgres(pg) => PgStore::open(pg, operation, wait, audit)
-                .await
-                .map(Self::Postgres),
-        }
+        location
+            .backend()
+            .open(operation, wait, audit)
+            .await
+            .map(Self)
     }
 
     /// The audit the store seals its entries with.
     pub fn audit(&self) -> &Audit {
-        match self {
-            Self::Local(s) => s.audit(),
-            Self::Postgres(s) => s.audit(),
-        }
+        self.0.audit()
     }
 
     /// Why the trail could not be written when the store was opened (entries wait in the
     /// state), if it could not.
     pub fn trail_problem(&self) -> Option<&StateError> {
-        match self {
-            Self::Local(s) => s.trail_problem(),
-            Self::Postgres(s) => s.trail_problem(),
-        }
+        self.0.trail_problem()
     }
 
     /// The state as last committed (or read).
     pub fn state(&self) -> &State {
-        match self {
-            Self::Local(s) => s.state(),
-            Self::Postgres(s) => s.state(),
-        }
+        self.0.state()
     }
 
     /// Whether a state existed when opened (or has been written since).
     pub fn exists(&self) -> bool {
-        match self {
-            Self::Local(s) => s.exists(),
-            Self::Postgres(s) => s.exists(),
-        }
+        self.0.exists()
     }
 
     /// The serial as read when opened, before an interrupted run's journal was folded in:
     /// what `plan` reported as the state's serial.
     pub fn serial_at_open(&self) -> u64 {
-        match self {
-            Self::Local(s) => s.serial_at_open(),
-            Self::Postgres(s) => s.serial_at_open(),
-        }
+        self.0.serial_at_open()
     }
 
     /// For messages: the file, or the workspace and host.
     pub fn describe(&self) -> String {
-        match self {
-            Self::Local(s) => s.path().display().to_string(),
-            Self::Postgres(s) => s.describe(),
-        }
+        self.0.describe()
     }
 
     /// Applies `change` and writes it if the content changed.
-    pub async fn commit(&mut self, change: impl FnOnce(&mut State)) -> Result<bool, StateError> {
-        match self {
-            Self::Local(s) => tokio::task::block_in_place(|| s.commit(change)),
-            Self::Postgres(s) => s.commit(change).await,
-        }
+    pub async fn commit(
+        &mut self,
+        change: impl FnOnce(&mut State) + Send,
+    ) -> Result<bool, StateError> {
+        self.0.commit(Box::new(change)).await
     }
 
     /// Records a group of updates durably (the apply engine's hot path).
     pub async fn record(&mut self, updates: Vec<StateUpdate>) -> Result<(), StateError> {
-        match self {
-            Self::Local(s) => tokio::task::block_in_place(|| s.record(updates)),
-            Self::Postgres(s) => s.record(updates).await,
-        }
+        self.0.record(updates).await
     }
 
     /// Makes recorded updates part of the state proper (local: folds the journal into the file).
     pub async fn compact(&mut self) -> Result<(), StateError> {
-        match self {
-            Self::Local(s) => tokio::task::block_in_place(|| s.compact()),
-            Self::Postgres(_) => Ok(()),
-        }
+        self.0.compact().await
     }
 
     /// Replaces the whole state (`state push`).
     pub async fn replace(&mut self, state: State) -> Result<(), StateError> {
-        match self {
-            Self::Local(s) => tokio::task::block_in_place(|| s.replace(state)),
-            Self::Postgres(s) => s.replace(state).await,
-        }
+        self.0.replace(state).await
     }
 
     /// Ends a run: the audit-trail entries first (those waiting in the state, then `entry`,
@@ -305,12 +239,9 @@ impl StateStore {
     pub async fn finish(
         &mut self,
         entry: &mut HistoryEntry,
-        change: impl FnOnce(&mut State),
+        change: impl FnOnce(&mut State) + Send,
     ) -> Result<Option<StateError>, StateError> {
-        match self {
-            Self::Local(s) => tokio::task::block_in_place(|| s.finish(entry, change)),
-            Self::Postgres(s) => s.finish(entry, change).await,
-        }
+        self.0.finish(entry, Box::new(change)).await
     }
 
     /// `state push`: the audit-trail entries first (on this store's trail), then `pushed` as
@@ -321,38 +252,11 @@ impl StateStore {
         entry: &mut HistoryEntry,
         pushed: State,
     ) -> Result<Option<StateError>, StateError> {
-        match self {
-            Self::Local(s) => tokio::task::block_in_place(|| s.finish_push(entry, pushed)),
-            Self::Postgres(s) => s.finish_push(entry, pushed).await,
-        }
+        self.0.finish_push(entry, pushed).await
     }
 
     /// Releases the lock.
     pub async fn release(self) {
-        match self {
-            Self::Local(s) => drop(s),
-            Self::Postgres(s) => s.release().await,
-        }
+        self.0.release().await
     }
-}
-
-/// One consistent read of a local trail and state: `None` when the state changed while the
-/// trail was read.
-fn read_audit_local(path: &Path) -> Result<Option<AuditView>, StateError> {
-    let before = State::load(path)?;
-    let trail = trail::read_file(path).map_err(|source| StateError::TrailUnreadable {
-        target: history::history_path(path).display().to_string(),
-        cause: source.to_string(),
-    })?;
-    let journal = super::journal::read_journal(path)?.is_some_and(|j| !j.is_empty());
-    let after = State::load(path)?;
-    if before != after {
-        return Ok(None);
-    }
-    Ok(Some(AuditView {
-        trail,
-        state: after,
-        journal,
-        writer: super::lock::holder(path),
-    }))
 }
