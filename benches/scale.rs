@@ -2,7 +2,8 @@
 //! at a fixed latency, compared with the physical bound N x latency / parallelism.
 //!
 //! `cargo bench --bench scale` runs the full table (N = 1,000 and 10,000; parallelism 10 and
-//! 100; latency 20 ms) and the rate-limit case; `BENCH_QUICK=1` runs a small case for CI.
+//! 100; latency 20 ms) and the rate-limit case; `BENCH_QUICK=1` runs a small case for CI,
+//! `BENCH_ONLY=estate` the N = 10,000 HTTP cases and `BENCH_ONLY=ambiguous` issue 25's case.
 //! Wall time, CPU time and peak RSS are those of the `flexform` process, measured with wait4.
 
 use std::path::Path;
@@ -581,6 +582,15 @@ fn main() {
     }
     let latency = Duration::from_millis(20);
     let mut rows = Vec::new();
+    // `BENCH_ONLY=estate`: the plain HTTP cases at N = 10,000 alone (to compare two builds).
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "estate") {
+        for parallelism in [100, 10] {
+            eprintln!("running N = 10000, parallelism {parallelism}…");
+            estate_case(&rt, 10_000, parallelism, latency, None, &mut rows);
+        }
+        print_table(&rows);
+        return;
+    }
     let cases: &[(usize, usize)] = if quick {
         &[(200, 20)]
     } else {
