@@ -422,162 +422,180 @@ impl FlexClient {
         body: Option<serde_json::Value>,
         guard: Option<&SendGuard>,
     ) -> Result<(StatusCode, bytes::Bytes), ApiError> {
-        let method_name = match method {
-            Method::Get => "GET",
-            Method::Post => "POST",
+        let call = Call {
+            method,
+            method_name: match method {
+                Method::Get => "GET",
+                Method::Post => "POST",
+            },
+            path,
+            url: format!("{}{}", self.base_url, path),
+            account,
+            credentials,
+            body,
+            guard,
+            stop: guard.map_or_else(Stop::never, |g| g.stop.clone()),
         };
-        let url = format!("{}{}", self.base_url, path);
-        let not_sent = |reason: String| ApiError::NotSent {
-            method: method_name,
-            path: path.to_owned(),
-            reason,
-        };
-        let stop = guard.map_or_else(Stop::never, |g| g.stop.clone());
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let permit = tokio::select! {
-                permit = self.limiter.acquire() => permit,
-                _ = stop.requested() => {
-                    return Err(not_sent("a stop was requested (Ctrl-C or SIGTERM)".to_owned()))
-                }
-            };
-            if let Some(reason) = guard.and_then(SendGuard::refuses) {
-                return Err(not_sent(reason));
-            }
-            crate::failpoint!("client::before_send");
-            // A create about to be sent: its pending record is durable, nothing is on the wire.
-            crate::failpoint!("client::before_create_send", if method == Method::Post);
-            let mut request = match method {
-                Method::Get => self.http.get(&url),
-                Method::Post => self.http.post(&url),
-            }
-            .basic_auth(&credentials.username, Some(credentials.password.expose()))
-            // As Twilio issues it, whatever the case it was written in.
-            .header("I-Twilio-Auth-Account", account.canonical());
-            if let Some(body) = &body {
-                request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.to_string());
-            }
-            let started = Instant::now();
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let result = async {
-                let response = budget::sending(request.send()).await?;
-                // A create on the wire: Twilio answered (the instance may exist), and flexform
-                // has neither read the answer nor recorded a SID.
-                crate::failpoint!("client::after_create_send", if method == Method::Post);
-                let status = response.status();
-                let retry_after = response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-                let bytes = response.bytes().await?;
-                Ok::<_, reqwest::Error>((status, retry_after, bytes))
-            }
-            .await;
-            let elapsed = started.elapsed();
-            let (outcome, answer, failure) = match result {
-                Ok((status, retry_after, bytes)) => {
-                    tracing::debug!(
-                        "{method_name} {path} -> {} in {} ms (attempt {attempt}, account {account}){}",
-                        status.as_u16(),
-                        elapsed.as_millis(),
-                        self.via
-                    );
-                    if status == StatusCode::TOO_MANY_REQUESTS {
-                        self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    }
-                    (
-                        Outcome::Status {
-                            code: status.as_u16(),
-                            retry_after,
-                        },
-                        Some((status, bytes)),
-                        None,
-                    )
-                }
-                Err(err) => {
-                    tracing::debug!(
-                        "{method_name} {path} -> failed in {} ms (attempt {attempt}){}: {}",
-                        elapsed.as_millis(),
-                        self.via,
-                        describe(&err)
-                    );
-                    let outcome = if err.is_connect()
-                        && crate::support::tls::untrusted_hint(&describe(&err)).is_some()
-                    {
-                        Outcome::Untrusted
-                    } else if err.is_connect() {
-                        Outcome::ConnectFailed
-                    } else if err.is_timeout() {
-                        Outcome::TimedOut
-                    } else {
-                        Outcome::ConnectionLost
-                    };
-                    (outcome, None, Some(err))
-                }
-            };
-            permit.finish(match outcome {
+            let permit = self.slot(&call).await?;
+            let sent = self.send(&call, attempt).await;
+            permit.finish(match sent.outcome {
                 Outcome::Status { code, .. } => limiter::Signal::from_status(code),
                 _ => limiter::Signal::Neutral,
             });
             match self
                 .config
                 .retry
-                .decide(method, outcome, attempt, rand::random::<f64>())
+                .decide(method, sent.outcome, attempt, rand::random::<f64>())
             {
-                Decision::RetryAfter(delay) => {
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!("{method_name} {path}: retrying in {} ms", delay.as_millis());
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = stop.requested() => {
-                            return Err(not_sent(
-                                "a stop was requested (Ctrl-C or SIGTERM) while it waited to retry"
-                                    .to_owned(),
-                            ))
-                        }
-                    }
-                }
+                Decision::RetryAfter(delay) => self.wait_to_retry(&call, delay).await?,
                 Decision::Stop => {
-                    return match (answer, failure) {
-                        (Some(answer), _) => Ok(answer),
-                        (None, Some(err)) => {
-                            Err(self.transport_error(method_name, path, outcome, &err))
-                        }
-                        (None, None) => unreachable!("an attempt ends in an answer or an error"),
-                    };
-                }
-                Decision::OutcomeUnknown => {
-                    let (cause, class) = match (&answer, &failure) {
-                        (Some((status, bytes)), _) => {
-                            let error = api_error::from_response(method_name, path, *status, bytes);
-                            let twilio = matches!(error, ApiError::Twilio { .. });
-                            let class = api_error::Answer::of_error(
-                                status.as_u16(),
-                                bytes,
-                                error.code(),
-                                twilio,
-                            );
-                            (error.to_string(), class)
-                        }
-                        (None, Some(err)) => (
-                            self.transport_error(method_name, path, outcome, err)
-                                .to_string(),
-                            api_error::Answer::None,
-                        ),
-                        (None, None) => ("no answer".to_owned(), api_error::Answer::None),
-                    };
-                    return Err(ApiError::OutcomeUnknown {
-                        method: method_name,
-                        path: path.to_owned(),
-                        cause,
-                        answer: class,
+                    return sent.result.map_err(|err| {
+                        self.transport_error(call.method_name, path, sent.outcome, &err)
                     });
                 }
+                Decision::OutcomeUnknown => return Err(self.outcome_unknown(&call, &sent)),
             }
+        }
+    }
+
+    /// Waits for a slot among the requests in flight, unless a stop comes first or the guard
+    /// refuses the attempt.
+    async fn slot(&self, call: &Call<'_>) -> Result<limiter::Permit<'_>, ApiError> {
+        let permit = tokio::select! {
+            permit = self.limiter.acquire() => permit,
+            _ = call.stop.requested() => {
+                return Err(call.not_sent("a stop was requested (Ctrl-C or SIGTERM)"))
+            }
+        };
+        if let Some(reason) = call.guard.and_then(SendGuard::refuses) {
+            return Err(call.not_sent(reason));
+        }
+        Ok(permit)
+    }
+
+    /// Sends one attempt and reads its answer, counting and logging it.
+    async fn send(&self, call: &Call<'_>, attempt: u32) -> Attempt {
+        let (method_name, path) = (call.method_name, call.path);
+        crate::failpoint!("client::before_send");
+        // A create about to be sent: its pending record is durable, nothing is on the wire.
+        crate::failpoint!("client::before_create_send", if call.method == Method::Post);
+        let request = self.request(call);
+        let started = Instant::now();
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let result = async {
+            let response = budget::sending(request.send()).await?;
+            // A create on the wire: Twilio answered (the instance may exist), and flexform
+            // has neither read the answer nor recorded a SID.
+            crate::failpoint!("client::after_create_send", if call.method == Method::Post);
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+            let bytes = response.bytes().await?;
+            Ok::<_, reqwest::Error>((status, retry_after, bytes))
+        }
+        .await;
+        let elapsed = started.elapsed();
+        match result {
+            Ok((status, retry_after, bytes)) => {
+                tracing::debug!(
+                    "{method_name} {path} -> {} in {} ms (attempt {attempt}, account {}){}",
+                    status.as_u16(),
+                    elapsed.as_millis(),
+                    call.account,
+                    self.via
+                );
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                }
+                Attempt {
+                    outcome: Outcome::Status {
+                        code: status.as_u16(),
+                        retry_after,
+                    },
+                    result: Ok((status, bytes)),
+                }
+            }
+            Err(err) => {
+                tracing::debug!(
+                    "{method_name} {path} -> failed in {} ms (attempt {attempt}){}: {}",
+                    elapsed.as_millis(),
+                    self.via,
+                    describe(&err)
+                );
+                Attempt {
+                    outcome: failure_outcome(&err),
+                    result: Err(err),
+                }
+            }
+        }
+    }
+
+    /// The HTTP request of `call`: its method, URL, credentials, account header and body.
+    fn request(&self, call: &Call<'_>) -> reqwest::RequestBuilder {
+        let request = match call.method {
+            Method::Get => self.http.get(&call.url),
+            Method::Post => self.http.post(&call.url),
+        }
+        .basic_auth(
+            &call.credentials.username,
+            Some(call.credentials.password.expose()),
+        )
+        // As Twilio issues it, whatever the case it was written in.
+        .header("I-Twilio-Auth-Account", call.account.canonical());
+        match &call.body {
+            Some(body) => request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string()),
+            None => request,
+        }
+    }
+
+    /// Waits `delay` before the next attempt, unless a stop comes first.
+    async fn wait_to_retry(&self, call: &Call<'_>, delay: Duration) -> Result<(), ApiError> {
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            "{} {}: retrying in {} ms",
+            call.method_name,
+            call.path,
+            delay.as_millis()
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => Ok(()),
+            _ = call.stop.requested() => Err(call.not_sent(
+                "a stop was requested (Ctrl-C or SIGTERM) while it waited to retry",
+            )),
+        }
+    }
+
+    /// The error of a request that may have taken effect although its answer says otherwise,
+    /// or says nothing.
+    fn outcome_unknown(&self, call: &Call<'_>, sent: &Attempt) -> ApiError {
+        let (method_name, path) = (call.method_name, call.path);
+        let (cause, class) = match &sent.result {
+            Ok((status, bytes)) => {
+                let error = api_error::from_response(method_name, path, *status, bytes);
+                let twilio = matches!(error, ApiError::Twilio { .. });
+                let class =
+                    api_error::Answer::of_error(status.as_u16(), bytes, error.code(), twilio);
+                (error.to_string(), class)
+            }
+            Err(err) => (
+                self.transport_error(method_name, path, sent.outcome, err)
+                    .to_string(),
+                api_error::Answer::None,
+            ),
+        };
+        ApiError::OutcomeUnknown {
+            method: method_name,
+            path: path.to_owned(),
+            cause,
+            answer: class,
         }
     }
 
@@ -620,6 +638,51 @@ impl FlexClient {
                 }
             }
         }
+    }
+}
+
+/// One logical request as [`FlexClient::execute`] sends it, attempt after attempt.
+struct Call<'a> {
+    method: Method,
+    /// `GET` or `POST`, for messages.
+    method_name: &'static str,
+    path: &'a str,
+    url: String,
+    account: &'a AccountSid,
+    credentials: &'a Credentials,
+    body: Option<serde_json::Value>,
+    guard: Option<&'a SendGuard>,
+    /// The guard's stop requests (none without a guard).
+    stop: Stop,
+}
+
+impl Call<'_> {
+    /// The error of a request not sent, and why.
+    fn not_sent(&self, reason: impl Into<String>) -> ApiError {
+        ApiError::NotSent {
+            method: self.method_name,
+            path: self.path.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What one attempt came to: how the retry policy sees it, and the answer or the failure.
+struct Attempt {
+    outcome: Outcome,
+    result: Result<(StatusCode, bytes::Bytes), reqwest::Error>,
+}
+
+/// How the retry policy sees a request that got no answer.
+fn failure_outcome(err: &reqwest::Error) -> Outcome {
+    if err.is_connect() && crate::support::tls::untrusted_hint(&describe(err)).is_some() {
+        Outcome::Untrusted
+    } else if err.is_connect() {
+        Outcome::ConnectFailed
+    } else if err.is_timeout() {
+        Outcome::TimedOut
+    } else {
+        Outcome::ConnectionLost
     }
 }
 

@@ -10,8 +10,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-use super::store::READY;
-use super::SimInstance;
+use super::model::{SimInstance, READY};
 use crate::config::flex::{catalogue, Kind, TWILIO_SCHEMA};
 
 /// `url` of the Configuration resource, as the real API spells it.

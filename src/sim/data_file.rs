@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::lock;
+use super::model::lock;
 use super::store::{Record, Store};
 
 /// What the file holds.

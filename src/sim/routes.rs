@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::basic_auth::is_authorized;
 use super::configuration::{self, CONFIGURATION_URL};
-use super::store::rfc3339;
+use super::model::{lock, rfc3339, ConfigurationPatchError, Counters, Faults, SimInstance};
+use super::shared::Shared;
 use super::token_bucket::retry_after_secs;
-use super::{lock, ConfigurationPatchError, Counters, Faults, Shared, SimInstance};
 
 /// The header naming the account a request acts on.
 const ACCOUNT_HEADER: &str = "i-twilio-auth-account";

@@ -10,14 +10,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{configuration, SimInstance};
-
-/// Status of an instance whose provisioning is still running.
-pub(crate) const CREATING: &str = "creation-in-progress";
-/// Status of a provisioned instance.
-pub(crate) const READY: &str = "ready";
-/// Status of an instance that no longer counts against its account's one-instance limit.
-pub(crate) const DELETED: &str = "deleted";
+use super::configuration;
+use super::model::{rfc3339, SimInstance, CREATING, DELETED, READY};
 
 /// One instance as stored (in memory and in the data file).
 ///
@@ -303,11 +297,6 @@ fn is_sid(value: &str, prefix: &str) -> bool {
     value.len() == 34
         && value.starts_with(prefix)
         && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ`, as Twilio writes dates.
-pub(crate) fn rfc3339(time: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(time).to_string()
 }
 
 fn millis(time: SystemTime) -> u64 {

@@ -12,6 +12,7 @@ use crate::cli::args::{Cli, Command, DemoArgs, SchemaKind};
 use crate::cli::context;
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
+use crate::domain::sid::InstanceSid;
 use crate::sim::{self, SimConfig};
 use crate::state::State;
 use crate::support::env::Env;
@@ -26,15 +27,6 @@ const QUICKSTART: &str = include_str!("../../../examples/quickstart.yaml");
 
 /// Runs the demo.
 pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Result<ExitStatus> {
-    // The demo's own credentials: the simulator accepts any non-empty pair. Given to each step
-    // as its environment, where the user's leaves them unset.
-    let mut stand_ins = vec![
-        (
-            "TWILIO_API_KEY".to_owned(),
-            "SKdemo0000000000000000000000000000".to_owned(),
-        ),
-        ("TWILIO_API_SECRET".to_owned(), "demo-secret".to_owned()),
-    ];
     let (dir, _temp) = match &args.dir {
         Some(dir) => {
             prepare_dir(dir, args.force)?;
@@ -51,36 +43,8 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
     } else {
         QUICKSTART.to_owned()
     };
-    // The demo's simulator accepts any credentials: give every profile the configuration names
-    // a stand-in. The state stays in the demo folder.
-    if let Ok(config) = crate::config::Config::parse(&config_text) {
-        let postgres = config
-            .state
-            .as_ref()
-            .is_some_and(|s| s.backend == crate::config::BackendKind::Postgres);
-        if postgres {
-            bail!(
-                "the demo keeps its state in a local file; remove the `state:` section from {} (or run the demo without --config)",
-                settings.config_path.display()
-            );
-        }
-        for profile in config.credentials.values() {
-            stand_ins.push((profile.key_env.clone(), "SKdemo".to_owned()));
-            stand_ins.push((profile.secret_env.clone(), "demo-secret".to_owned()));
-        }
-    }
-    let env = settings.env.with_defaults(stand_ins);
-    // The editor's schema hint must resolve in the demo folder: the schema goes beside it.
-    let config_text = config_text.replace(
-        "$schema=../schemas/flexform.schema.json",
-        "$schema=flexform.schema.json",
-    );
-    let schema_path = dir.join("flexform.schema.json");
-    std::fs::write(&schema_path, super::schema::schema_text(SchemaKind::Config))
-        .with_context(|| format!("cannot write {}", schema_path.display()))?;
-    let config_path = dir.join("flexform.yaml");
-    std::fs::write(&config_path, &config_text)
-        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let env = stand_in_env(settings, &config_text)?;
+    let (config_text, config_path) = write_files(&dir, &config_text)?;
     let configured = crate::config::Config::parse(&config_text).ok();
     let state_path = dir.join("flexform.state.json");
 
@@ -104,144 +68,12 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
         settings,
         env,
         runner,
+        sim: &sim,
         config_path: &config_path,
         state_path: &state_path,
         endpoint: &endpoint,
     };
-    demo.heading(1, "check the configuration offline");
-    demo.step("flexform validate", ExitStatus::Success)?;
-    let Some(configured) = configured else {
-        bail!("step 1 failed: the configuration did not parse, yet validate passed");
-    };
-    let names: Vec<&str> = configured.instances.keys().map(String::as_str).collect();
-
-    demo.heading(2, "see what would change, and save the plan for review");
-    demo.step("flexform plan --out plan.json", ExitStatus::Success)?;
-    let plan = crate::plan::PlanDocument::load(&dir.join("plan.json"))?;
-    let creates: Vec<&str> = plan
-        .resource_changes
-        .iter()
-        .filter(|c| c.action == crate::plan::Action::Create)
-        .map(|c| c.name.as_str())
-        .collect();
-    if creates != names
-        || plan.resource_changes.len() != names.len()
-        || !plan.diagnostics.is_empty()
-    {
-        bail!(
-            "step 2 failed: the plan should create exactly {} and say nothing else; it proposes {} with {} diagnostics",
-            quote_list(&names),
-            plan.resource_changes
-                .iter()
-                .map(|c| format!("{} {}", c.action, c.address))
-                .collect::<Vec<_>>()
-                .join(", "),
-            plan.diagnostics.len()
-        );
-    }
-
-    demo.heading(
-        3,
-        "apply exactly the reviewed plan, and wait until it is ready",
-    );
-    demo.step("flexform apply plan.json", ExitStatus::Success)?;
-    demo.check_state(&sim, &names, 3)?;
-
-    demo.heading(4, "nothing left to do: exit 0");
-    let printed = demo.step("flexform plan --detailed-exitcode", ExitStatus::Success)?;
-    if !printed.contains("No changes.") {
-        bail!("step 4 failed: the plan should say \"No changes.\"");
-    }
-
-    let Some(edit) = ConfigEdit::new(&config_text, &configured, |account| {
-        sim.configuration(account)
-    })?
-    else {
-        bail!("step 5 failed: the configuration declares no instance");
-    };
-    demo.heading(
-        5,
-        &format!(
-            "change a Flex configuration value in flexform.yaml (flex_instance.{}: {LOG_LEVEL} = {}); the plan shows the field-level diff",
-            edit.name, edit.after
-        ),
-    );
-    std::fs::write(&config_path, &edit.text)
-        .with_context(|| format!("cannot write {}", config_path.display()))?;
-    settings.out.data_line("(edited flexform.yaml)");
-    for line in &edit.shown {
-        settings.out.data_line(line);
-    }
-    settings.out.data_line("");
-    let printed = demo.step("flexform plan", ExitStatus::Success)?;
-    let diff = edit.diff_line();
-    let header = format!("# flex_instance.{} will be updated in-place", edit.name);
-    if !printed.contains(&diff)
-        || !printed.contains(&header)
-        || !printed.contains("0 to create, 0 to adopt, 1 to update,")
-        || !printed.contains("Drift: 0.")
-    {
-        bail!(
-            "step 5 failed: the plan should update only flex_instance.{}, showing `{diff}`",
-            edit.name
-        );
-    }
-
-    demo.heading(
-        6,
-        "apply updates the Flex configuration in place (the other keys kept); nothing left to do",
-    );
-    let printed = demo.step("flexform apply --auto-approve", ExitStatus::Success)?;
-    if !printed.contains("1 updated") {
-        bail!("step 6 failed: apply should report \"1 updated\"");
-    }
-    edit.check_applied(&sim, 6)?;
-    let state = demo.check_state(&sim, &names, 6)?;
-    let digest = state.instances[edit.name.as_str()]
-        .configuration
-        .as_ref()
-        .and_then(|c| c.0.get(LOG_LEVEL));
-    if digest != Some(&crate::config::flex::value_sha256(&edit.after)) {
-        bail!(
-            "step 6 failed: the state should record the digest of {LOG_LEVEL} = {} for {}",
-            edit.after,
-            edit.name
-        );
-    }
-    let printed = demo.step("flexform plan --detailed-exitcode", ExitStatus::Success)?;
-    if !printed.contains("No changes.") {
-        bail!("step 6 failed: the plan should say \"No changes.\"");
-    }
-
-    let (name, record) = state.instances.iter().next().expect("checked above");
-    let deleted = record.flex_instance_sid.clone();
-    demo.heading(
-        7,
-        &format!("someone deletes {deleted} ({name}) outside flexform; drift notices (exit 2)"),
-    );
-    if !sim.delete_instance(deleted.as_str()) {
-        bail!("step 7 failed: the simulator did not know {deleted}");
-    }
-    let printed = demo.step("flexform drift", ExitStatus::Changes)?;
-    let finding = format!("drift flex_instance.{name} (deleted_outside)");
-    if !printed.contains(&finding) || !printed.starts_with("Drift: 1 of ") {
-        bail!("step 7 failed: drift should report exactly one finding, `{finding}`");
-    }
-
-    demo.heading(
-        8,
-        "apply heals it (a new instance, configured as declared); drift is clean again",
-    );
-    demo.step("flexform apply --auto-approve", ExitStatus::Success)?;
-    let healed = demo.check_state(&sim, &names, 8)?;
-    if healed.instances[name.as_str()].flex_instance_sid == deleted {
-        bail!("step 8 failed: {name} still records the deleted {deleted}");
-    }
-    edit.check_applied(&sim, 8)?;
-    let printed = demo.step("flexform drift", ExitStatus::Success)?;
-    if !printed.starts_with("No drift:") {
-        bail!("step 8 failed: drift should say \"No drift\"");
-    }
+    demo.run_steps(&config_text, configured)?;
 
     runtime.block_on(sim.shutdown());
     settings
@@ -257,17 +89,254 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
     Ok(ExitStatus::Success)
 }
 
+/// The user's environment with the demo's own credentials where it leaves them unset: the
+/// simulator accepts any non-empty pair, so every profile `config_text` names gets a stand-in.
+/// Refuses a configuration that keeps its state in PostgreSQL: the demo's stays in its folder.
+fn stand_in_env(settings: &Settings, config_text: &str) -> anyhow::Result<Env> {
+    let mut stand_ins = vec![
+        (
+            "TWILIO_API_KEY".to_owned(),
+            "SKdemo0000000000000000000000000000".to_owned(),
+        ),
+        ("TWILIO_API_SECRET".to_owned(), "demo-secret".to_owned()),
+    ];
+    if let Ok(config) = crate::config::Config::parse(config_text) {
+        let postgres = config
+            .state
+            .as_ref()
+            .is_some_and(|s| s.backend == crate::config::BackendKind::Postgres);
+        if postgres {
+            bail!(
+                "the demo keeps its state in a local file; remove the `state:` section from {} (or run the demo without --config)",
+                settings.config_path.display()
+            );
+        }
+        for profile in config.credentials.values() {
+            stand_ins.push((profile.key_env.clone(), "SKdemo".to_owned()));
+            stand_ins.push((profile.secret_env.clone(), "demo-secret".to_owned()));
+        }
+    }
+    Ok(settings.env.with_defaults(stand_ins))
+}
+
+/// Writes the JSON Schema and the configuration into `dir`; the configuration's text as
+/// written (its editor's schema hint pointing beside it) and its path.
+fn write_files(dir: &Path, config_text: &str) -> anyhow::Result<(String, PathBuf)> {
+    // The editor's schema hint must resolve in the demo folder: the schema goes beside it.
+    let config_text = config_text.replace(
+        "$schema=../schemas/flexform.schema.json",
+        "$schema=flexform.schema.json",
+    );
+    let schema_path = dir.join("flexform.schema.json");
+    std::fs::write(&schema_path, super::schema::schema_text(SchemaKind::Config))
+        .with_context(|| format!("cannot write {}", schema_path.display()))?;
+    let config_path = dir.join("flexform.yaml");
+    std::fs::write(&config_path, &config_text)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    Ok((config_text, config_path))
+}
+
 struct Demo<'a> {
     settings: &'a Settings,
     /// The user's environment with the demo's stand-in credentials.
     env: Env,
     runner: Runner,
+    /// The simulator every step talks to.
+    sim: &'a sim::SimHandle,
     config_path: &'a PathBuf,
     state_path: &'a PathBuf,
     endpoint: &'a str,
 }
 
 impl Demo<'_> {
+    /// The eight steps, in order; `configured` is `config_text` parsed, if it parses.
+    fn run_steps(
+        &self,
+        config_text: &str,
+        configured: Option<crate::config::Config>,
+    ) -> anyhow::Result<()> {
+        self.heading(1, "check the configuration offline");
+        self.step("flexform validate", ExitStatus::Success)?;
+        let Some(configured) = configured else {
+            bail!("step 1 failed: the configuration did not parse, yet validate passed");
+        };
+        let names: Vec<&str> = configured.instances.keys().map(String::as_str).collect();
+
+        self.heading(2, "see what would change, and save the plan for review");
+        self.plan_for_review(&names)?;
+
+        self.heading(
+            3,
+            "apply exactly the reviewed plan, and wait until it is ready",
+        );
+        self.step("flexform apply plan.json", ExitStatus::Success)?;
+        self.check_state(&names, 3)?;
+
+        self.heading(4, "nothing left to do: exit 0");
+        self.expect_no_changes(4)?;
+
+        let edit = self.edit_configuration(config_text, &configured)?;
+        let state = self.apply_edit(&edit, &names)?;
+        let (name, deleted) = self.delete_outside(&state)?;
+        self.heal(&names, &name, &deleted, &edit)
+    }
+
+    /// Step 2: plans into plan.json and checks that the plan creates exactly `names`.
+    fn plan_for_review(&self, names: &[&str]) -> anyhow::Result<()> {
+        self.step("flexform plan --out plan.json", ExitStatus::Success)?;
+        let dir = self.config_path.parent().unwrap_or(Path::new("."));
+        let plan = crate::plan::PlanDocument::load(&dir.join("plan.json"))?;
+        let creates: Vec<&str> = plan
+            .resource_changes
+            .iter()
+            .filter(|c| c.action == crate::plan::Action::Create)
+            .map(|c| c.name.as_str())
+            .collect();
+        if creates != names
+            || plan.resource_changes.len() != names.len()
+            || !plan.diagnostics.is_empty()
+        {
+            bail!(
+                "step 2 failed: the plan should create exactly {} and say nothing else; it proposes {} with {} diagnostics",
+                quote_list(names),
+                plan.resource_changes
+                    .iter()
+                    .map(|c| format!("{} {}", c.action, c.address))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                plan.diagnostics.len()
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs `flexform plan --detailed-exitcode` and checks that it has nothing to do.
+    fn expect_no_changes(&self, step: usize) -> anyhow::Result<()> {
+        let printed = self.step("flexform plan --detailed-exitcode", ExitStatus::Success)?;
+        if !printed.contains("No changes.") {
+            bail!("step {step} failed: the plan should say \"No changes.\"");
+        }
+        Ok(())
+    }
+
+    /// Step 5: edits one Flex configuration value in flexform.yaml and checks that the plan
+    /// shows the field-level diff.
+    fn edit_configuration(
+        &self,
+        config_text: &str,
+        configured: &crate::config::Config,
+    ) -> anyhow::Result<ConfigEdit> {
+        let Some(edit) = ConfigEdit::new(config_text, configured, |account| {
+            self.sim.configuration(account)
+        })?
+        else {
+            bail!("step 5 failed: the configuration declares no instance");
+        };
+        self.heading(
+            5,
+            &format!(
+                "change a Flex configuration value in flexform.yaml (flex_instance.{}: {LOG_LEVEL} = {}); the plan shows the field-level diff",
+                edit.name, edit.after
+            ),
+        );
+        std::fs::write(self.config_path, &edit.text)
+            .with_context(|| format!("cannot write {}", self.config_path.display()))?;
+        let out = &self.settings.out;
+        out.data_line("(edited flexform.yaml)");
+        for line in &edit.shown {
+            out.data_line(line);
+        }
+        out.data_line("");
+        let printed = self.step("flexform plan", ExitStatus::Success)?;
+        let diff = edit.diff_line();
+        let header = format!("# flex_instance.{} will be updated in-place", edit.name);
+        if !printed.contains(&diff)
+            || !printed.contains(&header)
+            || !printed.contains("0 to create, 0 to adopt, 1 to update,")
+            || !printed.contains("Drift: 0.")
+        {
+            bail!(
+                "step 5 failed: the plan should update only flex_instance.{}, showing `{diff}`",
+                edit.name
+            );
+        }
+        Ok(edit)
+    }
+
+    /// Step 6: applies the edit in place, checks the simulator and the state, then that
+    /// nothing is left to do; the state after it.
+    fn apply_edit(&self, edit: &ConfigEdit, names: &[&str]) -> anyhow::Result<State> {
+        self.heading(
+            6,
+            "apply updates the Flex configuration in place (the other keys kept); nothing left to do",
+        );
+        let printed = self.step("flexform apply --auto-approve", ExitStatus::Success)?;
+        if !printed.contains("1 updated") {
+            bail!("step 6 failed: apply should report \"1 updated\"");
+        }
+        edit.check_applied(self.sim, 6)?;
+        let state = self.check_state(names, 6)?;
+        let digest = state.instances[edit.name.as_str()]
+            .configuration
+            .as_ref()
+            .and_then(|c| c.0.get(LOG_LEVEL));
+        if digest != Some(&crate::config::flex::value_sha256(&edit.after)) {
+            bail!(
+                "step 6 failed: the state should record the digest of {LOG_LEVEL} = {} for {}",
+                edit.after,
+                edit.name
+            );
+        }
+        self.expect_no_changes(6)?;
+        Ok(state)
+    }
+
+    /// Step 7: deletes the first instance `state` records behind flexform's back and checks
+    /// that drift reports it; its name and its SID.
+    fn delete_outside(&self, state: &State) -> anyhow::Result<(String, InstanceSid)> {
+        let (name, record) = state.instances.iter().next().expect("checked above");
+        let deleted = record.flex_instance_sid.clone();
+        self.heading(
+            7,
+            &format!("someone deletes {deleted} ({name}) outside flexform; drift notices (exit 2)"),
+        );
+        if !self.sim.delete_instance(deleted.as_str()) {
+            bail!("step 7 failed: the simulator did not know {deleted}");
+        }
+        let printed = self.step("flexform drift", ExitStatus::Changes)?;
+        let finding = format!("drift flex_instance.{name} (deleted_outside)");
+        if !printed.contains(&finding) || !printed.starts_with("Drift: 1 of ") {
+            bail!("step 7 failed: drift should report exactly one finding, `{finding}`");
+        }
+        Ok((name.clone(), deleted))
+    }
+
+    /// Step 8: apply replaces the instance `name` whose SID `deleted` was deleted, configured
+    /// as declared, and drift is clean again.
+    fn heal(
+        &self,
+        names: &[&str],
+        name: &str,
+        deleted: &InstanceSid,
+        edit: &ConfigEdit,
+    ) -> anyhow::Result<()> {
+        self.heading(
+            8,
+            "apply heals it (a new instance, configured as declared); drift is clean again",
+        );
+        self.step("flexform apply --auto-approve", ExitStatus::Success)?;
+        let healed = self.check_state(names, 8)?;
+        if healed.instances[name].flex_instance_sid == *deleted {
+            bail!("step 8 failed: {name} still records the deleted {deleted}");
+        }
+        edit.check_applied(self.sim, 8)?;
+        let printed = self.step("flexform drift", ExitStatus::Success)?;
+        if !printed.starts_with("No drift:") {
+            bail!("step 8 failed: drift should say \"No drift\"");
+        }
+        Ok(())
+    }
+
     fn heading(&self, number: usize, text: &str) {
         self.settings
             .out
@@ -276,15 +345,10 @@ impl Demo<'_> {
 
     /// Checks that the state records each of `names` as ready, with the SID the simulator
     /// holds for its account.
-    fn check_state(
-        &self,
-        sim: &sim::SimHandle,
-        names: &[&str],
-        step: usize,
-    ) -> anyhow::Result<State> {
+    fn check_state(&self, names: &[&str], step: usize) -> anyhow::Result<State> {
         let state = State::load(self.state_path)?
             .with_context(|| format!("step {step} failed: apply wrote no state"))?;
-        let live = sim.instances();
+        let live = self.sim.instances();
         for name in names {
             let Some(record) = state.instances.get(*name) else {
                 bail!("step {step} failed: the state does not record {name}");
@@ -415,12 +479,6 @@ impl ConfigEdit {
         config: &crate::config::Config,
         observe: impl Fn(&str) -> Option<serde_json::Value>,
     ) -> anyhow::Result<Option<Self>> {
-        let declared_level = |spec: &crate::config::InstanceSpec| {
-            spec.declared_configuration()
-                .and_then(|c| c.get("ui_attributes"))
-                .and_then(|a| a.get("logLevel"))
-                .cloned()
-        };
         let Some((name, spec)) = config
             .instances
             .iter()
@@ -439,84 +497,31 @@ impl ConfigEdit {
             .unwrap_or(serde_json::Value::Null);
         let after = serde_json::Value::from(if before == "debug" { "info" } else { "debug" });
 
-        let mut expected = config.clone();
-        let attributes = expected
-            .instances
-            .get_mut(name)
-            .expect("found above")
-            .configuration
-            .get_or_insert_with(Default::default)
-            .0
-            .entry("ui_attributes".to_owned())
-            .or_insert_with(|| serde_json::json!({}));
-        match attributes.as_object_mut() {
-            Some(keys) => {
-                keys.insert("logLevel".to_owned(), after.clone());
-            }
-            None => *attributes = serde_json::json!({ "logLevel": after }),
-        }
+        let expected = with_log_level(config, name, &after);
         let means_expected = |candidate: &str| {
             crate::config::Config::parse(candidate).is_ok_and(|parsed| parsed == expected)
         };
-
-        // In place: the file has one `logLevel:` line, and it is this instance's.
-        let level_lines: Vec<usize> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| line.trim_start().starts_with("logLevel:"))
-            .map(|(i, _)| i)
-            .collect();
-        if let ([index], Some(_)) = (level_lines.as_slice(), declared_level(spec)) {
-            let lines: Vec<&str> = text.lines().collect();
-            let old = lines[*index];
-            let indent = &old[..old.len() - old.trim_start().len()];
-            let comment = old.find(" #").map(|at| &old[at..]).unwrap_or_default();
-            let new = format!(
-                "{indent}logLevel: {}{comment}",
-                after.as_str().expect("text")
-            );
-            let mut edited: Vec<&str> = lines.clone();
-            edited[*index] = &new;
-            let mut candidate = edited.join("\n");
-            if text.ends_with('\n') {
-                candidate.push('\n');
+        let in_place = declared_level(spec)
+            .and_then(|_| edited_in_place(text, &after))
+            .filter(|(candidate, _)| means_expected(candidate));
+        let (text, shown) = match in_place {
+            Some(edited) => edited,
+            None => {
+                let (candidate, shown) = rewritten(text, &expected, name, &after)?;
+                if !means_expected(&candidate) {
+                    bail!("step 5 failed: the edited configuration does not read back as written");
+                }
+                (candidate, shown)
             }
-            if means_expected(&candidate) {
-                return Ok(Some(Self {
-                    name: name.clone(),
-                    account,
-                    shown: vec![format!("- {old}"), format!("+ {new}")],
-                    text: candidate,
-                    before,
-                    after,
-                    observed,
-                }));
-            }
-        }
-
-        // Rewritten: the header comment (the editor's schema hint), then the document as JSON,
-        // which is YAML too.
-        let header: String = text
-            .lines()
-            .take_while(|line| line.starts_with('#') || line.trim().is_empty())
-            .map(|line| format!("{line}\n"))
-            .collect();
-        let document = serde_json::to_string_pretty(&expected)
-            .context("cannot write the edited configuration")?;
-        let candidate = format!("{header}{document}\n");
-        if !means_expected(&candidate) {
-            bail!("step 5 failed: the edited configuration does not read back as written");
-        }
+        };
         Ok(Some(Self {
             name: name.clone(),
             account,
-            shown: vec![format!(
-                "  instances.{name}.configuration.{LOG_LEVEL}: {after} (the file rewritten from its parsed form, as JSON, which YAML reads)"
-            )],
-            text: candidate,
             before,
             after,
             observed,
+            text,
+            shown,
         }))
     }
 
@@ -556,6 +561,90 @@ impl ConfigEdit {
         }
         Ok(())
     }
+}
+
+/// The `ui_attributes.logLevel` an instance declares, if any.
+fn declared_level(spec: &crate::config::InstanceSpec) -> Option<serde_json::Value> {
+    spec.declared_configuration()
+        .and_then(|c| c.get("ui_attributes"))
+        .and_then(|a| a.get("logLevel"))
+        .cloned()
+}
+
+/// `config` with the instance `name` declaring `ui_attributes.logLevel` = `after`.
+fn with_log_level(
+    config: &crate::config::Config,
+    name: &str,
+    after: &serde_json::Value,
+) -> crate::config::Config {
+    let mut expected = config.clone();
+    let attributes = expected
+        .instances
+        .get_mut(name)
+        .expect("found above")
+        .configuration
+        .get_or_insert_with(Default::default)
+        .0
+        .entry("ui_attributes".to_owned())
+        .or_insert_with(|| serde_json::json!({}));
+    match attributes.as_object_mut() {
+        Some(keys) => {
+            keys.insert("logLevel".to_owned(), after.clone());
+        }
+        None => *attributes = serde_json::json!({ "logLevel": after }),
+    }
+    expected
+}
+
+/// `text` with its one `logLevel:` line set to `after` (keeping its indent and comment), and
+/// the change as shown to the user; `None` unless the file has exactly one such line.
+fn edited_in_place(text: &str, after: &serde_json::Value) -> Option<(String, Vec<String>)> {
+    let level_lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim_start().starts_with("logLevel:"))
+        .map(|(i, _)| i)
+        .collect();
+    let [index] = level_lines.as_slice() else {
+        return None;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let old = lines[*index];
+    let indent = &old[..old.len() - old.trim_start().len()];
+    let comment = old.find(" #").map(|at| &old[at..]).unwrap_or_default();
+    let new = format!(
+        "{indent}logLevel: {}{comment}",
+        after.as_str().expect("text")
+    );
+    let mut edited: Vec<&str> = lines.clone();
+    edited[*index] = &new;
+    let mut candidate = edited.join("\n");
+    if text.ends_with('\n') {
+        candidate.push('\n');
+    }
+    Some((candidate, vec![format!("- {old}"), format!("+ {new}")]))
+}
+
+/// `expected` written whole: the header comment of `text` (the editor's schema hint), then the
+/// document as JSON, which is YAML too; and the change to the instance `name` as shown to the
+/// user.
+fn rewritten(
+    text: &str,
+    expected: &crate::config::Config,
+    name: &str,
+    after: &serde_json::Value,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let header: String = text
+        .lines()
+        .take_while(|line| line.starts_with('#') || line.trim().is_empty())
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let document =
+        serde_json::to_string_pretty(expected).context("cannot write the edited configuration")?;
+    let shown = vec![format!(
+        "  instances.{name}.configuration.{LOG_LEVEL}: {after} (the file rewritten from its parsed form, as JSON, which YAML reads)"
+    )];
+    Ok((format!("{header}{document}\n"), shown))
 }
 
 /// Makes `dir` an empty folder for the demo: created if missing; a used one is refused unless
