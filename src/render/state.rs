@@ -1,8 +1,14 @@
-//! The state for people: a plain table and a Markdown table (`flexform show`).
+//! The state for people and scripts: a plain table and a Markdown table (`flexform show`,
+//! `state list`), its records as JSON (`state list --json`, `state show`, `state pull`), and
+//! the line each state command (`state rm|mv|push`, `force-unlock`, `import`) prints for what
+//! it did.
 
 use std::fmt::Write;
 
+use crate::ops::import::Imported;
+use crate::ops::state::{Moved, Pushed, Recorded, Removed};
 use crate::plan::address;
+use crate::state::ForceUnlock;
 use crate::state::State;
 use crate::support::text::{markdown_cell, markdown_code};
 
@@ -54,4 +60,86 @@ pub fn state_markdown(state: &State) -> String {
         );
     }
     out
+}
+
+/// `state list --json`: the records by name, as the state file holds them; `{}` before any
+/// apply.
+pub fn instances_json(state: Option<&State>) -> String {
+    let empty = std::collections::BTreeMap::new();
+    let instances = state.map_or(&empty, |s| &s.instances);
+    let mut text = serde_json::to_string_pretty(instances).expect("records always serialize");
+    text.push('\n');
+    text
+}
+
+/// `state show NAME`: the record, or the interrupted create as `{"pending_create": …}`.
+pub fn recorded_json(recorded: Recorded<'_>) -> String {
+    let mut text = match recorded {
+        Recorded::Instance(record) => serde_json::to_string_pretty(record),
+        Recorded::Pending(pending) => {
+            serde_json::to_string_pretty(&serde_json::json!({ "pending_create": pending }))
+        }
+    }
+    .expect("records always serialize");
+    text.push('\n');
+    text
+}
+
+/// `state pull`: the state document as stored.
+pub fn document(state: &State) -> String {
+    String::from_utf8_lossy(&state.to_bytes()).into_owned()
+}
+
+/// `state pull` before the first apply prints an empty state, and says so (a note).
+pub fn no_state_yet(place: &str) -> String {
+    format!("{place} has no state yet; printed an empty state (serial 0)")
+}
+
+/// What `state rm` did.
+pub fn removed(removed: &Removed) -> String {
+    format!(
+        "Removed {} from the state{}. The instance itself is untouched.",
+        removed.address,
+        removed
+            .sid
+            .as_ref()
+            .map_or_else(String::new, |s| format!(" ({s})"))
+    )
+}
+
+/// What `state mv` did.
+pub fn moved(moved: &Moved) -> String {
+    format!("Moved {} to {} ({}).", moved.from, moved.to, moved.sid)
+}
+
+/// What `state push` did.
+pub fn pushed(pushed: &Pushed) -> String {
+    format!(
+        "Pushed {} to {} (serial {}).",
+        pushed.file.display(),
+        pushed.place,
+        pushed.serial
+    )
+}
+
+/// What `force-unlock ID` did.
+pub fn unlocked(outcome: ForceUnlock, id: &str) -> String {
+    match outcome {
+        ForceUnlock::Cleared => format!("Cleared stale lock info {id}."),
+        ForceUnlock::NothingToClear => "No lock info to clear: the state is not locked.".to_owned(),
+    }
+}
+
+/// What `import` did.
+pub fn imported(imported: &Imported) -> String {
+    match imported {
+        Imported::Recorded {
+            address,
+            sid,
+            status,
+        } => format!("Imported {sid} ({status}) as {address}."),
+        Imported::AlreadyRecorded { address, sid } => {
+            format!("{address} already records {sid}; nothing to do.")
+        }
+    }
 }
