@@ -187,3 +187,114 @@ async fn record_import(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::fixtures::{account, instance, record};
+
+    /// `a`: instance 1 on account 1; `b`: instance 2 on account 2.
+    fn state() -> State {
+        let mut state = State::empty();
+        state.instances.insert("a".into(), record(1, 1));
+        state.instances.insert("b".into(), record(2, 2));
+        state
+    }
+
+    #[test]
+    fn a_new_name_on_a_new_account_is_imported_and_the_same_record_again_is_nothing_to_do() {
+        assert!(!check_recorded(&state(), "c", &instance(3), &account(3)).unwrap());
+        assert!(check_recorded(&state(), "a", &instance(1), &account(1)).unwrap());
+    }
+
+    #[test]
+    fn an_instance_recorded_under_another_name_is_refused_whatever_the_case_of_its_sid() {
+        let mut state = state();
+        state.instances.insert("d".into(), record(4, 0xabc));
+        let shouting = InstanceSid::parse(&format!("GO{:032X}", 0xabc)).unwrap();
+        let err = check_recorded(&state, "c", &shouting, &account(3)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{shouting} is already recorded as flex_instance.d: an instance has one address. To rename it, run `flexform state mv d c`. Nothing was changed"
+            )
+        );
+    }
+
+    #[test]
+    fn an_account_with_an_instance_recorded_under_another_name_is_refused() {
+        let err = check_recorded(&state(), "c", &instance(3), &account(2)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "account {} already has {} recorded as flex_instance.b: an account has one Flex instance, and it one address. To rename it, run `flexform state mv b c`; if that record is wrong, `flexform state rm b`. Nothing was changed",
+                account(2),
+                instance(2)
+            )
+        );
+    }
+
+    #[test]
+    fn a_name_that_records_another_instance_is_refused() {
+        let err = check_recorded(&state(), "a", &instance(3), &account(1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "flex_instance.a already records {}; run `flexform state rm a` first to replace it",
+                instance(1)
+            )
+        );
+    }
+
+    fn found(account_n: u32) -> Result<Fetched, ApiError> {
+        Ok(Fetched::Found(Instance {
+            flex_instance_sid: instance(3),
+            account_sid: account(account_n),
+            status: InstanceStatus::Ready,
+            date_created: None,
+            date_updated: None,
+        }))
+    }
+
+    #[test]
+    fn the_instance_read_must_exist_and_belong_to_the_configured_account() {
+        let sid = instance(3);
+        let instance = check_fetched(found(3), "c", &sid, &account(3)).unwrap();
+        assert_eq!(instance.status, InstanceStatus::Ready);
+        let err = check_fetched(found(4), "c", &sid, &account(3)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{sid} belongs to account {}, but `c` is configured for {}; nothing was recorded",
+                account(4),
+                account(3)
+            )
+        );
+        let err = check_fetched(Ok(Fetched::NotFound), "c", &sid, &account(3)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{sid} does not exist, or is not visible to account {}; nothing was recorded",
+                account(3)
+            )
+        );
+    }
+
+    #[test]
+    fn a_failed_read_says_which_instance_and_keeps_the_api_error_as_its_cause() {
+        let sid = instance(3);
+        let failed = Err(ApiError::Http {
+            method: "GET",
+            path: "/v2/Instances/x".into(),
+            status: 502,
+            status_line: "502 Bad Gateway".into(),
+        });
+        let err = check_fetched(failed, "c", &sid, &account(3)).unwrap_err();
+        assert_eq!(err.to_string(), format!("cannot fetch {sid}"));
+        let cause = std::error::Error::source(&err).unwrap().to_string();
+        assert!(
+            cause.starts_with("HTTP 502 Bad Gateway on GET /v2/Instances/x"),
+            "{cause}"
+        );
+    }
+}

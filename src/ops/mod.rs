@@ -6,6 +6,8 @@
 //! ([`Workspace::env`]). Every failure is an [`OpsError`].
 
 pub mod apply;
+#[cfg(test)]
+mod fixtures;
 pub mod history;
 pub mod import;
 pub mod plan;

@@ -308,3 +308,172 @@ pub fn force_unlock(workspace: &Workspace, id: &str) -> Result<ForceUnlock, OpsE
     }
     Ok(lock::force_unlock(&workspace.state_path, id)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::fixtures::{instance, pending, record};
+
+    /// `a` recorded (instance 1 on account 1), `b` only an interrupted create (account 2).
+    fn state() -> State {
+        let mut state = State::empty();
+        state.instances.insert("a".into(), record(1, 1));
+        state.pending.insert("b".into(), pending("b", 2));
+        state
+    }
+
+    #[test]
+    fn show_finds_a_record_or_an_interrupted_create_and_names_the_state_when_neither() {
+        let state = state();
+        assert!(
+            matches!(find(&state, "a", "s.json"), Ok(Recorded::Instance(r)) if r.flex_instance_sid == instance(1))
+        );
+        assert!(matches!(
+            find(&state, "b", "s.json"),
+            Ok(Recorded::Pending(_))
+        ));
+        let err = find(&state, "c", "s.json").unwrap_err();
+        assert_eq!(err.to_string(), "no instance named `c` in s.json");
+    }
+
+    #[test]
+    fn rm_forgets_a_record_with_its_sid_or_an_interrupted_create_without_one() {
+        let state = state();
+        assert_eq!(
+            removal(&state, "a", "s.json").unwrap(),
+            Removed {
+                address: "flex_instance.a".into(),
+                sid: Some(instance(1).to_string()),
+            }
+        );
+        assert_eq!(removal(&state, "b", "s.json").unwrap().sid, None);
+        let err = removal(&state, "c", "s.json").unwrap_err();
+        assert_eq!(err.to_string(), "no instance named `c` in s.json");
+    }
+
+    #[test]
+    fn mv_refuses_a_new_name_that_is_not_one_and_the_same_name_twice() {
+        assert!(check_move("a", "b").is_ok());
+        let err = check_move("a", "Bad Name").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid instance name \"Bad Name\": names match {}",
+                crate::config::NAME_PATTERN
+            )
+        );
+        let err = check_move("a", "a").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`a` is both the old and the new name: nothing to move. Nothing was changed"
+        );
+    }
+
+    #[test]
+    fn mv_moves_only_a_record_and_never_onto_a_recorded_name_or_an_interrupted_create() {
+        let mut state = state();
+        assert_eq!(
+            movement(&state, "a", "c", "s.json").unwrap(),
+            Moved {
+                from: "flex_instance.a".into(),
+                to: "flex_instance.c".into(),
+                sid: instance(1).to_string(),
+            }
+        );
+        // An interrupted create is not a record to move.
+        let err = movement(&state, "b", "c", "s.json").unwrap_err();
+        assert_eq!(err.to_string(), "no instance named `b` in s.json");
+        let err = movement(&state, "a", "b", "s.json").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "flex_instance.b is already recorded in s.json; `flexform state rm b` first if that record is wrong. Nothing was changed"
+        );
+        state.instances.insert("d".into(), record(4, 4));
+        assert!(matches!(
+            movement(&state, "a", "d", "s.json"),
+            Err(OpsError::MoveTargetTaken { .. })
+        ));
+    }
+
+    #[test]
+    fn push_refuses_another_lineage_or_a_serial_not_newer_unless_forced_or_nothing_is_there() {
+        let file = Path::new("pushed.json");
+        let mut current = state();
+        current.serial = 5;
+        let mut pushed = current.clone();
+        pushed.serial = 6;
+        assert!(check_push(file, &pushed, Some(&current), "s.json", false).is_ok());
+        pushed.serial = 5;
+        let err = check_push(file, &pushed, Some(&current), "s.json", false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "refusing to push: pushed.json has serial 5, not newer than s.json (serial 5); pull first, or pass --force"
+        );
+        let other = State::empty();
+        let err = check_push(file, &other, Some(&current), "s.json", false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "refusing to push: pushed.json has lineage {}, but s.json has lineage {}; pass --force to replace a different state",
+                other.lineage, current.lineage
+            )
+        );
+        assert!(check_push(file, &other, Some(&current), "s.json", true).is_ok());
+        assert!(check_push(file, &other, None, "s.json", false).is_ok());
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_pushed_file_must_exist_be_a_state_keep_no_unwritten_entries_and_have_one_address_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.json");
+        let err = read_pushed(&missing, "s.json").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{} does not exist; nothing was pushed", missing.display())
+        );
+        let corrupt = write(dir.path(), "corrupt.json", "{");
+        let err = read_pushed(&corrupt, "s.json").unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}:", corrupt.display())), "{err}");
+        assert!(
+            err.ends_with("nothing was pushed and s.json is unchanged"),
+            "{err}"
+        );
+        let mut waiting = state();
+        waiting.history_unwritten = vec!["{}".into()];
+        let file = write(
+            dir.path(),
+            "waiting.json",
+            std::str::from_utf8(&waiting.to_bytes()).unwrap(),
+        );
+        let err = read_pushed(&file, "s.json").unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "{} keeps 1 audit-trail entry its trail could not take yet (an entry that does not parse)",
+                file.display()
+            )),
+            "{err}"
+        );
+        let mut twice = state();
+        twice.instances.insert("c".into(), record(1, 3));
+        let file = write(
+            dir.path(),
+            "twice.json",
+            std::str::from_utf8(&twice.to_bytes()).unwrap(),
+        );
+        let err = read_pushed(&file, "s.json").unwrap_err().to_string();
+        assert!(err.starts_with("the state records account"), "{err}");
+        assert!(err.ends_with("; nothing was pushed"), "{err}");
+        let good = write(
+            dir.path(),
+            "good.json",
+            std::str::from_utf8(&state().to_bytes()).unwrap(),
+        );
+        assert_eq!(read_pushed(&good, "s.json").unwrap().instances.len(), 1);
+    }
+}

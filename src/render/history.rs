@@ -280,3 +280,179 @@ fn failed(report: &Verified, place: &str, notes_before: Vec<String>) -> Verdict 
         notes_after: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::history::Provenance;
+    use crate::state::{HistoryChange, Problem};
+
+    fn entry(who: &str, changes: Vec<HistoryChange>) -> HistoryEntry {
+        HistoryEntry {
+            time: "2026-01-01T00:00:00Z".into(),
+            who: who.into(),
+            ci: Default::default(),
+            command: "apply".into(),
+            serial_before: 3,
+            serial_after: 4,
+            changes,
+            provenance: Provenance {
+                run_url: Some("https://ci.example/runs/1".into()),
+                commit: Some("abc123".into()),
+                ..Provenance::default()
+            },
+            prev_sha256: None,
+            signer: None,
+            signature: None,
+        }
+    }
+
+    fn configured() -> HistoryChange {
+        let mut change = HistoryChange::ok("flex_instance.a".into(), "update", Some("GO1".into()));
+        change.configuration = vec!["ui_attributes.x".into(), "ui_attributes.y".into()];
+        change
+    }
+
+    #[test]
+    fn text_lists_each_entry_with_its_provenance_and_changes_and_counts_them() {
+        let text = human(&[entry("ana@host", vec![configured()])]);
+        assert_eq!(
+            text,
+            "2026-01-01T00:00:00Z  apply  by ana@host (serial 3 -> 4)\n  run:    https://ci.example/runs/1\n  commit: abc123\n  update flex_instance.a GO1 ok (configuration: ui_attributes.x, ui_attributes.y)\n\n1 entry.\n"
+        );
+        assert_eq!(human(&[]), "No history entries match.\n0 entries.\n");
+    }
+
+    #[test]
+    fn text_shows_control_characters_of_a_hand_edited_trail_as_printable_text() {
+        let text = human(&[entry("ana\x1b[31m@host", Vec::new())]);
+        assert!(!text.contains('\x1b'), "{text:?}");
+    }
+
+    #[test]
+    fn markdown_escapes_every_cell_and_links_the_run() {
+        let text = markdown(&[entry("a|b<i>@host", vec![configured(), configured()])]);
+        let row = text.lines().last().unwrap();
+        assert_eq!(
+            row,
+            "| 2026-01-01T00:00:00Z | a\\|b\\<i\\>@host | [run](https://ci.example/runs/1) | apply | update flex_instance.a GO1 ok (configuration: ui_attributes.x, ui_attributes.y)<br>update flex_instance.a GO1 ok (configuration: ui_attributes.x, ui_attributes.y) |"
+        );
+        assert!(
+            text.starts_with("### flexform history\n\n1 entry, newest first.\n\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn csv_has_a_row_per_change_or_one_for_an_entry_without_and_defuses_formulas() {
+        let text = csv(&[
+            entry("=HYPERLINK(\"x\")", vec![configured()]),
+            entry("ana@host", Vec::new()),
+        ])
+        .unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "time,who,command,run_url,commit,plan_sha256,address,action,flex_instance_sid,outcome,configuration",
+                "2026-01-01T00:00:00Z,\"'=HYPERLINK(\"\"x\"\")\",apply,https://ci.example/runs/1,abc123,,flex_instance.a,update,GO1,ok,ui_attributes.x ui_attributes.y",
+                "2026-01-01T00:00:00Z,ana@host,apply,https://ci.example/runs/1,abc123,,,,,,",
+            ]
+        );
+    }
+
+    #[test]
+    fn warnings_name_each_unreadable_line_then_the_entries_waiting_in_the_state() {
+        let history = History {
+            entries: Vec::new(),
+            unreadable: vec![(2, "cut".into())],
+            waiting: 2,
+        };
+        assert_eq!(
+            warnings(&history),
+            [
+                "history line 2 is not an entry (cut); run `flexform history verify`",
+                "2 entries could not be written to the trail yet and are kept in the state (listed here); the next command that can write the trail writes them",
+            ]
+        );
+        assert!(warnings(&History::default()).is_empty());
+    }
+
+    fn verification(report: Verified) -> Verification {
+        Verification {
+            report,
+            anchored: true,
+            signers_checked: false,
+            signed_since: 0,
+        }
+    }
+
+    #[test]
+    fn a_failed_verification_lists_every_problem_on_stdout_and_ends_in_an_error() {
+        let report = Verified {
+            entries: 3,
+            problems: vec![
+                Problem {
+                    line: Some(2),
+                    reason: "bad link".into(),
+                    pending: false,
+                },
+                Problem {
+                    line: None,
+                    reason: "no anchor".into(),
+                    pending: false,
+                },
+            ],
+            in_progress: Some("bob".into()),
+            ..Verified::default()
+        };
+        let verdict = verdict(&verification(report), "s.json");
+        assert_eq!(
+            verdict.document,
+            "History of s.json FAILED verification (3 lines, 2 problems):\n  - line 2: bad link\n  - no anchor\n"
+        );
+        assert_eq!(
+            verdict.error.as_deref(),
+            Some("the history of s.json does not verify (2 problems, listed above)")
+        );
+        assert_eq!(verdict.notes_before.len(), 1);
+        assert!(verdict.notes_before[0].contains("(bob)"));
+        assert!(verdict.notes_after.is_empty());
+    }
+
+    #[test]
+    fn an_intact_trail_says_what_was_checked_and_notes_unchecked_signatures_and_legacy_lines() {
+        let report = Verified {
+            entries: 1,
+            signed: 2,
+            legacy: 1,
+            ..Verified::default()
+        };
+        let verdict = verdict(&verification(report.clone()), "s.json");
+        assert_eq!(
+            verdict.document,
+            "History of s.json verified: 1 entry, hash chain intact, newest entry recorded in the state at its serial.\n"
+        );
+        assert_eq!(verdict.error, None);
+        assert_eq!(
+            verdict.notes_before,
+            ["2 entries are signed; pass --allowed-signers FILE to check the signatures against the keys you trust"]
+        );
+        assert_eq!(
+            verdict.notes_after,
+            ["the first entry predates the hash chain (written by an older flexform) and is accepted as it is"]
+        );
+        let checked = Verification {
+            anchored: false,
+            signers_checked: true,
+            signed_since: 7,
+            report,
+        };
+        let verdict = super::verdict(&checked, "s.json");
+        assert_eq!(
+            verdict.document,
+            "History of s.json verified: 1 entry, hash chain intact, every entry from serial 7 on signed by an allowed key.\n"
+        );
+        assert!(verdict.notes_before.is_empty());
+    }
+}

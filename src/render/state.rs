@@ -143,3 +143,79 @@ pub fn imported(imported: &Imported) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::InstanceStatus;
+
+    #[test]
+    fn list_json_is_the_records_by_name_and_an_empty_object_before_any_apply() {
+        assert_eq!(instances_json(None), "{}\n");
+        assert_eq!(instances_json(Some(&State::empty())), "{}\n");
+    }
+
+    #[test]
+    fn each_state_command_says_what_it_did_in_one_line() {
+        let removed_one = Removed {
+            address: "flex_instance.a".into(),
+            sid: Some("GO1".into()),
+        };
+        assert_eq!(
+            removed(&removed_one),
+            "Removed flex_instance.a from the state (GO1). The instance itself is untouched."
+        );
+        let pending_only = Removed {
+            sid: None,
+            ..removed_one
+        };
+        assert_eq!(
+            removed(&pending_only),
+            "Removed flex_instance.a from the state. The instance itself is untouched."
+        );
+        let move_ = Moved {
+            from: "flex_instance.a".into(),
+            to: "flex_instance.b".into(),
+            sid: "GO1".into(),
+        };
+        assert_eq!(
+            moved(&move_),
+            "Moved flex_instance.a to flex_instance.b (GO1)."
+        );
+        let push = Pushed {
+            file: "p.json".into(),
+            place: "s.json".into(),
+            serial: 9,
+        };
+        assert_eq!(pushed(&push), "Pushed p.json to s.json (serial 9).");
+        assert_eq!(
+            unlocked(ForceUnlock::Cleared, "42"),
+            "Cleared stale lock info 42."
+        );
+        assert_eq!(
+            unlocked(ForceUnlock::NothingToClear, "42"),
+            "No lock info to clear: the state is not locked."
+        );
+    }
+
+    #[test]
+    fn import_says_what_it_recorded_or_that_it_was_recorded_already() {
+        let recorded = Imported::Recorded {
+            address: "flex_instance.a".into(),
+            sid: "GO1".into(),
+            status: InstanceStatus::Ready,
+        };
+        assert_eq!(
+            imported(&recorded),
+            "Imported GO1 (ready) as flex_instance.a."
+        );
+        let again = Imported::AlreadyRecorded {
+            address: "flex_instance.a".into(),
+            sid: "GO1".into(),
+        };
+        assert_eq!(
+            imported(&again),
+            "flex_instance.a already records GO1; nothing to do."
+        );
+    }
+}

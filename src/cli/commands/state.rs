@@ -15,30 +15,13 @@ use crate::state::{State, StateLocation};
 pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitStatus> {
     let location = crate::ops::plan::state_location_without_config(&settings.workspace())?;
     match command {
-        StateCommand::List { json, .. } => {
-            let state = read(settings, &location)?;
-            if *json {
-                settings.out.data(render::instances_json(state.as_ref()));
-            } else if let Some(state) = state {
-                settings.out.data(render::state_table(&state));
-            }
-        }
+        StateCommand::List { json, .. } => list(settings, &location, *json)?,
         StateCommand::Show { name, .. } => {
             let state = read(settings, &location)?.unwrap_or_else(State::empty);
             let recorded = ops::find(&state, name, &location.describe())?;
             settings.out.data(render::recorded_json(recorded));
         }
-        StateCommand::Pull { .. } => match read(settings, &location)? {
-            Some(state) => settings.out.data(render::document(&state)),
-            // Nothing applied yet: an empty state (serial 0), so that a script that pulls
-            // before the first apply needs no special case.
-            None => {
-                settings
-                    .out
-                    .note(render::no_state_yet(&location.describe()));
-                settings.out.data(render::document(&State::empty()));
-            }
-        },
+        StateCommand::Pull { .. } => pull(settings, &location)?,
         StateCommand::Push {
             file,
             force,
@@ -64,7 +47,6 @@ pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitSt
             lock_timeout,
             ..
         } => {
-            ops::check_move(old, new)?;
             let moved = write(settings, &location, *lock_timeout, async |writer| {
                 ops::mv(writer, old, new).await
             })?;
@@ -72,6 +54,32 @@ pub fn run(settings: &Settings, command: &StateCommand) -> anyhow::Result<ExitSt
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// `state list`: the records as a table, or as JSON.
+fn list(settings: &Settings, location: &StateLocation, json: bool) -> anyhow::Result<()> {
+    let state = read(settings, location)?;
+    if json {
+        settings.out.data(render::instances_json(state.as_ref()));
+    } else if let Some(state) = state {
+        settings.out.data(render::state_table(&state));
+    }
+    Ok(())
+}
+
+/// `state pull`: the state document; before the first apply, an empty state (serial 0), so
+/// that a script that pulls then needs no special case.
+fn pull(settings: &Settings, location: &StateLocation) -> anyhow::Result<()> {
+    match read(settings, location)? {
+        Some(state) => settings.out.data(render::document(&state)),
+        None => {
+            settings
+                .out
+                .note(render::no_state_yet(&location.describe()));
+            settings.out.data(render::document(&State::empty()));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the state, ending at the first Ctrl-C.
