@@ -1,12 +1,19 @@
 //! The operations the commands are made of, as a library (cargo's `ops` beside its
 //! `commands`): plan against a workspace, open a state for writing, end a run with its
-//! audit-trail entry, check and carry out a plan. They take typed options, never the command
+//! audit-trail entry, check and carry out a plan, import an instance, edit and move the state
+//! (`state`), read and verify the audit trail (`history`), and build the audit report. They take typed options, never the command
 //! line's types, and read no environment variable: the caller resolves the process's
 //! ([`Workspace::env`]). Every failure is an [`OpsError`].
 
 pub mod apply;
+#[cfg(test)]
+mod fixtures;
+pub mod history;
+pub mod import;
 pub mod plan;
+pub mod report;
 pub mod run;
+pub mod state;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,6 +21,7 @@ use std::time::Duration;
 use crate::client::ApiError;
 use crate::config::credentials::CredentialsError;
 use crate::config::ConfigError;
+use crate::domain::sid::InvalidSid;
 use crate::plan::PlanFileError;
 use crate::state::signing::SigningError;
 use crate::state::StateError;
@@ -143,6 +151,182 @@ pub enum OpsError {
     /// A stop (Ctrl-C, SIGTERM) was requested.
     #[error("{0}")]
     Interrupted(#[from] Interrupted),
+    /// A SID given on the command line is not one.
+    #[error("{0}")]
+    InvalidSid(#[from] InvalidSid),
+    /// An instance name given on the command line (`state mv`'s new name) is not one.
+    #[error(
+        "invalid instance name {name:?}: names match {}",
+        crate::config::NAME_PATTERN
+    )]
+    InvalidName {
+        /// As given.
+        name: String,
+    },
+    /// The state records nothing under that name (`state show|rm|mv`).
+    #[error("no instance named `{name}` in {place}")]
+    NotRecorded {
+        /// The name asked for.
+        name: String,
+        /// The state, described.
+        place: String,
+    },
+    /// `state mv` was given the same name twice.
+    #[error("`{name}` is both the old and the new name: nothing to move. Nothing was changed")]
+    MoveToItself {
+        /// The name.
+        name: String,
+    },
+    /// `state mv`'s new name is already recorded.
+    #[error("flex_instance.{new} is already recorded in {place}; `flexform state rm {new}` first if that record is wrong. Nothing was changed")]
+    MoveTargetTaken {
+        /// The new name.
+        new: String,
+        /// The state, described.
+        place: String,
+    },
+    /// The file `state push` was given does not exist.
+    #[error("{} does not exist; nothing was pushed", file.display())]
+    PushMissing {
+        /// As given.
+        file: PathBuf,
+    },
+    /// The file `state push` was given is not a state.
+    #[error("{}:{line}:{column} is not a valid flexform state ({message}); nothing was pushed and {place} is unchanged", path.display())]
+    PushInvalid {
+        /// The file (or its journal) that does not parse.
+        path: PathBuf,
+        /// Line of the problem.
+        line: usize,
+        /// Column of the problem.
+        column: usize,
+        /// The parser's message.
+        message: String,
+        /// The state it would have replaced, described.
+        place: String,
+    },
+    /// The pushed state keeps audit-trail entries its own trail never took.
+    #[error("{} keeps {count} audit-trail {} its trail could not take yet ({lines}); run a writing command against it where it lives (e.g. `flexform apply` with no changes) so they are written, then push. Nothing was pushed", file.display(), crate::support::text::plural_word(*count, "entry", "entries"))]
+    PushUnwritten {
+        /// As given.
+        file: PathBuf,
+        /// How many entries wait in it.
+        count: usize,
+        /// The entries, described.
+        lines: String,
+    },
+    /// The pushed state records an instance or an account under two names.
+    #[error("{0}; nothing was pushed")]
+    PushTwoAddresses(Box<OpsError>),
+    /// The pushed state belongs to another lineage (without `--force`).
+    #[error("refusing to push: {} has lineage {pushed}, but {place} has lineage {current}; pass --force to replace a different state", file.display())]
+    PushOtherLineage {
+        /// As given.
+        file: PathBuf,
+        /// Its lineage.
+        pushed: String,
+        /// The state it would replace, described.
+        place: String,
+        /// That state's lineage.
+        current: String,
+    },
+    /// The pushed state is not newer than the one it would replace (without `--force`).
+    #[error("refusing to push: {} has serial {pushed}, not newer than {place} (serial {current}); pull first, or pass --force", file.display())]
+    PushNotNewer {
+        /// As given.
+        file: PathBuf,
+        /// Its serial.
+        pushed: u64,
+        /// The state it would replace, described.
+        place: String,
+        /// That state's serial.
+        current: u64,
+    },
+    /// `force-unlock` against PostgreSQL.
+    #[error("the postgres backend needs no force-unlock: its lock is released when the holding session ends")]
+    NoForceUnlock,
+    /// `import` names an instance the configuration does not declare.
+    #[error("instance `{name}` is not in {}; add it to the configuration first", config.display())]
+    NotConfigured {
+        /// The name.
+        name: String,
+        /// The configuration file.
+        config: PathBuf,
+    },
+    /// `import`: the SID is already recorded under another name.
+    #[error("{sid} is already recorded as flex_instance.{other}: an instance has one address. To rename it, run `flexform state mv {other} {name}`. Nothing was changed")]
+    ImportSidRecorded {
+        /// The SID imported.
+        sid: String,
+        /// The name it is recorded under.
+        other: String,
+        /// The name asked for.
+        name: String,
+    },
+    /// `import`: the account already has an instance recorded under another name.
+    #[error("account {account} already has {recorded} recorded as flex_instance.{other}: an account has one Flex instance, and it one address. To rename it, run `flexform state mv {other} {name}`; if that record is wrong, `flexform state rm {other}`. Nothing was changed")]
+    ImportAccountRecorded {
+        /// The configured account.
+        account: String,
+        /// The instance recorded for it.
+        recorded: String,
+        /// The name it is recorded under.
+        other: String,
+        /// The name asked for.
+        name: String,
+    },
+    /// `import`: the name already records another instance.
+    #[error("flex_instance.{name} already records {recorded}; run `flexform state rm {name}` first to replace it")]
+    ImportNameRecorded {
+        /// The name.
+        name: String,
+        /// The SID recorded under it.
+        recorded: String,
+    },
+    /// `import`: the instance could not be read.
+    #[error("cannot fetch {sid}")]
+    Fetch {
+        /// The SID.
+        sid: String,
+        /// Why (boxed: the error stays small).
+        #[source]
+        source: Box<ApiError>,
+    },
+    /// `import`: the instance does not exist, or the account cannot see it.
+    #[error("{sid} does not exist, or is not visible to account {account}; nothing was recorded")]
+    ImportNotFound {
+        /// The SID.
+        sid: String,
+        /// The configured account.
+        account: String,
+    },
+    /// `import`: the instance belongs to another account than the one configured.
+    #[error("{sid} belongs to account {actual}, but `{name}` is configured for {configured}; nothing was recorded")]
+    ImportOtherAccount {
+        /// The SID.
+        sid: String,
+        /// The account it belongs to.
+        actual: String,
+        /// The name.
+        name: String,
+        /// The configured account.
+        configured: String,
+    },
+    /// `history --since` is neither a time nor a duration.
+    #[error("--since {text:?} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a duration (30d, 12h)")]
+    BadSince {
+        /// As given.
+        text: String,
+        /// Why it is not a duration.
+        #[source]
+        source: humantime::DurationError,
+    },
+    /// `history --since` reaches back before the epoch.
+    #[error("--since {text:?} reaches back before 1970")]
+    SinceBefore1970 {
+        /// As given.
+        text: String,
+    },
 }
 
 fn list(errors: &[CredentialsError]) -> String {

@@ -22,7 +22,7 @@ pub(crate) mod verify;
 
 pub use error::StateError;
 pub use history::{changes_of, HistoryChange, HistoryEntry, Provenance, Runner};
-pub use lock::LockWait;
+pub use lock::{ForceUnlock, LockWait};
 pub use model::{InstanceRecord, Origin, PendingCreate, State, StateUpdate, STATE_FORMAT_VERSION};
 pub use store::{Audit, AuditView, StateLocation, StateStore};
 pub use trail::TrailLine;
