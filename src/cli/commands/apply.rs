@@ -81,25 +81,7 @@ async fn run_async(
         out.status("Apply cancelled. Nothing was changed.");
         return Ok(ExitStatus::Failure);
     }
-    let reporter: Arc<dyn Reporter> = if args.json {
-        Arc::new(JsonReporter { out: *out })
-    } else if out.shows_live_progress() {
-        Arc::new(TerminalReporter::new())
-    } else {
-        Arc::new(TextReporter { out: *out })
-    };
-    let options = ApplyOptions {
-        parallelism: usize::from(args.net.parallelism),
-        wait: !args.no_wait,
-        wait_timeout: args.wait_timeout,
-        request_timeout: args.net.request_timeout,
-        // A create that may have been sent waits out at most one request timeout to be sent.
-        send_window: args.net.request_timeout,
-        settle: args.settle_period,
-        create_budget: args.create_budget,
-        ..ApplyOptions::default()
-    };
-    let applied = ops::apply::carry_out(prepared, options, reporter, &stop).await;
+    let applied = ops::apply::carry_out(prepared, options(args), reporter(out, args), &stop).await;
     let summary = events::summary(&applied, args.json);
     for line in &summary.errors {
         out.error(line);
@@ -117,6 +99,32 @@ async fn run_async(
     } else {
         ExitStatus::Success
     })
+}
+
+/// How apply reports as it goes: JSON lines, bars on a terminal, or plain lines.
+fn reporter(out: &Printer, args: &ApplyArgs) -> Arc<dyn Reporter> {
+    if args.json {
+        Arc::new(JsonReporter { out: *out })
+    } else if out.shows_live_progress() {
+        Arc::new(TerminalReporter::new())
+    } else {
+        Arc::new(TextReporter { out: *out })
+    }
+}
+
+/// The engine's options from the flags.
+fn options(args: &ApplyArgs) -> ApplyOptions {
+    ApplyOptions {
+        parallelism: usize::from(args.net.parallelism),
+        wait: !args.no_wait,
+        wait_timeout: args.wait_timeout,
+        request_timeout: args.net.request_timeout,
+        // A create that may have been sent waits out at most one request timeout to be sent.
+        send_window: args.net.request_timeout,
+        settle: args.settle_period,
+        create_budget: args.create_budget,
+        ..ApplyOptions::default()
+    }
 }
 
 /// A plan without changes: the records it still keeps, or nothing.
