@@ -14,7 +14,7 @@ use crate::client::FlexClient;
 use crate::config::credentials::Credentials;
 use crate::config::{Config, LoadedConfig};
 use crate::observe::Clocks;
-use crate::plan::{Diagnostic, Plan, PlanDocument, Severity};
+use crate::plan::{Plan, PlanDocument};
 use crate::state::{LockWait, StateError, StateStore};
 use crate::support::stop::{Interrupted, Stop};
 
@@ -53,15 +53,6 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// The plan's errors: a plan with any is refused.
-    pub fn errors(&self) -> Vec<&Diagnostic> {
-        self.plan
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .collect()
-    }
-
     /// The run's audit-trail record, with `changes`.
     fn record(&self, changes: Vec<crate::state::HistoryChange>) -> RunRecord<'static> {
         RunRecord {

@@ -7,7 +7,7 @@ use similar::{ChangeTag, TextDiff};
 
 use super::Style;
 use crate::plan::{
-    Action, Diagnostic, FieldChange, InstanceView, PlanDocument, ResourceChange, Severity,
+    Action, Diagnostic, FieldChange, InstanceView, Plan, PlanDocument, ResourceChange, Severity,
 };
 use crate::support::text::{markdown_cell, markdown_code, plural};
 
@@ -440,4 +440,13 @@ pub fn legend(doc: &PlanDocument, style: Style) -> String {
     } else {
         format!("Symbols used below:\n{out}\n")
     }
+}
+/// Each error of the plan as one line for stderr (`flex_instance.a: …`): `plan`, `drift`,
+/// `report` and a refused `apply` print them, so that the reason is in the job's log.
+pub fn error_lines(plan: &Plan) -> Vec<String> {
+    plan.diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .map(|d| format!("{}: {}", d.address, d.message))
+        .collect()
 }

@@ -60,11 +60,8 @@ async fn run_async(
     if let (Some(document), false) = (&prepared.fresh, args.json) {
         out.data(render::human(document, Style::new(settings.color_stdout)));
     }
-    let errors = prepared.errors();
-    if !errors.is_empty() {
-        for d in &errors {
-            out.error(format!("{}: {}", d.address, d.message));
-        }
+    if prepared.plan.has_errors() {
+        super::plan::print_errors(settings, &prepared.plan);
         if args.json {
             // Pipelines reading the event stream see why nothing happened.
             for event in events::refused(&prepared.plan) {

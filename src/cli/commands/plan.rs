@@ -8,7 +8,7 @@ use crate::cli::context;
 use crate::cli::exit_status::ExitStatus;
 use crate::cli::settings::Settings;
 use crate::ops::Scope;
-use crate::plan::{Plan, PlanDocument, Severity};
+use crate::plan::{Plan, PlanDocument};
 use crate::render::{plan as render, Style};
 
 /// Makes and prints the plan; saves it with `--out`.
@@ -48,12 +48,8 @@ pub fn print_document(
 
 /// Prints each error of the plan on stderr: `error: flex_instance.a: …`.
 pub fn print_errors(settings: &Settings, plan: &Plan) {
-    for d in plan
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-    {
-        settings.out.error(format!("{}: {}", d.address, d.message));
+    for line in crate::render::plan::error_lines(plan) {
+        settings.out.error(line);
     }
 }
 
