@@ -5,12 +5,10 @@
 //! Each test starts its own simulator on 127.0.0.1 inside the test's tokio runtime and runs the
 //! real binary, with a clean environment, in its own temporary folder.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{account, ConfigBuilder, Outcome, Running, Test, KEY, SECRET};
+use crate::common::{self, account, ConfigBuilder, Outcome, Running, Test, KEY, SECRET};
 use flexform::sim::{Faults, SimConfig};
 use flexform::state::{Origin, State};
 use serde::Deserialize;

@@ -2,11 +2,9 @@
 //! applied by merging into a fresh read (nobody's keys lost), refused when a managed value
 //! changed since the plan, verified, recorded, and reported as drift when changed outside.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{account, database_url, workspace, ConfigBuilder, Test};
+use crate::common::{self, account, database_url, workspace, ConfigBuilder, Test};
 use flexform::sim::SimConfig;
 use serde_json::json;
 

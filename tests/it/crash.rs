@@ -4,14 +4,11 @@
 //! made is in the state, the serial never went down, and the state always parses.
 //!
 //! Needs the `failpoints` feature (`cargo test --features failpoints`, as `.ci/run` does).
-#![cfg(feature = "failpoints")]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use common::{account, database_url, workspace, ConfigBuilder, Outcome, Test};
+use crate::common::{self, account, database_url, workspace, ConfigBuilder, Outcome, Test};
 use flexform::sim::SimConfig;
 use flexform::state::State;
 

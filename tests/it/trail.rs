@@ -5,11 +5,9 @@
 //! command that met it, what `history verify` says (and `report`), and that no SID and no
 //! entry is lost once the fault is gone.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{account, database_url, workspace, ConfigBuilder, Outcome, Test};
+use crate::common::{self, account, database_url, workspace, ConfigBuilder, Outcome, Test};
 use flexform::state::{HistoryEntry, State};
 
 /// Where a case's state and trail live, with raw access to both for tampering.

@@ -3,8 +3,7 @@
 //! command line in them is accepted by the real command-line parser, so they cannot drift from
 //! the real flags.
 
-mod common;
-
+use crate::common;
 use clap::Parser;
 use flexform::cli::Cli;
 

@@ -2,11 +2,9 @@
 //! (`history verify`), the provenance of each run (pipeline run, commit, plan digest), and drift
 //! as a CI test report (JUnit).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{account, database_url, workspace, ConfigBuilder, Outcome, Test};
+use crate::common::{self, account, database_url, workspace, ConfigBuilder, Outcome, Test};
 
 /// The GitHub variables of a pipeline run.
 const GITHUB: &[(&str, &str)] = &[

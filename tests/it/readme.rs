@@ -1,8 +1,7 @@
 //! The README stays true: every `flexform` command in its shell blocks is accepted by the real
 //! parser, and the simulator example runs as shown, curl and all.
 
-mod common;
-
+use crate::common;
 use clap::Parser;
 use flexform::cli::Cli;
 

@@ -3,8 +3,7 @@
 //! the `/_sim/` controls, the data file, and `flexform sim` as a user runs it. Every request goes
 //! to 127.0.0.1.
 
-mod common;
-
+use crate::common;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};

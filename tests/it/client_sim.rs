@@ -1,8 +1,7 @@
 //! The Flex API client against the built-in simulator: a full provisioning cycle, each of the
 //! simulator's fault flags, and no secret in anything the binary prints at its most verbose.
 
-mod common;
-
+use crate::common;
 use std::time::{Duration, Instant};
 
 use flexform::client::{

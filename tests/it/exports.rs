@@ -4,11 +4,9 @@
 //! trail (`history --instance`, `report`) is its own, never that of another instance that took
 //! one of its names later.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{account, database_url, workspace, ConfigBuilder, Outcome, Test};
+use crate::common::{account, database_url, workspace, ConfigBuilder, Outcome, Test};
 
 /// A `$USER` that is a spreadsheet formula, ends a Markdown cell, breaks the line and opens a
 /// code span.

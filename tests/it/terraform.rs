@@ -1,11 +1,9 @@
 //! The Terraform habits: a rename is a move (no adopt, no orphan, one record), `state mv`, one
 //! address per instance, and `--target` for a partial plan.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{account, database_url, workspace, ConfigBuilder, Test};
+use crate::common::{account, database_url, workspace, ConfigBuilder, Test};
 
 /// A configuration on the backend `workspace` names: the local file (`None`) or a
 /// PostgreSQL workspace.

@@ -1,8 +1,6 @@
 //! `flexform demo` walks the whole cycle offline and leaves a consistent state and history.
 
-mod common;
-
-use common::{stderr, stdout};
+use crate::common::{self, stderr, stdout};
 
 #[test]
 fn demo_runs_every_step_and_leaves_state_and_history() {

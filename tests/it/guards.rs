@@ -2,12 +2,10 @@
 //! rule, Ctrl-C and SIGTERM meaning stop in every phase, and an apply that resolves its own
 //! unknown outcomes.
 
-mod common;
-
 use std::io::BufRead;
 use std::time::Duration;
 
-use common::{account, ConfigBuilder, Outcome, Running, Test};
+use crate::common::{self, account, ConfigBuilder, Outcome, Running, Test};
 use flexform::sim::{Faults, SimConfig};
 use flexform::state::{PendingCreate, State};
 

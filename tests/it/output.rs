@@ -1,11 +1,9 @@
 //! The output contract: stdout holds only the document asked for, every error is on stderr,
 //! and a reader that closes a stream never changes what flexform does.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{account, ConfigBuilder, Outcome, Test, KEY};
+use crate::common::{self, account, ConfigBuilder, Outcome, Test, KEY};
 use flexform::sim::SimConfig;
 
 /// A loopback port nothing listens on.

@@ -1,9 +1,7 @@
 //! `flexform validate` as a user runs it: valid examples pass, and every kind of mistake is
 //! reported with the file, the exact line and column, and the offending source line.
 
-mod common;
-
-use common::{run_in, stderr, stdout};
+use crate::common::{self, run_in, stderr, stdout};
 
 const GOOD: &str = "AC0123456789abcdef0123456789abcdef";
 

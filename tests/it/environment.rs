@@ -7,12 +7,10 @@
 //! and `FLEXFORM_TEST_PG_CLIENT_KEY` for the user `flexform_cert`, as `scripts/components.sh`
 //! starts it for `.ci/run`); each says it was skipped where its component is missing.
 
-mod common;
-
 use std::io::BufRead;
 use std::time::Duration;
 
-use common::{account, database_url, workspace, ConfigBuilder, Test, TestCa};
+use crate::common::{self, account, database_url, workspace, ConfigBuilder, Test, TestCa};
 use flexform::sim::SimConfig;
 
 /// A project whose simulator serves HTTPS with a certificate of `ca`.

@@ -2,11 +2,9 @@
 //! holder, independent workspaces, compare-and-swap conflicts, push/pull round trips, and clear
 //! errors. Runs when FLEXFORM_TEST_DATABASE_URL is set (`.ci/run` sets it); skipped otherwise.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{database_url, workspace, ConfigBuilder, Test};
+use crate::common::{database_url, workspace, ConfigBuilder, Test};
 use flexform::config::secret::Secret;
 use flexform::sim::Faults;
 use flexform::state::postgres::{PgLocation, PgStore};

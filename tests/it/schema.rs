@@ -1,8 +1,6 @@
 //! The committed JSON Schemas match what the binary generates, and the examples satisfy them.
 
-mod common;
-
-use common::{repo_root, run_in, stdout};
+use crate::common::{self, repo_root, run_in, stdout};
 
 fn generated(kind: &str) -> String {
     let out = run_in(repo_root(), &["schema", kind]);
