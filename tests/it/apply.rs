@@ -13,10 +13,6 @@ use flexform::sim::{Faults, SimConfig};
 use flexform::state::{Origin, State};
 use serde::Deserialize;
 
-const A: &str = "AC11111111111111111111111111111111";
-const B: &str = "AC22222222222222222222222222222222";
-const C: &str = "AC33333333333333333333333333333333";
-const OTHER: &str = "ACffffffffffffffffffffffffffffffff";
 /// How long a simulated instance provisions; apply polls from 1 s.
 const READY: Duration = Duration::from_millis(300);
 
@@ -40,11 +36,14 @@ async fn apply_ok(project: &Test, extra: &[&str]) -> Outcome {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_creates_every_missing_instance_and_records_each_sid() {
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
+    let account_c: &str = &account(3);
     let project = Test::with_sim_ready_after(READY).await.config(
         &ConfigBuilder::new()
-            .conversations("a", A, Some(true))
-            .conversations("b", B, Some(false))
-            .instance("c", C),
+            .conversations("a", account_a, Some(true))
+            .conversations("b", account_b, Some(false))
+            .instance("c", account_c),
     );
     let output = apply_ok(&project, &[]).await;
     output.assert_stdout_contains(
@@ -67,16 +66,20 @@ async fn apply_creates_every_missing_instance_and_records_each_sid() {
     assert_eq!(
         sent,
         vec![
-            (A.to_owned(), Some(true)),
-            (B.to_owned(), Some(false)),
-            (C.to_owned(), None)
+            (account_a.to_owned(), Some(true)),
+            (account_b.to_owned(), Some(false)),
+            (account_c.to_owned(), None)
         ]
     );
 
     let state = project.state();
     assert!(state.pending.is_empty(), "{state:?}");
     assert_eq!(state.instances.len(), 3);
-    for (name, account, default) in [("a", A, Some(true)), ("b", B, Some(false)), ("c", C, None)] {
+    for (name, account, default) in [
+        ("a", account_a, Some(true)),
+        ("b", account_b, Some(false)),
+        ("c", account_c, None),
+    ] {
         let record = &state.instances[name];
         assert_eq!(record.account_sid.to_string(), account);
         assert_eq!(
@@ -117,10 +120,12 @@ async fn apply_creates_every_missing_instance_and_records_each_sid() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn second_apply_sends_no_post_and_plan_then_reports_no_changes() {
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
     let project = Test::with_sim_ready_after(READY).await.config(
         &ConfigBuilder::new()
-            .instance("a", A)
-            .conversations("b", B, Some(true)),
+            .instance("a", account_a)
+            .conversations("b", account_b, Some(true)),
     );
     apply_ok(&project, &[]).await;
     let before = project.stats();
@@ -144,10 +149,11 @@ async fn second_apply_sends_no_post_and_plan_then_reports_no_changes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_adopts_an_existing_instance_without_a_post() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
-    let existing = project.create_directly(A, None).await;
+        .config(&ConfigBuilder::new().instance("a", account_a));
+    let existing = project.create_directly(account_a, None).await;
     assert_eq!(project.stats().create_requests, 1);
 
     let output = apply_ok(&project, &[]).await;
@@ -170,9 +176,10 @@ async fn apply_adopts_an_existing_instance_without_a_post() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn saved_plan_applies_without_prompt() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().conversations("a", A, Some(true)));
+        .config(&ConfigBuilder::new().conversations("a", account_a, Some(true)));
     let output = project.run(&["plan", "--out", "plan.json"]).await;
     output.assert_exit(0);
     assert_eq!(project.stats().create_requests, 0, "plan never creates");
@@ -181,7 +188,10 @@ async fn saved_plan_applies_without_prompt() {
     output.assert_exit(0);
     assert_eq!(project.stats().creates, 1);
     let record = &project.state().instances["a"];
-    assert_eq!(record.flex_instance_sid.to_string(), project.sim_sid(A));
+    assert_eq!(
+        record.flex_instance_sid.to_string(),
+        project.sim_sid(account_a)
+    );
     assert_eq!(
         project.sim().instances()[0].conversations_default,
         Some(true)
@@ -190,11 +200,17 @@ async fn saved_plan_applies_without_prompt() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stale_saved_plan_is_refused_without_a_request() {
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     apply_ok(&project, &[]).await;
-    project.write_config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    project.write_config(
+        &ConfigBuilder::new()
+            .instance("a", account_a)
+            .instance("b", account_b),
+    );
     let output = project.run(&["plan", "--out", "plan.json"]).await;
     output.assert_exit(0);
     // The state changes after the plan was made.
@@ -219,9 +235,13 @@ async fn stale_saved_plan_is_refused_without_a_request() {
 /// lines, quoting and key order leave it valid; a change of meaning makes it stale.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_plan_survives_comments_and_formatting_but_not_a_change_of_meaning() {
-    let project = Test::with_sim_ready_after(READY)
-        .await
-        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
+    let project = Test::with_sim_ready_after(READY).await.config(
+        &ConfigBuilder::new()
+            .instance("a", account_a)
+            .instance("b", account_b),
+    );
     project
         .run(&["plan", "--out", "plan.json"])
         .await
@@ -230,7 +250,7 @@ async fn a_saved_plan_survives_comments_and_formatting_but_not_a_change_of_meani
     project.write(
         "flexform.yaml",
         &format!(
-            "# reviewed in PR 42\nversion: 1\n\ninstances:\n  b: {{ account_sid: '{B}' }}   # second\n\n  a:\n    account_sid: \"{A}\"\n"
+            "# reviewed in PR 42\nversion: 1\n\ninstances:\n  b: {{ account_sid: '{account_b}' }}   # second\n\n  a:\n    account_sid: \"{account_a}\"\n"
         ),
     );
     let same = project.run(&["apply", "plan.json"]).await;
@@ -243,8 +263,8 @@ async fn a_saved_plan_survives_comments_and_formatting_but_not_a_change_of_meani
         .assert_exit(0);
     project.write_config(
         &ConfigBuilder::new()
-            .instance("a", A)
-            .instance("b", B)
+            .instance("a", account_a)
+            .instance("b", account_b)
             .instance("c", &account(3)),
     );
     let before = project.stats();
@@ -256,9 +276,10 @@ async fn a_saved_plan_survives_comments_and_formatting_but_not_a_change_of_meani
 
 #[tokio::test(flavor = "multi_thread")]
 async fn saved_plan_from_before_the_first_state_is_stale_once_a_state_exists() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     let output = project.run(&["plan", "--out", "plan.json"]).await;
     output.assert_exit(0);
     apply_ok(&project, &[]).await;
@@ -273,11 +294,17 @@ async fn saved_plan_from_before_the_first_state_is_stale_once_a_state_exists() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn saved_plan_of_another_lineage_is_refused_without_a_request() {
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     apply_ok(&project, &[]).await;
-    project.write_config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    project.write_config(
+        &ConfigBuilder::new()
+            .instance("a", account_a)
+            .instance("b", account_b),
+    );
     let output = project.run(&["plan", "--out", "plan.json"]).await;
     output.assert_exit(0);
     // Another state, same serial, other lineage: e.g. a state file of another estate.
@@ -297,12 +324,13 @@ async fn saved_plan_of_another_lineage_is_refused_without_a_request() {
 /// records nothing and creates nothing; the next plan adopts the instance without a POST.
 #[tokio::test(flavor = "multi_thread")]
 async fn saved_plan_meets_an_instance_created_since_with_a_409_and_the_next_plan_adopts() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     let output = project.run(&["plan", "--out", "plan.json"]).await;
     output.assert_exit(0);
-    let theirs = project.create_directly(A, None).await;
+    let theirs = project.create_directly(account_a, None).await;
 
     let output = project.run(&["apply", "plan.json"]).await;
     output.assert_exit(1);
@@ -333,9 +361,10 @@ async fn saved_plan_meets_an_instance_created_since_with_a_409_and_the_next_plan
 /// instance, with the ways out, and no second POST is ever sent; `import` resolves it.
 #[tokio::test(flavor = "multi_thread")]
 async fn unresolved_pending_create_blocks_without_discovery_until_imported() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     project.sim().set_faults(Faults {
         discovery_unavailable: true,
         create_error_after_commit: 1,
@@ -345,7 +374,7 @@ async fn unresolved_pending_create_blocks_without_discovery_until_imported() {
     output.assert_exit(1);
     assert_eq!(project.stats().create_requests, 1);
     assert!(project.state().pending.contains_key("a"));
-    let created = project.sim_sid(A);
+    let created = project.sim_sid(account_a);
 
     let output = project.run(&["plan"]).await;
     output.assert_exit(1);
@@ -375,9 +404,10 @@ async fn unresolved_pending_create_blocks_without_discovery_until_imported() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_without_terminal_or_auto_approve_refuses_before_any_request() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     let output = project.run(&["apply"]).await;
     output.assert_exit(1);
     output.assert_stderr_contains("--auto-approve");
@@ -391,9 +421,13 @@ async fn apply_without_terminal_or_auto_approve_refuses_before_any_request() {
 /// record, which the next plan resolves as adopt, with no second POST.
 #[tokio::test(flavor = "multi_thread")]
 async fn partial_failure_with_an_ambiguous_answer_records_the_success_and_adopts_later() {
-    let project = Test::with_sim_ready_after(READY)
-        .await
-        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
+    let project = Test::with_sim_ready_after(READY).await.config(
+        &ConfigBuilder::new()
+            .instance("a", account_a)
+            .instance("b", account_b),
+    );
     project.sim().set_faults(Faults {
         create_error_after_commit: 1,
         discovery_unavailable: true,
@@ -411,7 +445,11 @@ async fn partial_failure_with_an_ambiguous_answer_records_the_success_and_adopts
     let (ok_name, ok_record) = state.instances.iter().next().unwrap();
     let failed_name = state.pending.keys().next().unwrap().clone();
     assert_ne!(ok_name, &failed_name);
-    let failed_account = if failed_name == "a" { A } else { B };
+    let failed_account = if failed_name == "a" {
+        account_a
+    } else {
+        account_b
+    };
     assert_eq!(
         ok_record.flex_instance_sid.to_string(),
         project.sim_sid(&ok_record.account_sid.to_string())
@@ -452,16 +490,20 @@ async fn partial_failure_with_an_ambiguous_answer_records_the_success_and_adopts
 /// keeps its pending record (the account has an instance), which blocks it until resolved.
 #[tokio::test(flavor = "multi_thread")]
 async fn partial_failure_with_a_definite_error_records_the_success() {
-    let project = Test::with_sim_ready_after(READY)
-        .await
-        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
+    let project = Test::with_sim_ready_after(READY).await.config(
+        &ConfigBuilder::new()
+            .instance("a", account_a)
+            .instance("b", account_b),
+    );
     project.sim().set_faults(Faults {
         discovery_unavailable: true,
         ..Faults::default()
     });
     let output = project.run(&["plan", "--out", "plan.json"]).await;
     output.assert_exit(0);
-    let theirs = project.create_directly(B, None).await;
+    let theirs = project.create_directly(account_b, None).await;
 
     let output = project.run(&["apply", "plan.json"]).await;
     output.assert_exit(1);
@@ -474,11 +516,11 @@ async fn partial_failure_with_a_definite_error_records_the_success() {
     let state = project.state();
     assert_eq!(
         state.instances["a"].flex_instance_sid.to_string(),
-        project.sim_sid(A)
+        project.sim_sid(account_a)
     );
     assert!(!state.instances.contains_key("b"));
     assert!(state.pending.contains_key("b"), "{state:?}");
-    assert_eq!(project.sim_sid(B), theirs);
+    assert_eq!(project.sim_sid(account_b), theirs);
     // Discovery is back: the next apply adopts `b` without a POST.
     project.sim().set_faults(Faults::default());
     let before = project.stats().create_requests;
@@ -495,6 +537,8 @@ async fn partial_failure_with_a_definite_error_records_the_success() {
 /// created, so its pending record is cleared; `a` is created and recorded; exit 1.
 #[tokio::test(flavor = "multi_thread")]
 async fn partial_failure_with_a_definite_refusal_clears_the_pending_record() {
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
     let project = Test::with_sim(SimConfig {
         ready_after: READY,
         credentials: Some((KEY.into(), SECRET.into())),
@@ -506,8 +550,8 @@ async fn partial_failure_with_a_definite_refusal_clears_the_pending_record() {
     .config(
         &ConfigBuilder::new()
             .section("credentials:\n  bp:\n    key_env: B_KEY\n    secret_env: B_SECRET\n")
-            .instance("a", A)
-            .instance_with("b", B, "    credentials: bp\n"),
+            .instance("a", account_a)
+            .instance_with("b", account_b, "    credentials: bp\n"),
     );
     project
         .run(&["plan", "--out", "plan.json"])
@@ -530,16 +574,17 @@ async fn partial_failure_with_a_definite_refusal_clears_the_pending_record() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_while_the_post_answer_is_held_then_plan_adopts_and_apply_sends_no_post() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     project.crash_during_held_create().await;
-    let created = project.sim_sid(A);
+    let created = project.sim_sid(account_a);
 
     // The pending record was durable before the POST.
     let state = project.state();
     assert!(state.instances.is_empty(), "{state:?}");
-    assert_eq!(state.pending["a"].account_sid.to_string(), A);
+    assert_eq!(state.pending["a"].account_sid.to_string(), account_a);
 
     let output = project.run(&["plan"]).await;
     output.assert_exit(0);
@@ -560,10 +605,14 @@ async fn sigkill_while_the_post_answer_is_held_then_plan_adopts_and_apply_sends_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_applies_at_once_one_proceeds_the_other_fails_at_once_naming_the_holder() {
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
     let hold = Duration::from_millis(2000);
-    let project = Test::with_sim_ready_after(READY)
-        .await
-        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    let project = Test::with_sim_ready_after(READY).await.config(
+        &ConfigBuilder::new()
+            .instance("a", account_a)
+            .instance("b", account_b),
+    );
     project.sim().set_faults(Faults {
         hold_create_response_ms: Some(hold.as_millis() as u64),
         ..Faults::default()
@@ -603,11 +652,11 @@ async fn two_applies_at_once_one_proceeds_the_other_fails_at_once_naming_the_hol
     let state = project.state();
     assert_eq!(
         state.instances["a"].flex_instance_sid.to_string(),
-        project.sim_sid(A)
+        project.sim_sid(account_a)
     );
     assert_eq!(
         state.instances["b"].flex_instance_sid.to_string(),
-        project.sim_sid(B)
+        project.sim_sid(account_b)
     );
 }
 
@@ -678,11 +727,17 @@ impl Drop for ReadOnly {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn state_write_failure_sends_nothing_and_leaves_the_previous_state_intact() {
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     apply_ok(&project, &[]).await;
-    project.write_config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    project.write_config(
+        &ConfigBuilder::new()
+            .instance("a", account_a)
+            .instance("b", account_b),
+    );
     let state_before = project.state_bytes();
     let before = project.stats();
 
@@ -726,17 +781,26 @@ async fn state_write_failure_sends_nothing_and_leaves_the_previous_state_intact(
         state_before,
         "the state is unchanged"
     );
-    assert!(project.sim().instances().iter().all(|i| i.account_sid != B));
+    assert!(project
+        .sim()
+        .instances()
+        .iter()
+        .all(|i| i.account_sid != account_b));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn import_records_checks_the_account_and_state_commands_list_show_rm() {
-    let project = Test::with_sim_ready_after(READY)
-        .await
-        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
-    let sid_a = project.create_directly(A, None).await;
-    let sid_b = project.create_directly(B, None).await;
-    let sid_other = project.create_directly(OTHER, None).await;
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
+    let other_account: &str = &account(0xff);
+    let project = Test::with_sim_ready_after(READY).await.config(
+        &ConfigBuilder::new()
+            .instance("a", account_a)
+            .instance("b", account_b),
+    );
+    let sid_a = project.create_directly(account_a, None).await;
+    let sid_b = project.create_directly(account_b, None).await;
+    let sid_other = project.create_directly(other_account, None).await;
 
     let output = project.run(&["import", "a", &sid_a]).await;
     output.assert_exit(0);
@@ -762,11 +826,11 @@ async fn import_records_checks_the_account_and_state_commands_list_show_rm() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(
-        lines[0].starts_with("a") && lines[0].contains(A) && lines[0].contains(&sid_a),
+        lines[0].starts_with("a") && lines[0].contains(account_a) && lines[0].contains(&sid_a),
         "{text}"
     );
     assert!(
-        lines[1].starts_with("b") && lines[1].contains(B) && lines[1].contains(&sid_b),
+        lines[1].starts_with("b") && lines[1].contains(account_b) && lines[1].contains(&sid_b),
         "{text}"
     );
 
@@ -774,7 +838,7 @@ async fn import_records_checks_the_account_and_state_commands_list_show_rm() {
     output.assert_exit(0);
     let shown = output.json();
     assert_eq!(shown["flex_instance_sid"], sid_a.as_str());
-    assert_eq!(shown["account_sid"], A);
+    assert_eq!(shown["account_sid"], account_a);
 
     let requests = project.stats().requests;
     // What flexform could change; the status moves on by itself as provisioning goes.
@@ -906,10 +970,14 @@ fn parse_events(stdout: &str) -> Vec<JsonEvent> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_json_prints_one_event_per_line() {
-    let project = Test::with_sim_ready_after(READY)
-        .await
-        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
-    let existing = project.create_directly(B, None).await;
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
+    let project = Test::with_sim_ready_after(READY).await.config(
+        &ConfigBuilder::new()
+            .instance("a", account_a)
+            .instance("b", account_b),
+    );
+    let existing = project.create_directly(account_b, None).await;
     let output = apply_ok(&project, &["--json"]).await;
     let events = parse_events(&output.stdout);
 
@@ -942,7 +1010,7 @@ async fn apply_json_prints_one_event_per_line() {
         ),
         "{events:?}"
     );
-    let created = project.sim_sid(A);
+    let created = project.sim_sid(account_a);
     let complete = |address: &str| {
         events.iter().find_map(|e| match e {
             JsonEvent::ApplyComplete {
@@ -998,9 +1066,10 @@ async fn apply_json_prints_one_event_per_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_json_reports_a_failed_change() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     // The create's outcome is unknown, and discovery cannot tell what came of it.
     project.sim().set_faults(Faults {
         create_error_after_commit: 1,
@@ -1060,14 +1129,18 @@ async fn apply_json_reports_a_failed_change() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_wait_records_the_instance_in_progress_and_returns_at_once() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(Duration::from_secs(10))
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     // Instances turn ready only after 10 minutes here: no wait is shown by no polling at all.
     apply_ok(&project, &["--no-wait"]).await;
     assert_eq!(project.stats().gets, 0, "no polling: {:?}", project.stats());
     let record = &project.state().instances["a"];
-    assert_eq!(record.flex_instance_sid.to_string(), project.sim_sid(A));
+    assert_eq!(
+        record.flex_instance_sid.to_string(),
+        project.sim_sid(account_a)
+    );
     assert_eq!(record.status.to_string(), "creation-in-progress");
 }
 
@@ -1076,9 +1149,15 @@ async fn no_wait_records_the_instance_in_progress_and_returns_at_once() {
 /// failed. In `--json`, each address ends with one `apply_complete` saying so.
 #[tokio::test(flavor = "multi_thread")]
 async fn wait_timeout_is_an_error_that_says_the_instance_is_recorded() {
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
     let project = Test::with_sim_ready_after(Duration::from_secs(600))
         .await
-        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+        .config(
+            &ConfigBuilder::new()
+                .instance("a", account_a)
+                .instance("b", account_b),
+        );
     let output = project
         .run(&["apply", "--auto-approve", "--wait-timeout", "1s"])
         .await;
@@ -1094,13 +1173,16 @@ async fn wait_timeout_is_an_error_that_says_the_instance_is_recorded() {
     );
     let state = project.state();
     let record = &state.instances["a"];
-    assert_eq!(record.flex_instance_sid.to_string(), project.sim_sid(A));
+    assert_eq!(
+        record.flex_instance_sid.to_string(),
+        project.sim_sid(account_a)
+    );
     assert_eq!(record.status.to_string(), "creation-in-progress");
     assert!(state.pending.is_empty());
 
     let project = Test::with_sim_ready_after(Duration::from_secs(600))
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     let output = project
         .run(&["apply", "--auto-approve", "--wait-timeout", "1s", "--json"])
         .await;
@@ -1132,12 +1214,13 @@ async fn wait_timeout_is_an_error_that_says_the_instance_is_recorded() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn creation_failed_while_waiting_is_recorded_and_the_next_plan_proposes_create() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(Duration::from_secs(60))
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     let child = project.spawn(&["apply", "--auto-approve"]);
     wait_for_creates(&project, 1).await;
-    let sid = project.sim_sid(A);
+    let sid = project.sim_sid(account_a);
     assert!(project.sim().set_status(&sid, "creation-failed"));
     let output = child.output().await;
     output.assert_exit(1);
@@ -1174,9 +1257,13 @@ async fn creation_failed_while_waiting_is_recorded_and_the_next_plan_proposes_cr
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_the_create_in_flight_starts_no_other_and_exits_130() {
-    let project = Test::with_sim_ready_after(READY)
-        .await
-        .config(&ConfigBuilder::new().instance("a", A).instance("b", B));
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
+    let project = Test::with_sim_ready_after(READY).await.config(
+        &ConfigBuilder::new()
+            .instance("a", account_a)
+            .instance("b", account_b),
+    );
     project.sim().set_faults(Faults {
         hold_create_response_ms: Some(1500),
         ..Faults::default()
@@ -1224,14 +1311,15 @@ async fn sigterm_finishes_the_create_in_flight_starts_no_other_and_exits_130() {
 /// the pending record sits beside the old record, and discovery, not the old SID, decides.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupted_recreate_over_an_old_record_is_adopted_not_repeated() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     project
         .run(&["apply", "--auto-approve"])
         .await
         .assert_exit(0);
-    let old = project.sim_sid(A);
+    let old = project.sim_sid(account_a);
     assert!(project.sim().delete_instance(&old));
     project.sim().set_faults(Faults {
         create_error_after_commit: 1,
@@ -1243,7 +1331,7 @@ async fn an_interrupted_recreate_over_an_old_record_is_adopted_not_repeated() {
     let state = project.state();
     assert!(state.pending.contains_key("a"), "{state:?}");
     assert_eq!(state.instances["a"].flex_instance_sid.to_string(), old);
-    let new = project.sim_sid(A);
+    let new = project.sim_sid(account_a);
     project.sim().set_faults(Faults::default());
 
     let output = project.run(&["plan"]).await;
@@ -1267,9 +1355,10 @@ async fn an_interrupted_recreate_over_an_old_record_is_adopted_not_repeated() {
 /// must still accept that plan (the content the plan saw is exactly what it folds in).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_plan_made_after_a_crash_is_not_stale() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     project.crash_during_held_create().await;
     assert!(project.path("flexform.state.json.journal").exists());
 
@@ -1287,7 +1376,7 @@ async fn a_saved_plan_made_after_a_crash_is_not_stale() {
     );
     assert_eq!(
         project.state().instances["a"].flex_instance_sid.to_string(),
-        project.sim_sid(A)
+        project.sim_sid(account_a)
     );
 }
 
@@ -1295,15 +1384,16 @@ async fn a_saved_plan_made_after_a_crash_is_not_stale() {
 /// discovery saying "none" is no answer yet, and the plan waits rather than create again.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recent_pending_create_is_not_recreated_while_it_may_be_in_flight() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     let write_pending = |started_at: String| {
         let mut state = State::empty();
         state.pending.insert(
             "a".into(),
             flexform::state::PendingCreate {
-                account_sid: flexform::config::sid::AccountSid::parse(A).unwrap(),
+                account_sid: flexform::config::sid::AccountSid::parse(account_a).unwrap(),
                 address: "flex_instance.a".into(),
                 conversations_default: None,
                 started_at,
@@ -1339,11 +1429,12 @@ async fn a_recent_pending_create_is_not_recreated_while_it_may_be_in_flight() {
 /// address `flex_instance.NAME`, as `--target` and `history --instance` do.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_state_command_takes_the_address_as_well_as_the_name() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     apply_ok(&project, &[]).await;
-    let sid = project.sim_sid(A);
+    let sid = project.sim_sid(account_a);
     let show = project.run(&["state", "show", "flex_instance.a"]).await;
     show.assert_exit(0);
     show.assert_stdout_contains(&sid);
@@ -1370,9 +1461,10 @@ async fn every_state_command_takes_the_address_as_well_as_the_name() {
 /// as integers in the history.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_state_at_the_highest_serial_is_refused_and_serials_print_as_integers() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     apply_ok(&project, &[]).await;
     let set_serial = |serial: u64| {
         let mut doc: serde_json::Value =
@@ -1427,9 +1519,10 @@ async fn a_state_at_the_highest_serial_is_refused_and_serials_print_as_integers(
 /// journal, the line, and the way out (fix the line, or move the journal aside and plan).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_journal_says_what_to_do_that_works() {
+    let account_a: &str = &account(1);
     let project = Test::with_sim_ready_after(READY)
         .await
-        .config(&ConfigBuilder::new().instance("a", A));
+        .config(&ConfigBuilder::new().instance("a", account_a));
     apply_ok(&project, &[]).await;
     let journal = project.path("flexform.state.json.journal");
     std::fs::write(&journal, "{\"lineage\": oops\n{}\n").unwrap();

@@ -7,26 +7,20 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flexform::client::{
-    user_agent, ApiError, ClientConfig, Discovery, Fetched, FlexClient, InstanceStatus, RetryPolicy,
-};
-use flexform::config::credentials::Credentials;
-use flexform::config::secret::Secret;
-use flexform::config::sid::{AccountSid, InstanceSid};
+use flexform::client::{user_agent, ApiError, Discovery, Fetched, InstanceStatus};
+use flexform::config::sid::InstanceSid;
 use serde_json::{json, Value};
 use tracing_subscriber::util::SubscriberInitExt;
 use wiremock::matchers::{basic_auth, body_json, header, method, path};
 use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
-const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-const INSTANCE: &str = "GO0123456789abcdef0123456789abcdef";
-const USERNAME: &str = "SK0123456789abcdef0123456789abcdef";
-/// Recognisable, so that a leak anywhere is easy to find.
-const SECRET: &str = "s3cr3t-Pa55w0rd-XYZ";
+use crate::common::api::{
+    account_sid, credentials, fast_retry, flex_client, flex_client_with_timeout,
+};
+use crate::common::{KEY, SECRET};
 
-fn account() -> AccountSid {
-    AccountSid::parse(ACCOUNT).unwrap()
-}
+/// The instance wiremock answers with.
+const INSTANCE: &str = "GO0123456789abcdef0123456789abcdef";
 
 fn instance() -> InstanceSid {
     InstanceSid::parse(INSTANCE).unwrap()
@@ -36,43 +30,11 @@ fn instance_path() -> String {
     format!("/v2/Instances/{INSTANCE}")
 }
 
-fn credentials() -> Credentials {
-    Credentials {
-        username: USERNAME.into(),
-        password: Secret::new(SECRET),
-        source: "test".into(),
-    }
-}
-
-/// A policy that retries quickly, so that backoff never slows the tests down.
-fn fast_retry(max_attempts: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_attempts,
-        base: Duration::from_millis(1),
-        ..RetryPolicy::default()
-    }
-}
-
-fn client_with(server: &MockServer, retry: RetryPolicy, request_timeout: Duration) -> FlexClient {
-    FlexClient::new(ClientConfig {
-        base_url: server.uri(),
-        connect_timeout: Duration::from_secs(2),
-        request_timeout,
-        retry,
-        ..ClientConfig::new(server.uri())
-    })
-    .unwrap()
-}
-
-fn client(server: &MockServer, retry: RetryPolicy) -> FlexClient {
-    client_with(server, retry, Duration::from_secs(5))
-}
-
 /// The documented response body of both instance operations.
 fn instance_body(status: &str) -> Value {
     json!({
         "flex_instance_sid": INSTANCE,
-        "account_sid": ACCOUNT,
+        "account_sid": account_sid().as_str(),
         "status": status,
         "date_created": "2016-08-01T22:10:40Z",
         "date_updated": "2016-08-01T22:10:40Z"
@@ -93,8 +55,8 @@ fn expected_user_agent() -> String {
 fn authed(verb: &str, route: &str) -> MockBuilder {
     Mock::given(method(verb))
         .and(path(route))
-        .and(basic_auth(USERNAME, SECRET))
-        .and(header("I-Twilio-Auth-Account", ACCOUNT))
+        .and(basic_auth(KEY, SECRET))
+        .and(header("I-Twilio-Auth-Account", account_sid().as_str()))
         .and(header("User-Agent", expected_user_agent().as_str()))
         .and(header("Accept", "application/json"))
 }
@@ -136,14 +98,14 @@ async fn create_instance_sends_the_documented_request_with_conversations_default
         .mount(&server)
         .await;
 
-    let created = client(&server, fast_retry(3))
-        .create_instance(&account(), &credentials(), Some(true))
+    let created = flex_client(&server.uri(), fast_retry(3))
+        .create_instance(&account_sid(), &credentials(), Some(true))
         .await
         .unwrap();
 
     assert_eq!(user_agent(), expected_user_agent());
     assert_eq!(created.flex_instance_sid, instance());
-    assert_eq!(created.account_sid, account());
+    assert_eq!(created.account_sid, account_sid());
     assert_eq!(created.status, InstanceStatus::CreationInProgress);
     assert_eq!(
         created.date_created.as_deref(),
@@ -164,8 +126,8 @@ async fn create_instance_without_conversations_sends_an_empty_object() {
         .mount(&server)
         .await;
 
-    let created = client(&server, fast_retry(3))
-        .create_instance(&account(), &credentials(), None)
+    let created = flex_client(&server.uri(), fast_retry(3))
+        .create_instance(&account_sid(), &credentials(), None)
         .await
         .unwrap();
 
@@ -185,8 +147,8 @@ async fn get_instance_200_is_found() {
         .mount(&server)
         .await;
 
-    let fetched = client(&server, fast_retry(3))
-        .get_instance(&account(), &credentials(), &instance())
+    let fetched = flex_client(&server.uri(), fast_retry(3))
+        .get_instance(&account_sid(), &credentials(), &instance())
         .await
         .unwrap();
 
@@ -194,7 +156,7 @@ async fn get_instance_200_is_found() {
         panic!("expected Found, got {fetched:?}");
     };
     assert_eq!(found.flex_instance_sid, instance());
-    assert_eq!(found.account_sid, account());
+    assert_eq!(found.account_sid, account_sid());
     assert_eq!(found.status, InstanceStatus::Ready);
 }
 
@@ -212,8 +174,8 @@ async fn get_instance_404_is_not_found_not_an_error() {
         .mount(&server)
         .await;
 
-    let fetched = client(&server, fast_retry(3))
-        .get_instance(&account(), &credentials(), &instance())
+    let fetched = flex_client(&server.uri(), fast_retry(3))
+        .get_instance(&account_sid(), &credentials(), &instance())
         .await
         .unwrap();
 
@@ -230,15 +192,15 @@ async fn discover_with(response: ResponseTemplate) -> Result<Discovery, ApiError
         .expect(1)
         .mount(&server)
         .await;
-    client(&server, fast_retry(3))
-        .discover(&account(), &credentials())
+    flex_client(&server.uri(), fast_retry(3))
+        .discover(&account_sid(), &credentials())
         .await
 }
 
 #[tokio::test]
 async fn discover_reads_the_instance_sid_from_the_configuration() {
     let found = discover_with(ResponseTemplate::new(200).set_body_json(json!({
-        "account_sid": ACCOUNT,
+        "account_sid": account_sid().as_str(),
         "flex_instance_sid": INSTANCE,
         "status": "ok",
         "ui_version": "2.0"
@@ -251,7 +213,7 @@ async fn discover_reads_the_instance_sid_from_the_configuration() {
 #[tokio::test]
 async fn discover_null_sid_is_none() {
     let none = discover_with(ResponseTemplate::new(200).set_body_json(json!({
-        "account_sid": ACCOUNT,
+        "account_sid": account_sid().as_str(),
         "flex_instance_sid": null,
         "status": "notstarted"
     })))
@@ -287,8 +249,8 @@ async fn classic_401_renders_code_message_link_and_hint() {
         .mount(&server)
         .await;
 
-    let err = client(&server, fast_retry(3))
-        .get_instance(&account(), &credentials(), &instance())
+    let err = flex_client(&server.uri(), fast_retry(3))
+        .get_instance(&account_sid(), &credentials(), &instance())
         .await
         .unwrap_err();
 
@@ -322,8 +284,8 @@ async fn api_standards_v1_error_renders_code_and_message() {
         .mount(&server)
         .await;
 
-    let err = client(&server, fast_retry(3))
-        .get_instance(&account(), &credentials(), &instance())
+    let err = flex_client(&server.uri(), fast_retry(3))
+        .get_instance(&account_sid(), &credentials(), &instance())
         .await
         .unwrap_err();
 
@@ -358,8 +320,8 @@ async fn newer_errors_array_renders_its_first_item() {
         .mount(&server)
         .await;
 
-    let err = client(&server, fast_retry(2))
-        .create_instance(&account(), &credentials(), Some(true))
+    let err = flex_client(&server.uri(), fast_retry(2))
+        .create_instance(&account_sid(), &credentials(), Some(true))
         .await
         .unwrap_err();
 
@@ -387,8 +349,8 @@ async fn html_502_after_retries_renders_the_status_line() {
         .mount(&server)
         .await;
 
-    let err = client(&server, fast_retry(2))
-        .get_instance(&account(), &credentials(), &instance())
+    let err = flex_client(&server.uri(), fast_retry(2))
+        .get_instance(&account_sid(), &credentials(), &instance())
         .await
         .unwrap_err();
 
@@ -418,8 +380,8 @@ async fn garbage_200_is_invalid_response_with_a_200_char_excerpt() {
         .mount(&server)
         .await;
 
-    let err = client(&server, fast_retry(3))
-        .get_instance(&account(), &credentials(), &instance())
+    let err = flex_client(&server.uri(), fast_retry(3))
+        .get_instance(&account_sid(), &credentials(), &instance())
         .await
         .unwrap_err();
 
@@ -465,10 +427,10 @@ async fn invalid_sid_in_a_200_is_invalid_response() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = client(&server, fast_retry(3));
+    let client = flex_client(&server.uri(), fast_retry(3));
 
     let err = client
-        .get_instance(&account(), &credentials(), &instance())
+        .get_instance(&account_sid(), &credentials(), &instance())
         .await
         .unwrap_err();
     assert!(
@@ -481,7 +443,7 @@ async fn invalid_sid_in_a_200_is_invalid_response() {
     );
 
     let err = client
-        .discover(&account(), &credentials())
+        .discover(&account_sid(), &credentials())
         .await
         .unwrap_err();
     assert!(
@@ -513,11 +475,11 @@ async fn retry_after_on_429_is_honoured() {
         .mount(&server)
         .await;
     // A 1 ms backoff base: only Retry-After can make the client wait a whole second.
-    let client = client(&server, fast_retry(3));
+    let client = flex_client(&server.uri(), fast_retry(3));
 
     let started = Instant::now();
     let fetched = client
-        .get_instance(&account(), &credentials(), &instance())
+        .get_instance(&account_sid(), &credentials(), &instance())
         .await
         .unwrap();
     let elapsed = started.elapsed();
@@ -555,8 +517,8 @@ async fn get_is_retried_on_503_until_it_succeeds() {
         .mount(&server)
         .await;
 
-    let fetched = client(&server, fast_retry(5))
-        .get_instance(&account(), &credentials(), &instance())
+    let fetched = flex_client(&server.uri(), fast_retry(5))
+        .get_instance(&account_sid(), &credentials(), &instance())
         .await
         .unwrap();
 
@@ -577,8 +539,8 @@ async fn post_answered_500_is_sent_once_and_outcome_unknown() {
         .mount(&server)
         .await;
 
-    let err = client(&server, fast_retry(5))
-        .create_instance(&account(), &credentials(), Some(true))
+    let err = flex_client(&server.uri(), fast_retry(5))
+        .create_instance(&account_sid(), &credentials(), Some(true))
         .await
         .unwrap_err();
 
@@ -613,8 +575,8 @@ async fn post_answered_429_is_retried_and_succeeds() {
         .mount(&server)
         .await;
 
-    let created = client(&server, fast_retry(3))
-        .create_instance(&account(), &credentials(), Some(true))
+    let created = flex_client(&server.uri(), fast_retry(3))
+        .create_instance(&account_sid(), &credentials(), Some(true))
         .await
         .unwrap();
 
@@ -634,12 +596,12 @@ async fn get_that_times_out_is_a_timeout() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = client_with(&server, fast_retry(1), Duration::from_millis(200));
+    let client = flex_client_with_timeout(&server.uri(), fast_retry(1), Duration::from_millis(200));
 
     // The answer comes after 3 s; a 200 ms request timeout turns it into a timeout error
     // (without it, the request would succeed).
     let err = client
-        .get_instance(&account(), &credentials(), &instance())
+        .get_instance(&account_sid(), &credentials(), &instance())
         .await
         .unwrap_err();
 
@@ -662,10 +624,10 @@ async fn post_that_times_out_is_sent_once_and_outcome_unknown() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = client_with(&server, fast_retry(5), Duration::from_millis(200));
+    let client = flex_client_with_timeout(&server.uri(), fast_retry(5), Duration::from_millis(200));
 
     let err = client
-        .create_instance(&account(), &credentials(), Some(true))
+        .create_instance(&account_sid(), &credentials(), Some(true))
         .await
         .unwrap_err();
 
@@ -683,16 +645,10 @@ async fn closed_port_is_a_connect_error() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let client = FlexClient::new(ClientConfig {
-        connect_timeout: Duration::from_secs(2),
-        request_timeout: Duration::from_secs(5),
-        retry: fast_retry(2),
-        ..ClientConfig::new(format!("http://127.0.0.1:{port}"))
-    })
-    .unwrap();
+    let client = flex_client(&format!("http://127.0.0.1:{port}"), fast_retry(2));
 
     let err = client
-        .get_instance(&account(), &credentials(), &instance())
+        .get_instance(&account_sid(), &credentials(), &instance())
         .await
         .unwrap_err();
     assert!(
@@ -707,7 +663,7 @@ async fn closed_port_is_a_connect_error() {
 
     // Nothing was sent, so a create that cannot connect is not ambiguous.
     let err = client
-        .create_instance(&account(), &credentials(), Some(true))
+        .create_instance(&account_sid(), &credentials(), Some(true))
         .await
         .unwrap_err();
     assert!(
@@ -818,31 +774,31 @@ async fn the_secret_never_reaches_errors_or_logs() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = client_with(&server, fast_retry(2), Duration::from_millis(200));
+    let client = flex_client_with_timeout(&server.uri(), fast_retry(2), Duration::from_millis(200));
     let creds = credentials();
     let sid = |s: &str| InstanceSid::parse(s).unwrap();
 
     let found = client
-        .get_instance(&account(), &creds, &instance())
+        .get_instance(&account_sid(), &creds, &instance())
         .await
         .unwrap();
     assert!(matches!(found, Fetched::Found(_)), "{found:?}");
     let not_found = client
-        .get_instance(&account(), &creds, &sid(missing))
+        .get_instance(&account_sid(), &creds, &sid(missing))
         .await
         .unwrap();
     assert_eq!(not_found, Fetched::NotFound);
     let errors = [
         client
-            .get_instance(&account(), &creds, &sid(unauthorized))
+            .get_instance(&account_sid(), &creds, &sid(unauthorized))
             .await
             .unwrap_err(),
         client
-            .create_instance(&account(), &creds, Some(true))
+            .create_instance(&account_sid(), &creds, Some(true))
             .await
             .unwrap_err(),
         client
-            .get_instance(&account(), &creds, &sid(slow))
+            .get_instance(&account_sid(), &creds, &sid(slow))
             .await
             .unwrap_err(),
     ];
@@ -879,7 +835,7 @@ async fn the_secret_never_reaches_errors_or_logs() {
         .to_str()
         .unwrap()
         .to_owned();
-    let encoded = base64(format!("{USERNAME}:{SECRET}").as_bytes());
+    let encoded = base64(format!("{KEY}:{SECRET}").as_bytes());
     assert_eq!(authorization, format!("Basic {encoded}"));
 
     let mut texts: Vec<String> = errors
@@ -905,8 +861,8 @@ async fn garbled_201_is_an_unknown_outcome_not_a_failure() {
         .expect(1)
         .mount(&server)
         .await;
-    let err = client(&server, fast_retry(5))
-        .create_instance(&account(), &credentials(), None)
+    let err = flex_client(&server.uri(), fast_retry(5))
+        .create_instance(&account_sid(), &credentials(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::OutcomeUnknown { .. }), "{err:?}");
@@ -927,8 +883,8 @@ async fn redirects_are_not_followed() {
         .expect(0)
         .mount(&server)
         .await;
-    let err = client(&server, fast_retry(5))
-        .create_instance(&account(), &credentials(), None)
+    let err = flex_client(&server.uri(), fast_retry(5))
+        .create_instance(&account_sid(), &credentials(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::Http { status: 302, .. }), "{err:?}");

@@ -1,42 +1,13 @@
 //! The Flex API client against the built-in simulator: a full provisioning cycle, each of the
 //! simulator's fault flags, and no secret in anything the binary prints at its most verbose.
 
-use crate::common;
 use std::time::{Duration, Instant};
 
-use flexform::client::{
-    ApiError, ClientConfig, Discovery, Fetched, FlexClient, InstanceStatus, RetryPolicy,
-};
-use flexform::config::credentials::Credentials;
-use flexform::config::secret::Secret;
-use flexform::config::sid::AccountSid;
+use flexform::client::{ApiError, Discovery, Fetched, InstanceStatus};
 use flexform::sim::{self, SimConfig};
 
-const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-
-fn account() -> AccountSid {
-    AccountSid::parse(ACCOUNT).unwrap()
-}
-
-fn credentials() -> Credentials {
-    Credentials {
-        username: "SKtest".into(),
-        password: Secret::new("test-secret"),
-        source: "test".into(),
-    }
-}
-
-fn client(url: String, max_attempts: u32) -> FlexClient {
-    FlexClient::new(ClientConfig {
-        retry: RetryPolicy {
-            max_attempts,
-            base: Duration::from_millis(5),
-            ..RetryPolicy::default()
-        },
-        ..ClientConfig::new(url)
-    })
-    .unwrap()
-}
+use crate::common::api::{account_sid, credentials, fast_retry, flex_client};
+use crate::common::{account, ConfigBuilder, Outcome, Test};
 
 #[tokio::test]
 async fn full_cycle_create_in_progress_then_ready() {
@@ -46,24 +17,30 @@ async fn full_cycle_create_in_progress_then_ready() {
     })
     .await
     .unwrap();
-    let client = client(sim.url(), 3);
+    let client = flex_client(&sim.url(), fast_retry(3));
     assert_eq!(
-        client.discover(&account(), &credentials()).await.unwrap(),
+        client
+            .discover(&account_sid(), &credentials())
+            .await
+            .unwrap(),
         Discovery::None
     );
     let created = client
-        .create_instance(&account(), &credentials(), Some(true))
+        .create_instance(&account_sid(), &credentials(), Some(true))
         .await
         .unwrap();
     assert_eq!(created.status, InstanceStatus::CreationInProgress);
-    assert_eq!(created.account_sid, account());
+    assert_eq!(created.account_sid, account_sid());
     assert_eq!(
-        client.discover(&account(), &credentials()).await.unwrap(),
+        client
+            .discover(&account_sid(), &credentials())
+            .await
+            .unwrap(),
         Discovery::Found(created.flex_instance_sid.clone())
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     match client
-        .get_instance(&account(), &credentials(), &created.flex_instance_sid)
+        .get_instance(&account_sid(), &credentials(), &created.flex_instance_sid)
         .await
         .unwrap()
     {
@@ -72,7 +49,7 @@ async fn full_cycle_create_in_progress_then_ready() {
     }
     // One instance per account: a second create is a definite 409, not an unknown outcome.
     let err = client
-        .create_instance(&account(), &credentials(), None)
+        .create_instance(&account_sid(), &credentials(), None)
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(409), "{err}");
@@ -88,8 +65,8 @@ async fn latency_is_felt_by_every_request() {
     .await
     .unwrap();
     let started = Instant::now();
-    client(sim.url(), 1)
-        .discover(&account(), &credentials())
+    flex_client(&sim.url(), fast_retry(1))
+        .discover(&account_sid(), &credentials())
         .await
         .unwrap();
     assert!(
@@ -107,9 +84,9 @@ async fn fail_rate_retries_reads_and_never_repeats_a_create() {
     })
     .await
     .unwrap();
-    let client = client(sim.url(), 3);
+    let client = flex_client(&sim.url(), fast_retry(3));
     let err = client
-        .discover(&account(), &credentials())
+        .discover(&account_sid(), &credentials())
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(503), "{err}");
@@ -119,7 +96,7 @@ async fn fail_rate_retries_reads_and_never_repeats_a_create() {
         "a read is retried up to max_attempts"
     );
     let err = client
-        .create_instance(&account(), &credentials(), None)
+        .create_instance(&account_sid(), &credentials(), None)
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::OutcomeUnknown { .. }), "{err:?}");
@@ -139,10 +116,13 @@ async fn rate_limit_answers_are_waited_out_and_retried() {
     })
     .await
     .unwrap();
-    let client = client(sim.url(), 6);
+    let client = flex_client(&sim.url(), fast_retry(6));
     let started = Instant::now();
     for _ in 0..4 {
-        client.discover(&account(), &credentials()).await.unwrap();
+        client
+            .discover(&account_sid(), &credentials())
+            .await
+            .unwrap();
     }
     let stats = sim.stats();
     assert!(stats.rate_limited >= 1, "{stats:?}");
@@ -159,35 +139,31 @@ async fn rate_limit_answers_are_waited_out_and_retried() {
     );
 }
 
-#[test]
-fn no_secret_reaches_any_output_at_the_most_verbose_level() {
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_reaches_any_output_at_the_most_verbose_level() {
     let secret = "Zq-very-recognisable-secret-9431";
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let sim = rt
-        .block_on(sim::spawn(SimConfig {
-            ready_after: Duration::from_millis(100),
-            credentials: Some(("SKgood".into(), secret.into())),
-            ..SimConfig::default()
-        }))
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("flexform.yaml"),
-        format!(
-            "version: 1\ncredentials:\n  bad:\n    key_env: BAD_KEY\n    secret_env: BAD_SECRET\ninstances:\n  good:\n    account_sid: {ACCOUNT}\n"
-        ),
-    )
-    .unwrap();
-    let run = |args: &[&str], key: &str, pass: &str| {
-        common::flexform()
-            .current_dir(dir.path())
-            .args(args)
-            .args(["-vv", "--endpoint", &sim.url()])
-            .env("TWILIO_API_KEY", key)
-            .env("TWILIO_API_SECRET", pass)
-            .output()
-            .unwrap()
-    };
+    let t = Test::with_sim(SimConfig {
+        ready_after: Duration::from_millis(100),
+        credentials: Some(("SKgood".into(), secret.into())),
+        ..SimConfig::default()
+    })
+    .await
+    .config(
+        &ConfigBuilder::new()
+            .section("credentials:\n  bad:\n    key_env: BAD_KEY\n    secret_env: BAD_SECRET\n")
+            .instance("good", &account(1)),
+    );
+    /// `flexform ARGS -vv --endpoint URL` with the key pair `key`, `pass`.
+    async fn run(t: &Test, args: &[&str], key: &str, pass: &str) -> Outcome {
+        let url = t.url();
+        let mut all = args.to_vec();
+        all.extend(["-vv", "--endpoint", &url]);
+        let pair = [
+            ("TWILIO_API_KEY", Some(key)),
+            ("TWILIO_API_SECRET", Some(pass)),
+        ];
+        t.run_with_env(&all, &pair).await
+    }
     let mut outputs = Vec::new();
     // Succeeding calls: plan, apply, plan again.
     for args in [
@@ -196,22 +172,21 @@ fn no_secret_reaches_any_output_at_the_most_verbose_level() {
         &["plan", "--json"],
         &["drift"],
     ] {
-        let out = run(args, "SKgood", secret);
+        let out = run(&t, args, "SKgood", secret).await;
         assert!(
-            out.status.code() != Some(1) || args[0] == "drift",
-            "{args:?}: {}",
-            common::stderr(&out)
+            out.code != Some(1) || args[0] == "drift",
+            "{args:?}: {out:?}"
         );
         outputs.push(out);
     }
     // Failing calls: wrong secret (401), and a wrong key with the right secret.
-    outputs.push(run(&["plan"], "SKgood", &format!("{secret}-wrong")));
-    outputs.push(run(&["plan"], "SKwrong", secret));
+    outputs.push(run(&t, &["plan"], "SKgood", &format!("{secret}-wrong")).await);
+    outputs.push(run(&t, &["plan"], "SKwrong", secret).await);
     let last = outputs.last().unwrap();
-    assert_eq!(last.status.code(), Some(1));
-    assert!(common::stderr(last).contains("20003") || common::stderr(last).contains("401"));
+    last.assert_exit(1);
+    assert!(last.stderr.contains("20003") || last.stderr.contains("401"));
     for out in &outputs {
-        for stream in [common::stdout(out), common::stderr(out)] {
+        for stream in [&out.stdout, &out.stderr] {
             assert!(!stream.contains(secret), "the secret leaked:\n{stream}");
             assert!(
                 !stream.to_lowercase().contains("authorization"),
@@ -220,9 +195,7 @@ fn no_secret_reaches_any_output_at_the_most_verbose_level() {
         }
     }
     // The state and the history hold no secret either.
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(secret));
+    for bytes in t.files().values() {
+        assert!(!String::from_utf8_lossy(bytes).contains(secret));
     }
-    drop(sim);
 }

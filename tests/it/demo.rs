@@ -1,23 +1,22 @@
 //! `flexform demo` walks the whole cycle offline and leaves a consistent state and history.
 
-use crate::common::{self, stderr, stdout};
+use crate::common::{self, Outcome, Test};
+
+/// `flexform demo ARGS --dir DIR` from `t`'s folder.
+fn demo(t: &Test, args: &[&str], dir: &std::path::Path) -> Outcome {
+    let mut all = vec!["demo"];
+    all.extend_from_slice(args);
+    all.extend(["--dir", dir.to_str().expect("a UTF-8 path")]);
+    t.run_blocking(&all)
+}
 
 #[test]
 fn demo_runs_every_step_and_leaves_state_and_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("demo");
-    let out = common::flexform()
-        .args(["demo", "--ready-after", "300ms", "--dir"])
-        .arg(&work)
-        .output()
-        .unwrap();
-    let text = stdout(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{text}\nstderr:\n{}",
-        stderr(&out)
-    );
+    let t = Test::new();
+    let work = t.path("demo");
+    let out = demo(&t, &["--ready-after", "300ms"], &work);
+    out.assert_exit(0);
+    let text = &out.stdout;
     for step in 1..=8 {
         assert!(
             text.contains(&format!("==> Step {step}:")),
@@ -136,27 +135,18 @@ fn demo_runs_every_step_and_leaves_state_and_history() {
             (path.clone(), std::fs::read(&path).unwrap())
         })
         .collect();
-    let again = common::flexform()
-        .args(["demo", "--ready-after", "300ms", "--dir"])
-        .arg(&work)
-        .output()
-        .unwrap();
-    assert_eq!(again.status.code(), Some(1), "{}", stdout(&again));
+    let again = demo(&t, &["--ready-after", "300ms"], &work);
+    again.assert_exit(1);
     assert!(
-        stderr(&again).contains("is not empty") && stderr(&again).contains("--force"),
+        again.stderr.contains("is not empty") && again.stderr.contains("--force"),
         "{}",
-        stderr(&again)
+        again.stderr
     );
     for (path, bytes) in &before {
         assert_eq!(&std::fs::read(path).unwrap(), bytes, "{}", path.display());
     }
     // With --force it starts from an empty folder, and every step holds again.
-    let forced = common::flexform()
-        .args(["demo", "--ready-after", "300ms", "--force", "--dir"])
-        .arg(&work)
-        .output()
-        .unwrap();
-    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    demo(&t, &["--ready-after", "300ms", "--force"], &work).assert_exit(0);
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(work.join("flexform.state.json")).unwrap()).unwrap();
     assert_eq!(
@@ -171,52 +161,36 @@ fn demo_runs_every_step_and_leaves_state_and_history() {
 /// `--force` clears only what a demo makes: a folder holding anything else is left alone.
 #[test]
 fn demo_force_does_not_clear_a_folder_of_other_files() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
-    let out = common::flexform()
-        .args(["demo", "--force", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("notes.txt"), "{}", stderr(&out));
+    let t = Test::new();
+    t.write("notes.txt", "mine");
+    let out = demo(&t, &["--force"], t.dir());
+    out.assert_exit(1).assert_stderr_contains("notes.txt");
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+        std::fs::read_to_string(t.path("notes.txt")).unwrap(),
         "mine"
     );
 }
 
 #[test]
 fn demo_uses_the_given_configuration_even_with_named_profiles() {
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("demo");
-    let out = common::flexform()
-        .current_dir(common::repo_root())
-        .args([
-            "demo",
-            "--ready-after",
-            "200ms",
-            "-c",
-            "examples/multi-account.yaml",
-            "--dir",
-        ])
-        .arg(&work)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let t = Test::new();
+    let work = t.path("demo");
+    // `-c` relative to the repository, where the example is.
+    let args = [
+        "--ready-after",
+        "200ms",
+        "-c",
+        "examples/multi-account.yaml",
+    ];
+    let out = demo(&Test::in_repo(), &args, &work);
+    out.assert_exit(0);
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(work.join("flexform.state.json")).unwrap()).unwrap();
     let names: Vec<&String> = state["instances"].as_object().unwrap().keys().collect();
     assert_eq!(names, ["sales", "support-amer", "support-emea"]);
     // No instance there declares a `logLevel` line to edit: the configuration step gives the
     // first instance one, and the plan shows it as a field-level update.
-    let text = stdout(&out);
+    let text = &out.stdout;
     assert!(
         text.contains("  # flex_instance.sales will be updated in-place")
             && text.contains("      ~ ui_attributes.logLevel = \"info\" -> \"debug\"\n")
@@ -233,26 +207,14 @@ fn demo_uses_the_given_configuration_even_with_named_profiles() {
 /// In a terminal the commands print in colour; the demo reads their output without it.
 #[test]
 fn demo_checks_each_step_with_colors_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = common::flexform()
-        .args([
-            "demo",
-            "--color",
-            "always",
-            "--ready-after",
-            "200ms",
-            "--dir",
-        ])
-        .arg(dir.path().join("demo"))
-        .output()
-        .unwrap();
-    let text = stdout(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{text}\nstderr:\n{}",
-        stderr(&out)
+    let t = Test::new();
+    let out = demo(
+        &t,
+        &["--color", "always", "--ready-after", "200ms"],
+        &t.path("demo"),
     );
+    out.assert_exit(0);
+    let text = &out.stdout;
     assert!(text.contains("\u{1b}["), "colours were on:\n{text}");
     assert!(text.contains("Demo complete"), "{text}");
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::{self, account, ConfigBuilder, Outcome, Test, KEY};
+use crate::common::{account, ConfigBuilder, Outcome, Test, KEY};
 use flexform::sim::SimConfig;
 
 /// A loopback port nothing listens on.
@@ -186,10 +186,13 @@ async fn apply_with_stderr_closed_early_completes_with_the_same_exit_code() {
 /// a 1-based line and column, and suggest what fits that file.
 #[test]
 fn file_errors_read_as_one_sentence_pointing_at_the_right_file() {
-    let dir = tempfile::tempdir().unwrap();
+    // No project and no credentials.
+    let t = Test::new()
+        .env_remove("TWILIO_API_KEY")
+        .env_remove("TWILIO_API_SECRET");
     let run = |args: &[&str]| {
-        let out = common::run_in(dir.path(), args);
-        (out.status.code(), common::stderr(&out))
+        let out = t.run_blocking(args);
+        (out.code, out.stderr)
     };
     // A missing plan file: said once, with how to make one.
     let (code, err) = run(&["show", "nonexist"]);
@@ -199,11 +202,7 @@ fn file_errors_read_as_one_sentence_pointing_at_the_right_file() {
         "error: plan file nonexist does not exist; save a plan with `flexform plan --out nonexist`"
     );
     // A corrupt input to `state push`: the input is named, not a backup of it to restore.
-    std::fs::write(
-        dir.path().join("bad.json"),
-        "{\"format_version\": 1, \"oops\n",
-    )
-    .unwrap();
+    t.write("bad.json", "{\"format_version\": 1, \"oops\n");
     let (code, err) = run(&["state", "push", "bad.json"]);
     assert_eq!(code, Some(1));
     assert!(
@@ -214,11 +213,10 @@ fn file_errors_read_as_one_sentence_pointing_at_the_right_file() {
         "{err}"
     );
     // A corrupt state: 1-based column, the position said once.
-    std::fs::write(
-        dir.path().join("flexform.state.json"),
+    t.write(
+        "flexform.state.json",
         "{\n  \"format_version\": 1,\n  \"lineage\": 5\n}\n",
-    )
-    .unwrap();
+    );
     let (code, err) = run(&["state", "list"]);
     assert_eq!(code, Some(1));
     assert!(
@@ -226,7 +224,7 @@ fn file_errors_read_as_one_sentence_pointing_at_the_right_file() {
         "{err}"
     );
     assert!(!err.contains("at line"), "{err}");
-    std::fs::write(dir.path().join("flexform.state.json"), "{\n").unwrap();
+    t.write("flexform.state.json", "{\n");
     let (_, err) = run(&["state", "list"]);
     assert!(!err.contains(":0 "), "columns count from 1: {err}");
 }

@@ -3,7 +3,7 @@
 //! command line in them is accepted by the real command-line parser, so they cannot drift from
 //! the real flags.
 
-use crate::common;
+use crate::common::{self, Test};
 use clap::Parser;
 use flexform::cli::Cli;
 
@@ -94,12 +94,9 @@ fn a_wrong_flag_would_be_caught() {
 #[test]
 fn completions_are_generated_for_every_shell() {
     for shell in ["bash", "zsh", "fish", "powershell"] {
-        let out = common::flexform()
-            .args(["completions", shell])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{shell}");
-        let text = String::from_utf8_lossy(&out.stdout);
+        let out = Test::new().run_blocking(&["completions", shell]);
+        out.assert_exit(0);
+        let text = &out.stdout;
         assert!(text.contains("flexform"), "{shell}: {text}");
         assert!(
             text.contains("detailed-exitcode"),

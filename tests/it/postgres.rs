@@ -4,15 +4,12 @@
 
 use std::time::Duration;
 
-use crate::common::{database_url, workspace, ConfigBuilder, Test};
+use crate::common::{account, database_url, workspace, ConfigBuilder, Test};
 use flexform::config::secret::Secret;
 use flexform::sim::Faults;
 use flexform::state::postgres::{PgLocation, PgStore};
 use flexform::state::State;
 use flexform::state::StateError;
-
-const A: &str = "AC0123456789abcdef0123456789abcdef";
-const B: &str = "ACfedcba9876543210fedcba9876543210";
 
 /// A project on a simulator, with FLEXFORM_DATABASE_URL=`url` and `config` (which names the
 /// state workspace with [`ConfigBuilder::postgres`], or keeps a local state).
@@ -32,6 +29,8 @@ async fn pull(t: &Test) -> State {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_records_in_postgres_and_plan_then_has_nothing_to_do() {
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
     let Some(url) = database_url("apply_records_in_postgres") else {
         return;
     };
@@ -39,8 +38,8 @@ async fn apply_records_in_postgres_and_plan_then_has_nothing_to_do() {
         &url,
         &ConfigBuilder::new()
             .postgres(&workspace())
-            .instance("a", A)
-            .instance("b", B),
+            .instance("a", account_a)
+            .instance("b", account_b),
     )
     .await;
     let out = p.run(&["apply", "--auto-approve"]).await;
@@ -75,12 +74,15 @@ async fn apply_records_in_postgres_and_plan_then_has_nothing_to_do() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_applies_on_one_workspace_one_proceeds_the_other_names_the_holder() {
+    let account_a: &str = &account(1);
     let Some(url) = database_url("two_applies") else {
         return;
     };
     let p = project(
         &url,
-        &ConfigBuilder::new().postgres(&workspace()).instance("a", A),
+        &ConfigBuilder::new()
+            .postgres(&workspace())
+            .instance("a", account_a),
     )
     .await;
     p.sim().set_faults(Faults {
@@ -108,12 +110,15 @@ async fn two_applies_on_one_workspace_one_proceeds_the_other_names_the_holder() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_holder_leaves_no_lock_behind() {
+    let account_a: &str = &account(1);
     let Some(url) = database_url("killed_holder") else {
         return;
     };
     let p = project(
         &url,
-        &ConfigBuilder::new().postgres(&workspace()).instance("a", A),
+        &ConfigBuilder::new()
+            .postgres(&workspace())
+            .instance("a", account_a),
     )
     .await;
     // SIGKILL while the create's answer is held: no cleanup runs; the database session simply
@@ -138,17 +143,22 @@ async fn a_killed_holder_leaves_no_lock_behind() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn workspaces_in_one_database_are_independent() {
+    let account_a: &str = &account(1);
     let Some(url) = database_url("workspaces") else {
         return;
     };
     let one = project(
         &url,
-        &ConfigBuilder::new().postgres(&workspace()).instance("a", A),
+        &ConfigBuilder::new()
+            .postgres(&workspace())
+            .instance("a", account_a),
     )
     .await;
     let two = project(
         &url,
-        &ConfigBuilder::new().postgres(&workspace()).instance("a", A),
+        &ConfigBuilder::new()
+            .postgres(&workspace())
+            .instance("a", account_a),
     )
     .await;
     let out = one.run(&["apply", "--auto-approve", "--no-wait"]).await;
@@ -168,6 +178,7 @@ async fn workspaces_in_one_database_are_independent() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_write_that_lost_a_race_fails_instead_of_overwriting() {
+    let account_a: &str = &account(1);
     let Some(url) = database_url("cas") else {
         return;
     };
@@ -204,7 +215,7 @@ async fn a_write_that_lost_a_race_fails_instead_of_overwriting() {
             s.pending.insert(
                 "a".into(),
                 flexform::state::PendingCreate {
-                    account_sid: flexform::config::sid::AccountSid::parse(A).unwrap(),
+                    account_sid: flexform::config::sid::AccountSid::parse(account_a).unwrap(),
                     address: "flex_instance.a".into(),
                     conversations_default: None,
                     started_at: "now".into(),
@@ -240,10 +251,14 @@ async fn a_write_that_lost_a_race_fails_instead_of_overwriting() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn push_and_pull_move_a_local_state_into_postgres_and_back() {
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
     let Some(url) = database_url("push_pull") else {
         return;
     };
-    let local_config = ConfigBuilder::new().instance("a", A).instance("b", B);
+    let local_config = ConfigBuilder::new()
+        .instance("a", account_a)
+        .instance("b", account_b);
     let postgres_config = local_config.clone().postgres(&workspace());
     let p = project(&url, &postgres_config).await;
     // A local estate first.
@@ -288,12 +303,15 @@ async fn push_and_pull_move_a_local_state_into_postgres_and_back() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_credentials_and_unreachable_databases_are_clear_and_never_show_the_password() {
+    let account_a: &str = &account(1);
     let Some(url) = database_url("bad_credentials") else {
         return;
     };
     let p = project(
         &url,
-        &ConfigBuilder::new().postgres(&workspace()).instance("a", A),
+        &ConfigBuilder::new()
+            .postgres(&workspace())
+            .instance("a", account_a),
     )
     .await;
     let parsed: tokio_postgres::Config = url.parse().unwrap();
@@ -344,10 +362,11 @@ async fn bad_credentials_and_unreachable_databases_are_clear_and_never_show_the_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn push_carries_an_interrupted_runs_journal_along() {
+    let account_a: &str = &account(1);
     let Some(url) = database_url("push_journal") else {
         return;
     };
-    let local_config = ConfigBuilder::new().instance("a", A);
+    let local_config = ConfigBuilder::new().instance("a", account_a);
     let postgres_config = local_config.clone().postgres(&workspace());
     let p = project(&url, &postgres_config).await;
     p.write_config(&local_config);
@@ -379,8 +398,9 @@ async fn open_store(location: &PgLocation) -> PgStore {
 }
 
 fn pending(until: Option<String>) -> flexform::state::PendingCreate {
+    let account_a: &str = &account(1);
     flexform::state::PendingCreate {
-        account_sid: flexform::config::sid::AccountSid::parse(A).unwrap(),
+        account_sid: flexform::config::sid::AccountSid::parse(account_a).unwrap(),
         address: "flex_instance.a".into(),
         conversations_default: None,
         started_at: "now".into(),
@@ -490,17 +510,23 @@ async fn a_pending_window_moves_onto_the_database_clock_without_shrinking() {
 /// stale and nothing is sent; the crashed run's record is kept for the next plan.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_plan_is_stale_once_a_crashed_run_recorded_anything_in_the_database_row() {
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
     let Some(url) = database_url("pg_saved_plan_stale") else {
         return;
     };
     let ws = workspace();
-    let p = project(&url, &ConfigBuilder::new().postgres(&ws).instance("a", A)).await;
+    let p = project(
+        &url,
+        &ConfigBuilder::new().postgres(&ws).instance("a", account_a),
+    )
+    .await;
     p.run(&["apply", "--auto-approve"]).await.assert_exit(0);
     p.write_config(
         &ConfigBuilder::new()
             .postgres(&ws)
-            .instance("a", A)
-            .instance("b", B),
+            .instance("a", account_a)
+            .instance("b", account_b),
     );
     p.run(&["plan", "--out", "plan.json"]).await.assert_exit(0);
     let planned = pull(&p).await;
@@ -535,18 +561,24 @@ async fn a_saved_plan_is_stale_once_a_crashed_run_recorded_anything_in_the_datab
 /// deleted, in the database makes `history verify` exit 1 naming the entry.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_edited_history_row_breaks_the_chain_and_provenance_is_in_the_table() {
+    let account_a: &str = &account(1);
+    let account_b: &str = &account(2);
     let Some(url) = database_url("pg_history_tamper") else {
         return;
     };
     let ws = workspace();
-    let p = project(&url, &ConfigBuilder::new().postgres(&ws).instance("a", A)).await;
+    let p = project(
+        &url,
+        &ConfigBuilder::new().postgres(&ws).instance("a", account_a),
+    )
+    .await;
     p.run(&["apply", "--auto-approve"]).await.assert_exit(0);
     let first_config = std::fs::read(p.path("flexform.yaml")).unwrap();
     p.write_config(
         &ConfigBuilder::new()
             .postgres(&ws)
-            .instance("a", A)
-            .instance("b", B),
+            .instance("a", account_a)
+            .instance("b", account_b),
     );
     p.run(&["apply", "--auto-approve"]).await.assert_exit(0);
     let second_config = std::fs::read(p.path("flexform.yaml")).unwrap();

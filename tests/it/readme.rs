@@ -1,7 +1,7 @@
 //! The README stays true: every `flexform` command in its shell blocks is accepted by the real
 //! parser, and the simulator example runs as shown, curl and all.
 
-use crate::common;
+use crate::common::{self, Test};
 use clap::Parser;
 use flexform::cli::Cli;
 
@@ -115,7 +115,8 @@ fn readme_session_exits_as_documented() {
         .local_addr()
         .unwrap()
         .port();
-    let dir = tempfile::tempdir().unwrap();
+    // The session runs in an empty project folder.
+    let t = Test::new();
     let bin = env!("CARGO_BIN_EXE_flexform");
     let quickstart = common::repo_root().join("examples/quickstart.yaml");
     let mut script = String::from("set -uo pipefail\n");
@@ -153,7 +154,7 @@ fn readme_session_exits_as_documented() {
     assert!(checked >= 10, "only {checked} lines say their exit code");
     let out = std::process::Command::new("bash")
         .args(["-c", &script])
-        .current_dir(dir.path())
+        .current_dir(t.dir())
         .env_remove("FLEXFORM_ENDPOINT")
         .env_remove("FLEXFORM_CONFIG")
         .env_remove("FLEXFORM_STATE")

@@ -1,11 +1,12 @@
 //! The committed JSON Schemas match what the binary generates, and the examples satisfy them.
 
-use crate::common::{self, repo_root, run_in, stdout};
+use crate::common::{account, repo_root, Test};
 
+/// What `flexform schema KIND` prints.
 fn generated(kind: &str) -> String {
-    let out = run_in(repo_root(), &["schema", kind]);
-    assert_eq!(out.status.code(), Some(0));
-    stdout(&out)
+    let out = Test::in_repo().run_blocking(&["schema", kind]);
+    out.assert_exit(0);
+    out.stdout
 }
 
 #[test]
@@ -53,13 +54,14 @@ fn examples_validate_against_the_schema() {
 #[test]
 fn schema_rejects_what_validate_rejects() {
     let validator = config_validator();
+    let sid = account(1);
     for bad in [
-        "version: 2\ninstances: {}\n",
-        "version: 1\ninstances:\n  a:\n    account_sid: AC1\n",
-        "version: 1\ninstances:\n  a:\n    account_sid: AC0123456789abcdef0123456789abcdef\n    typo: 1\n",
-        "version: 1\ninstances:\n  Bad:\n    account_sid: AC0123456789abcdef0123456789abcdef\n",
+        "version: 2\ninstances: {}\n".to_owned(),
+        "version: 1\ninstances:\n  a:\n    account_sid: AC1\n".to_owned(),
+        format!("version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    typo: 1\n"),
+        format!("version: 1\ninstances:\n  Bad:\n    account_sid: {sid}\n"),
     ] {
-        let doc: serde_json::Value = serde_yaml::from_str(bad).unwrap();
+        let doc: serde_json::Value = serde_yaml::from_str(&bad).unwrap();
         assert!(!validator.is_valid(&doc), "schema accepted:\n{bad}");
     }
 }
@@ -71,7 +73,7 @@ fn a_closed_stdout_is_not_a_panic() {
     use std::io::{BufRead, BufReader};
     let changes: Vec<serde_json::Value> = (0..3000)
         .map(|i| {
-            let account = format!("AC{i:032x}");
+            let account = account(i);
             serde_json::json!({
                 "address": format!("flex_instance.i{i}"), "name": format!("i{i}"),
                 "account_sid": account, "action": "create", "reason": "no instance on the account",
@@ -87,24 +89,16 @@ fn a_closed_stdout_is_not_a_panic() {
         "resource_changes": changes, "diagnostics": [],
         "summary": {"create": 3000, "adopt": 0, "unchanged": 0, "drift": 0}
     });
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("plan.json");
-    std::fs::write(&file, plan.to_string()).unwrap();
-    let mut child = common::flexform()
-        .arg("show")
-        .arg(&file)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let t = Test::new();
+    t.write("plan.json", &plan.to_string());
+    let mut child = t.spawn(&["show", "plan.json"]);
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.take_stdout())
         .read_line(&mut first)
         .unwrap();
     // The reader is dropped here, closing the pipe long before the ~1 MB of output is written.
-    let out = child.wait_with_output().unwrap();
+    let out = child.output_blocking();
     assert!(first.starts_with("Saved plan "), "{first}");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!out.stderr.contains("panicked"), "{out:?}");
+    out.assert_exit(0);
 }

@@ -3,22 +3,14 @@
 //! the `/_sim/` controls, the data file, and `flexform sim` as a user runs it. Every request goes
 //! to 127.0.0.1.
 
-use crate::common;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Stdio};
+use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
 use flexform::sim::{self, Faults, SimConfig, SimHandle, SimInstance, SimStats};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-const OTHER: &str = "ACfedcba9876543210fedcba9876543210";
-
-/// A client that never goes through a proxy, whatever the environment says.
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
+use crate::common::{self, http_client, Outcome, Running, Test};
 
 /// A simulator and a client for it, speaking the Flex API with the pair `key:secret`.
 struct Sim {
@@ -30,7 +22,7 @@ impl Sim {
     async fn start(config: SimConfig) -> Self {
         Self {
             handle: sim::spawn(config).await.expect("the simulator starts"),
-            client: client(),
+            client: http_client(),
         }
     }
 
@@ -135,6 +127,7 @@ fn is_twilio_date(date: &str) -> bool {
 
 #[tokio::test]
 async fn an_instance_is_created_in_progress_then_turns_ready() {
+    let account: &str = &common::account(1);
     // In progress for an hour: what a client sees right after the create does not depend on
     // how fast this machine is. (The turn to ready at `ready_after` is unit-tested on a fixed
     // clock in sim::store; below, a second simulator shows it end to end.)
@@ -144,7 +137,7 @@ async fn an_instance_is_created_in_progress_then_turns_ready() {
     })
     .await;
     let response = sim
-        .create(ACCOUNT, json!({"conversations": {"default": true}}))
+        .create(account, json!({"conversations": {"default": true}}))
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
@@ -166,13 +159,13 @@ async fn an_instance_is_created_in_progress_then_turns_ready() {
     );
     let sid = body["flex_instance_sid"].as_str().unwrap().to_owned();
     assert!(is_instance_sid(&sid), "{sid}");
-    assert_eq!(body["account_sid"], ACCOUNT);
+    assert_eq!(body["account_sid"], account);
     assert_eq!(body["status"], "creation-in-progress");
     let created = body["date_created"].as_str().unwrap().to_owned();
     assert!(is_twilio_date(&created), "{created}");
     assert_eq!(body["date_updated"], created);
 
-    let response = sim.fetch(ACCOUNT, &sid).await;
+    let response = sim.fetch(account, &sid).await;
     assert_eq!(response.status(), StatusCode::OK);
     let now: Value = response.json().await.unwrap();
     assert_eq!(now["status"], "creation-in-progress");
@@ -196,7 +189,7 @@ async fn an_instance_is_created_in_progress_then_turns_ready() {
     })
     .await;
     let body: Value = quick
-        .create(ACCOUNT, json!({"conversations": {"default": true}}))
+        .create(account, json!({"conversations": {"default": true}}))
         .await
         .json()
         .await
@@ -204,7 +197,7 @@ async fn an_instance_is_created_in_progress_then_turns_ready() {
     let sid = body["flex_instance_sid"].as_str().unwrap().to_owned();
     let created = body["date_created"].as_str().unwrap().to_owned();
     let ready = loop {
-        let now: Value = quick.fetch(ACCOUNT, &sid).await.json().await.unwrap();
+        let now: Value = quick.fetch(account, &sid).await.json().await.unwrap();
         if now["status"] == "ready" {
             break now;
         }
@@ -218,7 +211,7 @@ async fn an_instance_is_created_in_progress_then_turns_ready() {
         quick.handle.instances(),
         [SimInstance {
             flex_instance_sid: sid,
-            account_sid: ACCOUNT.to_owned(),
+            account_sid: account.to_owned(),
             status: "ready".to_owned(),
             date_created: created,
             date_updated: updated.to_owned(),
@@ -229,17 +222,19 @@ async fn an_instance_is_created_in_progress_then_turns_ready() {
 
 #[tokio::test]
 async fn a_second_create_for_the_same_account_is_a_conflict() {
+    let account: &str = &common::account(1);
+    let other_account: &str = &common::account(2);
     let sim = Sim::with_defaults().await;
-    let first = sim.created(ACCOUNT).await;
+    let first = sim.created(account).await;
     let message = assert_twilio_error(
-        sim.create(ACCOUNT, json!({"conversations": {"default": false}}))
+        sim.create(account, json!({"conversations": {"default": false}}))
             .await,
         StatusCode::CONFLICT,
         20409,
     )
     .await;
     assert_eq!(message, "Flex instance already exists for this account");
-    let other = sim.created(OTHER).await;
+    let other = sim.created(other_account).await;
     assert_ne!(first, other);
     let stats = sim.handle.stats();
     assert_eq!((stats.creates, stats.create_requests), (2, 3));
@@ -248,11 +243,12 @@ async fn a_second_create_for_the_same_account_is_a_conflict() {
 
 #[tokio::test]
 async fn concurrent_creates_for_one_account_make_exactly_one_instance() {
+    let account: &str = &common::account(1);
     let sim = Sim::with_defaults().await;
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let request = sim
-            .api(reqwest::Method::POST, "/v2/Instances", ACCOUNT)
+            .api(reqwest::Method::POST, "/v2/Instances", account)
             .json(&json!({}));
         tasks.push(tokio::spawn(async move {
             request.send().await.unwrap().status()
@@ -282,18 +278,24 @@ async fn concurrent_creates_for_one_account_make_exactly_one_instance() {
 
 #[tokio::test]
 async fn an_instance_is_not_found_for_another_account_or_an_unknown_sid() {
+    let account: &str = &common::account(1);
+    let other_account: &str = &common::account(2);
     let sim = Sim::with_defaults().await;
-    let sid = sim.created(ACCOUNT).await;
-    assert_eq!(sim.fetch(ACCOUNT, &sid).await.status(), StatusCode::OK);
-    let message =
-        assert_twilio_error(sim.fetch(OTHER, &sid).await, StatusCode::NOT_FOUND, 20404).await;
+    let sid = sim.created(account).await;
+    assert_eq!(sim.fetch(account, &sid).await.status(), StatusCode::OK);
+    let message = assert_twilio_error(
+        sim.fetch(other_account, &sid).await,
+        StatusCode::NOT_FOUND,
+        20404,
+    )
+    .await;
     assert_eq!(
         message,
         format!("The requested resource /v2/Instances/{sid} was not found")
     );
     let unknown = format!("GO{}", "0".repeat(32));
     assert_twilio_error(
-        sim.fetch(ACCOUNT, &unknown).await,
+        sim.fetch(account, &unknown).await,
         StatusCode::NOT_FOUND,
         20404,
     )
@@ -302,11 +304,12 @@ async fn an_instance_is_not_found_for_another_account_or_an_unknown_sid() {
 
 #[tokio::test]
 async fn requests_without_acceptable_basic_auth_are_refused_and_change_nothing() {
+    let account: &str = &common::account(1);
     let sim = Sim::with_defaults().await;
     let no_auth = sim
         .client
         .post(sim.url("/v2/Instances"))
-        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .header("I-Twilio-Auth-Account", account)
         .json(&json!({}))
         .send()
         .await
@@ -318,7 +321,7 @@ async fn requests_without_acceptable_basic_auth_are_refused_and_change_nothing()
         .client
         .get(sim.url("/v1/Configuration"))
         .basic_auth("key", Some(""))
-        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .header("I-Twilio-Auth-Account", account)
         .send()
         .await
         .unwrap();
@@ -329,7 +332,7 @@ async fn requests_without_acceptable_basic_auth_are_refused_and_change_nothing()
         .client
         .get(sim.url("/v1/Configuration"))
         .basic_auth("whoever", Some("whatever"))
-        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .header("I-Twilio-Auth-Account", account)
         .send()
         .await
         .unwrap();
@@ -345,7 +348,7 @@ async fn requests_without_acceptable_basic_auth_are_refused_and_change_nothing()
             .client
             .post(strict.url("/v2/Instances"))
             .basic_auth(user, Some(password))
-            .header("I-Twilio-Auth-Account", ACCOUNT)
+            .header("I-Twilio-Auth-Account", account)
             .json(&json!({}))
             .send()
     };
@@ -402,6 +405,7 @@ async fn a_missing_or_malformed_account_header_is_a_bad_request() {
 
 #[tokio::test]
 async fn a_create_body_of_another_shape_is_a_bad_request() {
+    let account: &str = &common::account(1);
     let sim = Sim::with_defaults().await;
     for body in [
         json!([]),
@@ -410,7 +414,7 @@ async fn a_create_body_of_another_shape_is_a_bad_request() {
         json!({"friendly_name": "x"}),
     ] {
         let message = assert_twilio_error(
-            sim.create(ACCOUNT, body.clone()).await,
+            sim.create(account, body.clone()).await,
             StatusCode::BAD_REQUEST,
             20001,
         )
@@ -421,7 +425,7 @@ async fn a_create_body_of_another_shape_is_a_bad_request() {
         );
     }
     let not_json = sim
-        .api(reqwest::Method::POST, "/v2/Instances", ACCOUNT)
+        .api(reqwest::Method::POST, "/v2/Instances", account)
         .body("conversations=true")
         .send()
         .await
@@ -433,6 +437,8 @@ async fn a_create_body_of_another_shape_is_a_bad_request() {
 
 #[tokio::test]
 async fn discovery_reports_notstarted_then_inprogress_then_ok() {
+    let account: &str = &common::account(1);
+    let other_account: &str = &common::account(2);
     let sim = Sim::start(SimConfig {
         ready_after: Duration::from_secs(3600),
         ..SimConfig::default()
@@ -441,27 +447,27 @@ async fn discovery_reports_notstarted_then_inprogress_then_ok() {
     let discovered = |response: reqwest::Response| async move {
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body["account_sid"], ACCOUNT);
+        assert_eq!(body["account_sid"], account);
         assert_eq!(body["url"], "https://flex-api.twilio.com/v1/Configuration");
         (body["flex_instance_sid"].clone(), body["status"].clone())
     };
     assert_eq!(
-        discovered(sim.discover(ACCOUNT).await).await,
+        discovered(sim.discover(account).await).await,
         (Value::Null, json!("notstarted"))
     );
-    let sid = sim.created(ACCOUNT).await;
+    let sid = sim.created(account).await;
     assert_eq!(
-        discovered(sim.discover(ACCOUNT).await).await,
+        discovered(sim.discover(account).await).await,
         (json!(sid), json!("inprogress"))
     );
     // Ready (set here, as the turn at `ready_after` is tested above): discovery says ok.
     assert!(sim.handle.set_status(&sid, "ready"));
     assert_eq!(
-        discovered(sim.discover(ACCOUNT).await).await,
+        discovered(sim.discover(account).await).await,
         (json!(sid), json!("ok"))
     );
     // Another account sees nothing of it.
-    let other: Value = sim.discover(OTHER).await.json().await.unwrap();
+    let other: Value = sim.discover(other_account).await.json().await.unwrap();
     assert_eq!(other["flex_instance_sid"], Value::Null);
     assert_eq!(sim.handle.stats().discoveries, 4);
 
@@ -470,17 +476,18 @@ async fn discovery_reports_notstarted_then_inprogress_then_ok() {
         ..Faults::default()
     });
     let message =
-        assert_twilio_error(sim.discover(ACCOUNT).await, StatusCode::NOT_FOUND, 20404).await;
+        assert_twilio_error(sim.discover(account).await, StatusCode::NOT_FOUND, 20404).await;
     assert_eq!(
         message,
         "The requested resource /v1/Configuration was not found"
     );
     // Only discovery is affected.
-    assert_eq!(sim.fetch(ACCOUNT, &sid).await.status(), StatusCode::OK);
+    assert_eq!(sim.fetch(account, &sid).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn latency_delays_every_answer() {
+    let account: &str = &common::account(1);
     let latency = Duration::from_millis(300);
     let sim = Sim::start(SimConfig {
         latency,
@@ -488,7 +495,7 @@ async fn latency_delays_every_answer() {
     })
     .await;
     let started = Instant::now();
-    assert_eq!(sim.discover(ACCOUNT).await.status(), StatusCode::OK);
+    assert_eq!(sim.discover(account).await.status(), StatusCode::OK);
     assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
     let started = Instant::now();
     let unauthenticated = sim
@@ -503,20 +510,21 @@ async fn latency_delays_every_answer() {
 
 #[tokio::test]
 async fn a_fail_rate_of_one_answers_503_and_a_failed_post_creates_nothing() {
+    let account: &str = &common::account(1);
     let sim = Sim::start(SimConfig {
         fail_rate: 1.0,
         ..SimConfig::default()
     })
     .await;
     let message = assert_twilio_error(
-        sim.create(ACCOUNT, json!({})).await,
+        sim.create(account, json!({})).await,
         StatusCode::SERVICE_UNAVAILABLE,
         20503,
     )
     .await;
     assert_eq!(message, "Service unavailable");
     assert_eq!(
-        sim.discover(ACCOUNT).await.status(),
+        sim.discover(account).await.status(),
         StatusCode::SERVICE_UNAVAILABLE
     );
     assert!(sim.handle.instances().is_empty());
@@ -535,6 +543,7 @@ async fn a_fail_rate_of_one_answers_503_and_a_failed_post_creates_nothing() {
 #[tokio::test]
 async fn a_fail_rate_fails_a_share_of_requests_reproducibly_with_a_seed() {
     async fn outcomes(seed: u64) -> Vec<bool> {
+        let account: &str = &common::account(1);
         let sim = Sim::start(SimConfig {
             fail_rate: 0.5,
             seed: Some(seed),
@@ -543,7 +552,7 @@ async fn a_fail_rate_fails_a_share_of_requests_reproducibly_with_a_seed() {
         .await;
         let mut failed = Vec::new();
         for _ in 0..40 {
-            failed.push(sim.discover(ACCOUNT).await.status() == StatusCode::SERVICE_UNAVAILABLE);
+            failed.push(sim.discover(account).await.status() == StatusCode::SERVICE_UNAVAILABLE);
         }
         assert_eq!(
             sim.handle.stats().failed,
@@ -559,6 +568,7 @@ async fn a_fail_rate_fails_a_share_of_requests_reproducibly_with_a_seed() {
 
 #[tokio::test]
 async fn beyond_the_rate_limit_requests_get_429_with_retry_after() {
+    let account: &str = &common::account(1);
     let sim = Sim::start(SimConfig {
         rate_limit: Some(2.0),
         ..SimConfig::default()
@@ -568,7 +578,7 @@ async fn beyond_the_rate_limit_requests_get_429_with_retry_after() {
     let mut limited = 0;
     let started = Instant::now();
     for _ in 0..10 {
-        let response = sim.discover(ACCOUNT).await;
+        let response = sim.discover(account).await;
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
             let retry_after: u64 = response.headers()["retry-after"]
                 .to_str()
@@ -593,6 +603,8 @@ async fn beyond_the_rate_limit_requests_get_429_with_retry_after() {
 
 #[tokio::test]
 async fn a_held_create_response_leaves_a_created_instance_its_client_never_learned() {
+    let account: &str = &common::account(1);
+    let other_account: &str = &common::account(2);
     let sim = Sim::with_defaults().await;
     sim.handle.set_faults(Faults {
         hold_create_response_ms: Some(3_000),
@@ -606,7 +618,7 @@ async fn a_held_create_response_leaves_a_created_instance_its_client_never_learn
     let err = impatient
         .post(sim.url("/v2/Instances"))
         .basic_auth("key", Some("secret"))
-        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .header("I-Twilio-Auth-Account", account)
         .json(&json!({}))
         .send()
         .await
@@ -614,7 +626,7 @@ async fn a_held_create_response_leaves_a_created_instance_its_client_never_learn
     assert!(err.is_timeout(), "{err}");
     let instances = sim.handle.instances();
     assert_eq!(instances.len(), 1);
-    assert_eq!(instances[0].account_sid, ACCOUNT);
+    assert_eq!(instances[0].account_sid, account);
     assert_eq!(sim.handle.stats().creates, 1);
 
     // A patient client gets its answer after the hold.
@@ -623,13 +635,15 @@ async fn a_held_create_response_leaves_a_created_instance_its_client_never_learn
         ..Faults::default()
     });
     let started = Instant::now();
-    sim.created(OTHER).await;
+    sim.created(other_account).await;
     assert!(started.elapsed() >= Duration::from_millis(400));
     assert_eq!(sim.handle.stats().creates, 2);
 }
 
 #[tokio::test]
 async fn an_error_after_commit_answers_500_but_the_instance_exists() {
+    let account: &str = &common::account(1);
+    let other_account: &str = &common::account(2);
     let sim = Sim::with_defaults().await;
     let put = sim
         .control(reqwest::Method::PUT, "/_sim/faults")
@@ -640,7 +654,7 @@ async fn an_error_after_commit_answers_500_but_the_instance_exists() {
         .unwrap();
     assert_eq!(put.status(), StatusCode::NO_CONTENT);
     assert_twilio_error(
-        sim.create(ACCOUNT, json!({})).await,
+        sim.create(account, json!({})).await,
         StatusCode::INTERNAL_SERVER_ERROR,
         20500,
     )
@@ -648,17 +662,17 @@ async fn an_error_after_commit_answers_500_but_the_instance_exists() {
     let instances = sim.handle.instances();
     assert_eq!(instances.len(), 1);
     assert_eq!(sim.handle.stats().creates, 1);
-    let discovered: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    let discovered: Value = sim.discover(account).await.json().await.unwrap();
     assert_eq!(
         discovered["flex_instance_sid"],
         instances[0].flex_instance_sid
     );
     assert_eq!(
-        sim.create(ACCOUNT, json!({})).await.status(),
+        sim.create(account, json!({})).await.status(),
         StatusCode::CONFLICT
     );
     // The fault was for one create only.
-    sim.created(OTHER).await;
+    sim.created(other_account).await;
     let faults: Faults = sim
         .control(reqwest::Method::GET, "/_sim/faults")
         .await
@@ -673,8 +687,9 @@ async fn an_error_after_commit_answers_500_but_the_instance_exists() {
 
 #[tokio::test]
 async fn control_endpoints_list_set_status_delete_and_report() {
+    let account: &str = &common::account(1);
     let sim = Sim::with_defaults().await;
-    let sid = sim.created(ACCOUNT).await;
+    let sid = sim.created(account).await;
     let listed: Vec<SimInstance> = sim
         .control(reqwest::Method::GET, "/_sim/instances")
         .await
@@ -698,7 +713,7 @@ async fn control_endpoints_list_set_status_delete_and_report() {
         set_status(sid.clone(), json!({"status": "creation-failed"})).await,
         StatusCode::NO_CONTENT
     );
-    let fetched: Value = sim.fetch(ACCOUNT, &sid).await.json().await.unwrap();
+    let fetched: Value = sim.fetch(account, &sid).await.json().await.unwrap();
     assert_eq!(fetched["status"], "creation-failed");
     assert_eq!(
         set_status(format!("GO{}", "0".repeat(32)), json!({"status": "ready"})).await,
@@ -711,10 +726,10 @@ async fn control_endpoints_list_set_status_delete_and_report() {
 
     // `deleted` frees the account; the old instance can still be fetched.
     assert!(sim.handle.set_status(&sid, "deleted"));
-    let discovered: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    let discovered: Value = sim.discover(account).await.json().await.unwrap();
     assert_eq!(discovered["status"], "notstarted");
-    let second = sim.created(ACCOUNT).await;
-    let old: Value = sim.fetch(ACCOUNT, &sid).await.json().await.unwrap();
+    let second = sim.created(account).await;
+    let old: Value = sim.fetch(account, &sid).await.json().await.unwrap();
     assert_eq!(old["status"], "deleted");
 
     // DELETE forgets it entirely.
@@ -727,10 +742,10 @@ async fn control_endpoints_list_set_status_delete_and_report() {
     assert_eq!(delete(second.clone()).await, StatusCode::NO_CONTENT);
     assert_eq!(delete(second.clone()).await, StatusCode::NOT_FOUND);
     assert_eq!(
-        sim.fetch(ACCOUNT, &second).await.status(),
+        sim.fetch(account, &second).await.status(),
         StatusCode::NOT_FOUND
     );
-    sim.created(ACCOUNT).await;
+    sim.created(account).await;
     assert!(sim.handle.delete_instance(&sid));
     assert!(!sim.handle.delete_instance(&sid));
     assert!(!sim.handle.set_status(&sid, "ready"));
@@ -764,15 +779,16 @@ async fn control_endpoints_list_set_status_delete_and_report() {
 
 #[tokio::test]
 async fn unknown_paths_and_methods_get_twilio_errors() {
+    let account: &str = &common::account(1);
     let sim = Sim::with_defaults().await;
     let unknown = sim
-        .api(reqwest::Method::GET, "/v2/Nothing", ACCOUNT)
+        .api(reqwest::Method::GET, "/v2/Nothing", account)
         .send()
         .await
         .unwrap();
     assert_twilio_error(unknown, StatusCode::NOT_FOUND, 20404).await;
     let wrong_method = sim
-        .api(reqwest::Method::DELETE, "/v2/Instances", ACCOUNT)
+        .api(reqwest::Method::DELETE, "/v2/Instances", account)
         .send()
         .await
         .unwrap();
@@ -782,12 +798,13 @@ async fn unknown_paths_and_methods_get_twilio_errors() {
 #[tokio::test]
 async fn a_seed_makes_instance_sids_reproducible() {
     async fn first_sid(seed: Option<u64>) -> String {
+        let account: &str = &common::account(1);
         Sim::start(SimConfig {
             seed,
             ..SimConfig::default()
         })
         .await
-        .created(ACCOUNT)
+        .created(account)
         .await
     }
     assert_eq!(first_sid(Some(42)).await, first_sid(Some(42)).await);
@@ -797,6 +814,8 @@ async fn a_seed_makes_instance_sids_reproducible() {
 
 #[tokio::test]
 async fn the_data_file_keeps_instances_across_restarts() {
+    let account: &str = &common::account(1);
+    let other_account: &str = &common::account(2);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sim.json");
     let config = SimConfig {
@@ -805,11 +824,11 @@ async fn the_data_file_keeps_instances_across_restarts() {
         ..SimConfig::default()
     };
     let sim = Sim::start(config.clone()).await;
-    let first = sim.created(ACCOUNT).await;
+    let first = sim.created(account).await;
     // Answered means written: the file holds the instance before any shutdown.
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains(&first), "{text}");
-    let second = sim.created(OTHER).await;
+    let second = sim.created(other_account).await;
     assert!(sim.handle.set_status(&second, "creation-failed"));
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("creation-failed"), "{text}");
@@ -818,10 +837,10 @@ async fn the_data_file_keeps_instances_across_restarts() {
 
     let again = Sim::start(config).await;
     assert_eq!(again.handle.instances(), before);
-    let fetched: Value = again.fetch(ACCOUNT, &first).await.json().await.unwrap();
+    let fetched: Value = again.fetch(account, &first).await.json().await.unwrap();
     assert_eq!(fetched["status"], "creation-in-progress");
     assert_eq!(
-        again.create(ACCOUNT, json!({})).await.status(),
+        again.create(account, json!({})).await.status(),
         StatusCode::CONFLICT
     );
     // A control DELETE is written too.
@@ -850,31 +869,14 @@ async fn a_data_file_that_does_not_parse_stops_the_start() {
     assert!(err.to_string().contains("sim.json"), "{err}");
 }
 
-/// Kills the child if the test ends early.
-struct Reaper(Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// Starts `flexform sim` on a free port and returns it with the URL from its first line.
+/// Starts `flexform sim ARGS` on a free port from `t`'s folder and returns it with the URL from
+/// its first line.
 #[cfg(unix)]
-async fn start_flexform_sim(args: &[&str]) -> (Reaper, String) {
-    let child = common::flexform()
-        .args(["sim", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = Reaper(child);
-    let stdout = child.0.stdout.take().unwrap();
+async fn start_flexform_sim(t: &Test, args: &[&str]) -> (Running, String) {
+    let mut all = vec!["sim", "--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut child = t.spawn(&all);
+    let stdout = child.take_stdout();
     let first_line = tokio::task::spawn_blocking(move || {
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
@@ -896,44 +898,33 @@ async fn start_flexform_sim(args: &[&str]) -> (Reaper, String) {
     (child, url)
 }
 
-/// Sends `signal` (`-TERM`, `-INT`) with `kill`, waits for the exit, and returns the exit
+/// Sends `signal` (`-TERM`, `-INT`) with `kill` and waits (10 s at most) for the exit: the exit
 /// code (`None` when killed by the signal) and everything written on stderr.
 #[cfg(unix)]
-async fn stop_with(mut child: Reaper, signal: &str) -> (Option<i32>, String) {
+async fn stop_with(child: Running, signal: &str) -> (Option<i32>, String) {
     let killed = std::process::Command::new("kill")
         .arg(signal)
-        .arg(child.0.id().to_string())
+        .arg(child.id().to_string())
         .status()
         .unwrap();
     assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "flexform sim ignored {signal}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let mut stderr = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (status.code(), stderr)
+    let out = tokio::time::timeout(Duration::from_secs(10), child.output())
+        .await
+        .unwrap_or_else(|_| panic!("flexform sim ignored {signal}"));
+    (out.code, out.stderr)
 }
 
 #[cfg(unix)]
 #[tokio::test]
 async fn flexform_sim_prints_its_url_serves_and_stops_on_sigterm() {
-    let (child, url) = start_flexform_sim(&["--ready-after", "100ms"]).await;
-    let client = client();
+    let account: &str = &common::account(1);
+    let t = Test::new();
+    let (child, url) = start_flexform_sim(&t, &["--ready-after", "100ms"]).await;
+    let client = http_client();
     let created: Value = client
         .post(format!("{url}/v2/Instances"))
         .basic_auth("key", Some("secret"))
-        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .header("I-Twilio-Auth-Account", account)
         .json(&json!({}))
         .send()
         .await
@@ -947,7 +938,7 @@ async fn flexform_sim_prints_its_url_serves_and_stops_on_sigterm() {
     let fetched: Value = client
         .get(format!("{url}/v2/Instances/{sid}"))
         .basic_auth("key", Some("secret"))
-        .header("I-Twilio-Auth-Account", ACCOUNT)
+        .header("I-Twilio-Auth-Account", account)
         .send()
         .await
         .unwrap()
@@ -969,7 +960,7 @@ async fn flexform_sim_prints_its_url_serves_and_stops_on_sigterm() {
 #[tokio::test]
 async fn flexform_sim_handles_a_signal_sent_as_soon_as_it_announces_its_url() {
     for signal in ["-TERM", "-INT"] {
-        let (child, _url) = start_flexform_sim(&[]).await;
+        let (child, _url) = start_flexform_sim(&Test::new(), &[]).await;
         let (code, stderr) = stop_with(child, signal).await;
         assert_eq!(code, Some(0), "{signal}, stderr:\n{stderr}");
     }
@@ -981,28 +972,24 @@ fn flexform_sim_refuses_out_of_range_flags() {
         ("--fail-rate=2", "--fail-rate"),
         ("--rate-limit=0", "--rate-limit"),
     ] {
-        let out = common::flexform()
-            .args(["sim", "--listen", "127.0.0.1:0", flag])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1));
-        let stderr = common::stderr(&out);
-        assert!(stderr.contains(name), "{stderr}");
-        assert!(common::stdout(&out).is_empty());
+        let out = Test::new().run_blocking(&["sim", "--listen", "127.0.0.1:0", flag]);
+        out.assert_exit(1).assert_stderr_contains(name);
+        assert!(out.stdout.is_empty(), "{out:?}");
     }
 }
 
 #[tokio::test]
 async fn a_failed_provisioning_frees_the_account_for_a_new_create() {
+    let account: &str = &common::account(1);
     // flexform's plan proposes a new create after creation-failed; the simulator allows it.
     let sim = Sim::with_defaults().await;
-    let first = sim.created(ACCOUNT).await;
+    let first = sim.created(account).await;
     assert!(sim.handle.set_status(&first, "creation-failed"));
-    let discovered: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    let discovered: Value = sim.discover(account).await.json().await.unwrap();
     assert_eq!(discovered["flex_instance_sid"], Value::Null);
-    let second = sim.created(ACCOUNT).await;
+    let second = sim.created(account).await;
     assert_ne!(first, second);
-    let old: Value = sim.fetch(ACCOUNT, &first).await.json().await.unwrap();
+    let old: Value = sim.fetch(account, &first).await.json().await.unwrap();
     assert_eq!(old["status"], "creation-failed");
 }
 
@@ -1011,30 +998,21 @@ async fn a_failed_provisioning_frees_the_account_for_a_new_create() {
 #[cfg(unix)]
 #[test]
 fn a_sim_secret_without_a_key_starts_the_simulator_with_a_warning() {
-    let mut child = common::flexform()
-        .args(["sim", "--listen", "127.0.0.1:0"])
-        .env("FLEXFORM_SIM_SECRET", "s3cret")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        Test::new()
+            .env("FLEXFORM_SIM_SECRET", "s3cret")
+            .spawn(&["sim", "--listen", "127.0.0.1:0"]);
     let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.take_stdout())
         .read_line(&mut first_line)
         .unwrap();
     let running = first_line.starts_with("listening on http://127.0.0.1:");
     // SAFETY: plain FFI call on a child this test started and has not reaped.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let out = child.wait_with_output().unwrap();
-    let stderr = common::stderr(&out);
-    assert!(running, "first line {first_line:?}; stderr:\n{stderr}");
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(
-        stderr.contains(
-            "warning: a secret is set (--secret or FLEXFORM_SIM_SECRET) but --key is not"
-        ),
-        "{stderr}"
+    let out: Outcome = child.output_blocking();
+    assert!(running, "first line {first_line:?}; {out:?}");
+    out.assert_exit(0).assert_stderr_contains(
+        "warning: a secret is set (--secret or FLEXFORM_SIM_SECRET) but --key is not",
     );
 }
 
@@ -1095,6 +1073,7 @@ fn assert_twilio_configuration(answer: &Value, what: &str) {
 
 #[tokio::test]
 async fn the_configuration_answers_validate_against_twilios_schema() {
+    let account: &str = &common::account(1);
     // The schema conversion itself catches what it must.
     let (validator, _) = twilio_configuration_schema();
     assert!(validator.is_valid(&json!({"status": "ok", "ui_language": null})));
@@ -1112,13 +1091,13 @@ async fn the_configuration_answers_validate_against_twilios_schema() {
         ..SimConfig::default()
     })
     .await;
-    let sid = sim.created(ACCOUNT).await;
-    let response = sim.discover(ACCOUNT).await;
+    let sid = sim.created(account).await;
+    let response = sim.discover(account).await;
     assert_eq!(response.status(), StatusCode::OK);
     let provisioning: Value = response.json().await.unwrap();
     assert_twilio_configuration(&provisioning, "a provisioning instance's configuration");
     assert_eq!(provisioning["status"], "inprogress");
-    assert_eq!(provisioning["account_sid"], ACCOUNT);
+    assert_eq!(provisioning["account_sid"], account);
     assert_eq!(provisioning["flex_instance_sid"], sid.as_str());
     assert!(is_twilio_date(
         provisioning["date_created"].as_str().unwrap()
@@ -1126,18 +1105,18 @@ async fn the_configuration_answers_validate_against_twilios_schema() {
     assert_eq!(provisioning["ui_language"], "en");
     assert_eq!(provisioning["call_recording_enabled"], false);
     assert!(provisioning["ui_attributes"].as_object().unwrap().len() >= 2);
-    assert_eq!(sim.handle.configuration(ACCOUNT).unwrap(), provisioning);
+    assert_eq!(sim.handle.configuration(account).unwrap(), provisioning);
 
     assert!(sim.handle.set_status(&sid, "ready"));
-    let ready: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    let ready: Value = sim.discover(account).await.json().await.unwrap();
     assert_twilio_configuration(&ready, "a ready instance's configuration");
     assert_eq!(ready["status"], "ok");
     assert!(is_twilio_date(ready["date_updated"].as_str().unwrap()));
 
     let response = sim
         .update_configuration(
-            ACCOUNT,
-            json!({"account_sid": ACCOUNT, "ui_language": "fr", "crm_type": null}),
+            account,
+            json!({"account_sid": account, "ui_language": "fr", "crm_type": null}),
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -1147,18 +1126,20 @@ async fn the_configuration_answers_validate_against_twilios_schema() {
 
 #[tokio::test]
 async fn an_update_sets_simple_properties_and_replaces_json_ones_whole() {
+    let account: &str = &common::account(1);
+    let other_account: &str = &common::account(2);
     let sim = Sim::with_defaults().await;
-    sim.created(ACCOUNT).await;
-    let before = sim.handle.configuration(ACCOUNT).unwrap();
+    sim.created(account).await;
+    let before = sim.handle.configuration(account).unwrap();
     assert_eq!(
         before["ui_attributes"]["colorTheme"]["baseName"],
         "GreyLight"
     );
     let response = sim
         .update_configuration(
-            ACCOUNT,
+            account,
             json!({
-                "account_sid": ACCOUNT,
+                "account_sid": account,
                 "call_recording_enabled": true,
                 "ui_language": "fr",
                 "ui_attributes": {"logLevel": "debug"},
@@ -1185,15 +1166,15 @@ async fn an_update_sets_simple_properties_and_replaces_json_ones_whole() {
     }
     assert_eq!(unchanged, before);
     // What the answer shows is what GET shows from now on.
-    let fetched: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    let fetched: Value = sim.discover(account).await.json().await.unwrap();
     assert_eq!(fetched, updated);
 
     // `null` clears; another account's configuration is untouched and an account without an
     // instance has none to update.
     let cleared: Value = sim
         .update_configuration(
-            ACCOUNT,
-            json!({"account_sid": ACCOUNT, "ui_attributes": null}),
+            account,
+            json!({"account_sid": account, "ui_attributes": null}),
         )
         .await
         .json()
@@ -1201,10 +1182,13 @@ async fn an_update_sets_simple_properties_and_replaces_json_ones_whole() {
         .unwrap();
     assert_eq!(cleared["ui_attributes"], Value::Null);
     let none = sim
-        .update_configuration(OTHER, json!({"account_sid": OTHER, "ui_language": "de"}))
+        .update_configuration(
+            other_account,
+            json!({"account_sid": other_account, "ui_language": "de"}),
+        )
         .await;
     assert_twilio_error(none, StatusCode::NOT_FOUND, 20404).await;
-    assert!(sim.handle.configuration(OTHER).is_none());
+    assert!(sim.handle.configuration(other_account).is_none());
 
     let stats = sim.handle.stats();
     assert_eq!(
@@ -1219,22 +1203,24 @@ async fn an_update_sets_simple_properties_and_replaces_json_ones_whole() {
 
 #[tokio::test]
 async fn refused_updates_answer_400_and_change_nothing() {
+    let account: &str = &common::account(1);
+    let other_account: &str = &common::account(2);
     let sim = Sim::with_defaults().await;
-    sim.created(ACCOUNT).await;
-    let before = sim.handle.configuration(ACCOUNT).unwrap();
+    sim.created(account).await;
+    let before = sim.handle.configuration(account).unwrap();
 
-    let refused = |body: Value| sim.update_configuration(ACCOUNT, body);
+    let refused = |body: Value| sim.update_configuration(account, body);
     let missing = refused(json!({"ui_language": "fr"})).await;
     let message = assert_twilio_error(missing, StatusCode::BAD_REQUEST, 20001).await;
     assert!(message.contains("account_sid"), "{message}");
-    let mismatched = refused(json!({"account_sid": OTHER, "ui_language": "fr"})).await;
+    let mismatched = refused(json!({"account_sid": other_account, "ui_language": "fr"})).await;
     let message = assert_twilio_error(mismatched, StatusCode::BAD_REQUEST, 20001).await;
     assert!(
-        message.contains(OTHER) && message.contains(ACCOUNT),
+        message.contains(other_account) && message.contains(account),
         "{message}"
     );
     let read_only = refused(json!({
-        "account_sid": ACCOUNT,
+        "account_sid": account,
         "ui_language": "fr",
         "runtime_domain": "https://evil.example",
         "flex_service_instance_sid": "IS00000000000000000000000000000000",
@@ -1245,7 +1231,7 @@ async fn refused_updates_answer_400_and_change_nothing() {
         message.contains("runtime_domain") && message.contains("flex_service_instance_sid"),
         "{message}"
     );
-    let unknown = refused(json!({"account_sid": ACCOUNT, "ui_langauge": "fr"})).await;
+    let unknown = refused(json!({"account_sid": account, "ui_langauge": "fr"})).await;
     let message = assert_twilio_error(unknown, StatusCode::BAD_REQUEST, 20001).await;
     assert!(message.contains("ui_langauge"), "{message}");
     for (name, value) in [
@@ -1254,15 +1240,15 @@ async fn refused_updates_answer_400_and_change_nothing() {
         ("integrations", json!({"name": "x"})),
         ("ui_attributes", json!(["logLevel"])),
     ] {
-        let response = refused(json!({"account_sid": ACCOUNT, name: value})).await;
+        let response = refused(json!({"account_sid": account, name: value})).await;
         let message = assert_twilio_error(response, StatusCode::BAD_REQUEST, 20001).await;
         assert!(message.contains(name), "{message}");
     }
-    let not_an_object = refused(json!([ACCOUNT])).await;
+    let not_an_object = refused(json!([account])).await;
     assert_twilio_error(not_an_object, StatusCode::BAD_REQUEST, 20001).await;
     let form = sim
-        .api(reqwest::Method::POST, "/v1/Configuration", ACCOUNT)
-        .form(&[("account_sid", ACCOUNT), ("ui_language", "fr")])
+        .api(reqwest::Method::POST, "/v1/Configuration", account)
+        .form(&[("account_sid", account), ("ui_language", "fr")])
         .send()
         .await
         .unwrap();
@@ -1271,35 +1257,37 @@ async fn refused_updates_answer_400_and_change_nothing() {
     let unauthenticated = sim
         .client
         .post(sim.url("/v1/Configuration"))
-        .header("I-Twilio-Auth-Account", ACCOUNT)
-        .json(&json!({"account_sid": ACCOUNT, "ui_language": "fr"}))
+        .header("I-Twilio-Auth-Account", account)
+        .json(&json!({"account_sid": account, "ui_language": "fr"}))
         .send()
         .await
         .unwrap();
     assert_twilio_error(unauthenticated, StatusCode::UNAUTHORIZED, 20003).await;
 
-    assert_eq!(sim.handle.configuration(ACCOUNT).unwrap(), before);
+    assert_eq!(sim.handle.configuration(account).unwrap(), before);
     assert_eq!(sim.handle.stats().configuration_updates, 11);
 }
 
 #[tokio::test]
 async fn the_control_endpoint_changes_a_configuration_out_of_band() {
+    let account: &str = &common::account(1);
+    let other_account: &str = &common::account(2);
     let sim = Sim::with_defaults().await;
-    let sid = sim.created(ACCOUNT).await;
+    let sid = sim.created(account).await;
     let control = |method: reqwest::Method, account: &str| {
         sim.client
             .request(method, sim.url(&format!("/_sim/configuration/{account}")))
     };
 
-    let shown: Value = control(reqwest::Method::GET, ACCOUNT)
+    let shown: Value = control(reqwest::Method::GET, account)
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(shown, sim.handle.configuration(ACCOUNT).unwrap());
-    let response = control(reqwest::Method::PATCH, ACCOUNT)
+    assert_eq!(shown, sim.handle.configuration(account).unwrap());
+    let response = control(reqwest::Method::PATCH, account)
         .json(&json!({"ui_attributes": {"someone": "else"}, "ui_language": "de", "custom": 1}))
         .send()
         .await
@@ -1309,37 +1297,42 @@ async fn the_control_endpoint_changes_a_configuration_out_of_band() {
     assert_eq!(patched["ui_attributes"], json!({"someone": "else"}));
     assert_eq!(patched["ui_language"], "de");
     assert_eq!(patched["custom"], 1);
-    let fetched: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    let fetched: Value = sim.discover(account).await.json().await.unwrap();
     assert_eq!(fetched, patched);
     assert_eq!(fetched["flex_instance_sid"], sid.as_str());
 
     // The handle does the same.
     let changed = sim
         .handle
-        .set_configuration(ACCOUNT, json!({"crm_enabled": true}))
+        .set_configuration(account, json!({"crm_enabled": true}))
         .unwrap();
     assert_eq!(changed["crm_enabled"], true);
     assert_eq!(changed["ui_language"], "de");
-    let fetched: Value = sim.discover(ACCOUNT).await.json().await.unwrap();
+    let fetched: Value = sim.discover(account).await.json().await.unwrap();
     assert_eq!(fetched["crm_enabled"], true);
     assert_eq!(
-        sim.handle.set_configuration(ACCOUNT, json!([1])),
+        sim.handle.set_configuration(account, json!([1])),
         Err(sim::ConfigurationPatchError::NotAnObject { found: "an array" })
     );
     assert!(matches!(
-        sim.handle.set_configuration(OTHER, json!({})),
+        sim.handle.set_configuration(other_account, json!({})),
         Err(sim::ConfigurationPatchError::NoInstance { .. })
     ));
 
     // 404 without a live instance, 400 for a body that is not an object; never counted.
     let status = |response: reqwest::Response| response.status();
     assert_eq!(
-        status(control(reqwest::Method::GET, OTHER).send().await.unwrap()),
+        status(
+            control(reqwest::Method::GET, other_account)
+                .send()
+                .await
+                .unwrap()
+        ),
         StatusCode::NOT_FOUND
     );
     assert_eq!(
         status(
-            control(reqwest::Method::PATCH, OTHER)
+            control(reqwest::Method::PATCH, other_account)
                 .json(&json!({}))
                 .send()
                 .await
@@ -1349,7 +1342,7 @@ async fn the_control_endpoint_changes_a_configuration_out_of_band() {
     );
     assert_eq!(
         status(
-            control(reqwest::Method::PATCH, ACCOUNT)
+            control(reqwest::Method::PATCH, account)
                 .body("[]")
                 .send()
                 .await
@@ -1362,32 +1355,33 @@ async fn the_control_endpoint_changes_a_configuration_out_of_band() {
 
     // Deleting the instance takes its configuration with it.
     assert!(sim.handle.delete_instance(&sid));
-    assert!(sim.handle.configuration(ACCOUNT).is_none());
-    sim.created(ACCOUNT).await;
+    assert!(sim.handle.configuration(account).is_none());
+    sim.created(account).await;
     assert_eq!(
-        sim.handle.configuration(ACCOUNT).unwrap()["ui_language"],
+        sim.handle.configuration(account).unwrap()["ui_language"],
         "en"
     );
 }
 
 #[tokio::test]
 async fn the_data_file_keeps_configuration_changes() {
+    let account: &str = &common::account(1);
     let dir = tempfile::tempdir().unwrap();
     let config = SimConfig {
         data: Some(dir.path().join("sim.json")),
         ..SimConfig::default()
     };
     let sim = Sim::start(config.clone()).await;
-    sim.created(ACCOUNT).await;
+    sim.created(account).await;
     let response = sim
         .update_configuration(
-            ACCOUNT,
-            json!({"account_sid": ACCOUNT, "ui_attributes": {"logLevel": "debug"}}),
+            account,
+            json!({"account_sid": account, "ui_attributes": {"logLevel": "debug"}}),
         )
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let updated: Value = response.json().await.unwrap();
     sim.handle.shutdown().await;
     let again = Sim::start(config).await;
-    assert_eq!(again.handle.configuration(ACCOUNT).unwrap(), updated);
+    assert_eq!(again.handle.configuration(account).unwrap(), updated);
 }

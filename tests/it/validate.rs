@@ -1,16 +1,15 @@
 //! `flexform validate` as a user runs it: valid examples pass, and every kind of mistake is
 //! reported with the file, the exact line and column, and the offending source line.
 
-use crate::common::{self, run_in, stderr, stdout};
+use crate::common::{account, ConfigBuilder, Test};
 
-const GOOD: &str = "AC0123456789abcdef0123456789abcdef";
-
-/// Writes `text` as flexform.yaml in a fresh folder, runs `validate`, and returns (code, stderr).
+/// Writes `text` as flexform.yaml in a fresh project, runs `validate`, and returns (code,
+/// stdout, stderr).
 fn validate(text: &str) -> (i32, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("flexform.yaml"), text).unwrap();
-    let out = run_in(dir.path(), &["validate"]);
-    (out.status.code().unwrap(), stdout(&out), stderr(&out))
+    let t = Test::new();
+    t.write("flexform.yaml", text);
+    let out = t.run_blocking(&["validate"]);
+    (out.code.unwrap(), out.stdout, out.stderr)
 }
 
 /// Asserts one error at `line:col` with `message` in it, followed by the snippet of that line.
@@ -35,7 +34,6 @@ fn assert_error_at(stderr: &str, line: usize, col: usize, message: &str, source_
 
 #[test]
 fn both_examples_are_valid() {
-    let root = common::repo_root();
     for (file, summary) in [
         (
             "examples/quickstart.yaml",
@@ -50,24 +48,21 @@ fn both_examples_are_valid() {
             "2 instances, 0 credentials profiles: valid",
         ),
     ] {
-        let out = run_in(root, &["validate", "--config", file]);
-        assert_eq!(out.status.code(), Some(0), "{file}: {}", stderr(&out));
-        assert_eq!(stdout(&out).trim(), format!("{file}: {summary}"));
+        let out = Test::in_repo().run_blocking(&["validate", "--config", file]);
+        out.assert_exit(0);
+        assert_eq!(out.stdout.trim(), format!("{file}: {summary}"));
     }
 }
 
 #[test]
 fn config_option_is_accepted_after_and_before_the_subcommand_and_from_env() {
-    let root = common::repo_root();
-    let before = run_in(root, &["-c", "examples/quickstart.yaml", "validate"]);
-    assert_eq!(before.status.code(), Some(0), "{}", stderr(&before));
-    let env = common::flexform()
-        .current_dir(root)
+    Test::in_repo()
+        .run_blocking(&["-c", "examples/quickstart.yaml", "validate"])
+        .assert_exit(0);
+    Test::in_repo()
         .env("FLEXFORM_CONFIG", "examples/quickstart.yaml")
-        .arg("validate")
-        .output()
-        .unwrap();
-    assert_eq!(env.status.code(), Some(0), "{}", stderr(&env));
+        .run_blocking(&["validate"])
+        .assert_exit(0);
 }
 
 #[test]
@@ -101,8 +96,9 @@ fn a_postgres_backend_needs_its_url_variable_and_workspace() {
 
 #[test]
 fn quoted_values_are_strings_not_booleans_or_numbers() {
+    let sid: &str = &account(1);
     let text = format!(
-        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n    conversations:\n      default: \"true\"\n"
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    conversations:\n      default: \"true\"\n"
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1);
@@ -120,8 +116,9 @@ fn quoted_values_are_strings_not_booleans_or_numbers() {
 
 #[test]
 fn a_second_document_is_an_error_not_ignored() {
+    let sid: &str = &account(1);
     let text = format!(
-        "version: 1\ninstances: {{}}\n---\nversion: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n"
+        "version: 1\ninstances: {{}}\n---\nversion: 1\ninstances:\n  a:\n    account_sid: {sid}\n"
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1);
@@ -137,9 +134,12 @@ fn a_byte_order_mark_is_not_part_of_the_first_key() {
 
 #[test]
 fn accounts_differing_only_in_case_are_the_same_account() {
-    let upper = GOOD.to_uppercase();
+    // Hex letters, so that the case can differ.
+    let sid: &str = &account(0xabcdef);
+    let upper = sid.to_uppercase();
+    assert_ne!(upper, sid);
     let text = format!(
-        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n  b:\n    account_sid: {upper}\n"
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n  b:\n    account_sid: {upper}\n"
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1);
@@ -164,8 +164,9 @@ fn empty_instances_map_is_valid() {
 
 #[test]
 fn unknown_key_is_reported_at_the_key() {
+    let sid: &str = &account(1);
     let text = format!(
-        "version: 1\ninstances:\n  support:\n    account_sid: {GOOD}\n    conversatons:\n      default: true\n"
+        "version: 1\ninstances:\n  support:\n    account_sid: {sid}\n    conversatons:\n      default: true\n"
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1);
@@ -189,8 +190,9 @@ fn unknown_top_level_key_is_reported() {
 
 #[test]
 fn wrong_type_is_reported_at_the_value() {
+    let sid: &str = &account(1);
     let text = format!(
-        "# comment\nversion: 1\ninstances:\n  support:\n    account_sid: {GOOD}\n    conversations:\n      default: maybe\n"
+        "# comment\nversion: 1\ninstances:\n  support:\n    account_sid: {sid}\n    conversations:\n      default: maybe\n"
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1);
@@ -219,8 +221,9 @@ fn missing_account_sid_is_reported_at_the_instance() {
 
 #[test]
 fn duplicate_instance_name_is_reported_at_the_second() {
+    let (sid, other): (&str, &str) = (&account(1), &account(2));
     let text = format!(
-        "version: 1\ninstances:\n  support:\n    account_sid: {GOOD}\n  support:\n    account_sid: AC00000000000000000000000000000001\n"
+        "version: 1\ninstances:\n  support:\n    account_sid: {sid}\n  support:\n    account_sid: {other}\n"
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1);
@@ -235,8 +238,9 @@ fn duplicate_instance_name_is_reported_at_the_second() {
 
 #[test]
 fn duplicate_account_is_reported_at_the_second_value() {
+    let sid: &str = &account(1);
     let text = format!(
-        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n  b:\n    account_sid: {GOOD}\n"
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n  b:\n    account_sid: {sid}\n"
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1);
@@ -245,14 +249,15 @@ fn duplicate_account_is_reported_at_the_second_value() {
         6,
         18,
         "duplicate account: instances `a` (line 4) and `b`",
-        &format!("    account_sid: {GOOD}"),
+        &format!("    account_sid: {sid}"),
     );
 }
 
 #[test]
 fn unknown_profile_is_reported_at_the_reference() {
+    let sid: &str = &account(1);
     let text = format!(
-        "version: 1\ncredentials:\n  emea:\n    key_env: K\n    secret_env: S\ninstances:\n  a:\n    account_sid: {GOOD}\n    credentials: emae\n"
+        "version: 1\ncredentials:\n  emea:\n    key_env: K\n    secret_env: S\ninstances:\n  a:\n    account_sid: {sid}\n    credentials: emae\n"
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1);
@@ -268,7 +273,8 @@ fn unknown_profile_is_reported_at_the_reference() {
 
 #[test]
 fn yaml_syntax_error_is_reported_with_its_line() {
-    let text = format!("version: 1\ninstances:\n  a:\n    account_sid: \"{GOOD}\n");
+    let sid: &str = &account(1);
+    let text = format!("version: 1\ninstances:\n  a:\n    account_sid: \"{sid}\n");
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1);
     assert_error_at(
@@ -276,7 +282,7 @@ fn yaml_syntax_error_is_reported_with_its_line() {
         4,
         18,
         "YAML syntax error",
-        &format!("    account_sid: \"{GOOD}"),
+        &format!("    account_sid: \"{sid}"),
     );
 }
 
@@ -289,8 +295,9 @@ fn unsupported_version_is_reported() {
 
 #[test]
 fn all_errors_in_a_file_are_reported_not_only_the_first() {
+    let sid: &str = &account(1);
     let text = format!(
-        "version: 1\ninstances:\n  a:\n    account_sid: AC1\n  b:\n    account_sid: {GOOD}\n    conversations: {{default: maybe}}\n  Bad:\n    account_sid: {GOOD}\n"
+        "version: 1\ninstances:\n  a:\n    account_sid: AC1\n  b:\n    account_sid: {sid}\n    conversations: {{default: maybe}}\n  Bad:\n    account_sid: {sid}\n"
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1);
@@ -309,7 +316,7 @@ fn all_errors_in_a_file_are_reported_not_only_the_first() {
         9,
         18,
         "duplicate account: instances `b` (line 6) and `Bad` both name",
-        &format!("    account_sid: {GOOD}"),
+        &format!("    account_sid: {sid}"),
     );
     assert!(
         err.contains("flexform.yaml: 4 errors; nothing was changed"),
@@ -322,8 +329,9 @@ fn all_errors_in_a_file_are_reported_not_only_the_first() {
 /// undeclared where an instance names it.
 #[test]
 fn semantic_errors_are_reported_together_with_type_errors() {
+    let sid: &str = &account(1);
     let text = format!(
-        "version: 1\ncredentials:\n  broken:\n    key_env: 5\ninstances:\n  a:\n    account_sid: {GOOD}\n    credentials: nope\n    conversations:\n      default: maybe\n  b:\n    account_sid: {GOOD}\n    credentials: broken\n"
+        "version: 1\ncredentials:\n  broken:\n    key_env: 5\ninstances:\n  a:\n    account_sid: {sid}\n    credentials: nope\n    conversations:\n      default: maybe\n  b:\n    account_sid: {sid}\n    credentials: broken\n"
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1);
@@ -346,7 +354,7 @@ fn semantic_errors_are_reported_together_with_type_errors() {
         12,
         18,
         "duplicate account: instances `a` (line 7) and `b` both name",
-        &format!("    account_sid: {GOOD}"),
+        &format!("    account_sid: {sid}"),
     );
     assert!(
         !err.contains("unknown credentials profile `broken`"),
@@ -360,10 +368,9 @@ fn semantic_errors_are_reported_together_with_type_errors() {
 
 #[test]
 fn missing_file_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run_in(dir.path(), &["validate"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
+    let out = Test::new().run_blocking(&["validate"]);
+    out.assert_exit(1);
+    let err = &out.stderr;
     assert!(
         err.contains("cannot read configuration file flexform.yaml"),
         "{err}"
@@ -373,22 +380,15 @@ fn missing_file_is_a_clear_error() {
 
 #[test]
 fn validate_touches_no_state() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("flexform.yaml"),
-        format!("version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n"),
-    )
-    .unwrap();
-    let out = run_in(dir.path(), &["validate"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert_eq!(entries.len(), 1, "validate wrote files");
+    let t = Test::new().config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.run_blocking(&["validate"]).assert_exit(0);
+    assert_eq!(t.files().len(), 1, "validate wrote files");
 }
 
 #[test]
 fn help_describes_every_option() {
-    let out = common::flexform().arg("--help").output().unwrap();
-    let help = stdout(&out);
+    let out = Test::new().run_blocking(&["--help"]);
+    let help = &out.stdout;
     for flag in ["--color", "--verbose", "--quiet"] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
@@ -416,13 +416,11 @@ fn each_subcommand_help_shows_only_the_options_it_uses() {
         (&["schema"], &[]),
     ];
     for (command, flags) in uses {
-        let out = common::flexform()
-            .args(*command)
-            .arg("--help")
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0));
-        let help = stdout(&out);
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = Test::new().run_blocking(&args);
+        out.assert_exit(0);
+        let help = &out.stdout;
         for flag in ["--config", "--state", "--endpoint"] {
             assert_eq!(
                 help.contains(&format!("{flag} <")),
@@ -437,30 +435,26 @@ fn each_subcommand_help_shows_only_the_options_it_uses() {
     }
     // Written before the subcommand, as older flexform documented: accepted where used,
     // refused where it would be ignored.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("x.yaml"),
-        format!("version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n"),
-    )
-    .unwrap();
-    let before = run_in(dir.path(), &["--config", "x.yaml", "validate"]);
-    assert_eq!(before.status.code(), Some(0), "{}", stderr(&before));
-    let ignored = run_in(dir.path(), &["--endpoint", "http://127.0.0.1:9", "schema"]);
-    assert_eq!(ignored.status.code(), Some(1));
-    assert!(
-        stderr(&ignored).contains("does not use --endpoint"),
-        "{}",
-        stderr(&ignored)
+    let t = Test::new();
+    t.write(
+        "x.yaml",
+        &ConfigBuilder::new().instance("a", &account(1)).yaml(),
     );
+    t.run_blocking(&["--config", "x.yaml", "validate"])
+        .assert_exit(0);
+    t.run_blocking(&["--endpoint", "http://127.0.0.1:9", "schema"])
+        .assert_exit(1)
+        .assert_stderr_contains("does not use --endpoint");
 }
 
 /// A YAML syntax error points at the offending character, not at the indentation before it
 /// or the start of the scalar it interrupted.
 #[test]
 fn yaml_syntax_errors_point_at_the_offending_character() {
+    let sid: &str = &account(1);
     // A tab used for indentation: the caret goes under the tab.
     let (code, _, err) = validate(&format!(
-        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n\tb: 1\n"
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n\tb: 1\n"
     ));
     assert_eq!(code, 1);
     assert!(
@@ -478,8 +472,9 @@ fn yaml_syntax_errors_point_at_the_offending_character() {
 
 #[test]
 fn flex_configuration_names_and_types_come_from_twilios_schema() {
+    let sid: &str = &account(1);
     let text = format!(
-        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n    configuration:\n      ui_langauge: en\n      status: ok\n      flex_service_instance_sid: IS123\n      call_recording_enabled: \"yes\"\n      ui_version: 2.0\n      ui_attributes: dark\n      crm_type: null\n      ui_language: en-GB\n      crm_attributes:\n        nested:\n          gone: null\n"
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    configuration:\n      ui_langauge: en\n      status: ok\n      flex_service_instance_sid: IS123\n      call_recording_enabled: \"yes\"\n      ui_version: 2.0\n      ui_attributes: dark\n      crm_type: null\n      ui_language: en-GB\n      crm_attributes:\n        nested:\n          gone: null\n"
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1, "{err}");
@@ -526,7 +521,7 @@ fn flex_configuration_names_and_types_come_from_twilios_schema() {
 
     // The same, well-typed, is valid; `null` inside a JSON-typed property removes a key.
     let good = format!(
-        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n    configuration:\n      ui_language: en-GB\n      call_recording_enabled: true\n      ui_version: \"2.0\"\n      ui_attributes:\n        logLevel: debug\n        old: null\n      serverless_service_sids: [ZS0123456789abcdef0123456789abcdef]\n"
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    configuration:\n      ui_language: en-GB\n      call_recording_enabled: true\n      ui_version: \"2.0\"\n      ui_attributes:\n        logLevel: debug\n        old: null\n      serverless_service_sids: [ZS0123456789abcdef0123456789abcdef]\n"
     );
     let (code, out, err) = validate(&good);
     assert_eq!(code, 0, "{err}");
@@ -535,8 +530,9 @@ fn flex_configuration_names_and_types_come_from_twilios_schema() {
 
 #[test]
 fn a_configuration_key_with_a_dot_is_refused_where_it_is() {
+    let sid: &str = &account(1);
     let text = format!(
-        "version: 1\ninstances:\n  a:\n    account_sid: {GOOD}\n    configuration:\n      ui_attributes:\n        theme:\n          feature.flag: true\n"
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    configuration:\n      ui_attributes:\n        theme:\n          feature.flag: true\n"
     );
     let (code, _, err) = validate(&text);
     assert_eq!(code, 1, "{err}");

@@ -1,8 +1,12 @@
-//! The one test builder every integration suite uses (in the manner of just's `Test`): a
+//! The one test builder every module of the suite uses (in the manner of just's `Test`): a
 //! temporary project folder with a configuration builder, the simulator started in-process
 //! when a test wants one, a scrubbed environment, and `run(args)` returning an [`Outcome`]
-//! with `assert_exit`, `stdout`, `stderr`, `json` and the project's `state()`.
-#![allow(dead_code)]
+//! with `assert_exit`, `stdout`, `stderr`, `json` and the project's `state()`. Beside it, what
+//! more than one module needs: the test accounts and key pair, an HTTP client that never goes
+//! through a proxy, the test database, a test certificate authority, and ([`api`]) the Flex API
+//! client as the library-level modules drive it.
+
+pub mod api;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,23 +58,13 @@ pub fn flexform() -> Command {
     cmd
 }
 
-/// Runs `flexform` with `args` in `dir` (no project, no credentials).
-pub fn run_in(dir: &Path, args: &[&str]) -> Output {
-    flexform()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("the flexform binary runs")
-}
-
-/// Stdout as text.
-pub fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Stderr as text.
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+/// An HTTP client that never goes through a proxy, whatever the environment says: for the
+/// requests a test sends to a simulator itself.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client")
 }
 
 /// The repository root.
@@ -219,7 +213,11 @@ impl ConfigBuilder {
 /// A temporary project: a folder with `flexform.yaml`, optionally a simulator, and the
 /// environment every run of the binary gets.
 pub struct Test {
-    dir: tempfile::TempDir,
+    /// The folder runs happen in: the temporary one, or the repository's ([`Test::in_repo`]).
+    dir: PathBuf,
+    /// The temporary folder, held so that it is removed when the test ends (`None` in the
+    /// repository).
+    _temp: Option<tempfile::TempDir>,
     sim: Option<SimHandle>,
     endpoint: Option<String>,
     env: BTreeMap<String, Option<String>>,
@@ -231,11 +229,23 @@ impl Test {
     /// An empty project folder; runs get the default credentials ([`KEY`], [`SECRET`]) and
     /// nothing else from the developer's shell.
     pub fn new() -> Self {
+        let temp = tempfile::tempdir().expect("a temporary folder");
+        Self::at(temp.path().to_owned(), Some(temp))
+    }
+
+    /// Runs in the repository's own folder, for the commands that only read what is committed
+    /// there (the schemas, the examples): nothing may be written through it.
+    pub fn in_repo() -> Self {
+        Self::at(repo_root().to_owned(), None)
+    }
+
+    fn at(dir: PathBuf, temp: Option<tempfile::TempDir>) -> Self {
         let mut env = BTreeMap::new();
         env.insert("TWILIO_API_KEY".to_owned(), Some(KEY.to_owned()));
         env.insert("TWILIO_API_SECRET".to_owned(), Some(SECRET.to_owned()));
         Self {
-            dir: tempfile::tempdir().expect("a temporary folder"),
+            dir,
+            _temp: temp,
             sim: None,
             endpoint: None,
             env,
@@ -305,12 +315,12 @@ impl Test {
 
     /// The project folder.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 
     /// A file in the project folder.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.dir.join(name)
     }
 
     /// `flexform.state.json`.
@@ -338,7 +348,7 @@ impl Test {
     /// captured.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = flexform();
-        cmd.current_dir(self.dir.path()).args(args);
+        cmd.current_dir(&self.dir).args(args);
         if let Some(url) = &self.endpoint {
             cmd.env("FLEXFORM_ENDPOINT", url);
         }
@@ -415,7 +425,7 @@ impl Test {
 
     /// Every file in the folder with its bytes.
     pub fn files(&self) -> BTreeMap<String, Vec<u8>> {
-        std::fs::read_dir(self.dir.path())
+        std::fs::read_dir(&self.dir)
             .expect("the project folder is readable")
             .map(|entry| {
                 let entry = entry.expect("a folder entry");
@@ -479,12 +489,7 @@ impl Test {
             Some(default) => serde_json::json!({"conversations": {"default": default}}),
             None => serde_json::json!({}),
         };
-        let http = self.http.get_or_init(|| {
-            reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .expect("an HTTP client")
-        });
+        let http = self.http.get_or_init(http_client);
         let response = http
             .post(format!("{}/v2/Instances", self.sim().url()))
             .basic_auth(KEY, Some(SECRET))
@@ -551,8 +556,8 @@ impl From<Output> for Outcome {
     fn from(output: Output) -> Self {
         Self {
             code: output.status.code(),
-            stdout: stdout(&output),
-            stderr: stderr(&output),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             output,
         }
     }
@@ -639,12 +644,16 @@ impl Running {
     }
 
     /// Waits for the end, off the runtime's worker threads.
-    pub async fn output(mut self) -> Outcome {
-        let child = self.0.take().expect("not yet waited for");
-        let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+    pub async fn output(self) -> Outcome {
+        tokio::task::spawn_blocking(move || self.output_blocking())
             .await
-            .unwrap();
-        Outcome::from(output)
+            .expect("the waiting thread ends")
+    }
+
+    /// Waits for the end from a plain (non-async) test.
+    pub fn output_blocking(mut self) -> Outcome {
+        let child = self.0.take().expect("not yet waited for");
+        Outcome::from(child.wait_with_output().expect("flexform ends"))
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::common::{self, account};
+use crate::common::{self, account, Test};
 
 /// `plan --json` / `drift --json` / `plan --out` / `show FILE --json`.
 #[derive(Debug, Clone, Deserialize)]
@@ -296,12 +296,11 @@ fn committed_plan_and_state_schemas_are_current() {
         ("plan", "schemas/flexform.plan.schema.json"),
         ("state", "schemas/flexform.state.schema.json"),
     ] {
-        let out = common::run_in(common::repo_root(), &["schema", kind]);
-        assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+        let out = Test::in_repo().run_blocking(&["schema", kind]);
+        out.assert_exit(0);
         let committed = std::fs::read_to_string(common::repo_root().join(file)).unwrap();
         assert_eq!(
-            committed,
-            common::stdout(&out),
+            committed, out.stdout,
             "{file} is stale: run `cargo run -- schema {kind} > {file}`"
         );
     }

@@ -12,7 +12,7 @@ use super::support::{
     discovery, fetch, instance_body, plan, plan_and_drift, ready_at_once, record, set_status,
     strict_server, with_sim, write_state, GO_SID, NO_CHANGES,
 };
-use crate::common::{account, ConfigBuilder, Test};
+use crate::common::{self, account, ConfigBuilder, Test};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn create_when_discovery_finds_nothing_against_wiremock() {
@@ -241,10 +241,7 @@ async fn deleted_outside_against_the_simulator() {
     let deleted = t.create_directly(&b, None).await;
     let deleting = t.create_directly(&c, None).await;
     // Forgotten entirely, through the simulator's control endpoint: fetches answer 404.
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    let response = common::http_client()
         .delete(format!("{}/_sim/instances/{forgotten}", t.sim().url()))
         .send()
         .await
