@@ -1,7 +1,7 @@
 //! flexform as users run it: the one integration-test binary (`cargo test --test it`), a module
 //! per area, every module on the one builder in [`common`] (`Test`). One binary means one link
 //! and one compilation of `common`, instead of one per area (the layout of cargo's and
-//! ripgrep's suites). Select an area by its module path: `cargo test --test it -- postgres::`.
+//! ripgrep's suites). Select an area by its module path: `cargo test --test it -- validate::`.
 //!
 //! Each test starts what it needs itself (the simulator in-process, a wiremock server, a
 //! temporary project folder) on 127.0.0.1; PostgreSQL and tinyproxy come from the environment

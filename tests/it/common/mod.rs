@@ -39,8 +39,9 @@ const PROXY_VARS: &[&str] = &[
 ];
 
 /// The built `flexform` binary with every flexform, Twilio and proxy variable removed from its
-/// environment, so that the developer's shell cannot change a test's outcome.
-pub fn flexform() -> Command {
+/// environment, so that the developer's shell cannot change a test's outcome. Every run goes
+/// through [`Test::command`].
+fn flexform() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flexform"));
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
@@ -94,6 +95,7 @@ pub fn database_url(test: &str) -> Option<String> {
     }
 }
 
+/// A fresh PostgreSQL workspace name, so that no two tests share a row.
 pub fn workspace() -> String {
     format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..16])
 }
