@@ -5,8 +5,8 @@
 # PostgreSQL with TLS and exports FLEXFORM_TEST_DATABASE_URL, FLEXFORM_TEST_PG_CA and a client
 # certificate (FLEXFORM_TEST_PG_CLIENT_CERT, FLEXFORM_TEST_PG_CLIENT_KEY).
 
-# Debian packages the tests need: PostgreSQL (tests/postgres.rs, tests/environment.rs) and
-# tinyproxy (tests/environment.rs, a real proxy). Installed only where missing.
+# Debian packages the tests need: PostgreSQL (tests/it/postgres.rs, tests/it/environment.rs) and
+# tinyproxy (tests/it/environment.rs, a real proxy). Installed only where missing.
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/sbin/tinyproxy ] || need+=(tinyproxy)
@@ -40,7 +40,7 @@ make_pg_certificates() {
 }
 
 # A throwaway PostgreSQL on loopback, with password authentication over TCP and TLS (ssl=on,
-# a certificate from the test CA), for tests/postgres.rs and tests/environment.rs. The server
+# a certificate from the test CA), for tests/it/postgres.rs and tests/it/environment.rs. The server
 # asks for client certificates from the test CA (ssl_ca_file) without requiring them, except
 # for the user flexform_cert, which signs in with its certificate only (pg_hba `cert`; the
 # files are exported as FLEXFORM_TEST_PG_CLIENT_CERT and FLEXFORM_TEST_PG_CLIENT_KEY).

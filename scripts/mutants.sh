@@ -10,7 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null 2>&1 || cargo install --locked cargo-mutants
-# A test whose component is missing fails instead of passing as skipped (tests/common).
+# A test whose component is missing fails instead of passing as skipped (tests/it/common).
 export CI="${CI:-true}" CARGO_TERM_COLOR=never
 out=target/mutants
 phase=${1:-all}
@@ -30,14 +30,19 @@ fi
 if [ "$phase" = all ] || [ "$phase" = stores ]; then
     # 2. The stores' write paths: the local file's commit and fold, and PostgreSQL's
     #    compare-and-swap, decided by the unit tests (a real file system, the failpoints
-    #    compiled in) and the suite that drives a real PostgreSQL.
+    #    compiled in) and the `postgres` module of the integration tests, which drives a real
+    #    PostgreSQL. The filters after `-- --` reach both test binaries: `::tests::` keeps every
+    #    unit test (each lives in a `tests` module), `postgres::` adds that module, and the
+    #    skip keeps out the trail's PostgreSQL cases (`trail::postgres::`), which this phase
+    #    never ran.
     # shellcheck source=components.sh
     source scripts/components.sh
     [ -n "${FLEXFORM_TEST_DATABASE_URL:-}" ] || start_postgres
     cargo mutants --no-shuffle -o "$out/stores" --features failpoints \
-        --cargo-arg=--lib --cargo-arg=--test=postgres \
+        --cargo-arg=--lib --cargo-arg=--test=it \
         -f src/state/local.rs -f src/state/postgres.rs \
         --re 'LocalStore::(commit|fold|finish|write_file|replace)|PgStore::(commit|write|finish|replace|record)' \
+        -- -- ::tests:: postgres:: --skip trail::postgres:: \
         || status=1
 fi
 

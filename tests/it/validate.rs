@@ -1,0 +1,546 @@
+//! `flexform validate` as a user runs it: valid examples pass, and every kind of mistake is
+//! reported with the file, the exact line and column, and the offending source line.
+
+use crate::common::{account, ConfigBuilder, Test};
+
+/// Writes `text` as flexform.yaml in a fresh project, runs `validate`, and returns (code,
+/// stdout, stderr).
+fn validate(text: &str) -> (i32, String, String) {
+    let t = Test::new();
+    t.write("flexform.yaml", text);
+    let out = t.run_blocking(&["validate"]);
+    (out.code.unwrap(), out.stdout, out.stderr)
+}
+
+/// Asserts one error at `line:col` with `message` in it, followed by the snippet of that line.
+fn assert_error_at(stderr: &str, line: usize, col: usize, message: &str, source_line: &str) {
+    let header = format!("flexform.yaml:{line}:{col}: error: ");
+    let found = stderr
+        .lines()
+        .position(|l| l.starts_with(&header) && l.contains(message));
+    let Some(index) = found else {
+        panic!("no error `{header}…{message}` in:\n{stderr}");
+    };
+    let snippet = format!("{line} | {source_line}");
+    assert!(
+        stderr
+            .lines()
+            .skip(index)
+            .take(4)
+            .any(|l| l.trim_start() == snippet.trim_start()),
+        "no snippet `{snippet}` under the error in:\n{stderr}"
+    );
+}
+
+#[test]
+fn both_examples_are_valid() {
+    for (file, summary) in [
+        (
+            "examples/quickstart.yaml",
+            "1 instance, 0 credentials profiles: valid",
+        ),
+        (
+            "examples/multi-account.yaml",
+            "3 instances, 2 credentials profiles: valid",
+        ),
+        (
+            "examples/configuration.yaml",
+            "2 instances, 0 credentials profiles: valid",
+        ),
+    ] {
+        let out = Test::in_repo().run_blocking(&["validate", "--config", file]);
+        out.assert_exit(0);
+        assert_eq!(out.stdout.trim(), format!("{file}: {summary}"));
+    }
+}
+
+#[test]
+fn config_option_is_accepted_after_and_before_the_subcommand_and_from_env() {
+    Test::in_repo()
+        .run_blocking(&["-c", "examples/quickstart.yaml", "validate"])
+        .assert_exit(0);
+    Test::in_repo()
+        .env("FLEXFORM_CONFIG", "examples/quickstart.yaml")
+        .run_blocking(&["validate"])
+        .assert_exit(0);
+}
+
+#[test]
+fn a_postgres_backend_needs_its_url_variable_and_workspace() {
+    let (code, _, err) =
+        validate("version: 1\nstate:\n  backend: postgres\n  url_env: DB_URL\ninstances: {}\n");
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        2,
+        1,
+        "missing field `workspace` for `backend: postgres`",
+        "state:",
+    );
+    let (code, _, err) = validate("version: 1\nstate:\n  workspace: w\ninstances: {}\n");
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        3,
+        14,
+        "`workspace` only applies to `backend: postgres`",
+        "  workspace: w",
+    );
+    let (code, _, err) = validate("version: 1\nstate:\n  backend: sqlite\ninstances: {}\n");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("flexform.yaml:3:12: error:") && err.contains("sqlite"),
+        "{err}"
+    );
+}
+
+#[test]
+fn quoted_values_are_strings_not_booleans_or_numbers() {
+    let sid: &str = &account(1);
+    let text = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    conversations:\n      default: \"true\"\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        6,
+        16,
+        "expected a boolean, found the quoted string \"true\"",
+        "      default: \"true\"",
+    );
+    let (code, _, err) = validate("version: \"1\"\ninstances: {}\n");
+    assert_eq!(code, 1);
+    assert_error_at(&err, 1, 10, "expected an integer", "version: \"1\"");
+}
+
+#[test]
+fn a_second_document_is_an_error_not_ignored() {
+    let sid: &str = &account(1);
+    let text = format!(
+        "version: 1\ninstances: {{}}\n---\nversion: 1\ninstances:\n  a:\n    account_sid: {sid}\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(&err, 3, 1, "a second YAML document", "---");
+}
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_key() {
+    let (code, out, err) = validate("\u{feff}version: 1\ninstances: {}\n");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("valid"));
+}
+
+#[test]
+fn accounts_differing_only_in_case_are_the_same_account() {
+    // Hex letters, so that the case can differ.
+    let sid: &str = &account(0xabcdef);
+    let upper = sid.to_uppercase();
+    assert_ne!(upper, sid);
+    let text = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n  b:\n    account_sid: {upper}\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        6,
+        18,
+        "duplicate account",
+        &format!("    account_sid: {upper}"),
+    );
+}
+
+#[test]
+fn empty_instances_map_is_valid() {
+    let (code, out, err) = validate("version: 1\ninstances: {}\n");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        "flexform.yaml: 0 instances, 0 credentials profiles: valid"
+    );
+}
+
+#[test]
+fn unknown_key_is_reported_at_the_key() {
+    let sid: &str = &account(1);
+    let text = format!(
+        "version: 1\ninstances:\n  support:\n    account_sid: {sid}\n    conversatons:\n      default: true\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        5,
+        5,
+        "unknown field `conversatons`",
+        "    conversatons:",
+    );
+    assert!(err.contains("did you mean `conversations`?"), "{err}");
+}
+
+#[test]
+fn unknown_top_level_key_is_reported() {
+    let (code, _, err) = validate("version: 1\ninstance:\n  a: {}\n");
+    assert_eq!(code, 1);
+    assert_error_at(&err, 2, 1, "unknown field `instance`", "instance:");
+    assert!(err.contains("did you mean `instances`?"), "{err}");
+}
+
+#[test]
+fn wrong_type_is_reported_at_the_value() {
+    let sid: &str = &account(1);
+    let text = format!(
+        "# comment\nversion: 1\ninstances:\n  support:\n    account_sid: {sid}\n    conversations:\n      default: maybe\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        7,
+        16,
+        "invalid type: expected a boolean, found \"maybe\"",
+        "      default: maybe",
+    );
+}
+
+#[test]
+fn bad_sid_is_reported_at_the_value() {
+    let (code, _, err) = validate("version: 1\ninstances:\n  support:\n    account_sid: AC123\n");
+    assert_eq!(code, 1);
+    assert_error_at(&err, 4, 18, "invalid account SID", "    account_sid: AC123");
+}
+
+#[test]
+fn missing_account_sid_is_reported_at_the_instance() {
+    let (code, _, err) = validate("version: 1\ninstances:\n  support:\n    credentials: x\n");
+    assert_eq!(code, 1);
+    assert_error_at(&err, 3, 3, "missing field `account_sid`", "  support:");
+}
+
+#[test]
+fn duplicate_instance_name_is_reported_at_the_second() {
+    let (sid, other): (&str, &str) = (&account(1), &account(2));
+    let text = format!(
+        "version: 1\ninstances:\n  support:\n    account_sid: {sid}\n  support:\n    account_sid: {other}\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        5,
+        3,
+        "duplicate key `support` (first defined on line 3)",
+        "  support:",
+    );
+}
+
+#[test]
+fn duplicate_account_is_reported_at_the_second_value() {
+    let sid: &str = &account(1);
+    let text = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n  b:\n    account_sid: {sid}\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        6,
+        18,
+        "duplicate account: instances `a` (line 4) and `b`",
+        &format!("    account_sid: {sid}"),
+    );
+}
+
+#[test]
+fn unknown_profile_is_reported_at_the_reference() {
+    let sid: &str = &account(1);
+    let text = format!(
+        "version: 1\ncredentials:\n  emea:\n    key_env: K\n    secret_env: S\ninstances:\n  a:\n    account_sid: {sid}\n    credentials: emae\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        9,
+        18,
+        "unknown credentials profile `emae`",
+        "    credentials: emae",
+    );
+    assert!(err.contains("did you mean `emea`?"), "{err}");
+}
+
+#[test]
+fn yaml_syntax_error_is_reported_with_its_line() {
+    let sid: &str = &account(1);
+    let text = format!("version: 1\ninstances:\n  a:\n    account_sid: \"{sid}\n");
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        4,
+        18,
+        "YAML syntax error",
+        &format!("    account_sid: \"{sid}"),
+    );
+}
+
+#[test]
+fn unsupported_version_is_reported() {
+    let (code, _, err) = validate("version: 2\ninstances: {}\n");
+    assert_eq!(code, 1);
+    assert_error_at(&err, 1, 10, "unsupported version 2", "version: 2");
+}
+
+#[test]
+fn all_errors_in_a_file_are_reported_not_only_the_first() {
+    let sid: &str = &account(1);
+    let text = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: AC1\n  b:\n    account_sid: {sid}\n    conversations: {{default: maybe}}\n  Bad:\n    account_sid: {sid}\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(&err, 4, 18, "invalid account SID", "    account_sid: AC1");
+    assert_error_at(
+        &err,
+        7,
+        30,
+        "expected a boolean, found \"maybe\"",
+        "    conversations: {default: maybe}",
+    );
+    assert_error_at(&err, 8, 3, "invalid instance name \"Bad\"", "  Bad:");
+    // `b` has a type error, yet still counts in the checks across instances.
+    assert_error_at(
+        &err,
+        9,
+        18,
+        "duplicate account: instances `b` (line 6) and `Bad` both name",
+        &format!("    account_sid: {sid}"),
+    );
+    assert!(
+        err.contains("flexform.yaml: 4 errors; nothing was changed"),
+        "{err}"
+    );
+}
+
+/// Semantic errors (undeclared profiles, duplicate accounts) come with the type errors in one
+/// run, wherever the document parsed; a broken profile is reported once, not also as
+/// undeclared where an instance names it.
+#[test]
+fn semantic_errors_are_reported_together_with_type_errors() {
+    let sid: &str = &account(1);
+    let text = format!(
+        "version: 1\ncredentials:\n  broken:\n    key_env: 5\ninstances:\n  a:\n    account_sid: {sid}\n    credentials: nope\n    conversations:\n      default: maybe\n  b:\n    account_sid: {sid}\n    credentials: broken\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        8,
+        18,
+        "unknown credentials profile `nope` in instance `a`",
+        "    credentials: nope",
+    );
+    assert_error_at(
+        &err,
+        10,
+        16,
+        "expected a boolean, found \"maybe\"",
+        "      default: maybe",
+    );
+    assert_error_at(
+        &err,
+        12,
+        18,
+        "duplicate account: instances `a` (line 7) and `b` both name",
+        &format!("    account_sid: {sid}"),
+    );
+    assert!(
+        !err.contains("unknown credentials profile `broken`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("flexform.yaml: 4 errors; nothing was changed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let out = Test::new().run_blocking(&["validate"]);
+    out.assert_exit(1);
+    let err = &out.stderr;
+    assert!(
+        err.contains("cannot read configuration file flexform.yaml"),
+        "{err}"
+    );
+    assert!(err.contains("--config"), "{err}");
+}
+
+#[test]
+fn validate_touches_no_state() {
+    let t = Test::new().config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.run_blocking(&["validate"]).assert_exit(0);
+    assert_eq!(t.files().len(), 1, "validate wrote files");
+}
+
+#[test]
+fn help_describes_every_option() {
+    let out = Test::new().run_blocking(&["--help"]);
+    let help = &out.stdout;
+    for flag in ["--color", "--verbose", "--quiet"] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}
+
+/// Each subcommand's `--help` lists the workspace options it uses and none it ignores.
+#[test]
+fn each_subcommand_help_shows_only_the_options_it_uses() {
+    let uses: &[(&[&str], &[&str])] = &[
+        (&["validate"], &["--config"]),
+        (&["plan"], &["--config", "--state", "--endpoint"]),
+        (&["apply"], &["--config", "--state", "--endpoint"]),
+        (&["drift"], &["--config", "--state", "--endpoint"]),
+        (&["import"], &["--config", "--state", "--endpoint"]),
+        (&["report"], &["--config", "--state", "--endpoint"]),
+        (&["show"], &["--config", "--state"]),
+        (&["history"], &["--config", "--state"]),
+        (&["history", "verify"], &["--config", "--state"]),
+        (&["force-unlock"], &["--config", "--state"]),
+        (&["state", "list"], &["--config", "--state"]),
+        (&["state", "push"], &["--config", "--state"]),
+        (&["state", "mv"], &["--config", "--state"]),
+        (&["demo"], &["--config"]),
+        (&["sim"], &[]),
+        (&["schema"], &[]),
+    ];
+    for (command, flags) in uses {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = Test::new().run_blocking(&args);
+        out.assert_exit(0);
+        let help = &out.stdout;
+        for flag in ["--config", "--state", "--endpoint"] {
+            assert_eq!(
+                help.contains(&format!("{flag} <")),
+                flags.contains(&flag),
+                "`flexform {} --help` and {flag}:\n{help}",
+                command.join(" ")
+            );
+        }
+        for flag in ["--color", "--verbose", "--quiet"] {
+            assert!(help.contains(flag), "{command:?} lacks {flag}");
+        }
+    }
+    // Written before the subcommand, as older flexform documented: accepted where used,
+    // refused where it would be ignored.
+    let t = Test::new();
+    t.write(
+        "x.yaml",
+        &ConfigBuilder::new().instance("a", &account(1)).yaml(),
+    );
+    t.run_blocking(&["--config", "x.yaml", "validate"])
+        .assert_exit(0);
+    t.run_blocking(&["--endpoint", "http://127.0.0.1:9", "schema"])
+        .assert_exit(1)
+        .assert_stderr_contains("does not use --endpoint");
+}
+
+/// A YAML syntax error points at the offending character, not at the indentation before it
+/// or the start of the scalar it interrupted.
+#[test]
+fn yaml_syntax_errors_point_at_the_offending_character() {
+    let sid: &str = &account(1);
+    // A tab used for indentation: the caret goes under the tab.
+    let (code, _, err) = validate(&format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n\tb: 1\n"
+    ));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("flexform.yaml:5:1: error: YAML syntax error:") && err.contains("tab"),
+        "{err}"
+    );
+    // An unclosed flow mapping: the caret goes where the `}` is missing.
+    let (code, _, err) = validate("version: 1\ninstances:\n  a: {account_sid: x\n");
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("flexform.yaml:3:21: error: YAML syntax error:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn flex_configuration_names_and_types_come_from_twilios_schema() {
+    let sid: &str = &account(1);
+    let text = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    configuration:\n      ui_langauge: en\n      status: ok\n      flex_service_instance_sid: IS123\n      call_recording_enabled: \"yes\"\n      ui_version: 2.0\n      ui_attributes: dark\n      crm_type: null\n      ui_language: en-GB\n      crm_attributes:\n        nested:\n          gone: null\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1, "{err}");
+    assert_error_at(
+        &err,
+        6,
+        7,
+        "unknown Flex configuration property `ui_langauge`",
+        "      ui_langauge: en",
+    );
+    assert!(err.contains("did you mean `ui_language`?"), "{err}");
+    assert_error_at(&err, 7, 7, "`status` is read-only", "      status: ok");
+    assert_error_at(
+        &err,
+        8,
+        7,
+        "`flex_service_instance_sid` is read-only",
+        "      flex_service_instance_sid: IS123",
+    );
+    assert_error_at(
+        &err,
+        9,
+        31,
+        "invalid type for `call_recording_enabled`: expected a boolean",
+        "      call_recording_enabled: \"yes\"",
+    );
+    assert_error_at(
+        &err,
+        10,
+        19,
+        "expected a string, found the number 2.0",
+        "      ui_version: 2.0",
+    );
+    assert!(err.contains("quote it: `ui_version: \"2.0\"`"), "{err}");
+    assert_error_at(
+        &err,
+        11,
+        22,
+        "expected a JSON object",
+        "      ui_attributes: dark",
+    );
+    assert_error_at(&err, 12, 17, "found null", "      crm_type: null");
+    assert!(err.contains("7 errors"), "{err}");
+
+    // The same, well-typed, is valid; `null` inside a JSON-typed property removes a key.
+    let good = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    configuration:\n      ui_language: en-GB\n      call_recording_enabled: true\n      ui_version: \"2.0\"\n      ui_attributes:\n        logLevel: debug\n        old: null\n      serverless_service_sids: [ZS0123456789abcdef0123456789abcdef]\n"
+    );
+    let (code, out, err) = validate(&good);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("valid"), "{out}");
+}
+
+#[test]
+fn a_configuration_key_with_a_dot_is_refused_where_it_is() {
+    let sid: &str = &account(1);
+    let text = format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    configuration:\n      ui_attributes:\n        theme:\n          feature.flag: true\n"
+    );
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1, "{err}");
+    assert_error_at(
+        &err,
+        8,
+        11,
+        "the key `feature.flag` contains a `.`",
+        "          feature.flag: true",
+    );
+}
