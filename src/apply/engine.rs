@@ -334,6 +334,28 @@ fn pending_until(pending: &PendingCreate) -> SystemTime {
         .unwrap_or_else(SystemTime::now)
 }
 
+/// The instance a configuration read says it belongs to (`flex_instance_sid`), when it is not
+/// `sid`.
+fn other_instance<'v>(current: &'v serde_json::Value, sid: &InstanceSid) -> Option<&'v str> {
+    current
+        .get("flex_instance_sid")
+        .and_then(|v| v.as_str())
+        .filter(|found| !found.eq_ignore_ascii_case(sid.as_str()))
+}
+
+/// The managed paths that do not hold their declared value in `verified` (the configuration
+/// read after the POST).
+fn unverified_paths(
+    managed: &[(flex::ConfigPath, serde_json::Value)],
+    verified: &serde_json::Value,
+) -> Vec<String> {
+    managed
+        .iter()
+        .filter(|(path, value)| path.value_in(verified) != *value)
+        .map(|(path, _)| path.to_string())
+        .collect()
+}
+
 /// What polling discovery learned of a create whose outcome was unknown.
 enum Learned {
     /// It took effect: this instance.
@@ -408,6 +430,7 @@ impl Run<'_, '_> {
             .map_err(|error| (sent, error))
     }
 
+    /// [`Run::configure`]'s steps; `sent` holds the paths of the POST once it is sent.
     async fn configure_sending(
         &self,
         credentials: &Credentials,
@@ -423,8 +446,6 @@ impl Run<'_, '_> {
         else {
             return Ok(Vec::new());
         };
-        let client = self.ctx.client;
-        let account = &self.change.account_sid;
         let managed = flex::managed(declared);
         let properties: Vec<&str> = declared.keys().map(String::as_str).collect();
         // Nothing new is sent after a stop request, reads included.
@@ -432,47 +453,22 @@ impl Run<'_, '_> {
             stop: self.ctx.stop.clone(),
             send_by: None,
         };
-        let read = || async {
-            client
-                .fetch_configuration(account, credentials, &properties, Some(&guard))
-                .await
-                .map_err(|source| ApplyError::ConfigurationRead {
-                    sid: sid.clone(),
-                    source,
-                })
-        };
-        let current = read().await?;
+        let current = self
+            .read_configuration(credentials, sid, &properties, &guard)
+            .await?;
         // The configuration is the account's: it must be the planned instance's still.
-        if let Some(found) = current.get("flex_instance_sid").and_then(|v| v.as_str()) {
-            if !found.eq_ignore_ascii_case(sid.as_str()) {
-                return Err(ApplyError::ConfigurationOfAnotherInstance {
-                    account: account.clone(),
-                    planned: sid.clone(),
-                    found: found.to_owned(),
-                });
-            }
+        if let Some(found) = other_instance(&current, sid) {
+            return Err(ApplyError::ConfigurationOfAnotherInstance {
+                account: self.change.account_sid.clone(),
+                planned: sid.clone(),
+                found: found.to_owned(),
+            });
         }
         let differing: Vec<&(flex::ConfigPath, serde_json::Value)> = managed
             .iter()
             .filter(|(path, value)| path.value_in(&current) != *value)
             .collect();
-        // What the plan saw is what was reviewed: a managed path that no longer holds it (or,
-        // where the plan saw nothing to change, any difference) changed since the plan.
-        let reviewed_nothing =
-            self.change.configuration.is_empty() && self.change.action != Action::Create;
-        let changed_since: Vec<String> = if reviewed_nothing {
-            differing.iter().map(|(path, _)| path.to_string()).collect()
-        } else {
-            self.change
-                .configuration
-                .iter()
-                .filter_map(|field| {
-                    let before = field.before.as_ref()?;
-                    let (path, _) = managed.iter().find(|(p, _)| p.to_string() == field.path)?;
-                    (path.value_in(&current) != *before).then(|| field.path.clone())
-                })
-                .collect()
-        };
+        let changed_since = self.changed_since_plan(&managed, &differing, &current);
         if !changed_since.is_empty() {
             return Err(ApplyError::ConfigurationChangedSincePlan {
                 sid: sid.clone(),
@@ -483,42 +479,116 @@ impl Run<'_, '_> {
         let verified = if differing.is_empty() {
             current
         } else {
-            let mut properties: Vec<&str> = differing.iter().map(|(p, _)| p.property()).collect();
-            properties.dedup();
-            let body = flex::update_body(declared, &current, &properties);
             sent.clone_from(&set);
-            client
-                .update_configuration(account, credentials, body, &guard)
-                .await
-                .map_err(|source| ApplyError::ConfigurationUpdate {
-                    sid: sid.clone(),
-                    source,
-                })?;
-            read().await?
+            self.update_configuration(credentials, sid, declared, &current, &differing, &guard)
+                .await?;
+            self.read_configuration(credentials, sid, &properties, &guard)
+                .await?
         };
-        let mismatched: Vec<String> = managed
-            .iter()
-            .filter(|(path, value)| path.value_in(&verified) != *value)
-            .map(|(path, _)| path.to_string())
-            .collect();
+        let mismatched = unverified_paths(&managed, &verified);
         if !mismatched.is_empty() {
             return Err(ApplyError::ConfigurationNotVerified {
                 sid: sid.clone(),
                 paths: mismatched,
             });
         }
+        self.record_configuration(sid, &managed, &verified).await?;
+        Ok(set)
+    }
+
+    /// The account's Flex configuration: the declared top-level `properties`, read under
+    /// `guard`.
+    async fn read_configuration(
+        &self,
+        credentials: &Credentials,
+        sid: &InstanceSid,
+        properties: &[&str],
+        guard: &SendGuard,
+    ) -> Result<serde_json::Value, ApplyError> {
+        self.ctx
+            .client
+            .fetch_configuration(
+                &self.change.account_sid,
+                credentials,
+                properties,
+                Some(guard),
+            )
+            .await
+            .map_err(|source| ApplyError::ConfigurationRead {
+                sid: sid.clone(),
+                source,
+            })
+    }
+
+    /// The managed paths that changed since the plan. What the plan saw is what was reviewed:
+    /// a managed path that no longer holds it (or, where the plan saw nothing to change, any
+    /// `differing` path) changed since the plan.
+    fn changed_since_plan(
+        &self,
+        managed: &[(flex::ConfigPath, serde_json::Value)],
+        differing: &[&(flex::ConfigPath, serde_json::Value)],
+        current: &serde_json::Value,
+    ) -> Vec<String> {
+        let reviewed_nothing =
+            self.change.configuration.is_empty() && self.change.action != Action::Create;
+        if reviewed_nothing {
+            differing.iter().map(|(path, _)| path.to_string()).collect()
+        } else {
+            self.change
+                .configuration
+                .iter()
+                .filter_map(|field| {
+                    let before = field.before.as_ref()?;
+                    let (path, _) = managed.iter().find(|(p, _)| p.to_string() == field.path)?;
+                    (path.value_in(current) != *before).then(|| field.path.clone())
+                })
+                .collect()
+        }
+    }
+
+    /// One POST with the whole new value of each top-level property a `differing` path is in
+    /// (the `current` value, the declared keys merged in).
+    async fn update_configuration(
+        &self,
+        credentials: &Credentials,
+        sid: &InstanceSid,
+        declared: &flex::Declared,
+        current: &serde_json::Value,
+        differing: &[&(flex::ConfigPath, serde_json::Value)],
+        guard: &SendGuard,
+    ) -> Result<(), ApplyError> {
+        let mut properties: Vec<&str> = differing.iter().map(|(p, _)| p.property()).collect();
+        properties.dedup();
+        let body = flex::update_body(declared, current, &properties);
+        self.ctx
+            .client
+            .update_configuration(&self.change.account_sid, credentials, body, guard)
+            .await
+            .map_err(|source| ApplyError::ConfigurationUpdate {
+                sid: sid.clone(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Records the digests of the managed paths as `verified` holds them.
+    async fn record_configuration(
+        &self,
+        sid: &InstanceSid,
+        managed: &[(flex::ConfigPath, serde_json::Value)],
+        verified: &serde_json::Value,
+    ) -> Result<(), ApplyError> {
         self.writer
             .write(StateUpdate::Configured {
                 name: self.change.name.clone(),
                 flex_instance_sid: sid.clone(),
-                configuration: flex::AppliedConfiguration::of(&managed, &verified),
+                configuration: flex::AppliedConfiguration::of(managed, verified),
             })
             .await
             .map_err(|source| ApplyError::ConfigurationNotRecorded {
                 sid: sid.clone(),
                 source,
-            })?;
-        Ok(set)
+            })
     }
 
     /// A failure as an outcome (its event is the change's terminal event).
@@ -600,26 +670,7 @@ impl Run<'_, '_> {
             let answer = error.answer().unwrap_or(Answer::None);
             // Waiting holds no request: the slot is for sending.
             *slot = None;
-            let in_flight_until = if answer.answered() {
-                // The request is over: only the server acting late on it is left, for which
-                // the settle period allows. The pending record says so, for a run killed now.
-                let until = SystemTime::now() + options.settle;
-                let pending = PendingCreate {
-                    in_flight_until: Some(crate::support::stamp::rfc3339_at(until)),
-                    ..pending
-                };
-                self.writer
-                    .write(StateUpdate::Pending {
-                        name: self.change.name.clone(),
-                        pending,
-                    })
-                    .await
-                    .map_err(ApplyError::PendingNotRecorded)?;
-                crate::failpoint!("apply::settling");
-                until
-            } else {
-                pending_until(&pending)
-            };
+            let in_flight_until = self.in_flight_until(answer, pending).await?;
             match self
                 .learn_outcome(credentials, &error, answer, in_flight_until)
                 .await
@@ -647,17 +698,50 @@ impl Run<'_, '_> {
                     gateway,
                 });
             }
-            // Back-off, full jitter: many creates answered 5xx at once are not sent again at
-            // once. A stop request meanwhile is met by the send guard.
-            let (base, cap) = options.resend_backoff;
-            let ceiling = base
-                .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1)))
-                .min(cap);
-            let pause = ceiling.mul_f64(rand::random::<f64>());
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = self.ctx.stop.requested() => {}
-            }
+            self.back_off(attempts).await;
+        }
+    }
+
+    /// Until when a create whose outcome is unknown can be in flight. Answered, the request
+    /// is over: only the server acting late on it is left, for which the settle period allows,
+    /// and the pending record says so (durably, for a run killed now). Unanswered, its pending
+    /// record already says.
+    async fn in_flight_until(
+        &self,
+        answer: Answer,
+        pending: PendingCreate,
+    ) -> Result<SystemTime, ApplyError> {
+        if !answer.answered() {
+            return Ok(pending_until(&pending));
+        }
+        let until = SystemTime::now() + self.ctx.options.settle;
+        let pending = PendingCreate {
+            in_flight_until: Some(crate::support::stamp::rfc3339_at(until)),
+            ..pending
+        };
+        self.writer
+            .write(StateUpdate::Pending {
+                name: self.change.name.clone(),
+                pending,
+            })
+            .await
+            .map_err(ApplyError::PendingNotRecorded)?;
+        crate::failpoint!("apply::settling");
+        Ok(until)
+    }
+
+    /// Waits before a create is sent again `after` attempts: back-off, full jitter, so that
+    /// many creates answered 5xx at once are not sent again at once. A stop request ends the
+    /// wait; the send guard then meets it.
+    async fn back_off(&self, after: u32) {
+        let (base, cap) = self.ctx.options.resend_backoff;
+        let ceiling = base
+            .saturating_mul(2u32.saturating_pow(after.saturating_sub(1)))
+            .min(cap);
+        let pause = ceiling.mul_f64(rand::random::<f64>());
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = self.ctx.stop.requested() => {}
         }
     }
 

@@ -134,76 +134,106 @@ pub fn user_agent() -> String {
     )
 }
 
+/// The endpoint `given` as a URL without user and password, and as the base URL requests
+/// go to; refused unless it is HTTP or HTTPS.
+fn endpoint(given: &str) -> Result<(reqwest::Url, String), ApiError> {
+    let mut parsed = reqwest::Url::parse(given).map_err(|e| ApiError::InvalidEndpoint {
+        endpoint: proxy::redacted_endpoint(given),
+        reason: e.to_string(),
+    })?;
+    // A user:password in the endpoint would only be dropped for the instance's credentials
+    // (every request sends those): it is removed here, so that no error or log shows it.
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
+        tracing::warn!(
+            "the user and password in the endpoint are ignored: every request authenticates with its instance's credentials"
+        );
+    }
+    let base_url = parsed.as_str().trim_end_matches('/').to_owned();
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ApiError::InvalidEndpoint {
+            endpoint: base_url,
+            reason: format!("the scheme is {}", parsed.scheme()),
+        });
+    }
+    Ok((parsed, base_url))
+}
+
+/// A client that cannot be set up for the endpoint `base_url`, and why.
+fn setup_error(base_url: &str, reason: String) -> ApiError {
+    ApiError::InvalidEndpoint {
+        endpoint: base_url.to_owned(),
+        reason,
+    }
+}
+
+/// TLS for `base_url`: the system's trust store (or `SSL_CERT_FILE` / `SSL_CERT_DIR`), else
+/// built-in roots; HTTP/2 offered.
+fn tls_config(base_url: &str) -> Result<rustls::ClientConfig, rustls::Error> {
+    let trust = crate::support::tls::system_trust();
+    tracing::debug!("trusting {:?} for {base_url}", trust.source);
+    let mut tls = crate::support::tls::client_config(
+        crate::support::tls::Verify::Full(trust.roots.clone()),
+        None,
+    )?;
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
+/// The HTTP client: through `proxy` when there is one, never following redirects, with the
+/// timeouts of `config` and at most one connection per request in flight.
+fn http_client(
+    config: &ClientConfig,
+    base_url: &str,
+    proxy: Option<&str>,
+    tls: rustls::ClientConfig,
+) -> Result<reqwest::Client, ApiError> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    let mut builder = reqwest::Client::builder().no_proxy();
+    if let Some(proxy_url) = proxy {
+        tracing::debug!(
+            "requests to {base_url} go through proxy {}",
+            proxy::redacted(proxy_url)
+        );
+        builder = builder.proxy(reqwest::Proxy::all(proxy_url).map_err(|e| {
+            setup_error(
+                base_url,
+                format!(
+                    "the proxy {} cannot be used: {e}",
+                    proxy::redacted(proxy_url)
+                ),
+            )
+        })?);
+    }
+    builder
+        .use_preconfigured_tls(tls)
+        .user_agent(user_agent())
+        .default_headers(headers)
+        // Never follow redirects: a followed 302 turns a create into a read that "succeeds",
+        // and a followed 307 would send the create twice.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.request_timeout)
+        .pool_max_idle_per_host(config.max_in_flight.max(1))
+        // At most one connection (TLS handshake) per request in flight.
+        .connector_layer(budget::ConnectionBudget::new(config.max_in_flight))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| setup_error(base_url, format!("cannot set up the HTTP client: {e}")))
+}
+
 impl FlexClient {
     /// Builds a client; fails only on an unusable base URL or TLS setup.
     pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
-        let given = config.base_url.trim_end_matches('/');
-        let mut parsed = reqwest::Url::parse(given).map_err(|e| ApiError::InvalidEndpoint {
-            endpoint: proxy::redacted_endpoint(given),
-            reason: e.to_string(),
-        })?;
-        // A user:password in the endpoint would only be dropped for the instance's credentials
-        // (every request sends those): it is removed here, so that no error or log shows it.
-        if !parsed.username().is_empty() || parsed.password().is_some() {
-            let _ = parsed.set_username("");
-            let _ = parsed.set_password(None);
-            tracing::warn!(
-                "the user and password in the endpoint are ignored: every request authenticates with its instance's credentials"
-            );
-        }
-        let base_url = parsed.as_str().trim_end_matches('/').to_owned();
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ApiError::InvalidEndpoint {
-                endpoint: base_url,
-                reason: format!("the scheme is {}", parsed.scheme()),
-            });
-        }
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let setup_error = |reason: String| ApiError::InvalidEndpoint {
-            endpoint: base_url.clone(),
-            reason,
-        };
-        // Trust: the system's store (or SSL_CERT_FILE / SSL_CERT_DIR), else built-in roots.
-        let trust = crate::support::tls::system_trust();
-        tracing::debug!("trusting {:?} for {base_url}", trust.source);
-        let mut tls = crate::support::tls::client_config(
-            crate::support::tls::Verify::Full(trust.roots.clone()),
-            None,
-        )
-        .map_err(|e| setup_error(format!("cannot set up TLS: {e}")))?;
-        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let (parsed, base_url) = endpoint(config.base_url.trim_end_matches('/'))?;
+        let tls = tls_config(&base_url)
+            .map_err(|e| setup_error(&base_url, format!("cannot set up TLS: {e}")))?;
         // One endpoint, so one proxy decision, made here and logged with -v.
         let proxy =
             proxy::proxy_for(&parsed, &|name| config.env.get(name)).map(|p| proxy::normalized(&p));
-        let mut builder = reqwest::Client::builder().no_proxy();
-        if let Some(proxy_url) = &proxy {
-            tracing::debug!(
-                "requests to {base_url} go through proxy {}",
-                proxy::redacted(proxy_url)
-            );
-            builder = builder.proxy(reqwest::Proxy::all(proxy_url).map_err(|e| {
-                setup_error(format!(
-                    "the proxy {} cannot be used: {e}",
-                    proxy::redacted(proxy_url)
-                ))
-            })?);
-        }
-        let http = builder
-            .use_preconfigured_tls(tls)
-            .user_agent(user_agent())
-            .default_headers(headers)
-            // Never follow redirects: a followed 302 turns a create into a read that "succeeds",
-            // and a followed 307 would send the create twice.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            .pool_max_idle_per_host(config.max_in_flight.max(1))
-            // At most one connection (TLS handshake) per request in flight.
-            .connector_layer(budget::ConnectionBudget::new(config.max_in_flight))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| setup_error(format!("cannot set up the HTTP client: {e}")))?;
+        let http = http_client(&config, &base_url, proxy.as_deref(), tls)?;
         let via = proxy.as_deref().map_or_else(String::new, |p| {
             format!(" via proxy {}", proxy::redacted(p))
         });

@@ -253,136 +253,12 @@ impl Validator {
         let catalogue = flex::catalogue();
         let mut declared = flex::Declared::new();
         for (key, value) in map.iter() {
-            let name = key.as_str();
-            let Some(property) = catalogue.get(name) else {
-                let writable = catalogue.writable_names();
-                let diagnostic = Diagnostic::new(
-                    Location::of(key.span()),
-                    format!("unknown Flex configuration property `{name}`"),
-                )
-                .with_label("not in Twilio's flex.v1.configuration");
-                self.push(match suggest(name, &writable) {
-                    Some(s) => diagnostic.with_help(format!("did you mean `{s}`?")),
-                    None => diagnostic.with_help(
-                        "`flexform schema config` lists the properties (from Twilio's published schema)",
-                    ),
-                });
-                continue;
-            };
-            if let Some(reason) = property.read_only {
-                self.push(
-                    Diagnostic::new(
-                        Location::of(key.span()),
-                        format!("`{name}` is read-only: {reason}"),
-                    )
-                    .with_label("read-only")
-                    .with_help(
-                        "remove it: flexform manages only the properties Twilio lets you change",
-                    ),
-                );
-                continue;
-            }
-            if let Some(key) = dotted_key(value) {
-                self.push(
-                    Diagnostic::new(
-                        Location::of(key.span()),
-                        format!("the key `{}` contains a `.`, which flexform uses between the keys of a managed path", key.as_str()),
-                    )
-                    .with_label("a `.` in a key")
-                    .with_help("manage the enclosing object's other keys, or set this key in the Twilio console"),
-                );
-                continue;
-            }
-            if let Some(key) = control_key(value) {
-                self.push(
-                    Diagnostic::new(
-                        Location::of(key.span()),
-                        format!(
-                            "the key {:?} contains a control character (a line break, a tab…), which no managed path, plan or table could show as it is",
-                            key.as_str()
-                        ),
-                    )
-                    .with_label("a control character in a key")
-                    .with_help("rename the key, or set it in the Twilio console"),
-                );
-                continue;
-            }
-            if let Some((number, sent)) = inexact_number(value) {
-                self.push(
-                    Diagnostic::new(
-                        Location::of(number.span()),
-                        format!(
-                            "the number {} cannot be sent exactly: a JSON number keeps about 15 significant digits, so Flex would receive {sent}",
-                            number.as_str()
-                        ),
-                    )
-                    .with_label("not exact as a JSON number")
-                    .with_help(format!(
-                        "quote it to send it as text (`\"{}\"`), or write a number that fits",
-                        number.as_str()
-                    )),
-                );
-                continue;
-            }
-            let typed = yaml_value(value);
-            let fits = match (property.kind, &typed) {
-                (_, serde_json::Value::Null) => false,
-                (flex::Kind::Text, v) => v.is_string(),
-                (flex::Kind::Boolean, v) => v.is_boolean(),
-                (flex::Kind::List, v) => v.is_array(),
-                (flex::Kind::Json, v) => v.is_object(),
-            };
-            if !fits {
-                let found = match &typed {
-                    serde_json::Value::Null => "null".to_owned(),
-                    serde_json::Value::Number(n) => format!("the number {n}"),
-                    serde_json::Value::Bool(b) => format!("the boolean {b}"),
-                    _ => describe(value),
-                };
-                let help = match (property.kind, &typed) {
-                    (_, serde_json::Value::Null) => {
-                        "a top-level property cannot be removed: `null` removes a key inside a JSON-typed property".to_owned()
-                    }
-                    (flex::Kind::Text, _) => format!("quote it: `{name}: \"{}\"`", value.as_scalar().map_or("…", |s| s.as_str())),
-                    (kind, _) => format!("`{name}` holds {}", kind.describe()),
-                };
-                self.push(
-                    Diagnostic::new(
-                        Location::of(value.span()),
-                        format!(
-                            "invalid type for `{name}`: expected {}, found {found}",
-                            property.kind.describe()
-                        ),
-                    )
-                    .with_label(format!("expected {}", property.kind.describe()))
-                    .with_help(help),
-                );
-                continue;
-            }
-            if let (Some(items), Some(nodes)) = (&property.items, value.as_sequence()) {
-                let wrong = nodes.iter().enumerate().find_map(|(i, node)| {
-                    items.refuses(&yaml_value(node)).map(|why| (i, node, why))
-                });
-                if let Some((index, node, why)) = wrong {
-                    self.push(
-                        Diagnostic::new(
-                            Location::of(node.span()),
-                            format!(
-                                "invalid item {} of `{name}`: expected {}, found {why}",
-                                index + 1,
-                                items.describe()
-                            ),
-                        )
-                        .with_label(format!("expected {}", items.describe()))
-                        .with_help(format!(
-                            "every item of `{name}` is {} (Twilio's flex.v1.configuration)",
-                            items.describe()
-                        )),
-                    );
-                    continue;
+            match configuration_property(catalogue, key, value) {
+                Ok(typed) => {
+                    declared.insert(key.as_str().to_owned(), typed);
                 }
+                Err(diagnostic) => self.push(diagnostic),
             }
-            declared.insert(name.to_owned(), typed);
         }
         Some(FlexConfiguration(declared))
     }
@@ -598,6 +474,173 @@ fn second_document(text: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// One property of a `configuration` mapping as it will be sent, or the first reason it
+/// cannot be (the checks run in this order, and only the first failing one is reported).
+fn configuration_property(
+    catalogue: &flex::Catalogue,
+    key: &MarkedScalarNode,
+    value: &Node,
+) -> Result<serde_json::Value, Diagnostic> {
+    let name = key.as_str();
+    let Some(property) = catalogue.get(name) else {
+        return Err(unknown_property(catalogue, key));
+    };
+    if let Some(reason) = property.read_only {
+        return Err(read_only_property(key, reason));
+    }
+    if let Some(diagnostic) = unsendable_key(value).or_else(|| unsendable_number(value)) {
+        return Err(diagnostic);
+    }
+    let typed = yaml_value(value);
+    if !fits(property.kind, &typed) {
+        return Err(wrong_type(name, property, value, &typed));
+    }
+    if let (Some(items), Some(nodes)) = (&property.items, value.as_sequence()) {
+        if let Some(diagnostic) = refused_item(name, items, nodes) {
+            return Err(diagnostic);
+        }
+    }
+    Ok(typed)
+}
+
+/// A property name that is not in Twilio's catalogue, with the nearest writable one.
+fn unknown_property(catalogue: &flex::Catalogue, key: &MarkedScalarNode) -> Diagnostic {
+    let name = key.as_str();
+    let writable = catalogue.writable_names();
+    let diagnostic = Diagnostic::new(
+        Location::of(key.span()),
+        format!("unknown Flex configuration property `{name}`"),
+    )
+    .with_label("not in Twilio's flex.v1.configuration");
+    match suggest(name, &writable) {
+        Some(s) => diagnostic.with_help(format!("did you mean `{s}`?")),
+        None => diagnostic.with_help(
+            "`flexform schema config` lists the properties (from Twilio's published schema)",
+        ),
+    }
+}
+
+/// A property Twilio does not let anyone change.
+fn read_only_property(key: &MarkedScalarNode, reason: &str) -> Diagnostic {
+    Diagnostic::new(
+        Location::of(key.span()),
+        format!("`{}` is read-only: {reason}", key.as_str()),
+    )
+    .with_label("read-only")
+    .with_help("remove it: flexform manages only the properties Twilio lets you change")
+}
+
+/// A nested key no managed path could name: one with a `.`, or else one with a control
+/// character.
+fn unsendable_key(value: &Node) -> Option<Diagnostic> {
+    if let Some(key) = dotted_key(value) {
+        return Some(
+            Diagnostic::new(
+                Location::of(key.span()),
+                format!("the key `{}` contains a `.`, which flexform uses between the keys of a managed path", key.as_str()),
+            )
+            .with_label("a `.` in a key")
+            .with_help("manage the enclosing object's other keys, or set this key in the Twilio console"),
+        );
+    }
+    let key = control_key(value)?;
+    Some(
+        Diagnostic::new(
+            Location::of(key.span()),
+            format!(
+                "the key {:?} contains a control character (a line break, a tab…), which no managed path, plan or table could show as it is",
+                key.as_str()
+            ),
+        )
+        .with_label("a control character in a key")
+        .with_help("rename the key, or set it in the Twilio console"),
+    )
+}
+
+/// An unquoted number that JSON would not carry exactly.
+fn unsendable_number(value: &Node) -> Option<Diagnostic> {
+    let (number, sent) = inexact_number(value)?;
+    Some(
+        Diagnostic::new(
+            Location::of(number.span()),
+            format!(
+                "the number {} cannot be sent exactly: a JSON number keeps about 15 significant digits, so Flex would receive {sent}",
+                number.as_str()
+            ),
+        )
+        .with_label("not exact as a JSON number")
+        .with_help(format!(
+            "quote it to send it as text (`\"{}\"`), or write a number that fits",
+            number.as_str()
+        )),
+    )
+}
+
+/// Whether a value has the JSON type the property holds (never `null` at the top level).
+fn fits(kind: flex::Kind, typed: &serde_json::Value) -> bool {
+    match (kind, typed) {
+        (_, serde_json::Value::Null) => false,
+        (flex::Kind::Text, v) => v.is_string(),
+        (flex::Kind::Boolean, v) => v.is_boolean(),
+        (flex::Kind::List, v) => v.is_array(),
+        (flex::Kind::Json, v) => v.is_object(),
+    }
+}
+
+/// A value of the wrong type for its property, with how to write it instead.
+fn wrong_type(
+    name: &str,
+    property: &flex::Property,
+    value: &Node,
+    typed: &serde_json::Value,
+) -> Diagnostic {
+    let found = match typed {
+        serde_json::Value::Null => "null".to_owned(),
+        serde_json::Value::Number(n) => format!("the number {n}"),
+        serde_json::Value::Bool(b) => format!("the boolean {b}"),
+        _ => describe(value),
+    };
+    let help = match (property.kind, typed) {
+        (_, serde_json::Value::Null) => {
+            "a top-level property cannot be removed: `null` removes a key inside a JSON-typed property".to_owned()
+        }
+        (flex::Kind::Text, _) => format!("quote it: `{name}: \"{}\"`", value.as_scalar().map_or("…", |s| s.as_str())),
+        (kind, _) => format!("`{name}` holds {}", kind.describe()),
+    };
+    Diagnostic::new(
+        Location::of(value.span()),
+        format!(
+            "invalid type for `{name}`: expected {}, found {found}",
+            property.kind.describe()
+        ),
+    )
+    .with_label(format!("expected {}", property.kind.describe()))
+    .with_help(help)
+}
+
+/// The first item of a list property that its schema refuses.
+fn refused_item(name: &str, items: &flex::ItemSchema, nodes: &[Node]) -> Option<Diagnostic> {
+    let (index, node, why) = nodes
+        .iter()
+        .enumerate()
+        .find_map(|(i, node)| items.refuses(&yaml_value(node)).map(|why| (i, node, why)))?;
+    Some(
+        Diagnostic::new(
+            Location::of(node.span()),
+            format!(
+                "invalid item {} of `{name}`: expected {}, found {why}",
+                index + 1,
+                items.describe()
+            ),
+        )
+        .with_label(format!("expected {}", items.describe()))
+        .with_help(format!(
+            "every item of `{name}` is {} (Twilio's flex.v1.configuration)",
+            items.describe()
+        )),
+    )
 }
 
 /// The first key with a `.` in a (nested) mapping: a managed path could not name it.

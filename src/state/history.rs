@@ -283,94 +283,138 @@ pub fn changes_of(
     address: &str,
     forward: bool,
 ) -> std::collections::BTreeSet<(usize, usize)> {
-    use std::collections::{BTreeSet, HashMap};
-    /// One instance as the trail shows it.
-    struct Instance<'a> {
-        /// Where it is recorded now (`None` after an `rm`).
-        at: Option<&'a str>,
-        /// Where it was placed last: `at`, or where it was forgotten.
-        last: &'a str,
-        /// Every address a change of it named.
-        held: BTreeSet<&'a str>,
-        changes: Vec<(usize, usize)>,
-    }
-    let mut instances: Vec<Instance> = Vec::new();
-    // Which instance is recorded at an address, and which one a SID is.
-    let mut at: HashMap<&str, usize> = HashMap::new();
-    let mut by_sid: HashMap<&str, usize> = HashMap::new();
+    let mut trails = InstanceTrails::default();
     for (e, entry) in entries.iter().enumerate() {
         for (c, change) in entry.changes.iter().enumerate() {
-            let here = change.address.as_str();
-            let sid = change.flex_instance_sid.as_deref();
-            let moved_from = change
-                .outcome
-                .strip_prefix("ok (moved from ")
-                .and_then(|rest| rest.strip_suffix(')'));
-            let known = sid
-                .and_then(|s| by_sid.get(s).copied())
-                .or_else(|| at.get(moved_from.unwrap_or(here)).copied());
-            let fresh = known.is_none();
-            let id = known.unwrap_or_else(|| {
-                instances.push(Instance {
-                    at: None,
-                    last: here,
-                    held: BTreeSet::new(),
-                    changes: Vec::new(),
-                });
-                instances.len() - 1
-            });
-            if let Some(sid) = sid {
-                by_sid.insert(sid, id);
-            }
-            let instance = &mut instances[id];
-            instance.held.insert(here);
-            instance.held.extend(moved_from);
-            instance.changes.push((e, c));
-            let took_effect = change.outcome.starts_with("ok");
-            if !(fresh || took_effect) {
-                continue;
-            }
-            // It leaves where it was, unless another instance has taken that address since
-            // (the other half of a swap).
-            for old in instance.at.into_iter().chain(moved_from) {
-                if old != here && at.get(old) == Some(&id) {
-                    at.remove(old);
-                }
-            }
-            instance.last = here;
-            if change.action == "rm" {
-                instance.at = None;
-                if at.get(here) == Some(&id) {
-                    at.remove(here);
-                }
-            } else {
-                // A failed change is here only when nobody is recorded here (else it would be
-                // theirs): a first sight, placed without displacing anyone.
-                instance.at = Some(here);
-                at.insert(here, id);
-            }
+            trails.follow((e, c), change);
         }
     }
-    let chosen: Vec<&Instance> = if forward {
-        let last_here: Vec<&Instance> = instances.iter().filter(|i| i.last == address).collect();
+    trails
+        .chosen(address, forward)
+        .into_iter()
+        .flat_map(|i| i.changes.iter().copied())
+        .collect()
+}
+
+/// One instance as the trail shows it.
+struct TrailInstance<'a> {
+    /// Where it is recorded now (`None` after an `rm`).
+    at: Option<&'a str>,
+    /// Where it was placed last: `at`, or where it was forgotten.
+    last: &'a str,
+    /// Every address a change of it named.
+    held: std::collections::BTreeSet<&'a str>,
+    /// Its changes, as (entry, change) positions.
+    changes: Vec<(usize, usize)>,
+}
+
+/// The trail read as instances, oldest first ([`changes_of`]).
+#[derive(Default)]
+struct InstanceTrails<'a> {
+    /// Every instance seen so far.
+    instances: Vec<TrailInstance<'a>>,
+    /// Which instance is recorded at an address.
+    at: std::collections::HashMap<&'a str, usize>,
+    /// Which instance a SID is.
+    by_sid: std::collections::HashMap<&'a str, usize>,
+}
+
+impl<'a> InstanceTrails<'a> {
+    /// Gives the change at `position` to its instance and, when it took effect (or is the
+    /// instance's first sight), records that instance at its address.
+    fn follow(&mut self, position: (usize, usize), change: &'a HistoryChange) {
+        let here = change.address.as_str();
+        let sid = change.flex_instance_sid.as_deref();
+        let moved_from = change
+            .outcome
+            .strip_prefix("ok (moved from ")
+            .and_then(|rest| rest.strip_suffix(')'));
+        let (id, fresh) = self.instance_of(here, sid, moved_from);
+        let instance = &mut self.instances[id];
+        instance.held.insert(here);
+        instance.held.extend(moved_from);
+        instance.changes.push(position);
+        let took_effect = change.outcome.starts_with("ok");
+        if fresh || took_effect {
+            self.place(id, here, moved_from, change.action == "rm");
+        }
+    }
+
+    /// The instance a change is of, and whether it is new: the one its SID is, else the one
+    /// recorded where it moved from (or at its address), else a new one.
+    fn instance_of(
+        &mut self,
+        here: &'a str,
+        sid: Option<&'a str>,
+        moved_from: Option<&'a str>,
+    ) -> (usize, bool) {
+        let known = sid
+            .and_then(|s| self.by_sid.get(s).copied())
+            .or_else(|| self.at.get(moved_from.unwrap_or(here)).copied());
+        let fresh = known.is_none();
+        let id = known.unwrap_or_else(|| {
+            self.instances.push(TrailInstance {
+                at: None,
+                last: here,
+                held: std::collections::BTreeSet::new(),
+                changes: Vec::new(),
+            });
+            self.instances.len() - 1
+        });
+        if let Some(sid) = sid {
+            self.by_sid.insert(sid, id);
+        }
+        (id, fresh)
+    }
+
+    /// Records instance `id` at `here` (or, for an `rm`, nowhere), leaving where it was.
+    fn place(&mut self, id: usize, here: &'a str, moved_from: Option<&'a str>, rm: bool) {
+        let instance = &mut self.instances[id];
+        // It leaves where it was, unless another instance has taken that address since
+        // (the other half of a swap).
+        for old in instance.at.into_iter().chain(moved_from) {
+            if old != here && self.at.get(old) == Some(&id) {
+                self.at.remove(old);
+            }
+        }
+        instance.last = here;
+        if rm {
+            instance.at = None;
+            if self.at.get(here) == Some(&id) {
+                self.at.remove(here);
+            }
+        } else {
+            // A failed change is here only when nobody is recorded here (else it would be
+            // theirs): a first sight, placed without displacing anyone.
+            instance.at = Some(here);
+            self.at.insert(here, id);
+        }
+    }
+
+    /// The instances [`changes_of`] follows for `address` (see there for `forward`).
+    fn chosen(&self, address: &str, forward: bool) -> Vec<&TrailInstance<'a>> {
+        if !forward {
+            return self
+                .at
+                .get(address)
+                .map(|&id| &self.instances[id])
+                .into_iter()
+                .collect();
+        }
+        let last_here: Vec<&TrailInstance> = self
+            .instances
+            .iter()
+            .filter(|i| i.last == address)
+            .collect();
         if last_here.is_empty() {
-            instances
+            self.instances
                 .iter()
                 .filter(|i| i.held.contains(address))
                 .collect()
         } else {
             last_here
         }
-    } else {
-        at.get(address)
-            .map(|&id| &instances[id])
-            .into_iter()
-            .collect()
-    };
-    chosen
-        .into_iter()
-        .flat_map(|i| i.changes.iter().copied())
-        .collect()
+    }
 }
 
 /// The history file beside a state file.

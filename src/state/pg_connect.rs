@@ -282,6 +282,40 @@ fn resolve_with(
 ) -> Result<Resolved, String> {
     let var = |name: &str| env(name).filter(|v| !v.is_empty());
     let (mut config, params) = locate(text, env, socket_dirs)?;
+    fill_login(&mut config, &var, home)?;
+    let (sslmode, rootcert) = ssl_mode(&params, &var)?;
+    if only_sockets(&config) {
+        // libpq uses no TLS over a Unix socket, whatever the sslmode, and reads no certificate.
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        let tls = tls::client_config(Verify::Nothing, None).map_err(|e| e.to_string())?;
+        return Ok(Resolved {
+            config,
+            sslmode,
+            tls,
+        });
+    }
+    let verify = verification(sslmode, rootcert.as_deref(), home)?;
+    let tls = client_tls(verify, &params, &var, home)?;
+    config.ssl_mode(match sslmode {
+        SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+        SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        _ => tokio_postgres::config::SslMode::Require,
+    });
+    Ok(Resolved {
+        config,
+        sslmode,
+        tls,
+    })
+}
+
+/// Fills the user (`PGUSER`, else `USER`) and the password (`PGPASSWORD`, else the password
+/// file: `PGPASSFILE` or `~/.pgpass`) that the string leaves out. `var` reads a non-empty
+/// variable.
+fn fill_login(
+    config: &mut tokio_postgres::Config,
+    var: &dyn Fn(&str) -> Option<String>,
+    home: Option<&Path>,
+) -> Result<(), String> {
     if config.get_user().is_none() {
         let user = var("PGUSER")
             .or_else(|| var("USER"))
@@ -293,13 +327,22 @@ fn resolve_with(
             let file = var("PGPASSFILE")
                 .map(PathBuf::from)
                 .or_else(|| home.map(|h| h.join(".pgpass")))?;
-            pgpass_lookup(&file, &config)
+            pgpass_lookup(&file, config)
         });
         if let Some(password) = password {
             config.password(password);
         }
     }
+    Ok(())
+}
 
+/// The effective `sslmode` and `sslrootcert` (the string's, else `PGSSLMODE` and
+/// `PGSSLROOTCERT`), with libpq's default and its rule that the system's trust goes with
+/// `verify-full`.
+fn ssl_mode(
+    params: &LibpqParams,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Result<(SslMode, Option<String>), String> {
     let rootcert = params.sslrootcert.clone().or_else(|| var("PGSSLROOTCERT"));
     let sslmode = match params.sslmode.clone().or_else(|| var("PGSSLMODE")) {
         Some(mode) => SslMode::parse(&mode)?,
@@ -315,41 +358,26 @@ fn resolve_with(
             sslmode.as_str()
         ));
     }
-    if only_sockets(&config) {
-        // libpq uses no TLS over a Unix socket, whatever the sslmode, and reads no certificate.
-        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
-        let tls = tls::client_config(Verify::Nothing, None).map_err(|e| e.to_string())?;
-        return Ok(Resolved {
-            config,
-            sslmode,
-            tls,
-        });
-    }
-    let default_root = home.map(|h| h.join(".postgresql/root.crt"));
-    let roots = || -> Result<Option<Arc<rustls::RootCertStore>>, String> {
-        match rootcert.as_deref() {
-            Some("system") => Ok(Some(tls::system_trust().roots.clone())),
-            Some(file) => tls::roots_from_file(Path::new(file))
-                .map(Some)
-                .map_err(|e| e.to_string()),
-            None => match default_root.as_deref().filter(|p| p.exists()) {
-                Some(file) => tls::roots_from_file(file)
-                    .map(Some)
-                    .map_err(|e| e.to_string()),
-                None => Ok(None),
-            },
-        }
-    };
-    let verify = match sslmode {
+    Ok((sslmode, rootcert))
+}
+
+/// What the server's certificate is checked against under `sslmode`: the root certificates
+/// are read only when the mode uses them.
+fn verification(
+    sslmode: SslMode,
+    rootcert: Option<&str>,
+    home: Option<&Path>,
+) -> Result<Verify, String> {
+    Ok(match sslmode {
         SslMode::Disable | SslMode::Allow | SslMode::Prefer => Verify::Nothing,
         // libpq: `require` with a root certificate (named, or the default
         // `~/.postgresql/root.crt`) verifies the chain, as `verify-ca` does.
-        SslMode::Require => match roots()? {
+        SslMode::Require => match roots(rootcert, home)? {
             Some(roots) => Verify::ChainOnly(roots),
             None => Verify::Nothing,
         },
         SslMode::VerifyCa | SslMode::VerifyFull => {
-            let roots = roots()?.ok_or_else(|| {
+            let roots = roots(rootcert, home)?.ok_or_else(|| {
                 format!(
                     "sslmode={} needs the CA that signed the server's certificate: add sslrootcert=/path/to/ca.pem (or sslrootcert=system for the system's trust store) to the connection string, or set PGSSLROOTCERT",
                     sslmode.as_str()
@@ -361,25 +389,40 @@ fn resolve_with(
                 Verify::Full(roots)
             }
         }
-    };
-    let cert = params
-        .sslcert
-        .clone()
-        .or_else(|| var("PGSSLCERT"))
-        .map(PathBuf::from)
-        .or_else(|| {
-            home.map(|h| h.join(".postgresql/postgresql.crt"))
-                .filter(|p| p.exists())
-        });
-    let key = params
-        .sslkey
-        .clone()
-        .or_else(|| var("PGSSLKEY"))
-        .map(PathBuf::from)
-        .or_else(|| {
-            home.map(|h| h.join(".postgresql/postgresql.key"))
-                .filter(|p| p.exists())
-        });
+    })
+}
+
+/// The root certificates `sslrootcert` names (`system`: the system's trust store), else
+/// `~/.postgresql/root.crt` when it exists, else none.
+fn roots(
+    rootcert: Option<&str>,
+    home: Option<&Path>,
+) -> Result<Option<Arc<rustls::RootCertStore>>, String> {
+    let default_root = home.map(|h| h.join(".postgresql/root.crt"));
+    match rootcert {
+        Some("system") => Ok(Some(tls::system_trust().roots.clone())),
+        Some(file) => tls::roots_from_file(Path::new(file))
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        None => match default_root.as_deref().filter(|p| p.exists()) {
+            Some(file) => tls::roots_from_file(file)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            None => Ok(None),
+        },
+    }
+}
+
+/// The TLS client configuration: `verify` for the server, and the client certificate and
+/// key (`sslcert`, `sslkey`) when there are both; errors name the files.
+fn client_tls(
+    verify: Verify,
+    params: &LibpqParams,
+    var: &dyn Fn(&str) -> Option<String>,
+    home: Option<&Path>,
+) -> Result<rustls::ClientConfig, String> {
+    let cert = client_file(params.sslcert.as_deref(), var, "PGSSLCERT", home, "crt");
+    let key = client_file(params.sslkey.as_deref(), var, "PGSSLKEY", home, "key");
     let client_files = match (&cert, &key) {
         (Some(cert), Some(key)) => Some(format!(
             "the client certificate {} and key {}",
@@ -401,7 +444,7 @@ fn resolve_with(
         }
         _ => None,
     };
-    let tls = tls::client_config(verify, client_auth).map_err(|e| match &client_files {
+    tls::client_config(verify, client_auth).map_err(|e| match &client_files {
         // A key that is not the certificate's, or of a kind rustls cannot sign with.
         Some(files) => match e {
             rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
@@ -410,17 +453,26 @@ fn resolve_with(
             e => format!("cannot use {files} (sslcert, sslkey): {e}"),
         },
         None => e.to_string(),
-    })?;
-    config.ssl_mode(match sslmode {
-        SslMode::Disable => tokio_postgres::config::SslMode::Disable,
-        SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-        _ => tokio_postgres::config::SslMode::Require,
-    });
-    Ok(Resolved {
-        config,
-        sslmode,
-        tls,
     })
+}
+
+/// A client certificate or key file: the string's, else the `variable`'s, else
+/// `~/.postgresql/postgresql.{extension}` when it exists.
+fn client_file(
+    named: Option<&str>,
+    var: &dyn Fn(&str) -> Option<String>,
+    variable: &str,
+    home: Option<&Path>,
+    extension: &str,
+) -> Option<PathBuf> {
+    named
+        .map(str::to_owned)
+        .or_else(|| var(variable))
+        .map(PathBuf::from)
+        .or_else(|| {
+            home.map(|h| h.join(format!(".postgresql/postgresql.{extension}")))
+                .filter(|p| p.exists())
+        })
 }
 
 /// The password for `config` in a `.pgpass` file: `host:port:database:user:password` lines,

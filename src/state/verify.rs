@@ -159,30 +159,65 @@ pub fn verify_view(view: &super::store::AuditView, policy: SignaturePolicy<'_>) 
 /// cut fragment; a link over whole lines names those lines as inserted), serials that follow
 /// each other from 0, signatures.
 fn chain(trail: &[TrailLine], policy: SignaturePolicy<'_>, report: &mut Verified) {
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    let mut previous: Option<String> = None;
-    let mut last_good: Option<String> = None;
-    let mut previous_broken = false;
-    let mut chained = false;
-    let mut last_chained: Option<(usize, &HistoryEntry)> = None;
+    let mut walk = Chain::default();
     for (index, line) in trail.iter().enumerate() {
-        let number = line.number;
         let digest = line.digest();
-        let Ok(entry) = &line.entry else {
-            let Err(why) = &line.entry else {
-                unreachable!()
-            };
-            report.problems.push(problem(
-                Some(number),
-                format!("it is not a history entry: {why}"),
-            ));
-            previous_broken = true;
-            // Its serials are unknown: the next entry's are not held against the one before.
-            last_chained = None;
-            seen.insert(digest.clone(), index);
-            previous = Some(digest);
-            continue;
-        };
+        match &line.entry {
+            Err(why) => {
+                report.problems.push(problem(
+                    Some(line.number),
+                    format!("it is not a history entry: {why}"),
+                ));
+                walk.previous_broken = true;
+                // Its serials are unknown: the next entry's are not held against the one before.
+                walk.last_chained = None;
+            }
+            Ok(entry) => {
+                walk.entry(trail, index, entry, report);
+                signature(
+                    &mut report.signed,
+                    &mut report.problems,
+                    Some(line.number),
+                    line,
+                    policy,
+                );
+                walk.last_good = Some(digest.clone());
+                walk.previous_broken = false;
+            }
+        }
+        walk.seen.insert(digest.clone(), index);
+        walk.previous = Some(digest);
+    }
+}
+
+/// How far [`chain`] has come: what it knows of the lines before the one it checks.
+#[derive(Default)]
+struct Chain<'t> {
+    /// Each line's digest, to its index: what a link may point to.
+    seen: std::collections::HashMap<String, usize>,
+    /// The digest of the line before.
+    previous: Option<String>,
+    /// The digest of the last line that was an entry.
+    last_good: Option<String>,
+    /// Whether the line before was not an entry (a cut fragment, an edit).
+    previous_broken: bool,
+    /// Whether an entry with a link was seen: from there on every entry must carry one.
+    chained: bool,
+    /// The last entry of the chain, with its line number: the next one's serials follow it.
+    last_chained: Option<(usize, &'t HistoryEntry)>,
+}
+
+impl<'t> Chain<'t> {
+    /// Checks the entry at `index`: where the trail begins, its link (or the legacy entries
+    /// before the chain), its serials.
+    fn entry(
+        &mut self,
+        trail: &'t [TrailLine],
+        index: usize,
+        entry: &'t HistoryEntry,
+        report: &mut Verified,
+    ) {
+        let number = trail[index].number;
         if index == 0 && entry.serial_before != 0 {
             report.problems.push(problem(
                 Some(number),
@@ -193,85 +228,94 @@ fn chain(trail: &[TrailLine], policy: SignaturePolicy<'_>, report: &mut Verified
             ));
         }
         match &entry.prev_sha256 {
-            None if !chained => report.legacy += 1,
+            None if !self.chained => report.legacy += 1,
             None => report.problems.push(problem(
                 Some(number),
                 "it carries no link to the line before it, inside the chain",
             )),
             Some(prev) => {
-                let expected = previous.as_deref().unwrap_or(CHAIN_START);
-                let over_broken =
-                    previous_broken && prev == last_good.as_deref().unwrap_or(CHAIN_START);
-                if prev != expected && !over_broken {
-                    match seen.get(prev.as_str()) {
-                        // It links to an earlier line: the lines between were put there.
-                        Some(&at) => {
-                            // Its serials follow the line it links to.
-                            last_chained = trail[at].entry.as_ref().ok().map(|e| (trail[at].number, e));
-                            for skipped in &trail[at + 1..index] {
-                                if skipped.entry.is_ok() {
-                                    report.problems.push(problem(
-                                        Some(skipped.number),
-                                        format!(
-                                            "it is not part of the chain: line {number} links over it to line {}; it was inserted",
-                                            trail[at].number
-                                        ),
-                                    ));
-                                }
-                            }
-                        }
-                        None => report.problems.push(problem(
-                            Some(number),
+                self.link(trail, index, prev, &mut report.problems);
+                self.chained = true;
+                self.serials(number, entry, &mut report.problems);
+            }
+        }
+    }
+
+    /// Checks that the entry at `index` links to the line before it, or over a cut fragment
+    /// to the last entry; a link to an earlier line names the lines between as inserted.
+    fn link(
+        &mut self,
+        trail: &'t [TrailLine],
+        index: usize,
+        prev: &str,
+        problems: &mut Vec<Problem>,
+    ) {
+        let number = trail[index].number;
+        let expected = self.previous.as_deref().unwrap_or(CHAIN_START);
+        let over_broken =
+            self.previous_broken && prev == self.last_good.as_deref().unwrap_or(CHAIN_START);
+        if prev == expected || over_broken {
+            return;
+        }
+        match self.seen.get(prev) {
+            // It links to an earlier line: the lines between were put there.
+            Some(&at) => {
+                // Its serials follow the line it links to.
+                self.last_chained = trail[at].entry.as_ref().ok().map(|e| (trail[at].number, e));
+                for skipped in &trail[at + 1..index] {
+                    if skipped.entry.is_ok() {
+                        problems.push(problem(
+                            Some(skipped.number),
                             format!(
-                                "it does not follow line {}: a line before it was edited, deleted or moved, or it was",
-                                number - 1
-                            ),
-                        )),
-                    }
-                }
-                chained = true;
-                // Every run's write raises the serial: an entry that does not is not one
-                // flexform wrote (and could hide between two real ones).
-                if entry.serial_after <= entry.serial_before {
-                    report.problems.push(problem(
-                        Some(number),
-                        format!(
-                            "it ends at serial {}, not after its start at serial {}: flexform never writes such an entry",
-                            entry.serial_after, entry.serial_before
-                        ),
-                    ));
-                }
-                if let Some((at, before)) = last_chained {
-                    if entry.serial_before != before.serial_after {
-                        report.problems.push(problem(
-                            Some(number),
-                            format!(
-                                "it starts at serial {}, but line {at} ended at serial {}: {}",
-                                entry.serial_before,
-                                before.serial_after,
-                                if entry.serial_before > before.serial_after {
-                                    "the state changed without an entry, or entries were deleted"
-                                } else {
-                                    "entries were moved or replayed"
-                                }
+                                "it is not part of the chain: line {number} links over it to line {}; it was inserted",
+                                trail[at].number
                             ),
                         ));
                     }
                 }
-                last_chained = Some((number, entry));
+            }
+            None => problems.push(problem(
+                Some(number),
+                format!(
+                    "it does not follow line {}: a line before it was edited, deleted or moved, or it was",
+                    number - 1
+                ),
+            )),
+        }
+    }
+
+    /// Checks that a chained entry raises the serial, starting where the last chained entry
+    /// ended; it becomes the last chained entry.
+    fn serials(&mut self, number: usize, entry: &'t HistoryEntry, problems: &mut Vec<Problem>) {
+        // Every run's write raises the serial: an entry that does not is not one
+        // flexform wrote (and could hide between two real ones).
+        if entry.serial_after <= entry.serial_before {
+            problems.push(problem(
+                Some(number),
+                format!(
+                    "it ends at serial {}, not after its start at serial {}: flexform never writes such an entry",
+                    entry.serial_after, entry.serial_before
+                ),
+            ));
+        }
+        if let Some((at, before)) = self.last_chained {
+            if entry.serial_before != before.serial_after {
+                problems.push(problem(
+                    Some(number),
+                    format!(
+                        "it starts at serial {}, but line {at} ended at serial {}: {}",
+                        entry.serial_before,
+                        before.serial_after,
+                        if entry.serial_before > before.serial_after {
+                            "the state changed without an entry, or entries were deleted"
+                        } else {
+                            "entries were moved or replayed"
+                        }
+                    ),
+                ));
             }
         }
-        signature(
-            &mut report.signed,
-            &mut report.problems,
-            Some(number),
-            line,
-            policy,
-        );
-        last_good = Some(digest.clone());
-        previous_broken = false;
-        seen.insert(digest.clone(), index);
-        previous = Some(digest);
+        self.last_chained = Some((number, entry));
     }
 }
 
