@@ -663,3 +663,41 @@ async fn an_edited_history_row_breaks_the_chain_and_provenance_is_in_the_table()
     out.assert_exit(1)
         .assert_stdout_contains("missing or empty");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_writing_command_that_fails_under_the_lock_leaves_no_holder_behind() {
+    let Some(url) = database_url("failed_writer_releases") else {
+        return;
+    };
+    let ws = workspace();
+    let p = project(
+        &url,
+        &ConfigBuilder::new()
+            .postgres(&ws)
+            .instance("a", &account(1))
+            .instance("b", &account(2)),
+    )
+    .await;
+    p.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    // Refused under the lock: `b` is taken.
+    let out = p.run(&["state", "mv", "a", "b"]).await;
+    out.assert_exit(1);
+    assert!(out.stderr.contains("flex_instance.b"), "{}", out.stderr);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let holders: i64 = client
+        .query_one(
+            "SELECT count(*) FROM flexform_locks WHERE workspace = $1",
+            &[&ws],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(holders, 0, "the failed run's lock row was left behind");
+    // And the next writer is not told about a holder that is gone.
+    let out = p.run(&["state", "mv", "a", "c"]).await;
+    out.assert_exit(0);
+    assert!(!out.stderr.contains("Waiting"), "{}", out.stderr);
+}
