@@ -3,7 +3,13 @@
 //! those stages depends on another for its vocabulary. Depends on nothing but `support`.
 
 pub mod instance;
+pub mod plugin;
 pub mod sid;
 
 pub use instance::{Discovery, Fetched, Instance, InstanceStatus};
-pub use sid::{AccountSid, InstanceSid};
+pub use plugin::{
+    ConfiguredPlugin, NewVersion, Plugin, PluginConfiguration, PluginVersion, Release,
+};
+pub use sid::{
+    AccountSid, InstanceSid, PluginConfigurationSid, PluginSid, PluginVersionSid, ReleaseSid,
+};

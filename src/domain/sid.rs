@@ -10,6 +10,14 @@ use serde::{Deserialize, Serialize};
 pub const ACCOUNT_SID_PATTERN: &str = "^AC[0-9a-fA-F]{32}$";
 /// Pattern of a Flex instance SID, as in Twilio's OpenAPI schema (`flex.v2.instance`).
 pub const INSTANCE_SID_PATTERN: &str = "^GO[0-9a-fA-F]{32}$";
+/// Pattern of a Flex plugin SID (`flex.v1.plugin`).
+pub const PLUGIN_SID_PATTERN: &str = "^FP[0-9a-fA-F]{32}$";
+/// Pattern of a Flex plugin version SID (`flex.v1.plugin.plugin_version`).
+pub const PLUGIN_VERSION_SID_PATTERN: &str = "^FV[0-9a-fA-F]{32}$";
+/// Pattern of a Flex plugin configuration SID (`flex.v1.plugin_configuration`).
+pub const PLUGIN_CONFIGURATION_SID_PATTERN: &str = "^FJ[0-9a-fA-F]{32}$";
+/// Pattern of a Flex plugin release SID (`flex.v1.plugin_release`).
+pub const RELEASE_SID_PATTERN: &str = "^FK[0-9a-fA-F]{32}$";
 
 /// A text that is not a SID of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,6 +163,35 @@ sid_type!(
     "GO",
     INSTANCE_SID_PATTERN,
     "Flex instance SID"
+);
+
+sid_type!(
+    /// A Flex plugin SID: `FP` and 32 hexadecimal digits.
+    PluginSid,
+    "FP",
+    PLUGIN_SID_PATTERN,
+    "Flex plugin SID"
+);
+sid_type!(
+    /// A Flex plugin version SID: `FV` and 32 hexadecimal digits.
+    PluginVersionSid,
+    "FV",
+    PLUGIN_VERSION_SID_PATTERN,
+    "Flex plugin version SID"
+);
+sid_type!(
+    /// A Flex plugin configuration SID: `FJ` and 32 hexadecimal digits.
+    PluginConfigurationSid,
+    "FJ",
+    PLUGIN_CONFIGURATION_SID_PATTERN,
+    "Flex plugin configuration SID"
+);
+sid_type!(
+    /// A Flex plugin release SID: `FK` and 32 hexadecimal digits.
+    ReleaseSid,
+    "FK",
+    RELEASE_SID_PATTERN,
+    "Flex plugin release SID"
 );
 
 #[cfg(test)]
