@@ -34,6 +34,7 @@ fn inputs() -> (Config, State, BTreeMap<String, Observation>) {
                 origin: Origin::Created,
                 status: InstanceStatus::Ready,
                 configuration: None,
+                plugins: None,
             },
         );
         observed.insert(

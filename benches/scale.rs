@@ -550,6 +550,7 @@ fn micro(n: usize) {
                 origin: flexform::state::Origin::Created,
                 status: flexform::client::InstanceStatus::Ready,
                 configuration: None,
+                plugins: None,
             },
         );
     }

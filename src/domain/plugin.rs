@@ -33,7 +33,8 @@ pub struct PluginVersion {
 }
 
 /// What a new plugin version is created with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewVersion {
     /// The version string.
     pub version: String,

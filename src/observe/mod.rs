@@ -17,7 +17,10 @@ use crate::config::Config;
 use crate::domain::sid::AccountSid;
 use crate::domain::{Discovery, Fetched, InstanceStatus};
 use crate::state::{PendingCreate, State};
-pub use model::{ConfigObservation, ConfigObservations, Observation, Observations};
+pub use model::{
+    ConfigObservation, ConfigObservations, Observation, Observations, PluginObservation,
+    PluginObservations, PluginsSeen, SeenPlugin,
+};
 pub use window::Clocks;
 use window::{in_flight_message, still_in_flight};
 

@@ -42,3 +42,39 @@ pub enum ConfigObservation {
 
 /// Configurations observed, by instance name.
 pub type ConfigObservations = BTreeMap<String, ConfigObservation>;
+
+/// What the Plugins API showed of an instance that declares `plugins:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginObservation {
+    /// The account's active release, and the declared plugins it does not hold at their
+    /// declared version.
+    Observed(PluginsSeen),
+    /// The instance is not ready: its plugins are released once it is.
+    NotReady,
+    /// A read failed; the message says why.
+    Failed(String),
+}
+
+/// The Flex plugins of one account, as far as a plan needs them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PluginsSeen {
+    /// The active release (`None`: the account has never released).
+    pub active: Option<crate::domain::Release>,
+    /// The plugin versions the active release holds.
+    pub released: Vec<crate::domain::ConfiguredPlugin>,
+    /// Each declared plugin that the active release does not hold at its declared version:
+    /// the plugin with its versions, or `None` when no plugin has that unique name.
+    pub plugins: BTreeMap<String, Option<SeenPlugin>>,
+}
+
+/// A plugin that exists, with its versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenPlugin {
+    /// The plugin.
+    pub plugin: crate::domain::Plugin,
+    /// Its versions.
+    pub versions: Vec<crate::domain::PluginVersion>,
+}
+
+/// Plugins observed, by instance name.
+pub type PluginObservations = BTreeMap<String, PluginObservation>;

@@ -26,6 +26,7 @@ pub fn record(account_n: u32, instance_n: u32) -> InstanceRecord {
         origin: Origin::Created,
         status: InstanceStatus::Ready,
         configuration: None,
+        plugins: None,
     }
 }
 

@@ -387,6 +387,7 @@ mod tests {
             origin: Origin::Created,
             status: InstanceStatus::Ready,
             configuration: None,
+            plugins: None,
         }
     }
 

@@ -271,6 +271,8 @@ mod tests {
                 moved_from: None,
                 configuration: Vec::new(),
                 record_configuration: None,
+                release: None,
+                record_release: None,
             }],
             diagnostics: kinds
                 .iter()

@@ -181,6 +181,8 @@ mod tests {
                 moved_from: None,
                 configuration: Vec::new(),
                 record_configuration: None,
+                release: None,
+                record_release: None,
             }],
             diagnostics: Vec::new(),
         }
@@ -200,6 +202,7 @@ mod tests {
                 origin: Origin::Created,
                 status: InstanceStatus::Ready,
                 configuration,
+                plugins: None,
             },
         );
         state

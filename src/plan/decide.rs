@@ -250,6 +250,8 @@ fn decide_move(
         moved_from: Some(address(old)),
         configuration: Vec::new(),
         record_configuration: None,
+        release: None,
+        record_release: None,
     });
     decision
 }
@@ -333,6 +335,8 @@ fn decide_orphan(
                     moved_from: None,
                     configuration: Vec::new(),
                     record_configuration: None,
+                    release: None,
+                    record_release: None,
                 });
                 return decision;
             }
@@ -394,6 +398,8 @@ fn decide_orphan(
             moved_from: None,
             configuration: Vec::new(),
             record_configuration: None,
+            release: None,
+            record_release: None,
         });
     }
     decision
@@ -424,6 +430,8 @@ fn decide_configured(
         moved_from: None,
         configuration: Vec::new(),
         record_configuration: None,
+        release: None,
+        record_release: None,
     };
     match (record, observation) {
         (_, Observation::Failed(message)) => {
@@ -761,6 +769,7 @@ mod tests {
                 origin,
                 status: InstanceStatus::Ready,
                 configuration: None,
+                plugins: None,
             },
         );
         state
@@ -1609,6 +1618,7 @@ mod tests {
                 unchanged: 0,
                 moved: 0,
                 update: 0,
+                release: 0,
                 drift: 0
             }
         );

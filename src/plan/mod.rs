@@ -10,11 +10,13 @@ mod decide;
 pub(crate) mod document;
 pub(crate) mod drift;
 mod model;
+mod release;
 
 pub use configure::configure;
 pub use decide::plan;
 pub use document::{PlanDocument, PlanFileError, PLAN_FORMAT_VERSION};
 pub use model::{
-    address, Action, Diagnostic, DiagnosticKind, FieldChange, InstanceView, Plan, ResourceChange,
-    Severity, Summary,
+    address, Action, Diagnostic, DiagnosticKind, FieldChange, InstanceView, Plan, PluginChange,
+    ReleaseChange, ResourceChange, Severity, Summary,
 };
+pub use release::{release, DeclaredPlugins};

@@ -91,6 +91,57 @@ pub struct ResourceChange {
     /// record is as it should be, or a POST is planned (which records after it verifies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_configuration: Option<crate::config::flex::AppliedConfiguration>,
+    /// The Flex plugins release apply makes, when the declared plugins differ from the active
+    /// release (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseChange>,
+    /// What apply records of the active plugins release without sending anything: it already
+    /// holds the declared versions (absent: the record is as it should be, or a release is
+    /// planned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_release: Option<crate::state::PluginsRecord>,
+}
+
+/// A Flex plugins release: the declared plugin versions made active in one new configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseChange {
+    /// Whether the account's plugins were read when the plan was made (false: the instance
+    /// did not exist or was not ready yet; apply reads them itself before releasing).
+    pub observed: bool,
+    /// The release active when the plan was made (null: none, or not observed). Apply refuses,
+    /// with nothing sent, when another is active by then.
+    pub before: Option<crate::domain::ReleaseSid>,
+    /// Every plugin of the active release or of the declaration, by unique name.
+    pub plugins: Vec<PluginChange>,
+}
+
+impl ReleaseChange {
+    /// The plugins whose version the release changes (added, changed or left out).
+    pub fn changed(&self) -> impl Iterator<Item = &PluginChange> {
+        self.plugins.iter().filter(|p| p.before != p.after)
+    }
+}
+
+/// One plugin of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginChange {
+    /// The plugin's unique name.
+    pub name: String,
+    /// Its version in the active release (null: not in it, or not observed).
+    pub before: Option<String>,
+    /// The declared version (null: left out of the release).
+    pub after: Option<String>,
+    /// The plugin, when it exists (null: apply looks for it and creates it if missing).
+    pub plugin_sid: Option<crate::domain::PluginSid>,
+    /// The declared version, when it exists (null: apply looks for it and creates it if
+    /// missing).
+    pub plugin_version_sid: Option<crate::domain::PluginVersionSid>,
+    /// What the declared version is created with, when it does not exist (absent: it does,
+    /// or the plugin is left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_version: Option<crate::domain::NewVersion>,
 }
 
 impl ResourceChange {
@@ -196,6 +247,8 @@ pub enum DiagnosticKind {
     AlreadyRecorded,
     /// Drift: a managed value of the Flex configuration changed outside flexform.
     ConfigurationChanged,
+    /// Drift: the Flex plugins were released outside flexform (Twilio's CLI, the console).
+    ReleaseChanged,
 }
 
 impl DiagnosticKind {
@@ -207,6 +260,7 @@ impl DiagnosticKind {
                 | DiagnosticKind::CreationFailed
                 | DiagnosticKind::Orphaned
                 | DiagnosticKind::ConfigurationChanged
+                | DiagnosticKind::ReleaseChanged
         )
     }
 
@@ -225,6 +279,7 @@ impl DiagnosticKind {
             DiagnosticKind::DiscoveryUnavailable => "discovery_unavailable",
             DiagnosticKind::AlreadyRecorded => "already_recorded",
             DiagnosticKind::ConfigurationChanged => "configuration_changed",
+            DiagnosticKind::ReleaseChanged => "release_changed",
         }
     }
 }
@@ -260,6 +315,9 @@ pub struct Summary {
     /// create, adopt or move that also configures.
     #[serde(default)]
     pub update: usize,
+    /// Flex plugins releases apply makes.
+    #[serde(default)]
+    pub release: usize,
     /// Drift diagnostics.
     pub drift: usize,
 }
@@ -287,6 +345,7 @@ impl Plan {
                 .iter()
                 .filter(|c| c.changed_fields().next().is_some())
                 .count(),
+            release: self.changes.iter().filter(|c| c.release.is_some()).count(),
             drift: self
                 .diagnostics
                 .iter()

@@ -188,6 +188,7 @@ mod tests {
             origin: Origin::Created,
             status: InstanceStatus::CreationInProgress,
             configuration: None,
+            plugins: None,
         }
     }
 

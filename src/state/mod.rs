@@ -23,7 +23,10 @@ pub(crate) mod verify;
 pub use error::StateError;
 pub use history::{changes_of, HistoryChange, HistoryEntry, Provenance, Runner};
 pub use lock::{ForceUnlock, LockWait};
-pub use model::{InstanceRecord, Origin, PendingCreate, State, StateUpdate, STATE_FORMAT_VERSION};
+pub use model::{
+    InstanceRecord, Origin, PendingCreate, PluginsRecord, ReleasedPlugin, State, StateUpdate,
+    STATE_FORMAT_VERSION,
+};
 pub use store::{Audit, AuditView, StateLocation, StateStore};
 pub use trail::TrailLine;
 pub use verify::{verify, verify_view, Problem, SignaturePolicy, Verified};

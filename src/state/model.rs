@@ -92,6 +92,35 @@ pub struct InstanceRecord {
     /// has its digest changed outside flexform (`configuration_changed` drift).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configuration: Option<crate::config::flex::AppliedConfiguration>,
+    /// The Flex plugins release flexform made or verified on the account (absent: plugins
+    /// not managed, or not released yet). An active release with another SID was made outside
+    /// flexform (`release_changed` drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugins: Option<PluginsRecord>,
+}
+
+/// The Flex plugins release of an instance, as flexform made or verified it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsRecord {
+    /// The release.
+    pub release_sid: crate::domain::ReleaseSid,
+    /// The configuration it released.
+    pub configuration_sid: crate::domain::PluginConfigurationSid,
+    /// The plugin versions it holds, by unique name.
+    pub plugins: BTreeMap<String, ReleasedPlugin>,
+}
+
+/// One plugin version of a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleasedPlugin {
+    /// The version string.
+    pub version: String,
+    /// The plugin.
+    pub plugin_sid: crate::domain::PluginSid,
+    /// The version.
+    pub plugin_version_sid: crate::domain::PluginVersionSid,
 }
 
 impl InstanceRecord {
@@ -111,6 +140,7 @@ impl InstanceRecord {
             origin,
             status: instance.status.clone(),
             configuration: None,
+            plugins: None,
         }
     }
 }
@@ -183,6 +213,15 @@ pub enum StateUpdate {
         /// The digests of the managed values now (empty: none managed, the record goes).
         configuration: crate::config::flex::AppliedConfiguration,
     },
+    /// The Flex plugins release of a recorded instance was made (or verified).
+    Released {
+        /// Instance name.
+        name: String,
+        /// The instance (ignored if the record now holds another).
+        flex_instance_sid: InstanceSid,
+        /// The release.
+        plugins: PluginsRecord,
+    },
     /// A recorded instance changed status.
     Status {
         /// Instance name.
@@ -236,6 +275,17 @@ impl StateUpdate {
                         // Nothing managed any more: no record at all.
                         record.configuration =
                             (!configuration.0.is_empty()).then_some(configuration);
+                    }
+                }
+            }
+            StateUpdate::Released {
+                name,
+                flex_instance_sid,
+                plugins,
+            } => {
+                if let Some(record) = state.instances.get_mut(&name) {
+                    if record.flex_instance_sid == flex_instance_sid {
+                        record.plugins = Some(plugins);
                     }
                 }
             }
@@ -428,6 +478,7 @@ mod tests {
                 origin: Origin::Created,
                 status: InstanceStatus::Ready,
                 configuration: None,
+                plugins: None,
             },
         );
         let text = String::from_utf8(state.to_bytes()).unwrap();
@@ -466,6 +517,7 @@ mod tests {
                 origin: Origin::Created,
                 status: InstanceStatus::Ready,
                 configuration: None,
+                plugins: None,
             },
         );
         let record = crate::config::flex::AppliedConfiguration(
@@ -542,6 +594,7 @@ mod tests {
             origin: Origin::Adopted,
             status: InstanceStatus::Ready,
             configuration: None,
+            plugins: None,
         };
         StateUpdate::Record {
             name: "new-name".into(),
