@@ -7,7 +7,8 @@ use similar::{ChangeTag, TextDiff};
 
 use super::Style;
 use crate::plan::{
-    Action, Diagnostic, FieldChange, InstanceView, Plan, PlanDocument, ResourceChange, Severity,
+    Action, Diagnostic, FieldChange, InstanceView, Plan, PlanDocument, ReleaseChange,
+    ResourceChange, Severity,
 };
 use crate::support::text::{markdown_cell, markdown_code, plural};
 
@@ -23,7 +24,13 @@ pub fn summary_line(doc: &PlanDocument) -> String {
             plural(errors),
             if errors == 1 { "it is" } else { "they are" }
         )
-    } else if s.create == 0 && s.adopt == 0 && s.moved == 0 && s.update == 0 && s.drift == 0 {
+    } else if s.create == 0
+        && s.adopt == 0
+        && s.moved == 0
+        && s.update == 0
+        && s.release == 0
+        && s.drift == 0
+    {
         "No changes. Flex instances match the configuration.".to_owned()
     } else {
         let moved = if s.moved > 0 {
@@ -36,8 +43,13 @@ pub fn summary_line(doc: &PlanDocument) -> String {
         } else {
             String::new()
         };
+        let release = if s.release > 0 {
+            format!("{} to release, ", s.release)
+        } else {
+            String::new()
+        };
         format!(
-            "Plan: {} to create, {} to adopt, {update}{moved}{} unchanged. Drift: {}.",
+            "Plan: {} to create, {} to adopt, {update}{release}{moved}{} unchanged. Drift: {}.",
             s.create, s.adopt, s.unchanged, s.drift
         )
     }
@@ -125,8 +137,44 @@ fn block(out: &mut String, change: &ResourceChange, blocked: bool, style: Style)
     for field in change.changed_fields() {
         field_lines(out, field, style);
     }
+    if let Some(release) = &change.release {
+        release_lines(out, release, style);
+    }
     let _ = writeln!(out, "    }}");
     out.push('\n');
+}
+
+/// A plugins release: a header naming the release it replaces, then one line per plugin:
+/// `~ b 1.0.0 -> 1.1.0 (new version)`, `+ c 1.0.0 (new plugin, new version)`, `- d 0.9.0 (left
+/// out of the release)`, and the unchanged ones plainly.
+fn release_lines(out: &mut String, release: &ReleaseChange, style: Style) {
+    let replaces = match (&release.before, release.observed) {
+        (Some(before), _) => format!("replaces release {before}"),
+        (None, true) => "the account's first release".to_owned(),
+        (None, false) => "once the instance is ready".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "      {} plugins release ({replaces})",
+        style.yellow("~")
+    );
+    for plugin in &release.plugins {
+        let made = match (plugin.plugin_sid.is_some(), plugin.create_version.is_some()) {
+            _ if plugin.after.is_none() => "left out of the release",
+            (false, _) if !release.observed => "created if missing",
+            (false, _) => "new plugin, new version",
+            (true, true) => "new version",
+            (true, false) => "existing version",
+        };
+        let line = match (&plugin.before, &plugin.after) {
+            (Some(b), Some(a)) if b == a => format!("  {} {a}", plugin.name),
+            (Some(b), Some(a)) => style.yellow(&format!("~ {} {b} -> {a} ({made})", plugin.name)),
+            (None, Some(a)) => style.green(&format!("+ {} {a} ({made})", plugin.name)),
+            (Some(b), None) => style.red(&format!("- {} {b} ({made})", plugin.name)),
+            (None, None) => continue,
+        };
+        let _ = writeln!(out, "          {line}");
+    }
 }
 
 /// One configuration path: `~ ui_language = "en" -> "en-GB"`, `+ path = value` (absent before,
@@ -251,18 +299,29 @@ pub fn human(doc: &PlanDocument, style: Style) -> String {
 /// What apply records without sending anything, when it records anything: the
 /// configuration of instances whose declared values are in place, or no longer declared.
 pub fn records_note(doc: &PlanDocument) -> Option<String> {
-    let records: Vec<&str> = doc
-        .resource_changes
-        .iter()
-        .filter(|c| c.record_configuration.is_some())
-        .map(|c| c.address.as_str())
-        .collect();
-    (!records.is_empty()).then(|| {
-        format!(
+    let of = |recorded: fn(&ResourceChange) -> bool| -> Vec<&str> {
+        doc.resource_changes
+            .iter()
+            .filter(|c| recorded(c))
+            .map(|c| c.address.as_str())
+            .collect()
+    };
+    let configurations = of(|c| c.record_configuration.is_some());
+    let releases = of(|c| c.record_release.is_some());
+    let mut notes = Vec::new();
+    if !configurations.is_empty() {
+        notes.push(format!(
             "Apply records the Flex configuration of {} without sending anything: the declared values are in place (or are no longer declared).",
-            records.join(", ")
-        )
-    })
+            configurations.join(", ")
+        ));
+    }
+    if !releases.is_empty() {
+        notes.push(format!(
+            "Apply records the active plugins release of {} without sending anything: it holds the declared versions.",
+            releases.join(", ")
+        ));
+    }
+    (!notes.is_empty()).then(|| notes.join("\n"))
 }
 
 /// A Markdown summary for pull-request comments: counts, then one row per change or drift.
@@ -327,6 +386,20 @@ pub fn markdown(doc: &PlanDocument, title: &str) -> String {
         for row in rows {
             let _ = writeln!(out, "{row}");
         }
+    }
+    // Plugins releases, one block per instance.
+    for change in &doc.resource_changes {
+        let Some(release) = &change.release else {
+            continue;
+        };
+        let mut lines = String::new();
+        release_lines(&mut lines, release, Style::new(false));
+        let _ = writeln!(
+            out,
+            "\n{} plugins:\n\n```diff\n{}```",
+            markdown_code(&change.address),
+            dedent(&lines)
+        );
     }
     // Field-level configuration diffs, one block per instance.
     for change in &doc.resource_changes {
