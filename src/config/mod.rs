@@ -9,6 +9,7 @@
 pub mod credentials;
 mod error;
 pub mod flex;
+pub mod plugins;
 pub mod secret;
 pub use crate::domain::sid;
 mod validate;
@@ -109,6 +110,12 @@ pub struct InstanceSpec {
     /// managed; inside a JSON-typed property, only the keys written (`null` removes a key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub configuration: Option<FlexConfiguration>,
+    /// The Flex plugins of the instance, by unique name: authoritative, the account's active
+    /// release must hold exactly these versions. Omitted: flexform leaves the plugins alone and
+    /// sends no Plugins API request. An empty map is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "plugins::plugins_schema")]
+    pub plugins: Option<plugins::DeclaredPlugins>,
 }
 
 /// A declared Flex configuration: property names and types from Twilio's published schema
@@ -162,6 +169,12 @@ impl InstanceSpec {
             .as_ref()
             .map(|c| &c.0)
             .filter(|c| !c.is_empty())
+    }
+
+    /// The declared plugins, by unique name, if the instance declares `plugins:` (never
+    /// empty: validation refuses `plugins: {}`).
+    pub fn declared_plugins(&self) -> Option<&plugins::DeclaredPlugins> {
+        self.plugins.as_ref().filter(|p| !p.is_empty())
     }
 
     /// The `conversations.default` input, if the configuration sets it.

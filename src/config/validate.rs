@@ -1,6 +1,7 @@
 //! Validation of the desired-state file: walks the marked YAML tree section by section,
 //! collecting every problem with its position, so that one run reports all it can.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use marked_yaml::types::MarkedScalarNode;
@@ -8,7 +9,7 @@ use marked_yaml::{LoaderOptions, Node};
 
 use super::error::{Diagnostic, Location};
 use super::{
-    flex, is_valid_env_name, is_valid_name, BackendKind, Config, CredentialsProfile,
+    flex, is_valid_env_name, is_valid_name, plugins, BackendKind, Config, CredentialsProfile,
     FlexConfiguration, InstanceSpec, StateConfig, CONFIG_VERSION, NAME_PATTERN,
 };
 use crate::support::text::{quote_list, suggest};
@@ -70,7 +71,28 @@ fn readable_parts(body: &Node) -> Option<InstanceSpec> {
         credentials,
         conversations: None,
         configuration: None,
+        plugins: None,
     })
+}
+
+/// The key and value of `field` in a mapping node.
+fn entry<'n>(node: &'n Node, field: &str) -> Option<(&'n MarkedScalarNode, &'n Node)> {
+    node.as_mapping()?
+        .iter()
+        .find(|(key, _)| key.as_str() == field)
+}
+
+/// A mapping node without `field`: what serde reads when the validator reads that field from
+/// the YAML itself (its errors positioned, and not reported twice).
+fn without<'n>(node: &'n Node, field: &str) -> Cow<'n, Node> {
+    match node {
+        Node::Mapping(map) if map.get_node(field).is_some() => {
+            let mut map = map.clone();
+            map.remove(field);
+            Cow::Owned(Node::Mapping(map))
+        }
+        _ => Cow::Borrowed(node),
+    }
 }
 
 /// Where `field` of a mapping node starts, or the node itself when the field is absent.
@@ -210,14 +232,18 @@ impl Validator {
         let mut instances = BTreeMap::new();
         for (name, body) in self.entries(value, "instances") {
             self.check_name(name, "instance");
+            // Read from the YAML itself, positioned, whether or not the rest of the entry reads.
+            let plugins = entry(body, "plugins")
+                .and_then(|(key, node)| plugins::declared(key, node, &mut self.diagnostics));
             let spec = self
-                .deserialize::<InstanceSpec>(name, body, text)
+                .deserialize::<InstanceSpec>(name, &without(body, "plugins"), text)
                 .map(|mut spec| {
                     // Typed from the YAML itself (serde sees every scalar as a string).
                     spec.configuration = body
                         .as_mapping()
                         .and_then(|m| m.get_node("configuration"))
                         .and_then(|node| self.configuration(node));
+                    spec.plugins = plugins;
                     spec
                 })
                 // An entry with a type error elsewhere still takes part in the checks across
@@ -714,7 +740,7 @@ fn decimal(text: &str) -> Option<(bool, String, i64)> {
 }
 
 /// Whether a node is YAML's null (`~`, `null` or nothing).
-fn is_null(node: &Node) -> bool {
+pub(super) fn is_null(node: &Node) -> bool {
     node.as_scalar().is_some_and(|s| {
         s.may_coerce() && matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL")
     })
@@ -722,7 +748,7 @@ fn is_null(node: &Node) -> bool {
 
 /// A node as JSON, typed as YAML 1.2's core schema types it: unquoted `true`/`false`,
 /// numbers and `null`/`~` are typed, everything quoted stays a string.
-fn yaml_value(node: &Node) -> serde_json::Value {
+pub(super) fn yaml_value(node: &Node) -> serde_json::Value {
     use serde_json::Value;
     match node {
         Node::Mapping(map) => Value::Object(

@@ -216,6 +216,7 @@ pub fn orphan_pending_credentials(
                         credentials: None,
                         conversations: None,
                         configuration: None,
+                        plugins: None,
                     };
                     credentials::resolve(desired, name, &spec, env).ok()
                 }

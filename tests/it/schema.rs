@@ -43,6 +43,7 @@ fn examples_validate_against_the_schema() {
         "examples/quickstart.yaml",
         "examples/multi-account.yaml",
         "examples/shared-state.yaml",
+        "examples/plugins.yaml",
     ] {
         let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
         let doc: serde_json::Value = serde_yaml::from_str(&text).unwrap();
@@ -60,6 +61,10 @@ fn schema_rejects_what_validate_rejects() {
         "version: 1\ninstances:\n  a:\n    account_sid: AC1\n".to_owned(),
         format!("version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    typo: 1\n"),
         format!("version: 1\ninstances:\n  Bad:\n    account_sid: {sid}\n"),
+        format!("version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    plugins: {{}}\n"),
+        format!("version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    plugins:\n      p:\n        version: 1.2\n        url: https://x.example/p.js\n"),
+        format!("version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    plugins:\n      p:\n        version: \"1.2.0\"\n        url: http://x.example/p.js\n"),
+        format!("version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    plugins:\n      \"p q\":\n        version: \"1.2.0\"\n        url: https://x.example/p.js\n"),
     ] {
         let doc: serde_json::Value = serde_yaml::from_str(&bad).unwrap();
         assert!(!validator.is_valid(&doc), "schema accepted:\n{bad}");

@@ -544,3 +544,272 @@ fn a_configuration_key_with_a_dot_is_refused_where_it_is() {
         "          feature.flag: true",
     );
 }
+
+/// An instance `a` whose `plugins:` section is `plugins` (lines from 6 on, indented by 6).
+fn with_plugins(plugins: &str) -> String {
+    let sid: &str = &account(1);
+    format!("version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    plugins:\n{plugins}")
+}
+
+#[test]
+fn an_empty_plugins_map_is_refused_saying_how_to_leave_plugins_alone() {
+    let sid: &str = &account(1);
+    let (code, _, err) = validate(&format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    plugins: {{}}\n"
+    ));
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        5,
+        14,
+        "`plugins` declares no plugin",
+        "    plugins: {}",
+    );
+    assert!(
+        err.contains("to leave the instance's plugins alone, remove the `plugins:` key (flexform then sends no Plugins API request)"),
+        "{err}"
+    );
+    // `plugins:` with nothing under it is the same mistake, reported at the key.
+    let (code, _, err) = validate(&with_plugins(""));
+    assert_eq!(code, 1);
+    assert_error_at(&err, 5, 5, "`plugins` declares no plugin", "    plugins:");
+    assert!(err.contains("flexform.yaml: 1 error;"), "{err}");
+}
+
+#[test]
+fn plugins_must_be_a_mapping_of_names_to_mappings() {
+    let sid: &str = &account(1);
+    let (code, _, err) = validate(&format!(
+        "version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    plugins: [plugin-a]\n"
+    ));
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        5,
+        14,
+        "invalid type: expected a mapping of plugin unique names to plugins in `plugins`, found a sequence",
+        "    plugins: [plugin-a]",
+    );
+    let (code, _, err) = validate(&with_plugins(
+        "      plugin-a: \"1.0.0\"\n      plugin-b:\n",
+    ));
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        6,
+        17,
+        "invalid type for plugin `plugin-a`: expected a mapping with `version` and `url`, found the quoted string \"1.0.0\"",
+        "      plugin-a: \"1.0.0\"",
+    );
+    assert_error_at(
+        &err,
+        7,
+        7,
+        "invalid type for plugin `plugin-b`: expected a mapping with `version` and `url`, found null",
+        "      plugin-b:",
+    );
+}
+
+#[test]
+fn an_unknown_plugin_key_is_reported_with_the_nearest_one() {
+    let (code, _, err) = validate(&with_plugins(
+        "      plugin-a:\n        version: \"1.0.0\"\n        url: https://assets.example.com/a.js\n        privte: false\n",
+    ));
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        9,
+        9,
+        "unknown field `privte`, expected one of `version`, `url`, `private`, `changelog`",
+        "        privte: false",
+    );
+    assert!(err.contains("did you mean `private`?"), "{err}");
+}
+
+#[test]
+fn a_plugin_without_version_or_url_is_reported_at_its_name() {
+    let (code, _, err) = validate(&with_plugins(
+        "      plugin-a:\n        url: https://assets.example.com/a.js\n      plugin-b:\n        version: \"1.0.0\"\n",
+    ));
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        6,
+        7,
+        "missing field `version` in plugin `plugin-a`",
+        "      plugin-a:",
+    );
+    assert_error_at(
+        &err,
+        8,
+        7,
+        "missing field `url` in plugin `plugin-b`",
+        "      plugin-b:",
+    );
+    assert!(err.contains("flexform.yaml: 2 errors;"), "{err}");
+}
+
+#[test]
+fn a_plugin_unique_name_is_letters_digits_dashes_underscores_and_dots() {
+    let long = "p".repeat(65);
+    let body = "{version: \"1.0.0\", url: https://assets.example.com/a.js}";
+    let (code, _, err) = validate(&with_plugins(&format!(
+        "      my plugin: {body}\n      {long}: {body}\n      \"\": {body}\n      ok_name.v2-x: {body}\n"
+    )));
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        6,
+        7,
+        "invalid plugin name \"my plugin\": ' ' is not allowed; a unique name is 1 to 64 letters, digits, `-`, `_` and `.`",
+        &format!("      my plugin: {body}"),
+    );
+    assert_error_at(
+        &err,
+        7,
+        7,
+        "invalid plugin name \"ppp",
+        &format!("      {long}: {body}"),
+    );
+    assert!(err.contains("it has 65 characters"), "{err}");
+    assert_error_at(
+        &err,
+        8,
+        7,
+        "invalid plugin name \"\": it is empty",
+        &format!("      \"\": {body}"),
+    );
+    assert!(err.contains("flexform.yaml: 3 errors;"), "{err}");
+}
+
+#[test]
+fn a_plugin_version_is_a_quoted_semantic_version() {
+    let (code, _, err) = validate(&with_plugins(
+        "      plugin-a:\n        version: 1.2\n        url: https://assets.example.com/a.js\n      plugin-b:\n        version: \"1.2\"\n        url: https://assets.example.com/b.js\n      plugin-c:\n        version: latest\n        url: https://assets.example.com/c.js\n",
+    ));
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        7,
+        18,
+        "invalid type for `version` of plugin `plugin-a`: expected a version string, found the number 1.2",
+        "        version: 1.2",
+    );
+    assert!(
+        err.contains("quote a full version: `version: \"1.2.0\"`"),
+        "{err}"
+    );
+    assert_error_at(
+        &err,
+        10,
+        18,
+        "invalid `version` of plugin `plugin-b`: \"1.2\" is not a semantic version",
+        "        version: \"1.2\"",
+    );
+    assert!(err.contains("did you mean `version: \"1.2.0\"`?"), "{err}");
+    assert_error_at(
+        &err,
+        13,
+        18,
+        "invalid `version` of plugin `plugin-c`: \"latest\" is not a semantic version",
+        "        version: latest",
+    );
+    assert!(err.contains("write MAJOR.MINOR.PATCH"), "{err}");
+}
+
+#[test]
+fn a_plugin_url_is_an_absolute_https_url_with_a_host() {
+    let (code, _, err) = validate(&with_plugins(
+        "      plugin-a:\n        version: \"1.0.0\"\n        url: http://assets.example.com/a.js\n      plugin-b:\n        version: \"1.0.0\"\n        url: assets/b.js\n      plugin-c:\n        version: \"1.0.0\"\n        url: \"https://\"\n",
+    ));
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        8,
+        14,
+        "invalid `url` of plugin `plugin-a`: \"http://assets.example.com/a.js\" is not an https URL (its scheme is `http`)",
+        "        url: http://assets.example.com/a.js",
+    );
+    assert_error_at(
+        &err,
+        11,
+        14,
+        "invalid `url` of plugin `plugin-b`: \"assets/b.js\" is not an absolute URL",
+        "        url: assets/b.js",
+    );
+    assert_error_at(
+        &err,
+        14,
+        14,
+        "invalid `url` of plugin `plugin-c`: \"https://\" is not an absolute URL (empty host)",
+        "        url: \"https://\"",
+    );
+}
+
+#[test]
+fn a_plugin_private_is_a_boolean_and_its_changelog_a_string() {
+    let (code, _, err) = validate(&with_plugins(
+        "      plugin-a:\n        version: \"1.0.0\"\n        url: https://assets.example.com/a.js\n        private: \"true\"\n        changelog: 42\n",
+    ));
+    assert_eq!(code, 1);
+    assert_error_at(
+        &err,
+        9,
+        18,
+        "invalid type for `private` of plugin `plugin-a`: expected a boolean, found the quoted string \"true\"",
+        "        private: \"true\"",
+    );
+    assert_error_at(
+        &err,
+        10,
+        20,
+        "invalid type for `changelog` of plugin `plugin-a`: expected a string, found the number 42",
+        "        changelog: 42",
+    );
+    assert!(err.contains("quote it: `changelog: \"42\"`"), "{err}");
+}
+
+/// Plugin errors come with every other error of the file, the instance's own included.
+#[test]
+fn plugin_errors_are_reported_with_every_other_error() {
+    let sid: &str = &account(1);
+    let text = format!("version: 1\ninstances:\n  a:\n    account_sid: AC1\n    plugins:\n      plugin-a:\n        version: 1\n        url: http://assets.example.com/a.js\n        verison: \"1.0.0\"\n  b:\n    account_sid: {sid}\n    conversations: {{default: maybe}}\n");
+    let (code, _, err) = validate(&text);
+    assert_eq!(code, 1);
+    // The entry's account SID does not read, and its plugins are checked all the same.
+    assert_error_at(&err, 4, 18, "invalid account SID", "    account_sid: AC1");
+    assert_error_at(&err, 7, 18, "found the number 1", "        version: 1");
+    assert!(err.contains("`version: \"1.0.0\"`"), "{err}");
+    assert_error_at(
+        &err,
+        8,
+        14,
+        "is not an https URL",
+        "        url: http://assets.example.com/a.js",
+    );
+    assert_error_at(
+        &err,
+        9,
+        9,
+        "unknown field `verison`",
+        "        verison: \"1.0.0\"",
+    );
+    assert_error_at(
+        &err,
+        12,
+        30,
+        "expected a boolean, found \"maybe\"",
+        "    conversations: {default: maybe}",
+    );
+    assert!(err.contains("flexform.yaml: 5 errors;"), "{err}");
+}
+
+#[test]
+fn the_plugins_example_is_valid() {
+    let out = Test::in_repo().run_blocking(&["validate", "--config", "examples/plugins.yaml"]);
+    out.assert_exit(0);
+    assert_eq!(
+        out.stdout.trim(),
+        "examples/plugins.yaml: 2 instances, 0 credentials profiles: valid"
+    );
+}
