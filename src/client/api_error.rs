@@ -229,7 +229,25 @@ impl ApiError {
             _ => None,
         }
     }
+
+    /// The create was refused because what it would create exists already: a 409, or a 400
+    /// whose Twilio code says so (the Plugins API does not document which it answers for a
+    /// second plugin with one `UniqueName` or a second `Version` of one plugin). The caller
+    /// looks the existing resource up.
+    pub fn is_already_exists(&self) -> bool {
+        match self.status() {
+            Some(409) => true,
+            Some(400) => self
+                .code()
+                .is_some_and(|code| ALREADY_EXISTS_CODES.contains(&code)),
+            _ => false,
+        }
+    }
 }
+
+/// Twilio error codes that mean "already exists": 20409 (conflict, the code of a duplicate
+/// in the Plugins API's simulator).
+const ALREADY_EXISTS_CODES: &[u32] = &[20409];
 
 /// What the user can do about common statuses.
 fn hint(status: u16) -> &'static str {
@@ -308,6 +326,16 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
 fn what_may_have_happened(path: &str) -> &'static str {
     if path == "/v1/Configuration" {
         "the configuration may have been changed; `flexform plan` shows where it stands"
+    } else if let Some(resource) = path.strip_prefix("/v1/PluginService/") {
+        if resource.starts_with("Releases") {
+            "the release may have been created and made active"
+        } else if resource.starts_with("Configurations") {
+            "the plugin configuration may have been created"
+        } else if resource.ends_with("/Versions") {
+            "the plugin version may have been created"
+        } else {
+            "the plugin may have been created"
+        }
     } else {
         "the instance may have been created"
     }
@@ -346,6 +374,61 @@ mod tests {
         assert!(err
             .to_string()
             .contains("Too many concurrent requests (https://www.twilio.com/docs/errors/45780)"));
+    }
+
+    #[test]
+    fn already_exists_is_a_409_or_a_400_with_a_duplicate_code() {
+        let path = "/v1/PluginService/Plugins";
+        let twilio = |status: StatusCode, code: u32| {
+            let body = format!(
+                r#"{{"code": {code}, "message": "exists", "status": {}}}"#,
+                status.as_u16()
+            );
+            from_response("POST", path, status, body.as_bytes())
+        };
+        assert!(twilio(StatusCode::CONFLICT, 20409).is_already_exists());
+        assert!(twilio(StatusCode::CONFLICT, 20001).is_already_exists());
+        assert!(from_response("POST", path, StatusCode::CONFLICT, b"").is_already_exists());
+        assert!(twilio(StatusCode::BAD_REQUEST, 20409).is_already_exists());
+        assert!(!twilio(StatusCode::BAD_REQUEST, 20001).is_already_exists());
+        assert!(!twilio(StatusCode::NOT_FOUND, 20404).is_already_exists());
+        assert!(!twilio(StatusCode::UNPROCESSABLE_ENTITY, 20409).is_already_exists());
+        let unknown = ApiError::OutcomeUnknown {
+            method: "POST",
+            path: path.to_owned(),
+            cause: "HTTP 409".to_owned(),
+            answer: Answer::Twilio {
+                status: 409,
+                code: Some(20409),
+            },
+        };
+        assert!(!unknown.is_already_exists());
+    }
+
+    #[test]
+    fn an_unknown_outcome_says_what_the_post_may_have_created() {
+        let cases = [
+            ("/v2/Instances", "the instance may have been created"),
+            (
+                "/v1/PluginService/Plugins",
+                "the plugin may have been created",
+            ),
+            (
+                "/v1/PluginService/Plugins/FP00000000000000000000000000000001/Versions",
+                "the plugin version may have been created",
+            ),
+            (
+                "/v1/PluginService/Configurations",
+                "the plugin configuration may have been created",
+            ),
+            (
+                "/v1/PluginService/Releases",
+                "the release may have been created and made active",
+            ),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(what_may_have_happened(path), expected, "{path}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub(crate) mod api_error;
 pub(crate) mod budget;
 pub(crate) mod limiter;
+pub(crate) mod plugins;
 pub(crate) mod proxy;
 pub(crate) mod retry;
 pub(crate) mod wire;
@@ -299,7 +300,7 @@ impl FlexClient {
                 path,
                 account,
                 credentials,
-                Some(body),
+                Some(Body::Json(body)),
                 Some(guard),
             )
             .await?;
@@ -434,7 +435,7 @@ impl FlexClient {
                 path,
                 account,
                 credentials,
-                Some(serde_json::Value::Object(body)),
+                Some(Body::Json(serde_json::Value::Object(body))),
                 Some(guard),
             )
             .await?;
@@ -449,7 +450,7 @@ impl FlexClient {
         path: &str,
         account: &AccountSid,
         credentials: &Credentials,
-        body: Option<serde_json::Value>,
+        body: Option<Body>,
         guard: Option<&SendGuard>,
     ) -> Result<(StatusCode, bytes::Bytes), ApiError> {
         let call = Call {
@@ -579,9 +580,11 @@ impl FlexClient {
         // As Twilio issues it, whatever the case it was written in.
         .header("I-Twilio-Auth-Account", call.account.canonical());
         match &call.body {
-            Some(body) => request
+            Some(Body::Json(body)) => request
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_string()),
+            // `form` sets `application/x-www-form-urlencoded` and keeps repeated keys.
+            Some(Body::Form(fields)) => request.form(fields),
             None => request,
         }
     }
@@ -671,6 +674,15 @@ impl FlexClient {
     }
 }
 
+/// What a request sends.
+enum Body {
+    /// A JSON document (`application/json`): the Flex instance and configuration APIs.
+    Json(serde_json::Value),
+    /// Form fields in order (`application/x-www-form-urlencoded`), a key repeated once per
+    /// value: the Plugins API.
+    Form(Vec<(&'static str, String)>),
+}
+
 /// One logical request as [`FlexClient::execute`] sends it, attempt after attempt.
 struct Call<'a> {
     method: Method,
@@ -680,7 +692,7 @@ struct Call<'a> {
     url: String,
     account: &'a AccountSid,
     credentials: &'a Credentials,
-    body: Option<serde_json::Value>,
+    body: Option<Body>,
     guard: Option<&'a SendGuard>,
     /// The guard's stop requests (none without a guard).
     stop: Stop,

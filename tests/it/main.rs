@@ -13,6 +13,7 @@ mod common;
 mod apply;
 mod audit;
 mod client;
+mod client_plugins;
 mod client_sim;
 mod configuration;
 #[cfg(feature = "failpoints")]
