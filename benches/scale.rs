@@ -404,7 +404,7 @@ fn rate_limit_case(rt: &tokio::runtime::Runtime, n: usize, parallelism: usize, r
         })
         .unwrap();
         let started = Instant::now();
-        let (observed, _) = rt.block_on(flexform::observe::observe(
+        let observed = rt.block_on(flexform::observe::observe(
             &client,
             &config,
             &State::empty(),
@@ -415,6 +415,7 @@ fn rate_limit_case(rt: &tokio::runtime::Runtime, n: usize, parallelism: usize, r
         ));
         let wall = started.elapsed();
         let failed = observed
+            .instances
             .values()
             .filter(|o| matches!(o, flexform::observe::Observation::Failed(_)))
             .count();

@@ -51,7 +51,8 @@ pub async fn execute(
             let slots = slots.clone();
             async move {
                 let started = Instant::now();
-                let (outcome, configured) = run_change(change, ctx, &handle, &slots).await;
+                let (outcome, configured, released) =
+                    run_change(change, ctx, &handle, &slots).await;
                 let failure = configured.as_ref().and_then(|c| c.error.as_ref());
                 ctx.reporter.event(&terminal_event(
                     change,
@@ -59,12 +60,27 @@ pub async fn execute(
                     failure,
                     started.elapsed(),
                 ));
-                (change.address.clone(), change.action, outcome, configured)
+                (
+                    change.address.clone(),
+                    change.action,
+                    outcome,
+                    configured,
+                    released,
+                )
             }
         })
         .collect();
     let mut report = ApplyReport::default();
-    while let Some((address, action, outcome, configured)) = tasks.next().await {
+    while let Some((address, action, outcome, configured, released)) = tasks.next().await {
+        match released {
+            Some(Ok(released)) => {
+                report.released.insert(address.clone(), released);
+            }
+            Some(Err(error)) => {
+                report.release_failed.insert(address.clone(), error);
+            }
+            None => {}
+        }
         if let Some(configured) = configured {
             if let Some(error) = configured.error {
                 report.configuration_failed.insert(address.clone(), error);
@@ -82,34 +98,50 @@ pub async fn execute(
     (writer.finish().await, report)
 }
 
-/// The configuration records `plan` writes without sending anything
-/// ([`ResourceChange::record_configuration`]): the state updates, and their lines for the audit
+/// The records `plan` writes without sending anything: Flex configurations
+/// ([`ResourceChange::record_configuration`]) and active plugins releases
+/// ([`ResourceChange::record_release`]): the state updates, and their lines for the audit
 /// trail (action `record`).
 pub fn records(plan: &Plan) -> (Vec<StateUpdate>, Vec<crate::state::HistoryChange>) {
-    plan.records()
-        .filter_map(|(change, record)| {
-            let sid = change.after.as_ref()?.flex_instance_sid.clone()?;
-            let mut line = crate::state::HistoryChange::ok(
-                change.address.clone(),
-                "record",
-                Some(sid.to_string()),
-            );
-            line.outcome = if record.0.is_empty() {
-                "ok (no Flex configuration declared any more: its record is dropped; nothing was sent)"
-                    .to_owned()
-            } else {
-                "ok (the declared Flex configuration was in place: recorded, nothing was sent)"
-                    .to_owned()
-            };
-            line.configuration = record.0.keys().cloned().collect();
-            let update = StateUpdate::Configured {
-                name: change.name.clone(),
-                flex_instance_sid: sid,
-                configuration: record.clone(),
-            };
-            Some((update, line))
-        })
-        .unzip()
+    let configurations = plan.records().filter_map(|(change, record)| {
+        let sid = change.after.as_ref()?.flex_instance_sid.clone()?;
+        let mut line = crate::state::HistoryChange::ok(
+            change.address.clone(),
+            "record",
+            Some(sid.to_string()),
+        );
+        line.outcome = if record.0.is_empty() {
+            "ok (no Flex configuration declared any more: its record is dropped; nothing was sent)"
+                .to_owned()
+        } else {
+            "ok (the declared Flex configuration was in place: recorded, nothing was sent)"
+                .to_owned()
+        };
+        line.configuration = record.0.keys().cloned().collect();
+        let update = StateUpdate::Configured {
+            name: change.name.clone(),
+            flex_instance_sid: sid,
+            configuration: record.clone(),
+        };
+        Some((update, line))
+    });
+    let releases = plan.changes.iter().filter_map(|change| {
+        let record = change.record_release.clone()?;
+        let sid = change.after.as_ref()?.flex_instance_sid.clone()?;
+        let mut line =
+            crate::state::HistoryChange::ok(change.address.clone(), "record", Some(sid.to_string()));
+        line.outcome = format!(
+            "ok (the active plugins release {} holds the declared versions: recorded, nothing was sent)",
+            record.release_sid
+        );
+        let update = StateUpdate::Released {
+            name: change.name.clone(),
+            flex_instance_sid: sid,
+            plugins: record,
+        };
+        Some((update, line))
+    });
+    configurations.chain(releases).unzip()
 }
 
 /// The one event that ends a change: `apply_complete` (with the configuration's failure, for a
@@ -168,13 +200,13 @@ async fn run_change(
     ctx: &ApplyContext<'_>,
     writer: &WriterHandle,
     slots: &Semaphore,
-) -> (ChangeOutcome, Option<Configured>) {
+) -> (ChangeOutcome, Option<Configured>, Option<Released>) {
     let started = Instant::now();
     let Ok(slot) = slots.acquire().await else {
-        return (ChangeOutcome::NotStarted, None);
+        return (ChangeOutcome::NotStarted, None, None);
     };
     if ctx.stop.is_requested() {
-        return (ChangeOutcome::NotStarted, None);
+        return (ChangeOutcome::NotStarted, None, None);
     }
     let run = Run {
         change,
@@ -183,12 +215,6 @@ async fn run_change(
         started,
     };
     let outcome = run_instance(&run, slot, slots).await;
-    let declares = ctx
-        .config
-        .instances
-        .get(&change.name)
-        .and_then(|s| s.declared_configuration())
-        .is_some();
     let sid = match &outcome {
         ChangeOutcome::Created { sid, provisioning }
         | ChangeOutcome::Adopted { sid, provisioning }
@@ -197,32 +223,51 @@ async fn run_change(
             sid.clone()
         }
         ChangeOutcome::Moved { sid, .. } | ChangeOutcome::Updated { sid } => sid.clone(),
-        _ => return (outcome, None),
+        _ => return (outcome, None, None),
     };
-    if !declares || ctx.stop.is_requested() {
-        // An update is all configuration: stopped before it, it did not start.
+    if ctx.stop.is_requested() {
+        // An update is all configuration and release: stopped before them, it did not start.
         let outcome = match outcome {
             ChangeOutcome::Updated { .. } => ChangeOutcome::NotStarted,
             other => other,
         };
-        return (outcome, None);
+        return (outcome, None, None);
     }
     let Some(credentials) = ctx.credentials.get(&change.name) else {
-        return (
-            run.failed(
-                Some(&sid),
-                ApplyError::NoCredentials {
-                    name: change.name.clone(),
-                },
-            ),
-            None,
-        );
+        let error = ApplyError::NoCredentials {
+            name: change.name.clone(),
+        };
+        return (run.failed(Some(&sid), error), None, None);
     };
-    match run.configure(credentials, &sid).await {
+    let (outcome, configured) = configure_step(&run, outcome, credentials, &sid).await;
+    let (outcome, released) = release_step(&run, outcome, credentials, &sid).await;
+    (outcome, configured, released)
+}
+
+/// The Flex configuration step of a change whose instance is there (when a configuration is
+/// declared). A create, adopt or move whose configuration fails still took effect; an update
+/// whose configuration fails failed.
+async fn configure_step(
+    run: &Run<'_, '_>,
+    outcome: ChangeOutcome,
+    credentials: &Credentials,
+    sid: &InstanceSid,
+) -> (ChangeOutcome, Option<Configured>) {
+    let declares = run
+        .ctx
+        .config
+        .instances
+        .get(&run.change.name)
+        .and_then(|s| s.declared_configuration())
+        .is_some();
+    if !declares {
+        return (outcome, None);
+    }
+    match run.configure(credentials, sid).await {
         Ok(paths) => (outcome, Some(Configured { paths, error: None })),
         Err((paths, error)) => match outcome {
             ChangeOutcome::Updated { .. } => (
-                run.failed(Some(&sid), error),
+                run.failed(Some(sid), error),
                 Some(Configured { paths, error: None }),
             ),
             outcome => (
@@ -232,6 +277,33 @@ async fn run_change(
                     error: Some(error),
                 }),
             ),
+        },
+    }
+}
+
+/// What the plugins step of a change did: the release made, in words, or why it failed.
+type Released = Result<String, ApplyError>;
+
+/// The plugins step of a change whose instance is there and ready (when a release is
+/// planned), after its configuration. A create, adopt or move whose release fails still took
+/// effect; an update whose release fails failed. Nothing is started after a stop request.
+async fn release_step(
+    run: &Run<'_, '_>,
+    outcome: ChangeOutcome,
+    credentials: &Credentials,
+    sid: &InstanceSid,
+) -> (ChangeOutcome, Option<Released>) {
+    if run.change.release.is_none() || matches!(outcome, ChangeOutcome::Failed { .. }) {
+        return (outcome, None);
+    }
+    if run.ctx.stop.is_requested() {
+        return (outcome, None);
+    }
+    match super::release::release(run.ctx, run.writer, run.change, credentials, sid).await {
+        Ok(released) => (outcome, Some(Ok(released))),
+        Err(error) => match outcome {
+            ChangeOutcome::Updated { .. } => (run.failed(Some(sid), error), None),
+            outcome => (outcome, Some(Err(error))),
         },
     }
 }

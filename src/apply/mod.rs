@@ -5,12 +5,14 @@
 //! POST, then records the SID. Every state change goes through one writer task that records in
 //! groups ([`writer`]). New instances are polled until they settle ([`wait`]). What happens is
 //! reported as typed [`Event`]s ([`events`]) and summed up in an [`ApplyReport`] ([`outcome`]).
-//! What apply is given besides the plan is in [`context`].
+//! A ready instance's planned plugins release is made last ([`release`]). What apply is given
+//! besides the plan is in [`context`].
 
 mod context;
 mod engine;
 mod events;
 mod outcome;
+mod release;
 mod wait;
 mod writer;
 

@@ -151,6 +151,59 @@ pub enum ApplyError {
         /// The paths that differ.
         paths: Vec<String>,
     },
+    /// The active plugins release changed between the plan and the apply (a release from
+    /// Twilio's CLI or the console): nothing was sent, so that nobody's release is lost.
+    #[error("the active plugins release of {address} changed since the plan ({planned} then, {now} now: released from Twilio's CLI or the console?): nothing was sent; run `flexform plan` again")]
+    ReleaseChangedSincePlan {
+        /// The instance's address.
+        address: String,
+        /// The release the plan saw (`none`).
+        planned: String,
+        /// The release active now (`none`).
+        now: String,
+    },
+    /// A declared version exists with another bundle URL: versions are immutable.
+    #[error("plugin {name} version {version} exists with url {existing}, not {declared}: versions are immutable, so declare a new version to release another bundle. Nothing was sent")]
+    PluginVersionImmutable {
+        /// The plugin's unique name.
+        name: String,
+        /// The version.
+        version: String,
+        /// The URL it exists with.
+        existing: String,
+        /// The URL declared.
+        declared: String,
+    },
+    /// A Plugins API request of the release failed (or its outcome could not be learned by
+    /// looking).
+    #[error("the plugins release of {address} failed while {step}: {source}")]
+    Release {
+        /// The instance's address.
+        address: String,
+        /// What it was doing (`creating plugin b`).
+        step: String,
+        /// The API error.
+        source: ApiError,
+    },
+    /// After the release, the active release is not the one made, or does not hold the
+    /// declared versions.
+    #[error("after the release, the active plugins release of {address} is not as declared: {detail}; check it with `flexform plan`")]
+    ReleaseNotVerified {
+        /// The instance's address.
+        address: String,
+        /// What differs.
+        detail: String,
+    },
+    /// The release was made, but the state could not record it.
+    #[error("released the plugins of {address} ({release}) but could not record it: {source}; the next plan records it")]
+    ReleaseNotRecorded {
+        /// The instance's address.
+        address: String,
+        /// The release made.
+        release: String,
+        /// Why the state write failed.
+        source: Arc<StateError>,
+    },
     /// The configuration is applied, but the state could not record it.
     #[error("updated the Flex configuration of {sid} but could not record it: {source}; the next plan shows no change")]
     ConfigurationNotRecorded {
@@ -296,6 +349,11 @@ pub struct ApplyReport {
     pub configured: BTreeMap<String, Vec<String>>,
     /// Creates, adopts and moves that took effect but whose configuration failed, and why.
     pub configuration_failed: BTreeMap<String, ApplyError>,
+    /// The plugins releases made, by address: what changed, and the release.
+    pub released: BTreeMap<String, String>,
+    /// Creates, adopts and moves that took effect but whose plugins release failed, and why
+    /// (an update whose release fails failed).
+    pub release_failed: BTreeMap<String, ApplyError>,
     /// Whether an interrupt arrived.
     pub interrupted: bool,
 }
@@ -394,6 +452,11 @@ impl ApplyReport {
                 let text = match self.configuration_failed.get(address) {
                     Some(error) => format!("{text}; its Flex configuration failed: {error}"),
                     None => text,
+                };
+                let text = match (self.released.get(address), self.release_failed.get(address)) {
+                    (Some(released), _) => format!("{text}; plugins released: {released}"),
+                    (None, Some(error)) => format!("{text}; its plugins release failed: {error}"),
+                    (None, None) => text,
                 };
                 HistoryChange {
                     address: address.clone(),

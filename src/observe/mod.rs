@@ -5,6 +5,7 @@
 //! create may still be in flight.
 
 pub mod model;
+pub mod plugins;
 pub mod window;
 
 use std::collections::BTreeMap;
@@ -60,7 +61,7 @@ pub async fn observe(
     parallelism: usize,
     clocks: &Clocks,
     observed_one: &(dyn Fn() + Sync),
-) -> (Observations, ConfigObservations) {
+) -> Snapshot {
     let configured = config.instances.iter().map(|(name, spec)| {
         let pending = state.pending.get(name);
         let lookup = match (pending, state.instances.get(name)) {
@@ -103,26 +104,64 @@ pub async fn observe(
                     _ => "no credentials resolved".to_owned(),
                 }),
             };
-            let configuration = match (creds, config.instances.get(name)) {
-                (Some(creds), Some(spec)) => {
-                    configuration_of(client, creds, spec, &observation).await
-                }
-                _ => None,
+            let (configuration, plugins) = match (creds, config.instances.get(name)) {
+                (Some(creds), Some(spec)) => (
+                    configuration_of(client, creds, spec, &observation).await,
+                    plugins_of(client, creds, spec, &observation).await,
+                ),
+                _ => (None, None),
             };
-            (name.clone(), observation, configuration)
+            (name.clone(), observation, configuration, plugins)
         }
     });
     let mut results = futures::stream::iter(lookups).buffer_unordered(parallelism.max(1));
-    let mut observations = Observations::new();
-    let mut configurations = ConfigObservations::new();
-    while let Some((name, observation, configuration)) = results.next().await {
+    let mut snapshot = Snapshot::default();
+    while let Some((name, observation, configuration, plugins)) = results.next().await {
         if let Some(configuration) = configuration {
-            configurations.insert(name.clone(), configuration);
+            snapshot.configurations.insert(name.clone(), configuration);
         }
-        observations.insert(name, observation);
+        if let Some(plugins) = plugins {
+            snapshot.plugins.insert(name.clone(), plugins);
+        }
+        snapshot.instances.insert(name, observation);
         observed_one();
     }
-    (observations, configurations)
+    snapshot
+}
+
+/// Everything one observation saw, by instance name: the instances, the Flex configurations
+/// of those that declare one, and the plugins of those that declare `plugins:`.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The instances.
+    pub instances: Observations,
+    /// The Flex configurations.
+    pub configurations: ConfigObservations,
+    /// The Flex plugins.
+    pub plugins: PluginObservations,
+}
+
+/// The plugins of one instance that declares `plugins:`, if `observation` shows it exists and
+/// is ready (the Plugins API serves an account with a ready Flex instance).
+async fn plugins_of(
+    client: &FlexClient,
+    creds: &Credentials,
+    spec: &crate::config::InstanceSpec,
+    observation: &Observation,
+) -> Option<PluginObservation> {
+    let declared = spec.declared_plugins()?;
+    Some(match observation {
+        Observation::Fetched(Fetched::Found(instance))
+            if instance.status == InstanceStatus::Ready =>
+        {
+            plugins::plugins_of(client, creds, &spec.account_sid, declared).await
+        }
+        Observation::Discovered(Discovery::Found(_)) => {
+            plugins::plugins_of(client, creds, &spec.account_sid, declared).await
+        }
+        Observation::Fetched(Fetched::Found(_)) => PluginObservation::NotReady,
+        _ => return None,
+    })
 }
 
 /// The configuration of one instance that declares a block, if `observation` shows it

@@ -187,6 +187,7 @@ impl Applied {
         let counts = self.report.counts();
         counts.failed > 0
             || counts.configuration_failed > 0
+            || !self.report.release_failed.is_empty()
             || !self.report.timed_out().is_empty()
             || self.finish_error.is_some()
     }

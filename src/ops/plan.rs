@@ -113,7 +113,7 @@ impl Planner<'_> {
         let client = client(self.workspace, self.network)?;
         self.progress
             .start(desired.instances.len() as u64, "observing");
-        let (observed, configurations) = crate::observe::observe(
+        let snapshot = crate::observe::observe(
             &client,
             desired,
             state_ref,
@@ -124,8 +124,14 @@ impl Planner<'_> {
         )
         .await;
         self.progress.finish();
-        let mut plan = plan::plan(desired, state_ref, &observed);
-        plan::configure(&mut plan, desired, state_ref, &configurations);
+        let mut plan = plan::plan(desired, state_ref, &snapshot.instances);
+        plan::configure(&mut plan, desired, state_ref, &snapshot.configurations);
+        plan::release(
+            &mut plan,
+            &declared_plugins(desired),
+            state_ref,
+            &snapshot.plugins,
+        );
         Ok(Planned {
             targets: targeted.iter().map(|name| plan::address(name)).collect(),
             config,
@@ -135,6 +141,24 @@ impl Planner<'_> {
             plan,
         })
     }
+}
+
+/// The plugins each instance declares, as the planner reads them.
+pub fn declared_plugins(config: &Config) -> plan::DeclaredPlugins {
+    config
+        .instances
+        .iter()
+        .filter_map(|(name, spec)| {
+            let declared = spec.declared_plugins()?;
+            Some((
+                name.clone(),
+                declared
+                    .iter()
+                    .map(|(plugin, spec)| (plugin.clone(), spec.new_version()))
+                    .collect(),
+            ))
+        })
+        .collect()
 }
 
 /// What plan and apply look at when they do not look at everything: drift's view (only what is

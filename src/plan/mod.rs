@@ -19,4 +19,4 @@ pub use model::{
     address, Action, Diagnostic, DiagnosticKind, FieldChange, InstanceView, Plan, PluginChange,
     ReleaseChange, ResourceChange, Severity, Summary,
 };
-pub use release::{release, DeclaredPlugins};
+pub use release::{describe as describe_release, release, DeclaredPlugins};

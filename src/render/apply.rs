@@ -115,6 +115,11 @@ pub fn summary(applied: &Applied, json: bool) -> Summary {
             "{address}: took effect and is recorded, but {error}; the next `flexform apply` finishes its configuration"
         ));
     }
+    for (address, error) in &report.release_failed {
+        errors.push(format!(
+            "{address}: took effect and is recorded, but {error}; the next `flexform apply` releases its plugins"
+        ));
+    }
     for (address, sid, waited) in report.timed_out() {
         errors.push(format!(
             "{address}: {sid} is created and recorded but still provisioning after {} (--wait-timeout); run `flexform plan` later to check on it",
