@@ -25,6 +25,7 @@ mod guards;
 mod output;
 mod pipelines;
 mod plan;
+mod plugins;
 mod postgres;
 mod readme;
 mod schema;
