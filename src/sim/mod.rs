@@ -33,11 +33,15 @@
 //! | `GET /_sim/configuration/{account_sid}` | `200`, the whole configuration, or `404` |
 //! | `PATCH /_sim/configuration/{account_sid}` with a JSON object | `200`, the configuration with those top-level properties replaced (any property, `date_updated` now unless given), or `400`, `404` |
 
+mod api;
 mod basic_auth;
 mod configuration;
 mod data_file;
 mod handle;
 mod model;
+mod plugin_requests;
+mod plugin_routes;
+mod plugins;
 mod routes;
 mod shared;
 mod sim_config;
@@ -117,16 +121,19 @@ fn shared_state(config: &SimConfig) -> io::Result<Shared> {
 
     let data = config.data.clone().map(DataFile::new);
     let store = match data.as_ref().map(DataFile::read).transpose()?.flatten() {
-        Some(records) => Store::load(sid_rng, records).map_err(|err| {
-            let path = config.data.as_deref().unwrap_or(std::path::Path::new(""));
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {err}", path.display()),
-            )
-        })?,
+        Some(contents) => {
+            Store::load(sid_rng, contents.instances, contents.plugins).map_err(|err| {
+                let path = config.data.as_deref().unwrap_or(std::path::Path::new(""));
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {err}", path.display()),
+                )
+            })?
+        }
         None => Store::new(sid_rng),
     };
     Ok(Shared {
+        https: config.tls.is_some(),
         ready_after: config.ready_after,
         latency: config.latency,
         fail_rate: config.fail_rate,
@@ -185,12 +192,16 @@ mod tests {
     const PARENT: &str = include_str!("mod.rs");
 
     /// Every submodule with its source.
-    const MODULES: [(&str, &str); 11] = [
+    const MODULES: [(&str, &str); 15] = [
+        ("api", include_str!("api.rs")),
         ("basic_auth", include_str!("basic_auth.rs")),
         ("configuration", include_str!("configuration.rs")),
         ("data_file", include_str!("data_file.rs")),
         ("handle", include_str!("handle.rs")),
         ("model", include_str!("model.rs")),
+        ("plugin_requests", include_str!("plugin_requests.rs")),
+        ("plugin_routes", include_str!("plugin_routes.rs")),
+        ("plugins", include_str!("plugins.rs")),
         ("routes", include_str!("routes.rs")),
         ("shared", include_str!("shared.rs")),
         ("sim_config", include_str!("sim_config.rs")),
