@@ -1,7 +1,7 @@
 //! The built-in Flex API simulator: a real HTTP server that behaves like the Flex Instances API
-//! (`POST /v2/Instances`, `GET /v2/Instances/{sid}`) and the Flex Configuration resource
-//! (`GET` and `POST /v1/Configuration`), with injectable faults and test-control endpoints under
-//! `/_sim/`. Users run it with `flexform sim` to try flexform offline; end-to-end tests and
+//! (`POST /v2/Instances`, `GET /v2/Instances/{sid}`), the Flex Configuration resource
+//! (`GET` and `POST /v1/Configuration`) and the Flex Plugins API (`/v1/PluginService/…`), with
+//! injectable faults and test-control endpoints under `/_sim/`. Users run it with `flexform sim` to try flexform offline; end-to-end tests and
 //! benchmarks start it in-process with [`spawn`].
 //!
 //! Flex API behaviour: Basic auth (any non-empty pair, or only [`SimConfig::credentials`]) and
@@ -15,8 +15,17 @@
 //! the right types; each property sent is replaced whole (a JSON-typed one too: no merge).
 //! Errors are Twilio's classic body (`code`, `message`, `more_info`, `status`).
 //!
-//! Every Flex API request takes the state lock once, for an O(1) operation, and never across an
-//! await; the data file is written off the async workers, one write serving every change
+//! The Plugins API keeps each account's plugins (`FP…`), versions (`FV…`), configurations
+//! (`FJ…`) and releases (`FK…`). Creates are form-encoded POSTs answered `201`: a missing
+//! required parameter is `400` naming it, a second plugin with a `UniqueName` or a second
+//! `Version` for a plugin `409` (Twilio 20409), an unknown SID `404`, a configuration with two
+//! versions of one plugin `400`. A plugin is read by SID or unique name, a version by SID or
+//! version string; lists are paged (`PageSize` 1 to 1000, default 50; `Page`; `PageToken`) with
+//! a `meta` whose page URLs lead back to the simulator. The latest release is the active one,
+//! `GET /v1/PluginService/Releases/Active` (`404` without one).
+//!
+//! Every Flex API request takes the state lock once, for an O(1) operation (an O(n) one in the
+//! account's plugin resources for the Plugins API), and never across an await; the data file is written off the async workers, one write serving every change
 //! waiting for it.
 //!
 //! Test-control endpoints (no authentication, not counted in [`SimStats`], never delayed or
@@ -32,6 +41,8 @@
 //! | `PUT /_sim/faults` with a [`Faults`] JSON object | `204`; replaces every fault |
 //! | `GET /_sim/configuration/{account_sid}` | `200`, the whole configuration, or `404` |
 //! | `PATCH /_sim/configuration/{account_sid}` with a JSON object | `200`, the configuration with those top-level properties replaced (any property, `date_updated` now unless given), or `400`, `404` |
+//! | `GET /_sim/plugins/{account_sid}` | `200`, everything the account holds under `/v1/PluginService` (see [`SimHandle::plugins`]) |
+//! | `POST /_sim/plugins/{account_sid}/release` with `{"plugins": {"name": "version", …}}` | `201`, the release made out of band as Twilio's CLI would (see [`SimHandle::release_outside`]), or `400` |
 
 mod api;
 mod basic_auth;

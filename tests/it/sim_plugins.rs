@@ -571,7 +571,9 @@ async fn missing_parameters_and_bad_values_answer_400_and_create_nothing() {
     let v1 = sim.version(account, "plugin-a", "1.0.0").await;
     let before = sim.handle.plugins(account);
 
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    // (path, form, the parameter the message names)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         ("/Plugins", vec![("FriendlyName", "x")], "UniqueName"),
         ("/Plugins", vec![("UniqueName", "")], "UniqueName"),
         (
