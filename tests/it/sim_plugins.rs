@@ -289,7 +289,7 @@ fn the_strict_schemas_catch_what_they_must() {
 }
 
 #[tokio::test]
-async fn plugins_versions_configurations_and_releases_are_created_and_read_back() {
+async fn plugins_and_their_versions_are_created_and_read_back() {
     let account: &str = &common::account(1);
     let sim = Sim::with_defaults().await;
     let a = sim.plugin(account, "plugin-a").await;
@@ -371,6 +371,37 @@ async fn plugins_versions_configurations_and_releases_are_created_and_read_back(
         assert_eq!(body, v2);
     }
 
+    // Each plugin lists its own versions only.
+    let (_, list) = sim.get(account, "/Plugins/plugin-b/Versions").await;
+    assert_eq!(list["plugin_versions"], json!([b1]));
+}
+
+/// What the configuration and release tests start from: `plugin-a` with versions 1.0.0 and
+/// 1.1.0, `plugin-b` with 0.1.0.
+struct Fixture {
+    b: Value,
+    v1: Value,
+    v2: Value,
+    b1: Value,
+}
+
+async fn fixture(sim: &Sim, account: &str) -> Fixture {
+    sim.plugin(account, "plugin-a").await;
+    let b = sim.plugin(account, "plugin-b").await;
+    Fixture {
+        v1: sim.version(account, "plugin-a", "1.0.0").await,
+        v2: sim.version(account, "plugin-a", "1.1.0").await,
+        b1: sim.version(account, "plugin-b", "0.1.0").await,
+        b,
+    }
+}
+
+#[tokio::test]
+async fn configurations_and_releases_are_created_and_read_back() {
+    let account: &str = &common::account(1);
+    let sim = Sim::with_defaults().await;
+    let Fixture { b, v1, v2, b1 } = fixture(&sim, account).await;
+    let b_sid = sid(&b);
     // A configuration of a's 1.1.0 and b's 0.1.0, and the versions it holds.
     let configuration = sim
         .configuration(account, "first", &[sid(&v2), sid(&b1)])
@@ -639,6 +670,20 @@ async fn missing_parameters_and_bad_values_answer_400_and_create_nothing() {
     let message = assert_twilio_error(&answer, StatusCode::BAD_REQUEST, 20001);
     assert!(message.contains("plugin-a"), "{message}");
 
+    let after = sim.handle.plugins(account);
+    assert_eq!(after["plugins"], before["plugins"]);
+    assert_eq!(after["configurations"], json!([]));
+    assert_eq!(
+        after["versions"].as_array().unwrap().len(),
+        2,
+        "only 1.0.0 and 2.0.0"
+    );
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_forms_bad_paging_and_strangers_are_refused() {
+    let account: &str = &common::account(1);
+    let sim = Sim::with_defaults().await;
     // A JSON body is not a form.
     let url = sim.url("/v1/PluginService/Plugins");
     let request = sim
@@ -669,14 +714,7 @@ async fn missing_parameters_and_bad_values_answer_400_and_create_nothing() {
     let delete = sim.api(Method::DELETE, &url, account).send().await.unwrap();
     assert_eq!(delete.status(), StatusCode::METHOD_NOT_ALLOWED);
 
-    let after = sim.handle.plugins(account);
-    assert_eq!(after["plugins"], before["plugins"]);
-    assert_eq!(after["configurations"], json!([]));
-    assert_eq!(
-        after["versions"].as_array().unwrap().len(),
-        2,
-        "only 1.0.0 and 2.0.0"
-    );
+    assert_eq!(sim.handle.plugins(account)["plugins"], json!([]));
 }
 
 #[tokio::test]
