@@ -1,5 +1,6 @@
-//! The simulator's optional data file: instances loaded on start and rewritten, atomically and
-//! durably, after every change, so that simulated accounts survive a restart.
+//! The simulator's optional data file: instances and plugin resources loaded on start and
+//! rewritten, atomically and durably, after every change, so that simulated accounts survive a
+//! restart.
 
 use std::io;
 use std::path::PathBuf;
@@ -8,13 +9,18 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::model::lock;
+use super::plugins::PluginStore;
 use super::store::{Record, Store};
 
 /// What the file holds.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Contents {
+pub(crate) struct Contents {
     /// Every instance, in creation order.
-    instances: Vec<Record>,
+    pub instances: Vec<Record>,
+    /// Every account's plugin resources; left out while there are none, so that a file
+    /// written before the simulator served plugins reads the same.
+    #[serde(default, skip_serializing_if = "PluginStore::is_empty")]
+    pub plugins: PluginStore,
 }
 
 /// The data file and what of the store is on disk.
@@ -35,8 +41,8 @@ impl DataFile {
         }
     }
 
-    /// The instances in the file, or `None` when there is no file.
-    pub fn read(&self) -> io::Result<Option<Vec<Record>>> {
+    /// What the file holds, or `None` when there is no file.
+    pub fn read(&self) -> io::Result<Option<Contents>> {
         let text = match std::fs::read(&self.path) {
             Ok(text) => text,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -53,7 +59,7 @@ impl DataFile {
                 format!("{}: not a simulator data file: {err}", self.path.display()),
             )
         })?;
-        Ok(Some(contents.instances))
+        Ok(Some(contents))
     }
 
     /// Writes the store unless its current version is already on disk. Blocking: call it from
@@ -61,15 +67,18 @@ impl DataFile {
     /// before the call is on disk, so concurrent callers share one write.
     pub fn save(&self, store: &Mutex<Store>) -> io::Result<()> {
         let mut written = lock(&self.written);
-        let (version, records) = {
+        let (version, contents) = {
             let store = lock(store);
             if *written == Some(store.version()) {
                 return Ok(());
             }
-            (store.version(), store.snapshot())
+            let contents = Contents {
+                instances: store.snapshot(),
+                plugins: store.plugins().clone(),
+            };
+            (store.version(), contents)
         };
-        let mut bytes = serde_json::to_vec_pretty(&Contents { instances: records })
-            .map_err(io::Error::other)?;
+        let mut bytes = serde_json::to_vec_pretty(&contents).map_err(io::Error::other)?;
         bytes.push(b'\n');
         crate::support::fs::write_atomic(&self.path, &bytes, None).map_err(|err| {
             io::Error::new(
@@ -104,13 +113,16 @@ mod tests {
             )
             .unwrap();
         file.save(&store).unwrap();
-        let records = file.read().unwrap().unwrap();
-        assert_eq!(records, lock(&store).snapshot());
+        let contents = file.read().unwrap().unwrap();
+        assert_eq!(contents.instances, lock(&store).snapshot());
+        assert!(contents.plugins.is_empty());
+        let text = std::fs::read_to_string(dir.path().join("sim.json")).unwrap();
+        assert!(!text.contains("plugins"), "{text}");
 
         // Nothing changed: the file is not rewritten (a stray edit survives).
         std::fs::write(dir.path().join("sim.json"), "{\"instances\": []}").unwrap();
         file.save(&store).unwrap();
-        assert!(file.read().unwrap().unwrap().is_empty());
+        assert!(file.read().unwrap().unwrap().instances.is_empty());
         // No temp file is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }

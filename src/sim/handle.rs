@@ -116,6 +116,29 @@ impl SimHandle {
         Ok(changed)
     }
 
+    /// Releases Flex plugins out of band, as someone running Twilio's CLI would: for each
+    /// (unique name, version) the plugin and the version are created when missing (the
+    /// bundle at `https://assets.example.test/{name}/{version}/bundle.js`, private), then one
+    /// configuration of exactly these versions (a name listed twice: its last version) and one
+    /// release, which becomes the account's active one. Not counted in [`SimHandle::stats`].
+    /// With a data file, the change is on disk when this returns.
+    pub fn release_outside(&self, account: &str, plugins: &[(&str, &str)]) {
+        let plugins: Vec<(String, String)> = plugins
+            .iter()
+            .map(|&(name, version)| (name.to_owned(), version.to_owned()))
+            .collect();
+        self.shared.release_outside(account, &plugins);
+        self.save_blocking();
+    }
+
+    /// Everything the simulator holds for the account under `/v1/PluginService`, each resource
+    /// as the API shows it: `plugins`, `versions`, `configurations` (each with the configured
+    /// `plugins` it holds), `releases` (oldest first) and `active` (the latest release, or
+    /// null).
+    pub fn plugins(&self, account: &str) -> serde_json::Value {
+        self.shared.plugins(account)
+    }
+
     /// Stops accepting connections, lets answers in flight finish (for up to 5 s), then stops.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown_tx.take() {

@@ -1,7 +1,7 @@
 //! The built-in Flex API simulator: a real HTTP server that behaves like the Flex Instances API
-//! (`POST /v2/Instances`, `GET /v2/Instances/{sid}`) and the Flex Configuration resource
-//! (`GET` and `POST /v1/Configuration`), with injectable faults and test-control endpoints under
-//! `/_sim/`. Users run it with `flexform sim` to try flexform offline; end-to-end tests and
+//! (`POST /v2/Instances`, `GET /v2/Instances/{sid}`), the Flex Configuration resource
+//! (`GET` and `POST /v1/Configuration`) and the Flex Plugins API (`/v1/PluginService/…`), with
+//! injectable faults and test-control endpoints under `/_sim/`. Users run it with `flexform sim` to try flexform offline; end-to-end tests and
 //! benchmarks start it in-process with [`spawn`].
 //!
 //! Flex API behaviour: Basic auth (any non-empty pair, or only [`SimConfig::credentials`]) and
@@ -15,8 +15,17 @@
 //! the right types; each property sent is replaced whole (a JSON-typed one too: no merge).
 //! Errors are Twilio's classic body (`code`, `message`, `more_info`, `status`).
 //!
-//! Every Flex API request takes the state lock once, for an O(1) operation, and never across an
-//! await; the data file is written off the async workers, one write serving every change
+//! The Plugins API keeps each account's plugins (`FP…`), versions (`FV…`), configurations
+//! (`FJ…`) and releases (`FK…`). Creates are form-encoded POSTs answered `201`: a missing
+//! required parameter is `400` naming it, a second plugin with a `UniqueName` or a second
+//! `Version` for a plugin `409` (Twilio 20409), an unknown SID `404`, a configuration with two
+//! versions of one plugin `400`. A plugin is read by SID or unique name, a version by SID or
+//! version string; lists are paged (`PageSize` 1 to 1000, default 50; `Page`; `PageToken`) with
+//! a `meta` whose page URLs lead back to the simulator. The latest release is the active one,
+//! `GET /v1/PluginService/Releases/Active` (`404` without one).
+//!
+//! Every Flex API request takes the state lock once, for an O(1) operation (an O(n) one in the
+//! account's plugin resources for the Plugins API), and never across an await; the data file is written off the async workers, one write serving every change
 //! waiting for it.
 //!
 //! Test-control endpoints (no authentication, not counted in [`SimStats`], never delayed or
@@ -32,12 +41,18 @@
 //! | `PUT /_sim/faults` with a [`Faults`] JSON object | `204`; replaces every fault |
 //! | `GET /_sim/configuration/{account_sid}` | `200`, the whole configuration, or `404` |
 //! | `PATCH /_sim/configuration/{account_sid}` with a JSON object | `200`, the configuration with those top-level properties replaced (any property, `date_updated` now unless given), or `400`, `404` |
+//! | `GET /_sim/plugins/{account_sid}` | `200`, everything the account holds under `/v1/PluginService` (see [`SimHandle::plugins`]) |
+//! | `POST /_sim/plugins/{account_sid}/release` with `{"plugins": {"name": "version", …}}` | `201`, the release made out of band as Twilio's CLI would (see [`SimHandle::release_outside`]), or `400` |
 
+mod api;
 mod basic_auth;
 mod configuration;
 mod data_file;
 mod handle;
 mod model;
+mod plugin_requests;
+mod plugin_routes;
+mod plugins;
 mod routes;
 mod shared;
 mod sim_config;
@@ -117,16 +132,19 @@ fn shared_state(config: &SimConfig) -> io::Result<Shared> {
 
     let data = config.data.clone().map(DataFile::new);
     let store = match data.as_ref().map(DataFile::read).transpose()?.flatten() {
-        Some(records) => Store::load(sid_rng, records).map_err(|err| {
-            let path = config.data.as_deref().unwrap_or(std::path::Path::new(""));
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {err}", path.display()),
-            )
-        })?,
+        Some(contents) => {
+            Store::load(sid_rng, contents.instances, contents.plugins).map_err(|err| {
+                let path = config.data.as_deref().unwrap_or(std::path::Path::new(""));
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{}: {err}", path.display()),
+                )
+            })?
+        }
         None => Store::new(sid_rng),
     };
     Ok(Shared {
+        https: config.tls.is_some(),
         ready_after: config.ready_after,
         latency: config.latency,
         fail_rate: config.fail_rate,
@@ -185,12 +203,16 @@ mod tests {
     const PARENT: &str = include_str!("mod.rs");
 
     /// Every submodule with its source.
-    const MODULES: [(&str, &str); 11] = [
+    const MODULES: [(&str, &str); 15] = [
+        ("api", include_str!("api.rs")),
         ("basic_auth", include_str!("basic_auth.rs")),
         ("configuration", include_str!("configuration.rs")),
         ("data_file", include_str!("data_file.rs")),
         ("handle", include_str!("handle.rs")),
         ("model", include_str!("model.rs")),
+        ("plugin_requests", include_str!("plugin_requests.rs")),
+        ("plugin_routes", include_str!("plugin_routes.rs")),
+        ("plugins", include_str!("plugins.rs")),
         ("routes", include_str!("routes.rs")),
         ("shared", include_str!("shared.rs")),
         ("sim_config", include_str!("sim_config.rs")),

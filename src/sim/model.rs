@@ -61,10 +61,17 @@ pub struct Faults {
     /// Discovery (`GET /v1/Configuration`) does not show an instance until it is this many
     /// milliseconds old, as an API whose reads lag behind its writes.
     pub discovery_lag_ms: Option<u64>,
+    /// The next N Plugins API POSTs that would create something (a plugin, a version, a
+    /// configuration or a release) create it and answer 500 all the same: an ambiguous outcome.
+    pub plugin_error_after_commit: u32,
+    /// The next N Plugins API POSTs that would create something answer 503 (Twilio 20503) and
+    /// create nothing.
+    pub plugin_error_before_commit: u32,
 }
 
 /// Counters since the simulator started. Only Flex API requests count, never `/_sim/` ones.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SimStats {
     /// Connections accepted (with HTTPS, each one a TLS handshake).
     pub connections: u64,
@@ -83,9 +90,22 @@ pub struct SimStats {
     pub configuration_updates: u64,
     /// Requests answered 429 by the rate limit or the `create_rate_limited_secs` fault.
     pub rate_limited: u64,
-    /// Requests answered 503 by the fail rate, and creates answered 503 or 502 by the create
-    /// fail rate and the faults that create nothing.
+    /// Requests answered 503 by the fail rate, creates answered 503 or 502 by the create fail
+    /// rate and the faults that create nothing, and Plugins API POSTs answered 503 by
+    /// `plugin_error_before_commit`.
     pub failed: u64,
+    /// Plugins API requests received (every path under `/v1/PluginService/`), whatever their
+    /// answer.
+    pub plugin_requests: u64,
+    /// `POST /v1/PluginService/Plugins` that created a plugin (including those answered 500 by
+    /// the `plugin_error_after_commit` fault, as for the counts below).
+    pub plugin_creates: u64,
+    /// `POST /v1/PluginService/Plugins/{plugin}/Versions` that created a version.
+    pub version_creates: u64,
+    /// `POST /v1/PluginService/Configurations` that created a configuration.
+    pub configuration_creates: u64,
+    /// `POST /v1/PluginService/Releases` that created a release.
+    pub release_creates: u64,
 }
 
 /// Atomic counters behind [`SimStats`].
@@ -101,6 +121,11 @@ pub(crate) struct Counters {
     pub configuration_updates: AtomicU64,
     pub rate_limited: AtomicU64,
     pub failed: AtomicU64,
+    pub plugin_requests: AtomicU64,
+    pub plugin_creates: AtomicU64,
+    pub version_creates: AtomicU64,
+    pub configuration_creates: AtomicU64,
+    pub release_creates: AtomicU64,
 }
 
 impl Counters {
@@ -122,6 +147,11 @@ impl Counters {
             configuration_updates: get(&self.configuration_updates),
             rate_limited: get(&self.rate_limited),
             failed: get(&self.failed),
+            plugin_requests: get(&self.plugin_requests),
+            plugin_creates: get(&self.plugin_creates),
+            version_creates: get(&self.version_creates),
+            configuration_creates: get(&self.configuration_creates),
+            release_creates: get(&self.release_creates),
         }
     }
 }

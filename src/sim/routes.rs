@@ -1,13 +1,14 @@
-//! The simulator's HTTP layer: the Flex API routes behind a gate that counts, delays, rate-limits
-//! and fails requests; the `/_sim/` test-control routes; Twilio-shaped error bodies.
+//! The simulator's HTTP layer: the Flex API routes (the Plugins API's from `plugin_routes`)
+//! behind a gate that counts, delays, rate-limits and fails requests, and the `/_sim/`
+//! test-control routes.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -15,14 +16,12 @@ use axum::{Json, Router};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::basic_auth::is_authorized;
+use super::api::{authorize, method_not_allowed, resource_not_found, save, twilio_error};
 use super::configuration::{self, CONFIGURATION_URL};
 use super::model::{lock, rfc3339, ConfigurationPatchError, Counters, Faults, SimInstance};
+use super::plugin_routes::{self, SERVICE_PREFIX};
 use super::shared::Shared;
 use super::token_bucket::retry_after_secs;
-
-/// The header naming the account a request acts on.
-const ACCOUNT_HEADER: &str = "i-twilio-auth-account";
 
 const CREATE_ROUTE: &str = "/v2/Instances";
 const FETCH_ROUTE: &str = "/v2/Instances/{sid}";
@@ -41,6 +40,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
                 .post(update_configuration)
                 .fallback(method_not_allowed),
         )
+        .merge(plugin_routes::api())
         .route_layer(middleware::from_fn_with_state(Arc::clone(&shared), gate));
     let control = Router::new()
         .route("/_sim/instances", get(control_list))
@@ -51,7 +51,8 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/_sim/configuration/{account_sid}",
             get(control_configuration).patch(control_patch_configuration),
-        );
+        )
+        .merge(plugin_routes::control());
     api.merge(control)
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
@@ -89,6 +90,7 @@ async fn gate(State(shared): SharedState, request: Request, next: Next) -> Respo
             Counters::bump(&counters.configuration_updates)
         }
         Method::GET if path.starts_with("/v2/Instances/") => Counters::bump(&counters.gets),
+        _ if path.starts_with(SERVICE_PREFIX) => Counters::bump(&counters.plugin_requests),
         _ => {}
     }
     if !shared.latency.is_zero() {
@@ -447,78 +449,6 @@ async fn not_found(uri: Uri) -> Response {
     resource_not_found(uri.path())
 }
 
-/// A method that a route does not take.
-async fn method_not_allowed(method: Method) -> Response {
-    twilio_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        20004,
-        format!("Method not allowed: {method}"),
-    )
-}
-
-/// Why a Flex API request was refused before its route looked at it.
-#[derive(Debug)]
-enum Rejection {
-    /// No acceptable Basic auth.
-    Unauthenticated,
-    /// No `I-Twilio-Auth-Account` header.
-    MissingAccount,
-    /// An `I-Twilio-Auth-Account` header that is not an account SID; holds what was sent.
-    BadAccount(String),
-}
-
-impl IntoResponse for Rejection {
-    fn into_response(self) -> Response {
-        match self {
-            Rejection::Unauthenticated => {
-                let mut response = twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
-                response.headers_mut().insert(
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"Twilio API\""),
-                );
-                response
-            }
-            Rejection::MissingAccount => twilio_error(
-                StatusCode::BAD_REQUEST,
-                20001,
-                "Missing required header I-Twilio-Auth-Account: the SID (AC…) of the account to \
-                 act on",
-            ),
-            Rejection::BadAccount(found) => twilio_error(
-                StatusCode::BAD_REQUEST,
-                20001,
-                format!(
-                    "Invalid header I-Twilio-Auth-Account: expected `AC` followed by 32 \
-                     hexadecimal digits, found {found:?}"
-                ),
-            ),
-        }
-    }
-}
-
-/// The account the request acts on, once Basic auth and the account header are acceptable.
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<String, Rejection> {
-    let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let expected = shared
-        .credentials
-        .as_ref()
-        .map(|(user, password)| (user.as_str(), password.as_str()));
-    if !is_authorized(authorization, expected) {
-        return Err(Rejection::Unauthenticated);
-    }
-    let value = headers
-        .get(ACCOUNT_HEADER)
-        .ok_or(Rejection::MissingAccount)?;
-    match value.to_str() {
-        Ok(account) if crate::domain::sid::AccountSid::parse(account).is_ok() => {
-            Ok(account.to_owned())
-        }
-        _ => Err(Rejection::BadAccount(
-            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-        )),
-    }
-}
-
 /// `conversations.default` from a create body, which must be `{}` or
 /// `{"conversations": {"default": bool}}`, or why the body is refused.
 fn parse_create_body(body: &[u8]) -> Result<Option<bool>, String> {
@@ -576,49 +506,10 @@ impl<'a> From<&'a SimInstance> for InstanceBody<'a> {
     }
 }
 
-/// Twilio's classic error body.
-#[derive(Serialize)]
-struct TwilioError {
-    code: u32,
-    message: String,
-    more_info: String,
-    status: u16,
-}
-
-fn twilio_error(status: StatusCode, code: u32, message: impl Into<String>) -> Response {
-    let body = TwilioError {
-        code,
-        message: message.into(),
-        more_info: format!("https://www.twilio.com/docs/errors/{code}"),
-        status: status.as_u16(),
-    };
-    (status, Json(body)).into_response()
-}
-
-fn resource_not_found(path: &str) -> Response {
-    twilio_error(
-        StatusCode::NOT_FOUND,
-        20404,
-        format!("The requested resource {path} was not found"),
-    )
-}
-
-/// Saves the data file before a change is answered; a failure is answered 500 (the change is
-/// made in memory but may not survive a restart, an ambiguous outcome like any 500).
-async fn save(shared: &Arc<Shared>) -> Result<(), Response> {
-    shared.save_async().await.map_err(|err| {
-        tracing::error!("simulator data file: {err}");
-        twilio_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            20500,
-            "Internal Server Error: the simulator could not save its data file",
-        )
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     #[test]
     fn only_json_content_types_are_json() {

@@ -17,6 +17,8 @@ use super::token_bucket::TokenBucket;
 /// Everything the request handlers share. Each piece has its own short-lived lock. Not
 /// `Debug`: it holds the accepted secret.
 pub(crate) struct Shared {
+    /// Whether it serves HTTPS (list answers link to their next page with the scheme).
+    pub https: bool,
     pub ready_after: Duration,
     pub latency: Duration,
     pub fail_rate: f64,
@@ -94,6 +96,23 @@ impl Shared {
             .ok_or_else(|| ConfigurationPatchError::NoInstance {
                 account: account.to_owned(),
             })
+    }
+
+    /// Everything the account holds under `/v1/PluginService`, as the API shows it.
+    pub fn plugins(&self, account: &str) -> serde_json::Value {
+        lock(&self.store).plugins().everything(account)
+    }
+
+    /// Releases `plugins` (unique name, version string) for the account out of band, as
+    /// Twilio's CLI would; the release's body.
+    pub fn release_outside(
+        &self,
+        account: &str,
+        plugins: &[(String, String)],
+    ) -> serde_json::Value {
+        let now = SystemTime::now();
+        lock(&self.store)
+            .change_plugins(|store, rng| store.release_outside(account, plugins, now, rng))
     }
 
     /// The faults now.

@@ -1,6 +1,7 @@
 //! The simulator's memory: every instance with its Flex configuration changes, indexed by SID
-//! and by account, with the one-instance-per-account rule. Pure and synchronous; the HTTP layer
-//! holds its lock only for one operation.
+//! and by account, with the one-instance-per-account rule, and every account's Flex plugin
+//! resources ([`PluginStore`]). Pure and synchronous; the HTTP layer holds its lock only for
+//! one operation.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::configuration;
 use super::model::{rfc3339, SimInstance, CREATING, DELETED, READY};
+use super::plugins::PluginStore;
 
 /// One instance as stored (in memory and in the data file).
 ///
@@ -114,7 +116,10 @@ pub(crate) struct Store {
     next_seq: u64,
     /// Bumped by every change, so that the data file writer knows what is on disk.
     version: u64,
+    /// SIDs of instances and plugin resources are drawn from it.
     rng: StdRng,
+    /// Every account's plugins, versions, configurations and releases.
+    plugins: PluginStore,
 }
 
 impl Store {
@@ -127,12 +132,18 @@ impl Store {
             next_seq: 0,
             version: 0,
             rng,
+            plugins: PluginStore::default(),
         }
     }
 
-    /// A store holding `records`, checked as a data file must be.
-    pub fn load(rng: StdRng, records: Vec<Record>) -> Result<Self, LoadError> {
+    /// A store holding `records`, checked as a data file must be, and `plugins`.
+    pub fn load(
+        rng: StdRng,
+        records: Vec<Record>,
+        plugins: PluginStore,
+    ) -> Result<Self, LoadError> {
         let mut store = Self::new(rng);
+        store.plugins = plugins;
         for (index, record) in records.into_iter().enumerate() {
             for (sid, prefix) in [
                 (&record.flex_instance_sid, "GO"),
@@ -184,7 +195,20 @@ impl Store {
 
     /// The number of changes so far.
     pub fn version(&self) -> u64 {
-        self.version
+        self.version + self.plugins.changes()
+    }
+
+    /// Every account's plugin resources.
+    pub fn plugins(&self) -> &PluginStore {
+        &self.plugins
+    }
+
+    /// Runs `change` on the plugin resources, with SIDs drawn from the store's generator.
+    pub fn change_plugins<T>(
+        &mut self,
+        change: impl FnOnce(&mut PluginStore, &mut StdRng) -> T,
+    ) -> T {
+        change(&mut self.plugins, &mut self.rng)
     }
 
     /// The instance with this SID, whatever its account.
@@ -399,14 +423,19 @@ mod tests {
         s.create(ACCOUNT, None, at(0), Duration::ZERO).unwrap();
         s.create(OTHER, Some(false), at(1), Duration::ZERO).unwrap();
         let records = s.snapshot();
-        let loaded = Store::load(StdRng::seed_from_u64(1), records.clone()).unwrap();
+        let loaded = Store::load(
+            StdRng::seed_from_u64(1),
+            records.clone(),
+            PluginStore::default(),
+        )
+        .unwrap();
         assert_eq!(loaded.snapshot(), records);
         assert!(loaded.live_for_account(OTHER).is_some());
 
         let mut twice = records.clone();
         twice.push(records[0].clone());
         assert!(matches!(
-            Store::load(StdRng::seed_from_u64(1), twice),
+            Store::load(StdRng::seed_from_u64(1), twice, PluginStore::default()),
             Err(LoadError::DuplicateSid { .. })
         ));
         let mut two_live = records.clone();
@@ -414,13 +443,13 @@ mod tests {
         again.flex_instance_sid = format!("GO{}", "a".repeat(32));
         two_live.push(again);
         assert!(matches!(
-            Store::load(StdRng::seed_from_u64(1), two_live),
+            Store::load(StdRng::seed_from_u64(1), two_live, PluginStore::default()),
             Err(LoadError::TwoLive { .. })
         ));
         let mut bad = records;
         bad[1].account_sid = "ACnope".to_owned();
         assert!(matches!(
-            Store::load(StdRng::seed_from_u64(1), bad),
+            Store::load(StdRng::seed_from_u64(1), bad, PluginStore::default()),
             Err(LoadError::BadSid { index: 1, .. })
         ));
     }
@@ -450,7 +479,12 @@ mod tests {
         assert!(s.change_configuration(OTHER, Map::new(), at(5)).is_none());
 
         // Kept across a data file round trip.
-        let loaded = Store::load(StdRng::seed_from_u64(1), s.snapshot()).unwrap();
+        let loaded = Store::load(
+            StdRng::seed_from_u64(1),
+            s.snapshot(),
+            PluginStore::default(),
+        )
+        .unwrap();
         assert_eq!(loaded.configuration(ACCOUNT, at(5)).unwrap(), changed);
 
         // A deleted instance's configuration is no longer served; a new instance starts afresh.

@@ -30,6 +30,7 @@ mod postgres;
 mod readme;
 mod schema;
 mod sim;
+mod sim_plugins;
 mod terraform;
 mod trail;
 mod validate;
