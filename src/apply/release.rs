@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use crate::client::{ApiError, FlexClient, SendGuard};
 use crate::config::credentials::Credentials;
 use crate::domain::{
-    AccountSid, InstanceSid, NewVersion, Plugin, PluginConfigurationSid, PluginSid, PluginVersion,
-    PluginVersionSid, Release,
+    AccountSid, InstanceSid, NewVersion, Plugin, PluginConfiguration, PluginConfigurationSid,
+    PluginSid, PluginVersion, PluginVersionSid, Release,
 };
 use crate::plan::{PluginChange, ReleaseChange, ResourceChange};
 use crate::state::{PluginsRecord, ReleasedPlugin, StateUpdate};
@@ -96,18 +96,13 @@ pub async fn release(
             },
         );
     }
-    let configuration = r
-        .step(
-            "creating the plugin configuration",
-            r.client.create_plugin_configuration(
-                r.account,
-                r.credentials,
-                &format!("flexform {}", change.name),
-                &versions,
-                &r.guard,
-            ),
-        )
-        .await?;
+    // A name of its own, so that a create whose outcome is unknown can be looked for.
+    let name = format!(
+        "flexform {} {}",
+        change.name,
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let configuration = r.create_configuration(&name, &versions).await?;
     let made = r.create_release(&configuration.sid).await?;
     r.verify(&made, &released).await?;
     let record = PluginsRecord {
@@ -298,6 +293,43 @@ impl Releasing<'_> {
                 }
             }
             Err(error) => Err(self.failed(&step, error)),
+        }
+    }
+
+    /// Creates the configuration `name` holding `versions`; an unknown outcome is resolved by
+    /// looking for a configuration of that name.
+    async fn create_configuration(
+        &self,
+        name: &str,
+        versions: &[PluginVersionSid],
+    ) -> Result<PluginConfiguration, ApplyError> {
+        let step = "creating the plugin configuration";
+        let sent = self
+            .client
+            .create_plugin_configuration(
+                self.account,
+                self.credentials,
+                name,
+                versions,
+                &self.guard,
+            )
+            .await;
+        match sent {
+            Ok(configuration) => Ok(configuration),
+            Err(error @ ApiError::OutcomeUnknown { .. }) => {
+                let all = self
+                    .step(
+                        "looking for the plugin configuration",
+                        self.client
+                            .plugin_configurations(self.account, self.credentials),
+                    )
+                    .await?;
+                match all.into_iter().find(|c| c.name == name) {
+                    Some(found) => Ok(found),
+                    None => Err(self.failed(step, error)),
+                }
+            }
+            Err(error) => Err(self.failed(step, error)),
         }
     }
 

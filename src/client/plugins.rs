@@ -60,6 +60,23 @@ impl FlexClient {
             .await
     }
 
+    /// `GET /v1/PluginService/Configurations`, every page: the account's plugin
+    /// configurations, oldest first (how a configuration whose create had an unknown outcome
+    /// is looked for, by its name).
+    pub async fn plugin_configurations(
+        &self,
+        account: &AccountSid,
+        credentials: &Credentials,
+    ) -> Result<Vec<PluginConfiguration>, ApiError> {
+        self.list::<PluginConfigurationBody, _>(
+            account,
+            credentials,
+            "/v1/PluginService/Configurations",
+            "configurations",
+        )
+        .await
+    }
+
     /// `GET /v1/PluginService/Plugins/{unique_name}`: the plugin of that unique name, or
     /// `None` when there is none (404).
     pub async fn find_plugin(

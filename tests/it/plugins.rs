@@ -287,3 +287,52 @@ async fn a_create_releases_its_plugins_once_ready_in_the_same_apply() {
     t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
     assert_eq!(active(&t), pairs(&[("a-plugin", "1.0.0")]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_lost_after_each_create_are_resolved_by_looking_with_nothing_made_twice() {
+    let t = project(&[("a-plugin", "1.0.0")]).await;
+    // The instance first, so that the faults meet the plugin, version, configuration and
+    // release POSTs only.
+    t.write_config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    t.write_config(&declaring(&[("a-plugin", "1.0.0")]));
+    // Each of the four POSTs takes effect, then answers 500.
+    t.sim().set_faults(flexform::sim::Faults {
+        plugin_error_after_commit: 4,
+        ..flexform::sim::Faults::default()
+    });
+    let apply = t.run(&["apply", "--auto-approve"]).await;
+    apply.assert_exit(0);
+    assert_eq!(posts(&t), (1, 1, 1, 1), "each sent once, never again");
+    assert_eq!(active(&t), pairs(&[("a-plugin", "1.0.0")]));
+    let record = t.state().instances["a"].plugins.clone().expect("recorded");
+    assert_eq!(record.plugins["a-plugin"].version, "1.0.0");
+    t.run_read_only(&["plan", "--detailed-exitcode"])
+        .await
+        .assert_exit(0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_refused_before_it_took_effect_fails_the_release_and_the_next_apply_finishes_it() {
+    let t = project(&[("a-plugin", "1.0.0")]).await;
+    t.write_config(&ConfigBuilder::new().instance("a", &account(1)));
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    t.write_config(&declaring(&[("a-plugin", "1.0.0")]));
+    // The plugin POST answers 503 and creates nothing: looked for, not found, not resent.
+    t.sim().set_faults(flexform::sim::Faults {
+        plugin_error_before_commit: 1,
+        ..flexform::sim::Faults::default()
+    });
+    let apply = t.run(&["apply", "--auto-approve"]).await;
+    apply.assert_exit(1);
+    apply.assert_stderr_contains("plugins release");
+    assert_eq!(
+        active(&t),
+        Vec::<(String, String)>::new(),
+        "nothing released"
+    );
+    // The next apply makes what is missing: one plugin, one version, one release in all.
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    assert_eq!(posts(&t), (1, 1, 1, 1));
+    assert_eq!(active(&t), pairs(&[("a-plugin", "1.0.0")]));
+}
