@@ -249,6 +249,7 @@ impl Releasing<'_> {
             .client
             .create_plugin(self.account, self.credentials, name, &self.guard)
             .await;
+        crate::failpoint!("apply::release::after_plugin_answer");
         match sent {
             Ok(plugin) => Ok(plugin.sid),
             Err(error) if resolved_by_looking(&error) => match self.find_plugin(name).await? {
@@ -278,6 +279,7 @@ impl Releasing<'_> {
                 &self.guard,
             )
             .await;
+        crate::failpoint!("apply::release::after_version_answer");
         match sent {
             Ok(version) => Ok(version.sid),
             Err(error) if resolved_by_looking(&error) => {
@@ -314,6 +316,7 @@ impl Releasing<'_> {
                 &self.guard,
             )
             .await;
+        crate::failpoint!("apply::release::after_configuration_answer");
         match sent {
             Ok(configuration) => Ok(configuration),
             Err(error @ ApiError::OutcomeUnknown { .. }) => {
@@ -342,6 +345,7 @@ impl Releasing<'_> {
             .client
             .create_release(self.account, self.credentials, configuration, &self.guard)
             .await;
+        crate::failpoint!("apply::release::after_release_answer");
         match sent {
             Ok(release) => Ok(release),
             Err(error @ ApiError::OutcomeUnknown { .. }) => {

@@ -491,6 +491,11 @@ pub fn legend(doc: &PlanDocument, style: Style) -> String {
             "update in-place (Flex configuration: `~` changes a value, `+` sets one, `-` removes a key)",
         ),
         (
+            doc.resource_changes.iter().any(|c| c.release.is_some()),
+            style.yellow("~"),
+            "plugins release (`+` adds a plugin, `~` changes its version, `-` leaves it out)",
+        ),
+        (
             severity(Severity::Error),
             style.red("x"),
             "error: cannot be planned; apply refuses the plan",

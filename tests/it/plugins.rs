@@ -336,3 +336,57 @@ async fn a_create_refused_before_it_took_effect_fails_the_release_and_the_next_a
     assert_eq!(posts(&t), (1, 1, 1, 1));
     assert_eq!(active(&t), pairs(&[("a-plugin", "1.0.0")]));
 }
+
+/// Where a release can die, in the order apply meets them.
+#[cfg(feature = "failpoints")]
+const RELEASE_POINTS: &[&str] = &[
+    "apply::release::after_plugin_answer",
+    "apply::release::after_version_answer",
+    "apply::release::after_configuration_answer",
+    "apply::release::after_release_answer",
+];
+
+/// Apply dies after each Plugins API answer; the next apply finishes the release without
+/// making any plugin, version or release twice, and the state records it.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_killed_after_any_answer_is_finished_by_the_next_apply_without_duplicates() {
+    for point in RELEASE_POINTS {
+        let t = project(&[]).await;
+        t.write_config(&ConfigBuilder::new().instance("a", &account(1)));
+        t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+        t.write_config(&declaring(&[("a-plugin", "1.0.0"), ("b-plugin", "2.0.0")]));
+        let crashed = t
+            .run_with_env(
+                &["apply", "--auto-approve"],
+                &[("FAILPOINTS", Some(&format!("{point}=panic")))],
+            )
+            .await;
+        assert_eq!(
+            crashed.code, None,
+            "{point}: apply should have died: {crashed:?}"
+        );
+        t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+        let (plugins, versions, configurations, releases) = posts(&t);
+        assert_eq!((plugins, versions), (2, 2), "{point}: made once each");
+        assert!(
+            configurations <= 2,
+            "{point}: {configurations} configurations"
+        );
+        // Died before its release: one release in all. Died after it: the release made is the
+        // active one, and the next plan records it without a request.
+        assert_eq!(releases, 1, "{point}: releases");
+        assert_eq!(
+            active(&t),
+            pairs(&[("a-plugin", "1.0.0"), ("b-plugin", "2.0.0")]),
+            "{point}"
+        );
+        assert!(
+            t.state().instances["a"].plugins.is_some(),
+            "{point}: recorded"
+        );
+        t.run_read_only(&["plan", "--detailed-exitcode"])
+            .await
+            .assert_exit(0);
+    }
+}

@@ -37,6 +37,12 @@ pub(super) struct ChangeJson {
     pub(super) reason: Option<String>,
     pub(super) before: Option<ViewJson>,
     pub(super) after: Option<ViewJson>,
+    /// The plugins release apply makes (absent: none).
+    #[serde(default)]
+    pub(super) release: Option<serde_json::Value>,
+    /// The active release apply records without a request (absent: none).
+    #[serde(default)]
+    pub(super) record_release: Option<serde_json::Value>,
 }
 
 /// A change's `action`.
@@ -100,6 +106,7 @@ pub(super) enum KindJson {
     DiscoveryUnavailable,
     AlreadyRecorded,
     ConfigurationChanged,
+    ReleaseChanged,
 }
 
 impl KindJson {
@@ -111,6 +118,7 @@ impl KindJson {
                 | KindJson::CreationFailed
                 | KindJson::Orphaned
                 | KindJson::ConfigurationChanged
+                | KindJson::ReleaseChanged
         )
     }
 }
@@ -125,6 +133,7 @@ pub(super) struct SummaryJson {
     #[serde(rename = "move")]
     pub(super) moved: usize,
     pub(super) update: usize,
+    pub(super) release: usize,
     pub(super) drift: usize,
 }
 
@@ -271,6 +280,11 @@ pub(super) fn decode_plan(text: &str) -> PlanJson {
             unchanged: count(ActionJson::Unchanged),
             moved: count(ActionJson::Move),
             update: count(ActionJson::Update),
+            release: doc
+                .resource_changes
+                .iter()
+                .filter(|c| c.release.is_some())
+                .count(),
             drift: doc.diagnostics.iter().filter(|d| d.kind.is_drift()).count(),
         },
         "summary does not match the document"
@@ -314,7 +328,7 @@ fn the_plan_schema_rejects_what_the_typed_mirror_rejects() {
         "state_serial": 0, "state_sha256": null, "config_canonical_sha256": "0".repeat(64),
         "created_at": "2026-01-01T00:00:00Z",
         "resource_changes": [], "diagnostics": [],
-        "summary": {"create": 0, "adopt": 0, "unchanged": 0, "move": 0, "update": 0, "drift": 0}
+        "summary": {"create": 0, "adopt": 0, "unchanged": 0, "move": 0, "update": 0, "release": 0, "drift": 0}
     });
     assert!(validator.is_valid(&good));
     let mut extra = good.clone();

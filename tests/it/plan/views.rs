@@ -60,6 +60,7 @@ async fn mixed_plan_json_covers_every_row_of_the_table() {
             unchanged: 5,
             moved: 0,
             update: 0,
+            release: 0,
             drift: 3
         }
     );
@@ -82,6 +83,7 @@ async fn mixed_plan_json_covers_every_row_of_the_table() {
             unchanged: 4,
             moved: 0,
             update: 0,
+            release: 0,
             drift: 2
         }
     );
