@@ -262,6 +262,10 @@ pub(super) fn decode_plan(text: &str) -> PlanJson {
         assert_eq!(change.address, format!("flex_instance.{}", change.name));
         assert!(change.account_sid.starts_with("AC"), "{change:?}");
     }
+    for c in &doc.resource_changes {
+        // A release is made, or the active one recorded without a request: never both.
+        assert!(c.release.is_none() || c.record_release.is_none(), "{c:?}");
+    }
     for d in &doc.diagnostics {
         assert!(d.address.starts_with("flex_instance."), "{d:?}");
         assert!(!d.message.is_empty(), "{d:?}");
