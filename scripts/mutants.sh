@@ -22,7 +22,7 @@ if [ "$phase" = all ] || [ "$phase" = core ]; then
     #    the configuration paths and merge, the retry policy, the journal and the state model
     #    (updates, content digest).
     cargo mutants --no-shuffle -o "$out/core" --features failpoints --cargo-arg=--lib \
-        -f src/plan/decide.rs -f src/plan/configure.rs -f src/config/flex.rs \
+        -f src/plan/decide.rs -f src/plan/configure.rs -f src/plan/release.rs -f src/config/flex.rs \
         -f src/client/retry.rs -f src/state/journal.rs -f src/state/model.rs \
         || status=1
 fi
