@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench scale` runs the full table (N = 1,000 and 10,000; parallelism 10 and
 //! 100; latency 20 ms) and the rate-limit case; `BENCH_QUICK=1` runs a small case for CI,
-//! `BENCH_ONLY=estate` the N = 10,000 HTTP cases and `BENCH_ONLY=ambiguous` issue 25's case.
+//! `BENCH_ONLY=estate` the N = 10,000 HTTP cases, `BENCH_ONLY=ambiguous` issue 25's case and
+//! `BENCH_ONLY=plugins` the Flex plugins cases (issue 27; small under `BENCH_QUICK=1` too).
 //! Wall time, CPU time and peak RSS are those of the `flexform` process, measured with wait4.
 
 use std::path::Path;
@@ -359,6 +360,119 @@ fn configuration_case(
     drop(sim);
 }
 
+/// `flexform.yaml` for the plugins case: N instances, each declaring `plugin-a` 1.0.0 and
+/// `plugin-b` at `b_version`.
+fn write_plugins_config(dir: &Path, n: usize, b_version: &str) {
+    let plugin = |name: &str, version: &str| {
+        format!(
+            "      {name}:\n        version: \"{version}\"\n        url: https://assets.example.test/{name}/{version}/bundle.js\n"
+        )
+    };
+    let block = format!(
+        "    plugins:\n{}{}",
+        plugin("plugin-a", "1.0.0"),
+        plugin("plugin-b", b_version)
+    );
+    let mut text = String::with_capacity(n * (block.len() + 64));
+    text.push_str("version: 1\ninstances:\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "  i{i}:\n    account_sid: {}\n{block}",
+            account(i)
+        ));
+    }
+    std::fs::write(dir.join("flexform.yaml"), text).unwrap();
+}
+
+/// The requests (of which Plugins API ones) and connections the simulator took since `before`.
+fn requests_since(sim: &sim::SimHandle, before: &sim::SimStats) -> (u64, u64, String) {
+    let now = sim.stats();
+    let requests = now.requests - before.requests;
+    let plugin_requests = now.plugin_requests - before.plugin_requests;
+    let notes = format!(
+        "{requests} requests ({plugin_requests} Plugins API), {} connections",
+        now.connections - before.connections
+    );
+    (requests, plugin_requests, notes)
+}
+
+/// Flex plugins as code: N instances that each declare two plugins. Set up by one apply
+/// (create, then two plugins, two versions, one configuration and one release each), which is
+/// measured too; then a plan of the unchanged estate (the instance, the active release and its
+/// plugins per instance), and a plan after a version bump of one plugin in every instance
+/// (besides: that plugin and its versions). The reads per instance in each bound are those the
+/// simulator counted, not assumed.
+fn plugins_case(
+    rt: &tokio::runtime::Runtime,
+    n: usize,
+    parallelism: usize,
+    latency: Duration,
+    rows: &mut Vec<Row>,
+) {
+    let sim = rt
+        .block_on(sim::spawn(SimConfig {
+            latency,
+            ready_after: Duration::ZERO,
+            seed: Some(7),
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let url = sim.url();
+    let dir = tempfile::tempdir().unwrap();
+    write_plugins_config(dir.path(), n, "1.0.0");
+    let p = parallelism.to_string();
+    let mut measured = |case: &str, args: &[&str], code: i32| {
+        let before = sim.stats();
+        let m = run_with(dir.path(), &url, args, None);
+        assert_eq!(m.code, code, "{case}: exit {code} expected");
+        let (requests, _, extra) = requests_since(&sim, &before);
+        rows.push(Row {
+            case: format!("plugins: {case}"),
+            n,
+            per_instance: (requests as usize).div_ceil(n),
+            parallelism,
+            latency,
+            m,
+            extra,
+        });
+    };
+    let apply = ["apply", "--auto-approve", "--parallelism", &p];
+    measured(
+        "apply, fresh estate (create, 2 plugins, 2 versions, 1 release)",
+        &apply,
+        0,
+    );
+    let stats = sim.stats();
+    assert_eq!(
+        (
+            stats.plugin_creates,
+            stats.version_creates,
+            stats.release_creates
+        ),
+        (2 * n as u64, 2 * n as u64, n as u64),
+        "two plugins, two versions and one release per instance"
+    );
+    let plan = ["plan", "--parallelism", &p, "--detailed-exitcode"];
+    measured("plan, unchanged estate", &plan, 0);
+    write_plugins_config(dir.path(), n, "1.1.0");
+    measured("plan, one version bump per instance", &plan, 2);
+    let now = sim.stats();
+    assert_eq!(
+        (
+            now.version_creates,
+            now.configuration_creates,
+            now.release_creates
+        ),
+        (
+            stats.version_creates,
+            stats.configuration_creates,
+            stats.release_creates
+        ),
+        "a plan sends no POST"
+    );
+    drop(sim);
+}
+
 /// Observation of N fresh accounts against a rate-limited simulator, adaptive concurrency on
 /// and off: how many 429s each draws, and how long each takes.
 fn rate_limit_case(rt: &tokio::runtime::Runtime, n: usize, parallelism: usize, rate: f64) {
@@ -526,6 +640,24 @@ fn ambiguous_case(rt: &tokio::runtime::Runtime, seeds: &[u64]) {
     );
 }
 
+/// The plugins case at each size and parallelism: N = 1,000 (a small one under `BENCH_QUICK`).
+fn plugins_cases(
+    rt: &tokio::runtime::Runtime,
+    quick: bool,
+    latency: Duration,
+    rows: &mut Vec<Row>,
+) {
+    let cases: &[(usize, usize)] = if quick {
+        &[(200, 20)]
+    } else {
+        &[(1_000, 10), (1_000, 100)]
+    };
+    for &(n, parallelism) in cases {
+        eprintln!("running with plugins: N = {n}, parallelism {parallelism}…");
+        plugins_case(rt, n, parallelism, latency, rows);
+    }
+}
+
 /// validate of a large configuration, and state load + save, timed in-process.
 fn micro(n: usize) {
     let dir = tempfile::tempdir().unwrap();
@@ -593,6 +725,12 @@ fn main() {
         print_table(&rows);
         return;
     }
+    // `BENCH_ONLY=plugins`: the plugins cases alone.
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "plugins") {
+        plugins_cases(&rt, quick, latency, &mut rows);
+        print_table(&rows);
+        return;
+    }
     let cases: &[(usize, usize)] = if quick {
         &[(200, 20)]
     } else {
@@ -623,6 +761,7 @@ fn main() {
         eprintln!("running with configuration: N = {n}, parallelism {parallelism}…");
         configuration_case(&rt, n, parallelism, latency, &mut rows);
     }
+    plugins_cases(&rt, quick, latency, &mut rows);
     print_table(&rows);
     micro(if quick { 1_000 } else { 10_000 });
     if quick {

@@ -18,6 +18,8 @@ use crate::state::State;
 use crate::support::env::Env;
 use crate::support::text::quote_list;
 
+mod plugins;
+
 /// How the demo runs each step: the same function `main` runs a command with (passed in, so
 /// that this module does not depend on the dispatcher that depends on it).
 pub type Runner = fn(Command, &Settings) -> ExitStatus;
@@ -78,7 +80,7 @@ pub fn run(settings: &Settings, args: &DemoArgs, runner: Runner) -> anyhow::Resu
     runtime.block_on(sim.shutdown());
     settings
         .out
-        .data_line("Demo complete: every step behaved as described (exit codes, the plan's actions, the configuration diff, the drift found, the SIDs recorded).");
+        .data_line("Demo complete: every step behaved as described (exit codes, the plan's actions, the configuration diff, the plugins released, the drift found, the SIDs recorded).");
     if args.dir.is_some() {
         settings.out.data_line(format!(
             "The configuration, state and history are in {}: try `flexform show --state {}`.",
@@ -149,7 +151,7 @@ struct Demo<'a> {
 }
 
 impl Demo<'_> {
-    /// The eight steps, in order; `configured` is `config_text` parsed, if it parses.
+    /// The twelve steps, in order; `configured` is `config_text` parsed, if it parses.
     fn run_steps(
         &self,
         config_text: &str,
@@ -178,7 +180,8 @@ impl Demo<'_> {
         let edit = self.edit_configuration(config_text, &configured)?;
         let state = self.apply_edit(&edit, &names)?;
         let (name, deleted) = self.delete_outside(&state)?;
-        self.heal(&names, &name, &deleted, &edit)
+        self.heal(&names, &name, &deleted, &edit)?;
+        self.plugin_steps(&edit)
     }
 
     /// Step 2: plans into plan.json and checks that the plan creates exactly `names`.
@@ -507,10 +510,13 @@ impl ConfigEdit {
         let (text, shown) = match in_place {
             Some(edited) => edited,
             None => {
-                let (candidate, shown) = rewritten(text, &expected, name, &after)?;
+                let candidate = rewritten(text, &expected)?;
                 if !means_expected(&candidate) {
                     bail!("step 5 failed: the edited configuration does not read back as written");
                 }
+                let shown = vec![format!(
+                    "  instances.{name}.configuration.{LOG_LEVEL}: {after} (the file rewritten from its parsed form, as JSON, which YAML reads)"
+                )];
                 (candidate, shown)
             }
         };
@@ -626,14 +632,8 @@ fn edited_in_place(text: &str, after: &serde_json::Value) -> Option<(String, Vec
 }
 
 /// `expected` written whole: the header comment of `text` (the editor's schema hint), then the
-/// document as JSON, which is YAML too; and the change to the instance `name` as shown to the
-/// user.
-fn rewritten(
-    text: &str,
-    expected: &crate::config::Config,
-    name: &str,
-    after: &serde_json::Value,
-) -> anyhow::Result<(String, Vec<String>)> {
+/// document as JSON, which is YAML too.
+fn rewritten(text: &str, expected: &crate::config::Config) -> anyhow::Result<String> {
     let header: String = text
         .lines()
         .take_while(|line| line.starts_with('#') || line.trim().is_empty())
@@ -641,10 +641,7 @@ fn rewritten(
         .collect();
     let document =
         serde_json::to_string_pretty(expected).context("cannot write the edited configuration")?;
-    let shown = vec![format!(
-        "  instances.{name}.configuration.{LOG_LEVEL}: {after} (the file rewritten from its parsed form, as JSON, which YAML reads)"
-    )];
-    Ok((format!("{header}{document}\n"), shown))
+    Ok(format!("{header}{document}\n"))
 }
 
 /// Makes `dir` an empty folder for the demo: created if missing; a used one is refused unless
