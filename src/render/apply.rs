@@ -236,7 +236,7 @@ impl<S: Sink> Reporter for TextReporter<S> {
                 action: Action::Update,
                 flex_instance_sid,
                 ..
-            } => format!("{address}: updated the Flex configuration of {flex_instance_sid}"),
+            } => format!("{address}: updated {flex_instance_sid} in place"),
             // Readiness was shown by the status lines; what remains is said in the summary.
             Event::ApplyComplete { .. } => return,
             Event::ApplyErrored { address, error, .. } => format!("{address}: failed: {error}"),
