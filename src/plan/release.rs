@@ -631,6 +631,38 @@ mod tests {
     }
 
     #[test]
+    fn an_adopt_releases_unobserved_until_its_plugins_are_read_then_as_observed() {
+        // Adopted before its plugins could be read (still provisioning): apply looks itself.
+        let p = run(
+            Action::Adopt,
+            &declared(&[("a", "1.0.0")]),
+            &State::empty(),
+            PluginObservation::NotReady,
+        );
+        assert!(!p.changes[0].release.as_ref().unwrap().observed);
+        // Adopted with its plugins read: the release is decided on what was seen.
+        let p = run(
+            Action::Adopt,
+            &declared(&[("a", "1.0.0")]),
+            &State::empty(),
+            PluginObservation::Observed(seen(Some(1), vec![configured(1, "a", "0.9.0")])),
+        );
+        let release = p.changes[0].release.as_ref().unwrap();
+        assert!(release.observed);
+        assert_eq!(release.before, Some(release_sid(1)));
+        assert_eq!(p.changes[0].action, Action::Adopt);
+        // And an adopt whose plugins could not be read is an error, not a blind release.
+        let p = run(
+            Action::Adopt,
+            &declared(&[("a", "1.0.0")]),
+            &State::empty(),
+            PluginObservation::Failed("HTTP 500".into()),
+        );
+        assert_eq!(p.changes[0].release, None);
+        assert!(p.has_errors());
+    }
+
+    #[test]
     fn nothing_declared_is_left_alone() {
         let p = run(
             Action::Unchanged,
