@@ -137,7 +137,7 @@ pub fn records(plan: &Plan) -> (Vec<StateUpdate>, Vec<crate::state::HistoryChang
         let update = StateUpdate::Released {
             name: change.name.clone(),
             flex_instance_sid: sid,
-            plugins: record,
+            plugins: *record,
         };
         Some((update, line))
     });
@@ -299,7 +299,17 @@ async fn release_step(
     if run.ctx.stop.is_requested() {
         return (outcome, None);
     }
-    match super::release::release(run.ctx, run.writer, run.change, credentials, sid).await {
+    // Boxed: its state is allocated when a release runs, not inside every change's future (a
+    // run holds one future per change, 10,000 of them at scale).
+    let released = Box::pin(super::release::release(
+        run.ctx,
+        run.writer,
+        run.change,
+        credentials,
+        sid,
+    ))
+    .await;
+    match released {
         Ok(released) => (outcome, Some(Ok(released))),
         Err(error) => match outcome {
             ChangeOutcome::Updated { .. } => (run.failed(Some(sid), error), None),

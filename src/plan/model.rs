@@ -94,12 +94,12 @@ pub struct ResourceChange {
     /// The Flex plugins release apply makes, when the declared plugins differ from the active
     /// release (absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub release: Option<ReleaseChange>,
+    pub release: Option<Box<ReleaseChange>>,
     /// What apply records of the active plugins release without sending anything: it already
     /// holds the declared versions (absent: the record is as it should be, or a release is
     /// planned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record_release: Option<crate::state::PluginsRecord>,
+    pub record_release: Option<Box<crate::state::PluginsRecord>>,
 }
 
 /// A Flex plugins release: the declared plugin versions made active in one new configuration.

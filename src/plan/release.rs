@@ -52,7 +52,7 @@ pub fn release(
         // A new instance, or one adopted before its plugins could be read: apply looks for
         // each plugin and version itself and releases once the instance is ready.
         if change.action == Action::Create || (change.action == Action::Adopt && unseen) {
-            change.release = Some(unobserved(declared));
+            change.release = Some(Box::new(unobserved(declared)));
             continue;
         }
         match seen {
@@ -195,7 +195,7 @@ fn decide(
         // The active release holds the declared versions: recorded as it is (no request).
         let target = record_of(seen);
         if target.is_some() && record != target.as_ref() {
-            change.record_release = target;
+            change.record_release = target.map(Box::new);
         }
         return;
     }
@@ -218,7 +218,7 @@ fn decide(
         change.action = Action::Update;
         change.reason = Some("its Flex plugins release differs".to_owned());
     }
-    change.release = Some(release);
+    change.release = Some(Box::new(release));
 }
 
 /// The record of `seen`'s active release.
@@ -271,7 +271,7 @@ fn recorded<'s>(change: &ResourceChange, state: &'s State) -> Option<&'s Plugins
     if &record.flex_instance_sid != sid {
         return None;
     }
-    record.plugins.as_ref()
+    record.plugins.as_deref()
 }
 
 #[cfg(test)]
@@ -384,7 +384,7 @@ mod tests {
                 origin: Origin::Created,
                 status: InstanceStatus::Ready,
                 configuration: None,
-                plugins: record,
+                plugins: record.map(Box::new),
             },
         );
         state
@@ -538,7 +538,7 @@ mod tests {
         let p = run(
             Action::Unchanged,
             &declared(&[("a", "1.0.0")]),
-            &state(Some(record)),
+            &state(Some(*record)),
             PluginObservation::Observed(observed),
         );
         assert_eq!(p.changes[0].record_release, None);

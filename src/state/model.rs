@@ -96,7 +96,7 @@ pub struct InstanceRecord {
     /// not managed, or not released yet). An active release with another SID was made outside
     /// flexform (`release_changed` drift).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plugins: Option<PluginsRecord>,
+    pub plugins: Option<Box<PluginsRecord>>,
 }
 
 /// The Flex plugins release of an instance, as flexform made or verified it.
@@ -285,7 +285,7 @@ impl StateUpdate {
             } => {
                 if let Some(record) = state.instances.get_mut(&name) {
                     if record.flex_instance_sid == flex_instance_sid {
-                        record.plugins = Some(plugins);
+                        record.plugins = Some(Box::new(plugins));
                     }
                 }
             }
