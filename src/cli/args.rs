@@ -107,12 +107,12 @@ pub enum Command {
     /// Show what apply would do: observe every account, compare with the configuration and
     /// the state. Read-only: never creates anything, never writes the state.
     Plan(PlanArgs),
-    /// Check recorded instances against reality (deleted, failed or reconfigured outside
-    /// flexform).
+    /// Check recorded instances against reality (deleted, failed, reconfigured or their plugins
+    /// released outside flexform).
     /// Read-only. Exit 0: no drift, 2: drift, 1: error.
     Drift(DriftArgs),
-    /// Create the Flex instances that are missing, set their declared Flex configuration, and
-    /// record every SID in the state.
+    /// Create the Flex instances that are missing, set their declared Flex configuration,
+    /// release their declared plugins, and record every SID in the state.
     Apply(ApplyArgs),
     /// Record an existing instance in the state under NAME (it must be in the configuration).
     Import(ImportArgs),
@@ -135,11 +135,11 @@ pub enum Command {
     Report(ReportArgs),
     /// Render a saved plan (`flexform show plan.json`), or the state when no file is given.
     Show(ShowArgs),
-    /// Run a local simulator of the Flex Instances and Configuration API, to try flexform
-    /// offline and in tests.
+    /// Run a local simulator of the Flex Instances, Configuration and Plugins API, to try
+    /// flexform offline and in tests.
     Sim(SimArgs),
-    /// Walk through validate, plan, apply, a configuration change, drift and healing against
-    /// the built-in simulator: no credentials, no network.
+    /// Walk through validate, plan, apply, a configuration change, drift and healing, and a
+    /// plugins release, against the built-in simulator: no credentials, no network.
     Demo(DemoArgs),
     /// Print a shell completion script.
     Completions {
