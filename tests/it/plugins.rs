@@ -235,6 +235,8 @@ async fn a_release_from_the_cli_is_drift_and_apply_heals_it() {
     drift.assert_stdout_contains("release_changed");
     let junit = t.run_read_only(&["drift", "--format", "junit"]).await;
     junit.assert_stdout_contains("release_changed");
+    let report = t.run_read_only(&["report", "--format", "markdown"]).await;
+    report.assert_stdout_contains("release_changed");
 
     let plan = t.run_read_only(&["plan", "--detailed-exitcode"]).await;
     plan.assert_exit(2);
