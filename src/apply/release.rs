@@ -56,7 +56,7 @@ pub async fn release(
         client: ctx.client,
         account: &change.account_sid,
         credentials,
-        // Nothing new is sent after a stop request, reads included.
+        // No POST is sent after a stop request (the step does not start after one either).
         guard: SendGuard {
             stop: ctx.stop.clone(),
             send_by: None,
