@@ -131,13 +131,7 @@ fn declared(ctx: &ApplyContext<'_>, change: &ResourceChange) -> BTreeMap<String,
     ctx.config
         .instances
         .get(&change.name)
-        .and_then(|spec| spec.declared_plugins())
-        .map(|plugins| {
-            plugins
-                .iter()
-                .map(|(name, spec)| (name.clone(), spec.new_version()))
-                .collect()
-        })
+        .and_then(|spec| spec.declared_versions())
         .unwrap_or_default()
 }
 

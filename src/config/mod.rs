@@ -177,6 +177,19 @@ impl InstanceSpec {
         self.plugins.as_ref().filter(|p| !p.is_empty())
     }
 
+    /// The declared plugins as the versions a release holds, by unique name.
+    pub fn declared_versions(
+        &self,
+    ) -> Option<std::collections::BTreeMap<String, crate::domain::NewVersion>> {
+        let declared = self.declared_plugins()?;
+        Some(
+            declared
+                .iter()
+                .map(|(name, spec)| (name.clone(), spec.new_version()))
+                .collect(),
+        )
+    }
+
     /// The `conversations.default` input, if the configuration sets it.
     pub fn conversations_default(&self) -> Option<bool> {
         self.conversations.as_ref().and_then(|c| c.default)

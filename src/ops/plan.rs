@@ -148,16 +148,7 @@ pub fn declared_plugins(config: &Config) -> plan::DeclaredPlugins {
     config
         .instances
         .iter()
-        .filter_map(|(name, spec)| {
-            let declared = spec.declared_plugins()?;
-            Some((
-                name.clone(),
-                declared
-                    .iter()
-                    .map(|(plugin, spec)| (plugin.clone(), spec.new_version()))
-                    .collect(),
-            ))
-        })
+        .filter_map(|(name, spec)| Some((name.clone(), spec.declared_versions()?)))
         .collect()
 }
 

@@ -115,28 +115,12 @@ pub fn configure(plan: &mut Plan, desired: &Config, state: &State, observed: &Co
     plan.diagnostics.sort_by(|a, b| a.address.cmp(&b.address));
 }
 
-/// The configuration the state records for the instance `change` is about: under its old
-/// name for a rename, and only while the record holds the same instance.
+/// The configuration the state records for the instance `change` is about.
 fn recorded_configuration<'s>(
     change: &ResourceChange,
     state: &'s State,
 ) -> Option<&'s AppliedConfiguration> {
-    let recorded_under = change
-        .moved_from
-        .as_deref()
-        .and_then(|a| a.strip_prefix("flex_instance."))
-        .unwrap_or(&change.name);
-    state
-        .instances
-        .get(recorded_under)
-        .filter(|r| {
-            change
-                .before
-                .as_ref()
-                .and_then(|b| b.flex_instance_sid.as_ref())
-                == Some(&r.flex_instance_sid)
-        })
-        .and_then(|r| r.configuration.as_ref())
+    change.record_in(state)?.configuration.as_ref()
 }
 
 #[cfg(test)]

@@ -145,6 +145,24 @@ pub struct PluginChange {
 }
 
 impl ResourceChange {
+    /// The state's record of the instance this change is about: under its old name for a
+    /// rename, and only while the record holds the same instance.
+    pub fn record_in<'s>(
+        &self,
+        state: &'s crate::state::State,
+    ) -> Option<&'s crate::state::InstanceRecord> {
+        let recorded_under = self
+            .moved_from
+            .as_deref()
+            .and_then(|a| a.strip_prefix("flex_instance."))
+            .unwrap_or(&self.name);
+        let sid = self.before.as_ref()?.flex_instance_sid.as_ref()?;
+        state
+            .instances
+            .get(recorded_under)
+            .filter(|r| &r.flex_instance_sid == sid)
+    }
+
     /// The configuration paths whose value apply changes.
     pub fn changed_fields(&self) -> impl Iterator<Item = &FieldChange> {
         self.configuration.iter().filter(|f| f.changes())

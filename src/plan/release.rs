@@ -258,20 +258,9 @@ pub fn describe(release: &ReleaseChange) -> String {
         .join(", ")
 }
 
-/// The plugins release the state records for the instance `change` is about: under its old
-/// name for a rename, and only while the record holds the same instance.
+/// The plugins release the state records for the instance `change` is about.
 fn recorded<'s>(change: &ResourceChange, state: &'s State) -> Option<&'s PluginsRecord> {
-    let recorded_under = change
-        .moved_from
-        .as_deref()
-        .and_then(|a| a.strip_prefix("flex_instance."))
-        .unwrap_or(&change.name);
-    let record = state.instances.get(recorded_under)?;
-    let sid = change.after.as_ref()?.flex_instance_sid.as_ref()?;
-    if &record.flex_instance_sid != sid {
-        return None;
-    }
-    record.plugins.as_deref()
+    change.record_in(state)?.plugins.as_deref()
 }
 
 #[cfg(test)]
@@ -358,7 +347,7 @@ mod tests {
                 account_sid: AccountSid::parse(ACCOUNT).unwrap(),
                 action,
                 reason: None,
-                before: None,
+                before: (action != Action::Create).then(|| view.clone()),
                 after: Some(view),
                 moved_from: None,
                 configuration: Vec::new(),
