@@ -61,13 +61,15 @@ pub enum BackendKind {
     Local,
     /// A PostgreSQL database shared by many pipelines, one workspace per estate.
     Postgres,
+    /// An S3 bucket (or an S3-compatible store), beside a team's Terraform state.
+    S3,
 }
 
 /// Where the state lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateConfig {
-    /// `local` (default) or `postgres`.
+    /// `local` (default), `postgres` or `s3`.
     #[serde(default)]
     pub backend: BackendKind,
     /// postgres: the environment variable holding the connection string (never the string
@@ -79,6 +81,26 @@ pub struct StateConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$"))]
     pub workspace: Option<String>,
+    /// s3: the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
+    pub bucket: Option<String>,
+    /// s3: the state's object key, e.g. `emea-prod/flexform.state.json`; the lock
+    /// (`<key>.lock`), the audit trail (`<key>.history.jsonl`) and the backup (`<key>.backup`)
+    /// live beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// s3: the region (else `AWS_REGION`, `AWS_DEFAULT_REGION`, or `us-east-1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// s3: the endpoint of an S3-compatible store (else `AWS_ENDPOINT_URL_S3`,
+    /// `AWS_ENDPOINT_URL`, or AWS's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// s3: how long the lock holds without being renewed (default `30s`); its holder renews
+    /// it every third of that, and a killed run's lock is taken over once it has run out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_lease: Option<String>,
 }
 
 /// Where to find one pair of credentials: the names of two environment variables.
@@ -240,6 +262,35 @@ pub(crate) fn is_valid_env_name(name: &str) -> bool {
         && bytes
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+/// Why `bucket` cannot name an S3 bucket (AWS's naming rules), if it cannot.
+pub(crate) fn s3_bucket_problem(bucket: &str) -> Option<String> {
+    let bytes = bucket.as_bytes();
+    let ok = (3..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && !bucket.contains("..");
+    (!ok).then(|| {
+        format!("invalid bucket name {bucket:?}: 3 to 63 lower-case letters, digits, `.` and `-`, starting and ending with a letter or digit")
+    })
+}
+
+/// Why `key` cannot name the state's object, if it cannot: a path of non-empty segments, no
+/// `.` or `..` among them.
+pub(crate) fn s3_key_problem(key: &str) -> Option<String> {
+    let ok = !key.is_empty()
+        && key.len() <= 900
+        && key
+            .split('/')
+            .all(|segment| !segment.is_empty() && segment != "." && segment != "..")
+        && !key.chars().any(char::is_control);
+    (!ok).then(|| {
+        format!("invalid key {key:?}: a path such as `emea-prod/flexform.state.json` (no leading, trailing or doubled `/`, no `.` or `..` segments)")
+    })
 }
 
 impl Config {

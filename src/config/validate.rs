@@ -8,7 +8,7 @@ use marked_yaml::types::MarkedScalarNode;
 use marked_yaml::{LoaderOptions, Node};
 
 use super::error::{Diagnostic, Location};
-use super::{
+use super::{s3_bucket_problem, s3_key_problem, 
     flex, is_valid_env_name, is_valid_name, plugins, BackendKind, Config, CredentialsProfile,
     FlexConfiguration, InstanceSpec, StateConfig, CONFIG_VERSION, NAME_PATTERN,
 };
@@ -394,62 +394,101 @@ impl Validator {
         }
     }
 
-    /// A postgres backend needs `url_env` and `workspace`; the local one takes neither.
+    /// A postgres backend needs `url_env` and `workspace`, an s3 one `bucket` and `key`; each
+    /// backend's fields are refused on the others.
     fn check_state(&mut self, config: &StateConfig, key: &MarkedScalarNode, node: &Node) {
         let at = |field: &str| {
             node.as_mapping()
                 .and_then(|m| m.get_node(field))
                 .map_or(Location::of(key.span()), |n| Location::of(n.span()))
         };
-        match config.backend {
-            BackendKind::Postgres => {
-                for (field, value) in [
-                    ("url_env", &config.url_env),
-                    ("workspace", &config.workspace),
-                ] {
-                    if value.is_none() {
-                        self.push(
-                            Diagnostic::new(
-                                Location::of(key.span()),
-                                format!("missing field `{field}` for `backend: postgres`"),
-                            )
-                            .with_label("in this section")
-                            .with_help(
-                                "e.g. `url_env: FLEXFORM_DATABASE_URL` and `workspace: emea-prod`",
-                            ),
-                        );
-                    }
-                }
-                if let Some(env) = &config.url_env {
-                    if !is_valid_env_name(env) {
-                        self.push(
-                            Diagnostic::new(at("url_env"), format!("invalid environment variable name {env:?} in `url_env`"))
-                                .with_label("not an environment variable name")
-                                .with_help("name the variable that holds the connection string, never the string itself"),
-                        );
-                    }
-                }
-                if let Some(workspace) = &config.workspace {
-                    if !is_valid_name(workspace) {
-                        self.push(
-                            Diagnostic::new(at("workspace"), format!("invalid workspace name {workspace:?}: names match {NAME_PATTERN}"))
-                                .with_label("invalid name"),
-                        );
-                    }
-                }
+        let (backend, required, example): (&str, &[&str], &str) = match config.backend {
+            BackendKind::Local => ("local", &[], ""),
+            BackendKind::Postgres => (
+                "postgres",
+                &["url_env", "workspace"],
+                "e.g. `url_env: FLEXFORM_DATABASE_URL` and `workspace: emea-prod`",
+            ),
+            BackendKind::S3 => (
+                "s3",
+                &["bucket", "key"],
+                "e.g. `bucket: acme-flexform` and `key: emea-prod/flexform.state.json`",
+            ),
+        };
+        let present = |field: &str| node.as_mapping().and_then(|m| m.get_node(field)).is_some();
+        for field in required {
+            if !present(field) {
+                self.push(
+                    Diagnostic::new(
+                        Location::of(key.span()),
+                        format!("missing field `{field}` for `backend: {backend}`"),
+                    )
+                    .with_label("in this section")
+                    .with_help(example),
+                );
             }
-            BackendKind::Local => {
-                for field in ["url_env", "workspace"] {
-                    if node.as_mapping().and_then(|m| m.get_node(field)).is_some() {
-                        self.push(
-                            Diagnostic::new(
-                                at(field),
-                                format!("`{field}` only applies to `backend: postgres`"),
-                            )
-                            .with_label("not used by the local backend"),
-                        );
-                    }
-                }
+        }
+        for (field, owner) in [
+            ("url_env", "postgres"),
+            ("workspace", "postgres"),
+            ("bucket", "s3"),
+            ("key", "s3"),
+            ("region", "s3"),
+            ("endpoint", "s3"),
+            ("lock_lease", "s3"),
+        ] {
+            if owner != backend && present(field) {
+                self.push(
+                    Diagnostic::new(
+                        at(field),
+                        format!("`{field}` only applies to `backend: {owner}`"),
+                    )
+                    .with_label(format!("not used by the {backend} backend")),
+                );
+            }
+        }
+        if let Some(env) = &config.url_env {
+            if !is_valid_env_name(env) {
+                self.push(
+                    Diagnostic::new(at("url_env"), format!("invalid environment variable name {env:?} in `url_env`"))
+                        .with_label("not an environment variable name")
+                        .with_help("name the variable that holds the connection string, never the string itself"),
+                );
+            }
+        }
+        if let Some(workspace) = &config.workspace {
+            if !is_valid_name(workspace) {
+                self.push(
+                    Diagnostic::new(at("workspace"), format!("invalid workspace name {workspace:?}: names match {NAME_PATTERN}"))
+                        .with_label("invalid name"),
+                );
+            }
+        }
+        if let Some(problem) = config.bucket.as_deref().and_then(s3_bucket_problem) {
+            self.push(Diagnostic::new(at("bucket"), problem).with_label("invalid bucket name"));
+        }
+        if let Some(problem) = config.key.as_deref().and_then(s3_key_problem) {
+            self.push(Diagnostic::new(at("key"), problem).with_label("invalid object key"));
+        }
+        if let Some(endpoint) = &config.endpoint {
+            if !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+                || url::Url::parse(endpoint).is_err()
+            {
+                self.push(
+                    Diagnostic::new(at("endpoint"), format!("invalid endpoint {endpoint:?}: an http:// or https:// URL"))
+                        .with_label("not a URL")
+                        .with_help("e.g. `endpoint: https://s3.example.test`; leave it out for AWS"),
+                );
+            }
+        }
+        if let Some(lease) = &config.lock_lease {
+            match humantime::parse_duration(lease) {
+                Ok(d) if d >= std::time::Duration::from_secs(1) && d <= std::time::Duration::from_secs(3600) => {}
+                _ => self.push(
+                    Diagnostic::new(at("lock_lease"), format!("invalid lock_lease {lease:?}: a duration from 1s to 1h"))
+                        .with_label("not a lease")
+                        .with_help("e.g. `lock_lease: 30s` (the default) or `2m`"),
+                ),
             }
         }
     }

@@ -300,13 +300,14 @@ pub async fn push(writer: Writer<'_>, file: &Path, force: bool) -> Result<Pushed
         .await
 }
 
-/// Clears the stale lock info `id` of the workspace's local state; PostgreSQL needs none (its
-/// lock ends with the session holding it).
-pub fn force_unlock(workspace: &Workspace, id: &str) -> Result<ForceUnlock, OpsError> {
-    if let StateLocation::Postgres(_) = super::plan::state_location_without_config(workspace)? {
-        return Err(OpsError::NoForceUnlock);
+/// Clears the stale lock `id` of the workspace's state: the local file's lock info, or S3's
+/// lock object; PostgreSQL needs none (its lock ends with the session holding it).
+pub async fn force_unlock(workspace: &Workspace, id: &str) -> Result<ForceUnlock, OpsError> {
+    match super::plan::state_location_without_config(workspace)? {
+        StateLocation::Postgres(_) => Err(OpsError::NoForceUnlock),
+        StateLocation::S3(s3) => Ok(s3.force_unlock(id).await?),
+        StateLocation::Local(_) => Ok(lock::force_unlock(&workspace.state_path, id)?),
     }
-    Ok(lock::force_unlock(&workspace.state_path, id)?)
 }
 
 #[cfg(test)]

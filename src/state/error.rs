@@ -120,6 +120,42 @@ pub enum StateError {
         /// The workspace it names.
         workspace: String,
     },
+    /// The object store behind the state (S3) could not be used.
+    #[error("{target}: {what} failed: {message}")]
+    ObjectStore {
+        /// Where: the bucket, key and endpoint, never a credential.
+        target: String,
+        /// What was being done.
+        what: String,
+        /// The store's answer (its status and error code) or the transport's error.
+        message: String,
+    },
+    /// `--state` names a file while the configuration keeps the state in S3.
+    #[error("--state (or FLEXFORM_STATE) names a state file, but {} keeps the state in s3 ({target}); drop --state", config.display())]
+    StateFileWithS3 {
+        /// The configuration file.
+        config: PathBuf,
+        /// The bucket and key it names.
+        target: String,
+    },
+    /// The store accepted a write its condition should have refused: it ignores conditional
+    /// writes (or something between flexform and it strips their headers).
+    #[error("{target} ignores conditional writes: a PUT with `{header}` that must be refused (412) was accepted. Without them two runs could overwrite each other's state, so flexform does not use this store; nothing was sent to Twilio. Use a store that implements S3's conditional writes (AWS S3, or a compatible server that does), and check that no proxy between flexform and it drops the `If-None-Match` and `If-Match` headers")]
+    IgnoresConditions {
+        /// The bucket, key and endpoint.
+        target: String,
+        /// The header that was ignored.
+        header: String,
+    },
+    /// This run's lock was taken over (its lease ran out while the run was stalled), so it
+    /// writes nothing more.
+    #[error("the lock on {target} was taken over by {holder} after this run's lease ran out (the run was stalled for longer than `lock_lease`); nothing more is written by this run. Run again once that run has finished; raise `lock_lease` if runs stall this long")]
+    LockLost {
+        /// The bucket, key and endpoint.
+        target: String,
+        /// Who holds the lock now.
+        holder: String,
+    },
     /// The variable that must hold the PostgreSQL connection string is unset or empty.
     #[error("environment variable {variable} is not set: it must hold the PostgreSQL connection string (named by `state.url_env` in {})", config.display())]
     MissingDatabaseUrl {

@@ -1,7 +1,7 @@
 //! The state: what flexform has created or adopted, where it lives, and how it changes safely.
 //!
 //! [`State`] is the document ([`model`]). It lives in a local file with a journal beside it
-//! ([`local`], [`journal`]) or in a PostgreSQL workspace ([`postgres`]), both behind
+//! ([`local`], [`journal`]), in a PostgreSQL workspace ([`postgres`]) or in an S3 bucket ([`s3`]), all behind
 //! [`StateStore`] ([`store`]), which readers load without a lock and writers open under the
 //! state's lock ([`lock`]). Every run that changes the state appends to the audit trail
 //! ([`history`]).
@@ -15,6 +15,7 @@ pub(crate) mod lock;
 mod model;
 pub(crate) mod pg_connect;
 pub mod postgres;
+pub mod s3;
 pub mod signing;
 pub(crate) mod store;
 pub(crate) mod trail;

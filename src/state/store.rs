@@ -1,4 +1,4 @@
-//! `StateStore`: where the state lives (a local file, or a PostgreSQL workspace) behind one
+//! `StateStore`: where the state lives (a local file, a PostgreSQL workspace, an S3 object) behind one
 //! interface: read without a lock, or open under the lock, commit, record, keep history.
 
 use std::path::Path;
@@ -10,6 +10,7 @@ use super::local::LocalFile;
 use super::lock::LockWait;
 use super::model::{State, StateUpdate};
 use super::postgres::PgLocation;
+use super::s3::S3Location;
 use super::signing::SigningKey;
 use super::trail::TrailLine;
 use crate::config::secret::Secret;
@@ -46,6 +47,35 @@ pub struct AuditView {
     pub writer: Option<String>,
 }
 
+/// The bucket and key of an s3 `state:` section, with the region and endpoint it names or
+/// the environment's (`AWS_REGION`, `AWS_DEFAULT_REGION`; `AWS_ENDPOINT_URL_S3`,
+/// `AWS_ENDPOINT_URL`), as the AWS CLI and SDKs read them.
+fn s3_location(state: &crate::config::StateConfig, env: &Env) -> S3Location {
+    let region = state
+        .region
+        .clone()
+        .or_else(|| env.non_empty("AWS_REGION"))
+        .or_else(|| env.non_empty("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let endpoint = state
+        .endpoint
+        .clone()
+        .or_else(|| env.non_empty("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| env.non_empty("AWS_ENDPOINT_URL"));
+    let lease = state
+        .lock_lease
+        .as_deref()
+        .and_then(|l| humantime::parse_duration(l).ok())
+        .unwrap_or(super::s3::DEFAULT_LEASE);
+    S3Location::new(
+        state.bucket.clone().unwrap_or_default(),
+        state.key.clone().unwrap_or_default(),
+        region,
+        endpoint,
+        lease,
+    )
+}
+
 /// Where the state is.
 #[derive(Debug, Clone)]
 pub enum StateLocation {
@@ -53,6 +83,8 @@ pub enum StateLocation {
     Local(LocalFile),
     /// A workspace in PostgreSQL.
     Postgres(PgLocation),
+    /// An object in an S3 bucket.
+    S3(S3Location),
 }
 
 impl StateLocation {
@@ -91,6 +123,16 @@ impl StateLocation {
                     env: env.clone(),
                 }))
             }
+            BackendKind::S3 => {
+                let location = s3_location(state, env);
+                if state_explicit {
+                    return Err(StateError::StateFileWithS3 {
+                        config: config_path.to_owned(),
+                        target: location.describe(),
+                    });
+                }
+                Ok(Self::S3(location))
+            }
         }
     }
 
@@ -99,6 +141,7 @@ impl StateLocation {
         match self {
             Self::Local(file) => file,
             Self::Postgres(pg) => pg,
+            Self::S3(s3) => s3,
         }
     }
 

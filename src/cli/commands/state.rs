@@ -107,7 +107,8 @@ fn write<T>(
 
 /// Clears stale lock info.
 pub fn force_unlock(settings: &Settings, id: &str) -> anyhow::Result<ExitStatus> {
-    let outcome = crate::ops::state::force_unlock(&settings.workspace(), id)?;
+    let outcome = crate::cli::context::runtime()?
+        .block_on(crate::ops::state::force_unlock(&settings.workspace(), id))?;
     settings.out.data_line(render::unlocked(outcome, id));
     Ok(ExitStatus::Success)
 }
