@@ -3,7 +3,9 @@
 # scripts/mutants.sh (`source scripts/components.sh`), so both test against the same set-up.
 # Installs PostgreSQL, tinyproxy and openssl where missing; `start_postgres` starts a throwaway
 # PostgreSQL with TLS and exports FLEXFORM_TEST_DATABASE_URL, FLEXFORM_TEST_PG_CA and a client
-# certificate (FLEXFORM_TEST_PG_CLIENT_CERT, FLEXFORM_TEST_PG_CLIENT_KEY).
+# certificate (FLEXFORM_TEST_PG_CLIENT_CERT, FLEXFORM_TEST_PG_CLIENT_KEY); `start_moto` starts
+# moto's S3 server (installed from PyPI where missing) and exports FLEXFORM_TEST_S3_ENDPOINT and
+# FLEXFORM_TEST_S3_AUTH_ENDPOINT.
 
 # Debian packages the tests need: PostgreSQL (tests/it/postgres.rs, tests/it/environment.rs) and
 # tinyproxy (tests/it/environment.rs, a real proxy). Installed only where missing.
@@ -17,6 +19,14 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+# What stops the components when the shell that started them exits: one EXIT trap running
+# every command registered with `on_exit`.
+COMPONENTS_ON_EXIT=()
+on_exit() {
+    COMPONENTS_ON_EXIT+=("$1")
+    trap 'for c in "${COMPONENTS_ON_EXIT[@]}"; do eval "$c"; done' EXIT
+}
 
 # A test CA and a server certificate for 127.0.0.1, made with openssl, for PostgreSQL's TLS.
 make_pg_certificates() {
@@ -68,7 +78,7 @@ start_postgres() {
     mkdir -p "$sockets" && chown postgres:postgres "$sockets"
     runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$data/log" -w \
         -o "-p $port -k $sockets -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$certs/server.pem -c ssl_key_file=$certs/server.key -c ssl_ca_file=$certs/ca.pem" start >/dev/null
-    trap "runuser -u postgres -- '$bin/pg_ctl' -D '$data' -m fast stop >/dev/null 2>&1 || true" EXIT
+    on_exit "runuser -u postgres -- '$bin/pg_ctl' -D '$data' -m fast stop >/dev/null 2>&1 || true"
     runuser -u postgres -- psql -h "$sockets" -p "$port" -q -c "CREATE USER flexform PASSWORD 'flexform-ci'" \
         -c "CREATE DATABASE flexform_test OWNER flexform" \
         -c "CREATE USER flexform_cert" -c "CREATE DATABASE flexform_cert OWNER flexform_cert"
@@ -77,4 +87,34 @@ start_postgres() {
     export FLEXFORM_TEST_PG_CLIENT_CERT="$certs/client.pem"
     export FLEXFORM_TEST_PG_CLIENT_KEY="$certs/client.key"
     echo "== PostgreSQL ready on 127.0.0.1:$port (TLS with the test CA in $certs)"
+}
+
+# moto's standalone server (`moto[server]` from PyPI), which speaks S3's protocol with its
+# conditional writes, for tests/it/s3.rs: one that accepts any credentials
+# (FLEXFORM_TEST_S3_ENDPOINT) and one that checks them, knowing none
+# (FLEXFORM_TEST_S3_AUTH_ENDPOINT: every request is refused as unknown credentials).
+start_moto() {
+    if ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
+        echo "== installing moto[server] from PyPI"
+        python3 -m pip install -q 'moto[server]>=5.1,<6'
+    fi
+    local port=45990 auth_port dir
+    dir=$(mktemp -d /tmp/flexform-moto.XXXXXX)
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+    python3 -m moto.server -H 127.0.0.1 -p "$port" >"$dir/open.log" 2>&1 &
+    local open_pid=$!
+    auth_port=$((port + 1))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$auth_port") 2>/dev/null; do auth_port=$((auth_port + 1)); done
+    INITIAL_NO_AUTH_ACTION_COUNT=0 python3 -m moto.server -H 127.0.0.1 -p "$auth_port" >"$dir/auth.log" 2>&1 &
+    local auth_pid=$!
+    on_exit "kill $open_pid $auth_pid 2>/dev/null || true"
+    for p in "$port" "$auth_port"; do
+        for _ in $(seq 1 100); do
+            (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break
+            sleep 0.1
+        done
+    done
+    export FLEXFORM_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
+    export FLEXFORM_TEST_S3_AUTH_ENDPOINT="http://127.0.0.1:$auth_port"
+    echo "== moto (S3) ready on 127.0.0.1:$port, with credentials checked on 127.0.0.1:$auth_port (logs in $dir)"
 }

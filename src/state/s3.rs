@@ -471,7 +471,7 @@ impl LockObject {
 }
 
 fn rfc3339(time: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(time).to_string()
+    humantime::format_rfc3339_millis(time).to_string()
 }
 
 /// A lock object as found: flexform's, or something else under its name.
@@ -561,6 +561,42 @@ impl HeldLock {
     /// Who took the lock over, if it was.
     fn lost(&self) -> Option<String> {
         self.lost.lock().expect("lock-lost flag").clone()
+    }
+
+    /// For a store dropped without [`Store::release`] (a run that ended early on an error):
+    /// stops renewing and deletes the lock if it is still this run's, on a thread and client
+    /// of its own, since a drop cannot wait on the run's runtime.
+    fn release_now(self, location: &S3Location) {
+        let _ = self.stop.send(true);
+        self.renewing.abort();
+        if self.lost().is_some() {
+            return;
+        }
+        let location = S3Location::new(
+            location.bucket.clone(),
+            location.key.clone(),
+            location.region.clone(),
+            location.endpoint.clone(),
+            location.lease,
+        );
+        let id = self.info.id;
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                runtime.block_on(async {
+                    if let Ok(Some((Held::Lock(lock), _))) = location.read_lock().await {
+                        if lock.id == id {
+                            let _ = location.delete(LOCK, "releasing the lock").await;
+                        }
+                    }
+                });
+            });
+        });
     }
 
     /// Stops renewing (a renewal on the wire finishes first) and deletes the lock if it is
@@ -707,7 +743,8 @@ pub struct S3Store {
     etag: Option<String>,
     exists: bool,
     backed_up: bool,
-    lock: HeldLock,
+    /// The lock, until released (`None` after).
+    lock: Option<HeldLock>,
     serial_at_open: u64,
     audit: Audit,
     trail_problem: Option<StateError>,
@@ -744,7 +781,7 @@ impl S3Store {
                     etag,
                     exists,
                     backed_up: false,
-                    lock,
+                    lock: Some(lock),
                     serial_at_open,
                     audit: audit.clone(),
                     trail_problem: None,
@@ -766,7 +803,9 @@ impl S3Store {
                 Ok(store)
             }
             Err(e) => {
-                store.lock.release(&store.location).await;
+                if let Some(lock) = store.lock.take() {
+                    lock.release(&store.location).await;
+                }
                 Err(e)
             }
         }
@@ -868,7 +907,7 @@ impl S3Store {
     /// Writes `next` with serial `serial`, conditional on the ETag this run last read or
     /// wrote (or on there being no state yet).
     async fn write(&mut self, mut next: State, serial: u64) -> Result<(), StateError> {
-        if let Some(holder) = self.lock.lost() {
+        if let Some(holder) = self.lock.as_ref().and_then(HeldLock::lost) {
             return Err(StateError::LockLost {
                 target: self.location.describe(),
                 holder,
@@ -1107,9 +1146,21 @@ impl Store for S3Store {
         Box::pin(S3Store::finish_push(self, entry, pushed))
     }
 
-    fn release(self: Box<Self>) -> BoxFuture<'static, ()> {
-        let store = *self;
-        Box::pin(async move { store.lock.release(&store.location).await })
+    fn release(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        let lock = self.lock.take();
+        Box::pin(async move {
+            if let Some(lock) = lock {
+                lock.release(&self.location).await;
+            }
+        })
+    }
+}
+
+impl Drop for S3Store {
+    fn drop(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            lock.release_now(&self.location);
+        }
     }
 }
 

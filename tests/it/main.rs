@@ -27,6 +27,7 @@ mod pipelines;
 mod plan;
 mod plugins;
 mod postgres;
+mod s3;
 mod readme;
 mod schema;
 mod sim;

@@ -48,6 +48,7 @@ fn flexform() -> Command {
         if key.starts_with("FLEXFORM_")
             || key.starts_with("TWILIO_")
             || key.starts_with("PG")
+            || key.starts_with("AWS_")
             || key.starts_with("SSL_CERT_")
             || key == "NO_COLOR"
             || PROXY_VARS.contains(&key.as_str())
@@ -92,6 +93,97 @@ pub fn database_url(test: &str) -> Option<String> {
             unavailable(test, "FLEXFORM_TEST_DATABASE_URL is not set");
             None
         }
+    }
+}
+
+/// A bucket of its own for one test on the S3 server `.ci/run` starts (moto's, speaking the
+/// real protocol on loopback), created without credentials as moto allows; `None` after
+/// [`unavailable`] (a failure in CI). Objects are read and written directly (signed, through
+/// `object_store`), as another writer or an operator would.
+pub struct S3Bucket {
+    /// The server's endpoint (`http://127.0.0.1:PORT`).
+    pub endpoint: String,
+    /// The bucket.
+    pub bucket: String,
+    store: object_store::aws::AmazonS3,
+}
+
+/// The access key every S3 test runs with (moto accepts any), and its secret.
+pub const S3_KEY: &str = "AKIAFLEXFORMTEST0001";
+/// The secret that must never be printed.
+pub const S3_SECRET: &str = "s3-secret-never-printed-0123456789";
+
+impl S3Bucket {
+    /// A new bucket on `FLEXFORM_TEST_S3_ENDPOINT`.
+    pub async fn new(test: &str) -> Option<Self> {
+        let endpoint = match std::env::var("FLEXFORM_TEST_S3_ENDPOINT") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                unavailable(
+                    test,
+                    "FLEXFORM_TEST_S3_ENDPOINT is not set (scripts/components.sh: start_moto)",
+                );
+                return None;
+            }
+        };
+        let bucket = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
+        let answer = http_client()
+            .put(format!("{endpoint}/{bucket}"))
+            .send()
+            .await
+            .expect("the S3 server answers");
+        assert!(
+            answer.status().is_success(),
+            "creating bucket {bucket}: {answer:?}"
+        );
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(&endpoint)
+            .with_allow_http(true)
+            .with_bucket_name(&bucket)
+            .with_region("us-east-1")
+            .with_access_key_id(S3_KEY)
+            .with_secret_access_key(S3_SECRET)
+            .build()
+            .expect("an S3 client");
+        Some(Self {
+            endpoint,
+            bucket,
+            store,
+        })
+    }
+
+    /// The object `key`, if there is one.
+    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        use object_store::ObjectStore;
+        match self.store.get(&key.into()).await {
+            Ok(got) => Some(got.bytes().await.expect("a body").to_vec()),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => panic!("GET {key}: {e}"),
+        }
+    }
+
+    /// Writes `key` unconditionally, as a writer that ignores flexform's lock would.
+    pub async fn put(&self, key: &str, bytes: &[u8]) {
+        use object_store::ObjectStore;
+        self.store
+            .put(&key.into(), bytes.to_vec().into())
+            .await
+            .unwrap_or_else(|e| panic!("PUT {key}: {e}"));
+    }
+
+    /// Every key in the bucket, sorted.
+    pub async fn keys(&self) -> Vec<String> {
+        use futures::TryStreamExt;
+        use object_store::ObjectStore;
+        let mut keys: Vec<String> = self
+            .store
+            .list(None)
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .expect("a listing");
+        keys.sort();
+        keys
     }
 }
 
@@ -194,6 +286,14 @@ impl ConfigBuilder {
     pub fn postgres(self, workspace: &str) -> Self {
         self.section(&format!(
             "state:\n  backend: postgres\n  url_env: FLEXFORM_DATABASE_URL\n  workspace: {workspace}\n"
+        ))
+    }
+
+    /// `state: {backend: s3, bucket, key, endpoint, lock_lease}` on the test server.
+    pub fn s3(self, bucket: &S3Bucket, key: &str, lease: &str) -> Self {
+        self.section(&format!(
+            "state:\n  backend: s3\n  bucket: {}\n  key: {key}\n  endpoint: {}\n  lock_lease: {lease}\n",
+            bucket.bucket, bucket.endpoint
         ))
     }
 
@@ -338,6 +438,16 @@ impl Test {
     /// The simulator's request counts so far.
     pub fn stats(&self) -> SimStats {
         self.sim().stats()
+    }
+
+    /// Runs get AWS credentials ([`S3_KEY`], [`S3_SECRET`]) from the environment, and nothing
+    /// from this machine's AWS files or instance metadata.
+    pub fn s3_credentials(self) -> Self {
+        self.env("AWS_ACCESS_KEY_ID", S3_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", S3_SECRET)
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
     }
 
     /// The endpoint runs go to.

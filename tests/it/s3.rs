@@ -1,0 +1,415 @@
+//! State on S3 against a real S3 protocol on loopback (moto's server, started by `.ci/run`):
+//! apply, pull and a clean plan with everything in the bucket; the lock (a blocked run, a
+//! renewed lease, a killed runner's lease taken over and its create resolved, force-unlock);
+//! a lost update refused; push and pull between backends; history verify; wrong credentials;
+//! a proxy that strips the condition headers refused before anything reaches Twilio.
+
+use std::time::Duration;
+
+use flexform::sim::{Faults, SimConfig};
+use flexform::state::State;
+
+use crate::common::{account, ConfigBuilder, S3Bucket, Test, S3_SECRET};
+
+const KEY: &str = "emea-prod/flexform.state.json";
+
+fn fast_sim() -> SimConfig {
+    SimConfig {
+        ready_after: Duration::ZERO,
+        ..SimConfig::default()
+    }
+}
+
+/// A project on a simulator whose state is `KEY` in a fresh bucket (lease `lease`), with
+/// `instances` accounts.
+async fn project(test: &str, sim: SimConfig, lease: &str, instances: u32) -> Option<(Test, S3Bucket)> {
+    let bucket = S3Bucket::new(test).await?;
+    let mut config = ConfigBuilder::new().s3(&bucket, KEY, lease);
+    for n in 1..=instances {
+        config = config.instance(&format!("i{n}"), &account(n));
+    }
+    let t = Test::with_sim(sim).await.s3_credentials().config(&config);
+    Some((t, bucket))
+}
+
+async fn bucket_state(bucket: &S3Bucket) -> State {
+    let bytes = bucket.get(KEY).await.expect("the state is in the bucket");
+    serde_json::from_slice(&bytes).expect("the state parses")
+}
+
+fn lock_key() -> String {
+    format!("{KEY}.lock")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_pull_and_a_clean_second_plan_with_everything_in_the_bucket() {
+    let Some((t, bucket)) = project("apply on s3", fast_sim(), "30s", 2).await else {
+        return;
+    };
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    assert_eq!(t.stats().creates, 2);
+
+    let pulled = t.run(&["state", "pull"]).await;
+    pulled.assert_exit(0);
+    let state: State = serde_json::from_str(&pulled.stdout).expect("state pull prints the state");
+    assert_eq!(state.instances.len(), 2);
+    assert_eq!(state, bucket_state(&bucket).await);
+    t.run(&["plan", "--detailed-exitcode"]).await.assert_exit(0);
+
+    // State, trail and (after a second writing run) backup live in the bucket; the lock was
+    // deleted on release (by a run with nothing to do too), the conditions probe too; nothing
+    // beside the configuration.
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    t.run(&["state", "mv", "i2", "renamed"]).await.assert_exit(0);
+    let keys = bucket.keys().await;
+    assert_eq!(
+        keys,
+        vec![
+            KEY.to_owned(),
+            format!("{KEY}.backup"),
+            format!("{KEY}.history.jsonl")
+        ]
+    );
+    let files: Vec<_> = std::fs::read_dir(t.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(files, vec!["flexform.yaml".to_owned()]);
+
+    t.run(&["history", "verify"]).await.assert_exit(0);
+    t.run(&["report"]).await.assert_exit(0);
+    t.run(&["state", "list"])
+        .await
+        .assert_exit(0)
+        .assert_stdout_contains("i1\t");
+    t.run(&["state", "show", "renamed"]).await.assert_exit(0);
+    t.run(&["state", "rm", "renamed"]).await.assert_exit(0);
+    assert_eq!(bucket_state(&bucket).await.instances.len(), 1);
+    t.run(&["history", "verify"]).await.assert_exit(0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_pull_of_a_key_not_yet_written_prints_an_empty_state() {
+    let Some((t, bucket)) = project("pull on s3", fast_sim(), "30s", 1).await else {
+        return;
+    };
+    let pulled = t.run(&["state", "pull"]).await;
+    pulled.assert_exit(0);
+    let state: State = serde_json::from_str(&pulled.stdout).expect("an empty state");
+    assert!(state.instances.is_empty());
+    assert_eq!(state.serial, 0);
+    assert!(bucket.keys().await.is_empty(), "a read wrote nothing");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_concurrent_applies_one_blocked_the_lease_renewed_no_duplicate() {
+    let Some((t, bucket)) = project("concurrent applies on s3", fast_sim(), "1s", 3).await
+    else {
+        return;
+    };
+    // The creates' answers are held 4 s: the first apply runs past several 1 s leases.
+    t.sim().set_faults(Faults {
+        hold_create_response_ms: Some(4_000),
+        ..Faults::default()
+    });
+    let first = t.spawn(&["apply", "--auto-approve"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while bucket.get(&lock_key()).await.is_none() {
+        assert!(std::time::Instant::now() < deadline, "the first apply never took the lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Past the first lease: only a renewed lock still holds.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let second = t.run(&["apply", "--auto-approve"]).await;
+    second.assert_exit(1).assert_stderr_contains("locked by");
+    assert!(
+        second.stderr.contains("apply since") && second.stderr.contains("lease until"),
+        "the blocked run names the holder and its lease: {second:?}"
+    );
+    first.output().await.assert_exit(0);
+    assert_eq!(t.stats().creates, 3, "no duplicate create");
+    assert_eq!(bucket_state(&bucket).await.instances.len(), 3);
+    assert!(bucket.get(&lock_key()).await.is_none(), "the lock is deleted on release");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_runners_lease_is_taken_over_and_its_pending_create_resolved() {
+    let Some((t, bucket)) = project("killed runner on s3", fast_sim(), "2s", 1).await else {
+        return;
+    };
+    t.crash_during_held_create().await;
+    let lock = bucket.get(&lock_key()).await.expect("the killed run left its lock");
+    let lock: serde_json::Value = serde_json::from_slice(&lock).unwrap();
+    assert_eq!(lock["operation"], "apply");
+    assert!(bucket_state(&bucket).await.pending.contains_key("i1"));
+
+    // While the lease runs, the lock holds; with --lock-timeout the run waits it out.
+    let blocked = t.run(&["apply", "--auto-approve"]).await;
+    blocked.assert_exit(1).assert_stderr_contains("locked by");
+    let taken = t
+        .run(&["apply", "--auto-approve", "--lock-timeout", "20s"])
+        .await;
+    taken
+        .assert_exit(0)
+        .assert_stderr_contains("took over the lock");
+    assert_eq!(t.stats().creates, 1, "the pending create was resolved, not repeated");
+    let state = bucket_state(&bucket).await;
+    assert!(state.pending.is_empty());
+    assert_eq!(
+        state.instances["i1"].flex_instance_sid.to_string(),
+        t.sim_sid(&account(1))
+    );
+    t.run(&["plan", "--detailed-exitcode"]).await.assert_exit(0);
+    t.run(&["history", "verify"]).await.assert_exit(0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn force_unlock_clears_a_killed_runners_lock_by_its_id_only() {
+    let Some((t, bucket)) = project("force-unlock on s3", fast_sim(), "10m", 1).await else {
+        return;
+    };
+    t.crash_during_held_create().await;
+    let lock = bucket.get(&lock_key()).await.expect("the killed run left its lock");
+    let id = serde_json::from_slice::<serde_json::Value>(&lock).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blocked = t.run(&["apply", "--auto-approve"]).await;
+    blocked
+        .assert_exit(1)
+        .assert_stderr_contains(&format!("flexform force-unlock {id}"));
+    t.run(&["force-unlock", "not-the-id"]).await.assert_exit(1);
+    assert!(bucket.get(&lock_key()).await.is_some());
+    t.run(&["force-unlock", &id]).await.assert_exit(0);
+    assert!(bucket.get(&lock_key()).await.is_none());
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    assert_eq!(t.stats().creates, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_update_is_refused_and_nothing_is_merged() {
+    let Some((t, bucket)) = project("lost update on s3", fast_sim(), "30s", 1).await else {
+        return;
+    };
+    t.sim().set_faults(Faults {
+        hold_create_response_ms: Some(1_500),
+        ..Faults::default()
+    });
+    let run = t.spawn(&["apply", "--auto-approve"]);
+    // The run wrote its pending create before its POST; another writer (one that ignores
+    // flexform's lock) replaces the state meanwhile.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut theirs = loop {
+        if let Some(bytes) = bucket.get(KEY).await {
+            let state: State = serde_json::from_slice(&bytes).unwrap();
+            if state.pending.contains_key("i1") {
+                break state;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no pending create was written");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    theirs.serial += 10;
+    let theirs = serde_json::to_vec_pretty(&theirs).unwrap();
+    bucket.put(KEY, &theirs).await;
+
+    let outcome = run.output().await;
+    outcome
+        .assert_exit(1)
+        .assert_stderr_contains(&format!("s3://{}/{KEY}", bucket.bucket))
+        .assert_stderr_contains("412");
+    assert_eq!(
+        bucket.get(KEY).await.unwrap(),
+        theirs,
+        "the other writer's state stands, not merged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_and_pull_move_an_estate_from_a_file_to_s3_and_back() {
+    let Some(bucket) = S3Bucket::new("push and pull on s3").await else {
+        return;
+    };
+    let local = ConfigBuilder::new().instance("i1", &account(1));
+    let t = Test::with_sim(fast_sim()).await.s3_credentials().config(&local);
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let recorded = t.state();
+
+    t.write_config(&local.clone().s3(&bucket, KEY, "30s"));
+    t.run(&["state", "push", "flexform.state.json"])
+        .await
+        .assert_exit(0);
+    assert_eq!(bucket_state(&bucket).await.instances, recorded.instances);
+    t.run(&["plan", "--detailed-exitcode"]).await.assert_exit(0);
+    t.run(&["history", "verify"]).await.assert_exit(0);
+
+    // And back: pull from S3 into a file, which the local backend then serves.
+    let pulled = t.run(&["state", "pull"]).await;
+    pulled.assert_exit(0);
+    t.write("from-s3.json", &pulled.stdout);
+    t.write_config(&local);
+    std::fs::remove_file(t.state_path()).unwrap();
+    t.run(&["state", "push", "from-s3.json"]).await.assert_exit(0);
+    assert_eq!(t.state().instances, recorded.instances);
+    t.run(&["plan", "--detailed-exitcode"]).await.assert_exit(0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn history_verify_on_s3_finds_a_changed_line() {
+    let Some((t, bucket)) = project("verify on s3", fast_sim(), "30s", 1).await else {
+        return;
+    };
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    t.run(&["history", "verify"]).await.assert_exit(0);
+    let trail_key = format!("{KEY}.history.jsonl");
+    let trail = String::from_utf8(bucket.get(&trail_key).await.unwrap()).unwrap();
+    let tampered = trail.replacen("\"apply\"", "\"import\"", 1);
+    assert_ne!(trail, tampered);
+    bucket.put(&trail_key, tampered.as_bytes()).await;
+    let verdict = t.run(&["history", "verify"]).await;
+    assert_ne!(verdict.code, Some(0), "{verdict:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_credentials_are_a_clear_error_and_the_secret_is_never_printed() {
+    let endpoint = match std::env::var("FLEXFORM_TEST_S3_AUTH_ENDPOINT") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            return crate::common::unavailable(
+                "wrong credentials on s3",
+                "FLEXFORM_TEST_S3_AUTH_ENDPOINT is not set (scripts/components.sh: start_moto)",
+            )
+        }
+    };
+    let config = ConfigBuilder::new()
+        .section(&format!(
+            "state:\n  backend: s3\n  bucket: acme-flexform\n  key: {KEY}\n  endpoint: {endpoint}\n"
+        ))
+        .instance("i1", &account(1));
+    let t = Test::with_sim(fast_sim()).await.s3_credentials().config(&config);
+    for args in [
+        &["apply", "--auto-approve", "-vv"][..],
+        &["plan", "-vv"],
+        &["state", "pull"],
+    ] {
+        let outcome = t.run(args).await;
+        outcome
+            .assert_exit(1)
+            .assert_stderr_contains(&format!("s3://acme-flexform/{KEY}"))
+            .assert_stderr_contains(&endpoint)
+            .assert_stderr_contains("InvalidAccessKeyId")
+            .assert_stderr_contains("check the AWS credentials");
+        assert!(
+            !outcome.stderr.contains(S3_SECRET) && !outcome.stdout.contains(S3_SECRET),
+            "the secret was printed: {outcome:?}"
+        );
+    }
+    assert_eq!(t.stats().requests, 0, "nothing reached Twilio");
+}
+
+/// A reverse proxy in front of the S3 server that drops `If-None-Match` and `If-Match`, as a
+/// misconfigured gateway might: the store then accepts every write.
+async fn stripping_proxy(upstream: String) -> String {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::response::Response;
+    let http = crate::common::http_client();
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let (http, upstream) = (http.clone(), upstream.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut headers = parts.headers.clone();
+            for name in ["if-none-match", "if-match", "host"] {
+                headers.remove(name);
+            }
+            let answer = http
+                .request(parts.method, format!("{upstream}{path}"))
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let mut response = Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                if name != "transfer-encoding" && name != "content-length" {
+                    response = response.header(name, value);
+                }
+            }
+            response
+                .body(Body::from(answer.bytes().await.unwrap()))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_that_strips_the_condition_headers_is_refused_before_twilio() {
+    let Some(bucket) = S3Bucket::new("stripping proxy on s3").await else {
+        return;
+    };
+    let proxy = stripping_proxy(bucket.endpoint.clone()).await;
+    let config = ConfigBuilder::new()
+        .section(&format!(
+            "state:\n  backend: s3\n  bucket: {}\n  key: {KEY}\n  endpoint: {proxy}\n",
+            bucket.bucket
+        ))
+        .instance("i1", &account(1));
+    let t = Test::with_sim(fast_sim()).await.s3_credentials().config(&config);
+    let outcome = t.run(&["apply", "--auto-approve"]).await;
+    outcome
+        .assert_exit(1)
+        .assert_stderr_contains("ignores conditional writes")
+        .assert_stderr_contains("If-None-Match")
+        .assert_stderr_contains(&proxy);
+    assert_eq!(t.stats().requests, 0, "nothing was sent to Twilio");
+    assert!(
+        bucket.keys().await.is_empty(),
+        "no state, lock or probe left: {:?}",
+        bucket.keys().await
+    );
+    // Straight to the store, the same bucket is used.
+    t.write_config(&ConfigBuilder::new().s3(&bucket, KEY, "30s").instance("i1", &account(1)));
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+}
+
+/// Against real AWS, opt-in: FLEXFORM_TEST_AWS_S3_BUCKET names a bucket the ambient AWS
+/// credentials may write (with AWS_REGION); the state goes under a fresh prefix
+/// `flexform-test-<uuid>/`, left for inspection. Skipped unless set (also in CI: it needs the
+/// network and an AWS account).
+#[tokio::test(flavor = "multi_thread")]
+async fn live_aws_apply_and_a_clean_plan() {
+    let Ok(bucket) = std::env::var("FLEXFORM_TEST_AWS_S3_BUCKET") else {
+        eprintln!("skipped live AWS test: FLEXFORM_TEST_AWS_S3_BUCKET is not set");
+        return;
+    };
+    let key = format!("flexform-test-{}/flexform.state.json", uuid::Uuid::new_v4());
+    let config = ConfigBuilder::new()
+        .section(&format!("state:\n  backend: s3\n  bucket: {bucket}\n  key: {key}\n"))
+        .instance("i1", &account(1));
+    let mut t = Test::with_sim(fast_sim()).await.config(&config);
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "HOME",
+    ] {
+        if let Ok(value) = std::env::var(name) {
+            t = t.env(name, &value);
+        }
+    }
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    t.run(&["plan", "--detailed-exitcode"]).await.assert_exit(0);
+    t.run(&["history", "verify"]).await.assert_exit(0);
+    t.run(&["state", "rm", "i1"]).await.assert_exit(0);
+}
