@@ -4,8 +4,8 @@
 # Installs PostgreSQL, tinyproxy and openssl where missing; `start_postgres` starts a throwaway
 # PostgreSQL with TLS and exports FLEXFORM_TEST_DATABASE_URL, FLEXFORM_TEST_PG_CA and a client
 # certificate (FLEXFORM_TEST_PG_CLIENT_CERT, FLEXFORM_TEST_PG_CLIENT_KEY); `start_moto` starts
-# moto's S3 server (installed from PyPI where missing) and exports FLEXFORM_TEST_S3_ENDPOINT and
-# FLEXFORM_TEST_S3_AUTH_ENDPOINT.
+# moto's S3 server (installed from PyPI where missing) and exports FLEXFORM_TEST_S3_ENDPOINT,
+# FLEXFORM_TEST_S3_AUTH_ENDPOINT, FLEXFORM_TEST_S3_TLS_ENDPOINT and FLEXFORM_TEST_S3_CA.
 
 # Debian packages the tests need: PostgreSQL (tests/it/postgres.rs, tests/it/environment.rs) and
 # tinyproxy (tests/it/environment.rs, a real proxy). Installed only where missing.
@@ -91,8 +91,9 @@ start_postgres() {
 
 # moto's standalone server (`moto[server]` from PyPI), which speaks S3's protocol with its
 # conditional writes, for tests/it/s3.rs: one that accepts any credentials
-# (FLEXFORM_TEST_S3_ENDPOINT) and one that checks them, knowing none
-# (FLEXFORM_TEST_S3_AUTH_ENDPOINT: every request is refused as unknown credentials).
+# (FLEXFORM_TEST_S3_ENDPOINT), one that checks them, knowing none
+# (FLEXFORM_TEST_S3_AUTH_ENDPOINT: every request is refused as unknown credentials), and one
+# over HTTPS (FLEXFORM_TEST_S3_TLS_ENDPOINT, its CA in FLEXFORM_TEST_S3_CA).
 start_moto() {
     if ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
         echo "== installing moto[server] from PyPI"
@@ -107,8 +108,14 @@ start_moto() {
     while (exec 3<>"/dev/tcp/127.0.0.1/$auth_port") 2>/dev/null; do auth_port=$((auth_port + 1)); done
     INITIAL_NO_AUTH_ACTION_COUNT=0 python3 -m moto.server -H 127.0.0.1 -p "$auth_port" >"$dir/auth.log" 2>&1 &
     local auth_pid=$!
-    on_exit "kill $open_pid $auth_pid 2>/dev/null || true"
-    for p in "$port" "$auth_port"; do
+    # And one over HTTPS, with a certificate from a test CA made with openssl.
+    local tls_port=$((auth_port + 1))
+    while (exec 3<>"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null; do tls_port=$((tls_port + 1)); done
+    make_pg_certificates "$dir"
+    python3 -m moto.server -H 127.0.0.1 -p "$tls_port" -c "$dir/server.pem" -k "$dir/server.key" >"$dir/tls.log" 2>&1 &
+    local tls_pid=$!
+    on_exit "kill $open_pid $auth_pid $tls_pid 2>/dev/null || true"
+    for p in "$port" "$auth_port" "$tls_port"; do
         for _ in $(seq 1 100); do
             (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break
             sleep 0.1
@@ -116,5 +123,7 @@ start_moto() {
     done
     export FLEXFORM_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
     export FLEXFORM_TEST_S3_AUTH_ENDPOINT="http://127.0.0.1:$auth_port"
-    echo "== moto (S3) ready on 127.0.0.1:$port, with credentials checked on 127.0.0.1:$auth_port (logs in $dir)"
+    export FLEXFORM_TEST_S3_TLS_ENDPOINT="https://127.0.0.1:$tls_port"
+    export FLEXFORM_TEST_S3_CA="$dir/ca.pem"
+    echo "== moto (S3) ready on 127.0.0.1:$port, with credentials checked on 127.0.0.1:$auth_port, over HTTPS on 127.0.0.1:$tls_port (logs in $dir)"
 }

@@ -43,6 +43,7 @@ pub fn lock_wait(settings: &Settings, timeout: std::time::Duration, stop: &Stop)
                 humantime::format_duration(timeout)
             ))
         }),
+        on_takeover: std::sync::Arc::new(move |what: &str| out.warn(what)),
     }
 }
 

@@ -123,6 +123,9 @@ pub struct LockWait {
     pub stop: Stop,
     /// Told once, with the holder, when the lock is busy and the wait begins.
     pub on_wait: Arc<dyn Fn(&str) + Send + Sync>,
+    /// Told, with what happened, when the lock of a run whose lease ran out is taken over
+    /// (S3's leased lock): a warning for the user.
+    pub on_takeover: Arc<dyn Fn(&str) + Send + Sync>,
 }
 
 impl LockWait {
@@ -132,6 +135,7 @@ impl LockWait {
             timeout,
             stop: Stop::never(),
             on_wait: Arc::new(|_| {}),
+            on_takeover: Arc::new(|_| {}),
         }
     }
 }

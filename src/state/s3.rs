@@ -315,12 +315,12 @@ impl S3Location {
                         .await?
                     {
                         Written::Done(etag) => {
-                            tracing::warn!(
-                                "took over the lock on {}: the lease of {} ran out at {} (that run was killed or stalled)",
+                            (wait.on_takeover)(&format!(
+                                "took over the lock on {} from {}: its lease ran out at {} (that run was killed or stalled; what it recorded is resolved by this run)",
                                 self.describe(),
                                 old.describe(),
                                 old.expires
-                            );
+                            ));
                             return Ok(HeldLock::start(self, mine, etag));
                         }
                         Written::Refused => continue, // another taker won; look again
@@ -700,7 +700,10 @@ fn store_message(error: &object_store::Error) -> String {
         Some(full[start..end].trim().to_owned())
     };
     let Some(code) = between("<Code>", "</Code>") else {
-        return full;
+        return match crate::support::tls::untrusted_hint(&full) {
+            Some(hint) => format!("{full}; {hint}"),
+            None => full,
+        };
     };
     let status = between("status code: ", ":").unwrap_or_default();
     let message = between("<Message>", "</Message>").unwrap_or_default();

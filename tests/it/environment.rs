@@ -178,15 +178,15 @@ async fn flexform_sim_serves_https_from_the_command_line() {
 }
 
 /// A tinyproxy on a free loopback port, logging to a file; killed when dropped.
-struct Tinyproxy {
+pub(crate) struct Tinyproxy {
     child: std::process::Child,
-    port: u16,
+    pub(crate) port: u16,
     log: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Tinyproxy {
-    fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         let binary = ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())?;
@@ -229,7 +229,7 @@ impl Tinyproxy {
         })
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }

@@ -378,6 +378,53 @@ async fn a_proxy_that_strips_the_condition_headers_is_refused_before_twilio() {
     t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
 }
 
+/// HTTPS to the store, trusted through the system's store (`SSL_CERT_FILE` naming a CA made
+/// with openssl), through a real proxy (tinyproxy, `HTTPS_PROXY`, CONNECT), as a pipeline behind a
+/// corporate proxy reaches S3.
+#[tokio::test(flavor = "multi_thread")]
+async fn https_to_the_store_through_a_real_proxy_trusting_the_systems_certificates() {
+    let Some((bucket, ca)) = S3Bucket::new_tls("s3 over https through a proxy").await else {
+        return;
+    };
+    let Some(proxy) = crate::environment::Tinyproxy::start() else {
+        return crate::common::unavailable(
+            "s3 over https through a proxy",
+            "tinyproxy is not installed (.ci/run installs it)",
+        );
+    };
+    let config = ConfigBuilder::new()
+        .s3(&bucket, KEY, "30s")
+        .instance("i1", &account(1));
+    let t = Test::with_sim(fast_sim()).await.s3_credentials().config(&config);
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+    let ca = ca.to_str().unwrap();
+    let untrusted = t
+        .run_with_env(&["apply", "--auto-approve"], &[("HTTPS_PROXY", Some(&proxy_url))])
+        .await;
+    untrusted
+        .assert_exit(1)
+        .assert_stderr_contains(&format!("s3://{}/{KEY}", bucket.bucket))
+        .assert_stderr_contains("set SSL_CERT_FILE");
+    assert_eq!(t.stats().requests, 0, "nothing reached Twilio: {untrusted:?}");
+    let vars = [
+        ("HTTPS_PROXY", Some(proxy_url.as_str())),
+        ("SSL_CERT_FILE", Some(ca)),
+    ];
+    t.run_with_env(&["apply", "--auto-approve"], &vars)
+        .await
+        .assert_exit(0);
+    assert_eq!(bucket_state(&bucket).await.instances.len(), 1);
+    t.run_with_env(&["plan", "--detailed-exitcode"], &vars)
+        .await
+        .assert_exit(0);
+    let port = bucket.endpoint.rsplit(':').next().unwrap();
+    assert!(
+        proxy.log().contains(&format!("CONNECT 127.0.0.1:{port}")),
+        "the requests to the store did not go through the proxy: {}",
+        proxy.log()
+    );
+}
+
 /// Against real AWS, opt-in: FLEXFORM_TEST_AWS_S3_BUCKET names a bucket the ambient AWS
 /// credentials may write (with AWS_REGION); the state goes under a fresh prefix
 /// `flexform-test-<uuid>/`, left for inspection. Skipped unless set (also in CI: it needs the

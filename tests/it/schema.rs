@@ -43,6 +43,7 @@ fn examples_validate_against_the_schema() {
         "examples/quickstart.yaml",
         "examples/multi-account.yaml",
         "examples/shared-state.yaml",
+        "examples/s3-state.yaml",
         "examples/plugins.yaml",
     ] {
         let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
@@ -62,6 +63,7 @@ fn schema_rejects_what_validate_rejects() {
         format!("version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    typo: 1\n"),
         format!("version: 1\ninstances:\n  Bad:\n    account_sid: {sid}\n"),
         format!("version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    plugins: {{}}\n"),
+        "version: 1\nstate:\n  backend: s3\n  bucket: Bad_Bucket\n  key: k\ninstances: {}\n".to_owned(),
         format!("version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    plugins:\n      p:\n        version: 1.2\n        url: https://x.example/p.js\n"),
         format!("version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    plugins:\n      p:\n        version: \"1.2.0\"\n        url: http://x.example/p.js\n"),
         format!("version: 1\ninstances:\n  a:\n    account_sid: {sid}\n    plugins:\n      \"p q\":\n        version: \"1.2.0\"\n        url: https://x.example/p.js\n"),

@@ -116,18 +116,46 @@ pub const S3_SECRET: &str = "s3-secret-never-printed-0123456789";
 impl S3Bucket {
     /// A new bucket on `FLEXFORM_TEST_S3_ENDPOINT`.
     pub async fn new(test: &str) -> Option<Self> {
-        let endpoint = match std::env::var("FLEXFORM_TEST_S3_ENDPOINT") {
+        Self::on(test, "FLEXFORM_TEST_S3_ENDPOINT", None).await
+    }
+
+    /// A new bucket on `FLEXFORM_TEST_S3_TLS_ENDPOINT` (HTTPS), and the CA that signed its
+    /// certificate (`FLEXFORM_TEST_S3_CA`).
+    pub async fn new_tls(test: &str) -> Option<(Self, PathBuf)> {
+        let ca = match std::env::var("FLEXFORM_TEST_S3_CA") {
+            Ok(ca) if !ca.is_empty() => PathBuf::from(ca),
+            _ => {
+                unavailable(test, "FLEXFORM_TEST_S3_CA is not set (scripts/components.sh: start_moto)");
+                return None;
+            }
+        };
+        let bucket = Self::on(test, "FLEXFORM_TEST_S3_TLS_ENDPOINT", Some(&ca)).await?;
+        Some((bucket, ca))
+    }
+
+    async fn on(test: &str, variable: &str, ca: Option<&Path>) -> Option<Self> {
+        let endpoint = match std::env::var(variable) {
             Ok(url) if !url.is_empty() => url,
             _ => {
                 unavailable(
                     test,
-                    "FLEXFORM_TEST_S3_ENDPOINT is not set (scripts/components.sh: start_moto)",
+                    &format!("{variable} is not set (scripts/components.sh: start_moto)"),
                 );
                 return None;
             }
         };
+        let pem = ca.map(|ca| std::fs::read(ca).expect("the test CA"));
+        let mut http = reqwest::Client::builder().no_proxy();
+        let mut options = object_store::ClientOptions::new().with_allow_http(true);
+        if let Some(pem) = &pem {
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap());
+            options = options
+                .with_root_certificate(object_store::Certificate::from_pem(pem).unwrap());
+        }
         let bucket = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
-        let answer = http_client()
+        let answer = http
+            .build()
+            .unwrap()
             .put(format!("{endpoint}/{bucket}"))
             .send()
             .await
@@ -138,7 +166,7 @@ impl S3Bucket {
         );
         let store = object_store::aws::AmazonS3Builder::new()
             .with_endpoint(&endpoint)
-            .with_allow_http(true)
+            .with_client_options(options)
             .with_bucket_name(&bucket)
             .with_region("us-east-1")
             .with_access_key_id(S3_KEY)
