@@ -9,7 +9,7 @@ use std::time::Duration;
 use flexform::sim::{Faults, SimConfig};
 use flexform::state::State;
 
-use crate::common::{account, ConfigBuilder, S3Bucket, Test, S3_SECRET};
+use crate::common::{account, s3_proxy, ConfigBuilder, S3Bucket, S3Fault, Test, S3_SECRET};
 
 const KEY: &str = "emea-prod/flexform.state.json";
 
@@ -307,53 +307,12 @@ async fn wrong_credentials_are_a_clear_error_and_the_secret_is_never_printed() {
     assert_eq!(t.stats().requests, 0, "nothing reached Twilio");
 }
 
-/// A reverse proxy in front of the S3 server that drops `If-None-Match` and `If-Match`, as a
-/// misconfigured gateway might: the store then accepts every write.
-async fn stripping_proxy(upstream: String) -> String {
-    use axum::body::Body;
-    use axum::extract::Request;
-    use axum::response::Response;
-    let http = crate::common::http_client();
-    let app = axum::Router::new().fallback(move |request: Request| {
-        let (http, upstream) = (http.clone(), upstream.clone());
-        async move {
-            let (parts, body) = request.into_parts();
-            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-            let mut headers = parts.headers.clone();
-            for name in ["if-none-match", "if-match", "host"] {
-                headers.remove(name);
-            }
-            let answer = http
-                .request(parts.method, format!("{upstream}{path}"))
-                .headers(headers)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            let mut response = Response::builder().status(answer.status());
-            for (name, value) in answer.headers() {
-                if name != "transfer-encoding" && name != "content-length" {
-                    response = response.header(name, value);
-                }
-            }
-            response
-                .body(Body::from(answer.bytes().await.unwrap()))
-                .unwrap()
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}")
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_proxy_that_strips_the_condition_headers_is_refused_before_twilio() {
     let Some(bucket) = S3Bucket::new("stripping proxy on s3").await else {
         return;
     };
-    let proxy = stripping_proxy(bucket.endpoint.clone()).await;
+    let proxy = s3_proxy(bucket.endpoint.clone(), S3Fault::StripConditions).await;
     let config = ConfigBuilder::new()
         .section(&format!(
             "state:\n  backend: s3\n  bucket: {}\n  key: {KEY}\n  endpoint: {proxy}\n",

@@ -199,6 +199,15 @@ impl S3Bucket {
             .unwrap_or_else(|e| panic!("PUT {key}: {e}"));
     }
 
+    /// Deletes `key`.
+    pub async fn delete(&self, key: &str) {
+        use object_store::ObjectStore;
+        self.store
+            .delete(&key.into())
+            .await
+            .unwrap_or_else(|e| panic!("DELETE {key}: {e}"));
+    }
+
     /// Every key in the bucket, sorted.
     pub async fn keys(&self) -> Vec<String> {
         use futures::TryStreamExt;
@@ -213,6 +222,69 @@ impl S3Bucket {
         keys.sort();
         keys
     }
+}
+
+/// What a [`s3_proxy`] does to the requests it passes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Fault {
+    /// Drops `If-None-Match` and `If-Match`, as a misconfigured gateway might: the store then
+    /// accepts every write.
+    StripConditions,
+    /// Answers every write of an audit trail (`….history.jsonl`) with S3's 503 SlowDown.
+    RefuseTrailWrites,
+}
+
+/// A reverse proxy in front of the S3 server at `upstream`, doing `fault`; its endpoint.
+pub async fn s3_proxy(upstream: String, fault: S3Fault) -> String {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::response::Response;
+    let http = http_client();
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let (http, upstream) = (http.clone(), upstream.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            if fault == S3Fault::RefuseTrailWrites
+                && parts.method == axum::http::Method::PUT
+                && parts.uri.path().ends_with(".history.jsonl")
+            {
+                return Response::builder()
+                    .status(503)
+                    .body(Body::from(
+                        "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate (test).</Message></Error>",
+                    ))
+                    .unwrap();
+            }
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+            let mut headers = parts.headers.clone();
+            headers.remove("host");
+            if fault == S3Fault::StripConditions {
+                headers.remove("if-none-match");
+                headers.remove("if-match");
+            }
+            let answer = http
+                .request(parts.method, format!("{upstream}{path}"))
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let mut response = Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                if name != "transfer-encoding" && name != "content-length" {
+                    response = response.header(name, value);
+                }
+            }
+            response
+                .body(Body::from(answer.bytes().await.unwrap()))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
 }
 
 /// A fresh PostgreSQL workspace name, so that no two tests share a row.
@@ -314,6 +386,15 @@ impl ConfigBuilder {
     pub fn postgres(self, workspace: &str) -> Self {
         self.section(&format!(
             "state:\n  backend: postgres\n  url_env: FLEXFORM_DATABASE_URL\n  workspace: {workspace}\n"
+        ))
+    }
+
+    /// `state: {backend: s3, bucket, key, lock_lease}`: the endpoint from
+    /// `AWS_ENDPOINT_URL_S3`.
+    pub fn s3_endpoint_from_env(self, bucket: &S3Bucket, key: &str, lease: &str) -> Self {
+        self.section(&format!(
+            "state:\n  backend: s3\n  bucket: {}\n  key: {key}\n  lock_lease: {lease}\n",
+            bucket.bucket
         ))
     }
 
