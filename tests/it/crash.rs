@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use crate::common::{self, account, database_url, workspace, ConfigBuilder, Outcome, Test};
+use crate::common::{
+    self, account, database_url, workspace, ConfigBuilder, Outcome, S3Bucket, Test,
+};
 use flexform::sim::SimConfig;
 use flexform::state::State;
 
@@ -44,8 +46,30 @@ const PG_POINTS: &[&str] = &[
     "state::pg::after_cas",
 ];
 
-/// A short request timeout keeps the in-flight window of an interrupted create short.
-const APPLY: &[&str] = &["apply", "--auto-approve", "--request-timeout", "1s"];
+/// The points around the S3 backend's conditional write of the state, and the create's own.
+const S3_POINTS: &[&str] = &[
+    "apply::after_pending_durable",
+    "client::before_create_send",
+    "client::after_create_send",
+    "apply::after_create_answer",
+    "apply::after_sid_durable",
+    "state::s3::before_put",
+    "state::s3::after_put",
+];
+
+/// A short request timeout keeps the in-flight window of an interrupted create short; a
+/// killed run's S3 lock holds until its (2 s) lease runs out, so the next run waits for it.
+const APPLY: &[&str] = &[
+    "apply",
+    "--auto-approve",
+    "--request-timeout",
+    "1s",
+    "--lock-timeout",
+    "30s",
+];
+
+/// The state's key in an S3 case's bucket.
+const S3_KEY: &str = "crash/flexform.state.json";
 
 /// `n` instances, in a PostgreSQL workspace when `pg` names one.
 fn config(n: u32, pg: Option<&str>) -> ConfigBuilder {
@@ -53,7 +77,22 @@ fn config(n: u32, pg: Option<&str>) -> ConfigBuilder {
         Some(workspace) => ConfigBuilder::new().postgres(workspace),
         None => ConfigBuilder::new(),
     };
+    instances(n, base)
+}
+
+/// `n` instances on `base`.
+fn instances(n: u32, base: ConfigBuilder) -> ConfigBuilder {
     (1..=n).fold(base, |c, i| c.instance(&format!("i{i}"), &account(i)))
+}
+
+/// Where a crash matrix keeps its state.
+#[derive(Clone, Copy)]
+enum Place<'a> {
+    Local,
+    /// PostgreSQL at this URL.
+    Postgres(&'a str),
+    /// A fresh bucket on the test S3 server.
+    S3,
 }
 
 /// The state as the next reader sees it, which must always parse; `None` before the first.
@@ -166,14 +205,16 @@ fn assert_died_at(point: &str, t: &Test, after_crash: &State, before: (u64, u64)
         "client::before_send"
         | "apply::before_pending"
         | "state::journal::before_append"
-        | "state::pg::before_cas" => {
+        | "state::pg::before_cas"
+        | "state::s3::before_put" => {
             assert!(after_crash.pending.is_empty(), "{point}: {after_crash:?}");
             assert_eq!(sent, 0, "{point}: no create was sent");
         }
         "state::journal::before_sync"
         | "apply::after_pending_durable"
         | "client::before_create_send"
-        | "state::pg::after_cas" => {
+        | "state::pg::after_cas"
+        | "state::s3::after_put" => {
             assert!(!after_crash.pending.is_empty(), "{point}: pending recorded");
             assert_eq!(sent, 0, "{point}: no create was sent");
         }
@@ -201,20 +242,29 @@ fn assert_died_at(point: &str, t: &Test, after_crash: &State, before: (u64, u64)
 }
 
 /// Kills apply at each of `points` over a fresh estate, then settles and checks.
-async fn crash_matrix(points: &[&str], pg: Option<&str>) {
+async fn crash_matrix(points: &[&str], place: Place<'_>) {
     for point in points {
-        let workspace = pg.map(|url| (url, workspace()));
         let mut t = Test::with_sim_ready_after(Duration::ZERO).await;
-        if let Some((url, _)) = &workspace {
-            t = t.env("FLEXFORM_DATABASE_URL", url);
-        }
-        let ws = workspace.as_ref().map(|(_, ws)| ws.as_str());
-        t.write_config(&config(1, ws));
+        let base = match place {
+            Place::Local => ConfigBuilder::new(),
+            Place::Postgres(url) => {
+                t = t.env("FLEXFORM_DATABASE_URL", url);
+                ConfigBuilder::new().postgres(&workspace())
+            }
+            Place::S3 => {
+                let bucket = S3Bucket::new("crash matrix on s3")
+                    .await
+                    .expect("the caller checked for the S3 server");
+                t = t.s3_credentials();
+                ConfigBuilder::new().s3(&bucket, S3_KEY, "2s")
+            }
+        };
+        t.write_config(&instances(1, base.clone()));
         // A state that exists, so that the crash meets a backup, a journal and a fold.
         t.run(APPLY).await.assert_exit(0);
         let serial_before = read_state(&t).await.unwrap().serial;
         let creates_before = t.stats().create_requests;
-        t.write_config(&config(3, ws));
+        t.write_config(&instances(3, base));
 
         let crashed = t
             .run_with_env(APPLY, &[("FAILPOINTS", Some(&format!("{point}=panic")))])
@@ -247,7 +297,7 @@ async fn crash_matrix(points: &[&str], pg: Option<&str>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_dies_at_every_crash_point_and_the_next_run_neither_duplicates_nor_loses() {
-    crash_matrix(POINTS, None).await;
+    crash_matrix(POINTS, Place::Local).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -255,7 +305,15 @@ async fn apply_on_postgres_dies_around_the_compare_and_swap_and_the_next_run_rec
     let Some(url) = database_url("crash matrix on postgres") else {
         return;
     };
-    crash_matrix(PG_POINTS, Some(&url)).await;
+    crash_matrix(PG_POINTS, Place::Postgres(&url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_on_s3_dies_around_the_conditional_write_and_the_next_run_recovers() {
+    if S3Bucket::new("crash matrix on s3").await.is_none() {
+        return;
+    }
+    crash_matrix(S3_POINTS, Place::S3).await;
 }
 
 /// The final fold failing is an error of the run, and nothing recorded is lost: the next run
@@ -376,17 +434,18 @@ fn the_readme_guarantees_table_is_the_crash_points_tested_here() {
     for point in POINTS
         .iter()
         .chain(PG_POINTS)
+        .chain(S3_POINTS)
         .chain(&["state::fold::fail", SETTLING])
     {
         let local = POINTS.contains(point) || ["state::fold::fail", SETTLING].contains(point);
         let pg = PG_POINTS.contains(point) || *point == SETTLING;
-        let on = match (local, pg) {
-            (true, true) => "local, PostgreSQL",
-            (true, false) => "local",
-            _ => "PostgreSQL",
-        };
+        let s3 = S3_POINTS.contains(point);
+        let on: Vec<&str> = [(local, "local"), (pg, "PostgreSQL"), (s3, "S3")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
         if !expected.iter().any(|(p, _)| p == point) {
-            expected.push(((*point).to_owned(), on.to_owned()));
+            expected.push(((*point).to_owned(), on.join(", ")));
         }
     }
     let mut found = rows.clone();
@@ -397,19 +456,15 @@ fn the_readme_guarantees_table_is_the_crash_points_tested_here() {
 
 /// Three applies at a time on one state, one of them killed or interrupted at a random moment
 /// each round, the configuration growing every round; then one settling apply.
-async fn chaos(t: &Test, rounds: u32, pg: Option<&str>) {
+async fn chaos(t: &Test, rounds: u32, base: ConfigBuilder) {
     use rand::{Rng, SeedableRng};
     let seed = rand::random::<u64>();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut last_serial = 0;
     for round in 1..=rounds {
-        t.write_config(&config(round * 2, pg));
+        t.write_config(&instances(round * 2, base.clone()));
         let mut runs: Vec<_> = (0..3)
-            .map(|_| {
-                let mut args = APPLY.to_vec();
-                args.extend(["--lock-timeout", "60s"]);
-                t.spawn(&args)
-            })
+            .map(|_| t.spawn(APPLY))
             .collect();
         let victim = rng.random_range(0..runs.len());
         let hard = rng.random_bool(0.5);
@@ -453,7 +508,7 @@ async fn chaos_on_a_local_state() {
         ..SimConfig::default()
     })
     .await;
-    chaos(&t, 4, None).await;
+    chaos(&t, 4, ConfigBuilder::new()).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -468,5 +523,22 @@ async fn chaos_on_a_postgres_state() {
     })
     .await
     .env("FLEXFORM_DATABASE_URL", &url);
-    chaos(&t, 4, Some(&workspace())).await;
+    chaos(&t, 4, ConfigBuilder::new().postgres(&workspace())).await;
+}
+
+/// On S3 a killed run's lock stays until its lease runs out: the other runs wait it out and
+/// take it over (`--lock-timeout`), then resolve what the killed run left.
+#[tokio::test(flavor = "multi_thread")]
+async fn chaos_on_an_s3_state() {
+    let Some(bucket) = S3Bucket::new("chaos on s3").await else {
+        return;
+    };
+    let t = Test::with_sim(SimConfig {
+        ready_after: Duration::from_millis(300),
+        latency: Duration::from_millis(30),
+        ..SimConfig::default()
+    })
+    .await
+    .s3_credentials();
+    chaos(&t, 4, ConfigBuilder::new().s3(&bucket, S3_KEY, "2s")).await;
 }
