@@ -119,7 +119,8 @@ pub enum Command {
     /// Inspect or edit the state: list, show, rm, mv, pull, push.
     #[command(subcommand)]
     State(StateCommand),
-    /// Clear stale lock info left by a killed run; refuses while a process holds the lock.
+    /// Clear stale lock info left by a killed run (on S3: delete the lock object with that ID);
+    /// refuses while a process holds the lock.
     ForceUnlock {
         /// The lock ID printed by the blocked command.
         lock_id: String,
@@ -350,7 +351,7 @@ pub enum StateCommand {
         workspace: WorkspaceArgs,
     },
     /// Replace the state with FILE (refused if its lineage differs or it is not newer, unless
-    /// --force). With `pull`, moves a state between a local file and postgres.
+    /// --force). With `pull`, moves a state between a local file, postgres and s3.
     Push {
         /// A state file.
         file: PathBuf,

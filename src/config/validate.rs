@@ -8,9 +8,10 @@ use marked_yaml::types::MarkedScalarNode;
 use marked_yaml::{LoaderOptions, Node};
 
 use super::error::{Diagnostic, Location};
-use super::{s3_bucket_problem, s3_key_problem, 
-    flex, is_valid_env_name, is_valid_name, plugins, BackendKind, Config, CredentialsProfile,
-    FlexConfiguration, InstanceSpec, StateConfig, CONFIG_VERSION, NAME_PATTERN,
+use super::{
+    flex, is_valid_env_name, is_valid_name, plugins, s3_bucket_problem, s3_key_problem,
+    BackendKind, Config, CredentialsProfile, FlexConfiguration, InstanceSpec, StateConfig,
+    CONFIG_VERSION, NAME_PATTERN,
 };
 use crate::support::text::{quote_list, suggest};
 
@@ -459,8 +460,11 @@ impl Validator {
         if let Some(workspace) = &config.workspace {
             if !is_valid_name(workspace) {
                 self.push(
-                    Diagnostic::new(at("workspace"), format!("invalid workspace name {workspace:?}: names match {NAME_PATTERN}"))
-                        .with_label("invalid name"),
+                    Diagnostic::new(
+                        at("workspace"),
+                        format!("invalid workspace name {workspace:?}: names match {NAME_PATTERN}"),
+                    )
+                    .with_label("invalid name"),
                 );
             }
         }
@@ -475,19 +479,27 @@ impl Validator {
                 || url::Url::parse(endpoint).is_err()
             {
                 self.push(
-                    Diagnostic::new(at("endpoint"), format!("invalid endpoint {endpoint:?}: an http:// or https:// URL"))
-                        .with_label("not a URL")
-                        .with_help("e.g. `endpoint: https://s3.example.test`; leave it out for AWS"),
+                    Diagnostic::new(
+                        at("endpoint"),
+                        format!("invalid endpoint {endpoint:?}: an http:// or https:// URL"),
+                    )
+                    .with_label("not a URL")
+                    .with_help("e.g. `endpoint: https://s3.example.test`; leave it out for AWS"),
                 );
             }
         }
         if let Some(lease) = &config.lock_lease {
             match humantime::parse_duration(lease) {
-                Ok(d) if d >= std::time::Duration::from_secs(1) && d <= std::time::Duration::from_secs(3600) => {}
+                Ok(d)
+                    if d >= std::time::Duration::from_secs(1)
+                        && d <= std::time::Duration::from_secs(3600) => {}
                 _ => self.push(
-                    Diagnostic::new(at("lock_lease"), format!("invalid lock_lease {lease:?}: a duration from 1s to 1h"))
-                        .with_label("not a lease")
-                        .with_help("e.g. `lock_lease: 30s` (the default) or `2m`"),
+                    Diagnostic::new(
+                        at("lock_lease"),
+                        format!("invalid lock_lease {lease:?}: a duration from 1s to 1h"),
+                    )
+                    .with_label("not a lease")
+                    .with_help("e.g. `lock_lease: 30s` (the default) or `2m`"),
                 ),
             }
         }

@@ -197,7 +197,8 @@ impl S3Location {
         {
             Ok(result) => Ok(Written::Done(result.e_tag)),
             Err(
-                object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. },
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
             ) if condition != Condition::None => Ok(Written::Refused),
             Err(error) => match self.get(suffix, what).await {
                 Ok(Some((found, etag))) if found.as_ref() == bytes.as_slice() => {
@@ -249,8 +250,13 @@ impl S3Location {
     pub async fn check_conditions(&self) -> Result<(), StateError> {
         let probe = format!("{PROBE}{}", uuid::Uuid::new_v4());
         let what = "checking that the store honours conditional writes";
-        self.put(&probe, b"flexform probe 1\n".to_vec(), Condition::Absent, what)
-            .await?;
+        self.put(
+            &probe,
+            b"flexform probe 1\n".to_vec(),
+            Condition::Absent,
+            what,
+        )
+        .await?;
         let checks = [
             ("If-None-Match: *", Condition::Absent, b"flexform probe 2\n"),
             (
@@ -276,7 +282,9 @@ impl S3Location {
                 }
             }
         }
-        let removed = self.delete(&probe, "removing the conditional-write probe").await;
+        let removed = self
+            .delete(&probe, "removing the conditional-write probe")
+            .await;
         outcome.and(removed)
     }
 
@@ -532,7 +540,12 @@ impl HeldLock {
                     let mut renewed = info.clone();
                     renewed.expires = rfc3339(SystemTime::now() + location.lease);
                     match location
-                        .put(LOCK, renewed.to_bytes(), Condition::Matches(tag), "renewing the lock")
+                        .put(
+                            LOCK,
+                            renewed.to_bytes(),
+                            Condition::Matches(tag),
+                            "renewing the lock",
+                        )
                         .await
                     {
                         Ok(Written::Done(tag)) => *current = tag,
@@ -928,17 +941,18 @@ impl S3Store {
                 )
                 .await?;
         }
-        let condition = match (&self.etag, self.exists) {
-            (Some(etag), true) => Condition::Matches(etag.clone()),
-            (None, true) => {
-                return Err(StateError::ObjectStore {
+        let condition =
+            match (&self.etag, self.exists) {
+                (Some(etag), true) => Condition::Matches(etag.clone()),
+                (None, true) => return Err(StateError::ObjectStore {
                     target: self.location.describe(),
                     what: "writing the state".to_owned(),
-                    message: "the store gave the state no ETag, so it cannot be written conditionally".to_owned(),
-                })
-            }
-            (_, false) => Condition::Absent,
-        };
+                    message:
+                        "the store gave the state no ETag, so it cannot be written conditionally"
+                            .to_owned(),
+                }),
+                (_, false) => Condition::Absent,
+            };
         crate::failpoint!("state::s3::before_put");
         let written = self
             .location
@@ -1222,7 +1236,13 @@ mod tests {
             location.describe_object(TRAIL),
             "s3://acme-flexform/emea/flexform.state.json.history.jsonl (endpoint http://127.0.0.1:9000)"
         );
-        let aws = S3Location::new("b".into(), "k".into(), "eu-west-1".into(), None, DEFAULT_LEASE);
+        let aws = S3Location::new(
+            "b".into(),
+            "k".into(),
+            "eu-west-1".into(),
+            None,
+            DEFAULT_LEASE,
+        );
         assert_eq!(aws.describe(), "s3://b/k (region eu-west-1)");
     }
 

@@ -463,9 +463,7 @@ async fn chaos(t: &Test, rounds: u32, base: ConfigBuilder) {
     let mut last_serial = 0;
     for round in 1..=rounds {
         t.write_config(&instances(round * 2, base.clone()));
-        let mut runs: Vec<_> = (0..3)
-            .map(|_| t.spawn(APPLY))
-            .collect();
+        let mut runs: Vec<_> = (0..3).map(|_| t.spawn(APPLY)).collect();
         let victim = rng.random_range(0..runs.len());
         let hard = rng.random_bool(0.5);
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..400))).await;

@@ -212,6 +212,53 @@ async fn a_signal_while_waiting_for_the_postgres_lock_ends_the_wait_with_130() {
     assert_eq!(t.stats().create_requests, 0);
 }
 
+/// The same on S3, where the lock is an object: the waiter ends with 130 and leaves the
+/// holder's lock alone; the holder, stopped by a signal too, deletes its lock on the way out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_while_waiting_for_the_s3_lock_ends_the_wait_and_the_holder_releases_it() {
+    let Some(bucket) = common::S3Bucket::new("signal during the s3 lock wait").await else {
+        return;
+    };
+    let key = "guards/flexform.state.json";
+    let t = Test::with_sim(SimConfig {
+        latency: Duration::from_secs(3600),
+        ..SimConfig::default()
+    })
+    .await
+    .s3_credentials()
+    .config(
+        &ConfigBuilder::new()
+            .s3(&bucket, key, "2s")
+            .instance("a", &account(1)),
+    );
+    let holder = t.spawn(&["apply", "--auto-approve"]);
+    t.wait_until("the first apply to hold the lock and observe", || {
+        t.stats().requests >= 1
+    })
+    .await;
+    let lock = format!("{key}.lock");
+    let held = bucket.get(&lock).await.expect("the holder's lock");
+    let mut waiter = t.spawn(&["apply", "--auto-approve", "--lock-timeout", "1h"]);
+    let mut lines = stderr_lines(&mut waiter);
+    line_with(&mut lines, "Waiting for the state lock").await;
+    // Past the holder's first lease: it renews, so the waiter keeps waiting.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    send(&waiter, libc::SIGINT);
+    let outcome = ended(waiter).await;
+    outcome.assert_exit(130);
+    assert!(!outcome.stderr.contains("took over"), "{outcome:?}");
+    let renewed = bucket.get(&lock).await.expect("the holder's lock stays");
+    let id =
+        |bytes: &[u8]| serde_json::from_slice::<serde_json::Value>(bytes).unwrap()["id"].clone();
+    assert_eq!(id(&renewed), id(&held), "the same holder");
+    assert_ne!(renewed, held, "renewed: a later expiry");
+    assert_eq!(t.stats().requests, 1, "the waiter sent nothing");
+    send(&holder, libc::SIGINT);
+    ended(holder).await.assert_exit(130);
+    assert!(bucket.get(&lock).await.is_none(), "released on the way out");
+    assert_eq!(t.stats().create_requests, 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signal_during_a_429_backoff_sends_no_create_and_forgets_the_pending_record() {
     // One request per 40 s: the discovery takes it, the create meets a 429 and waits.
@@ -394,26 +441,32 @@ async fn a_create_rate_limited_past_its_send_window_is_not_sent_and_the_next_run
 // Answered 5xx: settle, look, send again; within a budget
 // ---------------------------------------------------------------------------------------------
 
-/// One test workspace on each backend: the local state file, and PostgreSQL when the test
-/// database is there (else it says it was skipped).
+/// One test workspace on each backend: the local state file, PostgreSQL when the test
+/// database is there and S3 when the test server is (else each says it was skipped).
 async fn on_each_backend(test: &str, sim: SimConfig, instances: &[(&str, String)]) -> Vec<Test> {
-    let mut tests = Vec::new();
-    let pg = common::database_url(test);
-    for url in [None, pg] {
-        let mut config = match &url {
-            Some(_) => ConfigBuilder::new().postgres(&common::workspace()),
-            None => ConfigBuilder::new(),
-        };
-        for (name, account) in instances {
-            config = config.instance(name, account);
-        }
-        let mut t = Test::with_sim(sim.clone()).await;
-        if let Some(url) = &url {
-            t = t.env("FLEXFORM_DATABASE_URL", url);
-        }
-        tests.push(t.config(&config));
+    let mut places = vec![(ConfigBuilder::new(), Test::with_sim(sim.clone()).await)];
+    if let Some(url) = common::database_url(test) {
+        let t = Test::with_sim(sim.clone())
+            .await
+            .env("FLEXFORM_DATABASE_URL", &url);
+        places.push((ConfigBuilder::new().postgres(&common::workspace()), t));
     }
-    tests
+    if let Some(bucket) = common::S3Bucket::new(&format!("{test} (s3)")).await {
+        let t = Test::with_sim(sim.clone()).await.s3_credentials();
+        places.push((
+            ConfigBuilder::new().s3(&bucket, "guards/flexform.state.json", "30s"),
+            t,
+        ));
+    }
+    places
+        .into_iter()
+        .map(|(mut config, t)| {
+            for (name, account) in instances {
+                config = config.instance(name, account);
+            }
+            t.config(&config)
+        })
+        .collect()
 }
 
 /// The state as read through flexform (either backend).

@@ -22,7 +22,12 @@ fn fast_sim() -> SimConfig {
 
 /// A project on a simulator whose state is `KEY` in a fresh bucket (lease `lease`), with
 /// `instances` accounts.
-async fn project(test: &str, sim: SimConfig, lease: &str, instances: u32) -> Option<(Test, S3Bucket)> {
+async fn project(
+    test: &str,
+    sim: SimConfig,
+    lease: &str,
+    instances: u32,
+) -> Option<(Test, S3Bucket)> {
     let bucket = S3Bucket::new(test).await?;
     let mut config = ConfigBuilder::new().s3(&bucket, KEY, lease);
     for n in 1..=instances {
@@ -60,7 +65,9 @@ async fn apply_pull_and_a_clean_second_plan_with_everything_in_the_bucket() {
     // deleted on release (by a run with nothing to do too), the conditions probe too; nothing
     // beside the configuration.
     t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
-    t.run(&["state", "mv", "i2", "renamed"]).await.assert_exit(0);
+    t.run(&["state", "mv", "i2", "renamed"])
+        .await
+        .assert_exit(0);
     let keys = bucket.keys().await;
     assert_eq!(
         keys,
@@ -83,9 +90,24 @@ async fn apply_pull_and_a_clean_second_plan_with_everything_in_the_bucket() {
         .assert_exit(0)
         .assert_stdout_contains("i1\t");
     t.run(&["state", "show", "renamed"]).await.assert_exit(0);
+    let sid = bucket_state(&bucket).await.instances["renamed"]
+        .flex_instance_sid
+        .to_string();
     t.run(&["state", "rm", "renamed"]).await.assert_exit(0);
     assert_eq!(bucket_state(&bucket).await.instances.len(), 1);
+    t.run(&["import", "i2", &sid]).await.assert_exit(0);
+    assert_eq!(
+        bucket_state(&bucket).await.instances["i2"]
+            .flex_instance_sid
+            .to_string(),
+        sid
+    );
     t.run(&["history", "verify"]).await.assert_exit(0);
+    let history = t.run(&["history"]).await;
+    history.assert_exit(0);
+    for command in ["apply", "state mv", "state rm", "import"] {
+        history.assert_stdout_contains(&format!("  {command}  "));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -103,8 +125,7 @@ async fn state_pull_of_a_key_not_yet_written_prints_an_empty_state() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_concurrent_applies_one_blocked_the_lease_renewed_no_duplicate() {
-    let Some((t, bucket)) = project("concurrent applies on s3", fast_sim(), "1s", 3).await
-    else {
+    let Some((t, bucket)) = project("concurrent applies on s3", fast_sim(), "1s", 3).await else {
         return;
     };
     // The creates' answers are held 4 s: the first apply runs past several 1 s leases.
@@ -115,7 +136,10 @@ async fn two_concurrent_applies_one_blocked_the_lease_renewed_no_duplicate() {
     let first = t.spawn(&["apply", "--auto-approve"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while bucket.get(&lock_key()).await.is_none() {
-        assert!(std::time::Instant::now() < deadline, "the first apply never took the lock");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first apply never took the lock"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Past the first lease: only a renewed lock still holds.
@@ -129,7 +153,10 @@ async fn two_concurrent_applies_one_blocked_the_lease_renewed_no_duplicate() {
     first.output().await.assert_exit(0);
     assert_eq!(t.stats().creates, 3, "no duplicate create");
     assert_eq!(bucket_state(&bucket).await.instances.len(), 3);
-    assert!(bucket.get(&lock_key()).await.is_none(), "the lock is deleted on release");
+    assert!(
+        bucket.get(&lock_key()).await.is_none(),
+        "the lock is deleted on release"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -138,7 +165,10 @@ async fn a_killed_runners_lease_is_taken_over_and_its_pending_create_resolved() 
         return;
     };
     t.crash_during_held_create().await;
-    let lock = bucket.get(&lock_key()).await.expect("the killed run left its lock");
+    let lock = bucket
+        .get(&lock_key())
+        .await
+        .expect("the killed run left its lock");
     let lock: serde_json::Value = serde_json::from_slice(&lock).unwrap();
     assert_eq!(lock["operation"], "apply");
     assert!(bucket_state(&bucket).await.pending.contains_key("i1"));
@@ -152,7 +182,11 @@ async fn a_killed_runners_lease_is_taken_over_and_its_pending_create_resolved() 
     taken
         .assert_exit(0)
         .assert_stderr_contains("took over the lock");
-    assert_eq!(t.stats().creates, 1, "the pending create was resolved, not repeated");
+    assert_eq!(
+        t.stats().creates,
+        1,
+        "the pending create was resolved, not repeated"
+    );
     let state = bucket_state(&bucket).await;
     assert!(state.pending.is_empty());
     assert_eq!(
@@ -169,7 +203,10 @@ async fn force_unlock_clears_a_killed_runners_lock_by_its_id_only() {
         return;
     };
     t.crash_during_held_create().await;
-    let lock = bucket.get(&lock_key()).await.expect("the killed run left its lock");
+    let lock = bucket
+        .get(&lock_key())
+        .await
+        .expect("the killed run left its lock");
     let id = serde_json::from_slice::<serde_json::Value>(&lock).unwrap()["id"]
         .as_str()
         .unwrap()
@@ -206,7 +243,10 @@ async fn a_lost_update_is_refused_and_nothing_is_merged() {
                 break state;
             }
         }
-        assert!(std::time::Instant::now() < deadline, "no pending create was written");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pending create was written"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     theirs.serial += 10;
@@ -231,7 +271,10 @@ async fn push_and_pull_move_an_estate_from_a_file_to_s3_and_back() {
         return;
     };
     let local = ConfigBuilder::new().instance("i1", &account(1));
-    let t = Test::with_sim(fast_sim()).await.s3_credentials().config(&local);
+    let t = Test::with_sim(fast_sim())
+        .await
+        .s3_credentials()
+        .config(&local);
     t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
     let recorded = t.state();
 
@@ -249,7 +292,9 @@ async fn push_and_pull_move_an_estate_from_a_file_to_s3_and_back() {
     t.write("from-s3.json", &pulled.stdout);
     t.write_config(&local);
     std::fs::remove_file(t.state_path()).unwrap();
-    t.run(&["state", "push", "from-s3.json"]).await.assert_exit(0);
+    t.run(&["state", "push", "from-s3.json"])
+        .await
+        .assert_exit(0);
     assert_eq!(t.state().instances, recorded.instances);
     t.run(&["plan", "--detailed-exitcode"]).await.assert_exit(0);
 }
@@ -286,7 +331,10 @@ async fn wrong_credentials_are_a_clear_error_and_the_secret_is_never_printed() {
             "state:\n  backend: s3\n  bucket: acme-flexform\n  key: {KEY}\n  endpoint: {endpoint}\n"
         ))
         .instance("i1", &account(1));
-    let t = Test::with_sim(fast_sim()).await.s3_credentials().config(&config);
+    let t = Test::with_sim(fast_sim())
+        .await
+        .s3_credentials()
+        .config(&config);
     for args in [
         &["apply", "--auto-approve", "-vv"][..],
         &["plan", "-vv"],
@@ -319,7 +367,10 @@ async fn a_proxy_that_strips_the_condition_headers_is_refused_before_twilio() {
             bucket.bucket
         ))
         .instance("i1", &account(1));
-    let t = Test::with_sim(fast_sim()).await.s3_credentials().config(&config);
+    let t = Test::with_sim(fast_sim())
+        .await
+        .s3_credentials()
+        .config(&config);
     let outcome = t.run(&["apply", "--auto-approve"]).await;
     outcome
         .assert_exit(1)
@@ -333,7 +384,11 @@ async fn a_proxy_that_strips_the_condition_headers_is_refused_before_twilio() {
         bucket.keys().await
     );
     // Straight to the store, the same bucket is used.
-    t.write_config(&ConfigBuilder::new().s3(&bucket, KEY, "30s").instance("i1", &account(1)));
+    t.write_config(
+        &ConfigBuilder::new()
+            .s3(&bucket, KEY, "30s")
+            .instance("i1", &account(1)),
+    );
     t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
 }
 
@@ -354,17 +409,27 @@ async fn https_to_the_store_through_a_real_proxy_trusting_the_systems_certificat
     let config = ConfigBuilder::new()
         .s3(&bucket, KEY, "30s")
         .instance("i1", &account(1));
-    let t = Test::with_sim(fast_sim()).await.s3_credentials().config(&config);
+    let t = Test::with_sim(fast_sim())
+        .await
+        .s3_credentials()
+        .config(&config);
     let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
     let ca = ca.to_str().unwrap();
     let untrusted = t
-        .run_with_env(&["apply", "--auto-approve"], &[("HTTPS_PROXY", Some(&proxy_url))])
+        .run_with_env(
+            &["apply", "--auto-approve"],
+            &[("HTTPS_PROXY", Some(&proxy_url))],
+        )
         .await;
     untrusted
         .assert_exit(1)
         .assert_stderr_contains(&format!("s3://{}/{KEY}", bucket.bucket))
         .assert_stderr_contains("set SSL_CERT_FILE");
-    assert_eq!(t.stats().requests, 0, "nothing reached Twilio: {untrusted:?}");
+    assert_eq!(
+        t.stats().requests,
+        0,
+        "nothing reached Twilio: {untrusted:?}"
+    );
     let vars = [
         ("HTTPS_PROXY", Some(proxy_url.as_str())),
         ("SSL_CERT_FILE", Some(ca)),
@@ -396,7 +461,9 @@ async fn live_aws_apply_and_a_clean_plan() {
     };
     let key = format!("flexform-test-{}/flexform.state.json", uuid::Uuid::new_v4());
     let config = ConfigBuilder::new()
-        .section(&format!("state:\n  backend: s3\n  bucket: {bucket}\n  key: {key}\n"))
+        .section(&format!(
+            "state:\n  backend: s3\n  bucket: {bucket}\n  key: {key}\n"
+        ))
         .instance("i1", &account(1));
     let mut t = Test::with_sim(fast_sim()).await.config(&config);
     for name in [

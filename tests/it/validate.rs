@@ -100,23 +100,60 @@ fn a_postgres_backend_needs_its_url_variable_and_workspace() {
 
 #[test]
 fn an_s3_backend_needs_its_bucket_and_key_and_each_field_is_checked_where_it_stands() {
-    let (code, _, err) = validate("version: 1\nstate:\n  backend: s3\n  bucket: acme\ninstances: {}\n");
+    let (code, _, err) =
+        validate("version: 1\nstate:\n  backend: s3\n  bucket: acme\ninstances: {}\n");
     assert_eq!(code, 1);
-    assert_error_at(&err, 2, 1, "missing field `key` for `backend: s3`", "state:");
+    assert_error_at(
+        &err,
+        2,
+        1,
+        "missing field `key` for `backend: s3`",
+        "state:",
+    );
     let (code, _, err) = validate(
         "version: 1\nstate:\n  backend: s3\n  bucket: Acme_Bucket\n  key: /a//b\n  endpoint: s3.example.test\n  lock_lease: forever\n  workspace: w\ninstances: {}\n",
     );
     assert_eq!(code, 1);
-    assert_error_at(&err, 4, 11, "invalid bucket name \"Acme_Bucket\"", "  bucket: Acme_Bucket");
+    assert_error_at(
+        &err,
+        4,
+        11,
+        "invalid bucket name \"Acme_Bucket\"",
+        "  bucket: Acme_Bucket",
+    );
     assert_error_at(&err, 5, 8, "invalid key \"/a//b\"", "  key: /a//b");
-    assert_error_at(&err, 6, 13, "invalid endpoint \"s3.example.test\"", "  endpoint: s3.example.test");
-    assert_error_at(&err, 7, 15, "invalid lock_lease \"forever\"", "  lock_lease: forever");
-    assert_error_at(&err, 8, 14, "`workspace` only applies to `backend: postgres`", "  workspace: w");
+    assert_error_at(
+        &err,
+        6,
+        13,
+        "invalid endpoint \"s3.example.test\"",
+        "  endpoint: s3.example.test",
+    );
+    assert_error_at(
+        &err,
+        7,
+        15,
+        "invalid lock_lease \"forever\"",
+        "  lock_lease: forever",
+    );
+    assert_error_at(
+        &err,
+        8,
+        14,
+        "`workspace` only applies to `backend: postgres`",
+        "  workspace: w",
+    );
     let (code, _, err) = validate(
         "version: 1\nstate:\n  backend: postgres\n  url_env: DB\n  workspace: w\n  bucket: acme\ninstances: {}\n",
     );
     assert_eq!(code, 1);
-    assert_error_at(&err, 6, 11, "`bucket` only applies to `backend: s3`", "  bucket: acme");
+    assert_error_at(
+        &err,
+        6,
+        11,
+        "`bucket` only applies to `backend: s3`",
+        "  bucket: acme",
+    );
     let (code, out, err) = validate(
         "version: 1\nstate:\n  backend: s3\n  bucket: acme-flexform\n  key: emea/flexform.state.json\n  region: eu-west-1\n  endpoint: https://s3.example.test\n  lock_lease: 45s\ninstances: {}\n",
     );

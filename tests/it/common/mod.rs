@@ -125,7 +125,10 @@ impl S3Bucket {
         let ca = match std::env::var("FLEXFORM_TEST_S3_CA") {
             Ok(ca) if !ca.is_empty() => PathBuf::from(ca),
             _ => {
-                unavailable(test, "FLEXFORM_TEST_S3_CA is not set (scripts/components.sh: start_moto)");
+                unavailable(
+                    test,
+                    "FLEXFORM_TEST_S3_CA is not set (scripts/components.sh: start_moto)",
+                );
                 return None;
             }
         };
@@ -149,8 +152,8 @@ impl S3Bucket {
         let mut options = object_store::ClientOptions::new().with_allow_http(true);
         if let Some(pem) = &pem {
             http = http.add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap());
-            options = options
-                .with_root_certificate(object_store::Certificate::from_pem(pem).unwrap());
+            options =
+                options.with_root_certificate(object_store::Certificate::from_pem(pem).unwrap());
         }
         let bucket = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
         let answer = http
