@@ -4,7 +4,10 @@
 //! `cargo bench --bench scale` runs the full table (N = 1,000 and 10,000; parallelism 10 and
 //! 100; latency 20 ms) and the rate-limit case; `BENCH_QUICK=1` runs a small case for CI,
 //! `BENCH_ONLY=estate` the N = 10,000 HTTP cases, `BENCH_ONLY=ambiguous` issue 25's case and
-//! `BENCH_ONLY=plugins` the Flex plugins cases (issue 27; small under `BENCH_QUICK=1` too).
+//! `BENCH_ONLY=plugins` the Flex plugins cases (issue 27; small under `BENCH_QUICK=1` too),
+//! `BENCH_ONLY=s3` plan and apply with the state on S3 (issue 28; the S3 server named by
+//! `FLEXFORM_TEST_S3_ENDPOINT`, e.g. moto's from `scripts/components.sh`), beside the same on a
+//! local file.
 //! Wall time, CPU time and peak RSS are those of the `flexform` process, measured with wait4.
 
 use std::path::Path;
@@ -274,6 +277,110 @@ fn estate_case(
         extra: connections(before),
     });
     drop(sim);
+}
+
+/// The state on S3 (a fresh bucket on `endpoint`): a fresh plan, the apply of it (a pending
+/// record before each create's POST and the SID after it, each group of updates one
+/// conditional PUT of the whole state), and a plan of the recorded estate; the same on a local
+/// file for comparison.
+fn s3_case(
+    rt: &tokio::runtime::Runtime,
+    n: usize,
+    parallelism: usize,
+    latency: Duration,
+    endpoint: &str,
+    rows: &mut Vec<Row>,
+) {
+    let p = parallelism.to_string();
+    for on_s3 in [false, true] {
+        let sim = rt
+            .block_on(sim::spawn(SimConfig {
+                latency,
+                ready_after: Duration::ZERO,
+                seed: Some(7),
+                ..SimConfig::default()
+            }))
+            .unwrap();
+        let url = sim.url();
+        let dir = tempfile::tempdir().unwrap();
+        write_config(dir.path(), n);
+        let place = if on_s3 {
+            let bucket = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+            let created = rt
+                .block_on(
+                    reqwest::Client::builder()
+                        .no_proxy()
+                        .build()
+                        .unwrap()
+                        .put(format!("{endpoint}/{bucket}"))
+                        .send(),
+                )
+                .unwrap();
+            assert!(created.status().is_success(), "creating the bucket");
+            let config = std::fs::read_to_string(dir.path().join("flexform.yaml")).unwrap();
+            let section = format!(
+                "state:\n  backend: s3\n  bucket: {bucket}\n  key: bench/flexform.state.json\n  endpoint: {endpoint}\n"
+            );
+            std::fs::write(
+                dir.path().join("flexform.yaml"),
+                config.replacen("version: 1\n", &format!("version: 1\n{section}"), 1),
+            )
+            .unwrap();
+            "S3"
+        } else {
+            "local file"
+        };
+        let fresh = run_with(
+            dir.path(),
+            &url,
+            &["plan", "--parallelism", &p, "--out", "plan.json"],
+            None,
+        );
+        assert_eq!(fresh.code, 0, "plan on {place}");
+        rows.push(Row {
+            case: format!("{place}: plan, fresh estate"),
+            n,
+            per_instance: 1,
+            parallelism,
+            latency,
+            m: fresh,
+            extra: String::new(),
+        });
+        let before = sim.stats().creates;
+        let apply = run_with(
+            dir.path(),
+            &url,
+            &["apply", "plan.json", "--parallelism", &p, "--no-wait"],
+            None,
+        );
+        assert_eq!(apply.code, 0, "apply on {place}");
+        assert_eq!((sim.stats().creates - before) as usize, n);
+        rows.push(Row {
+            case: format!("{place}: apply, saved plan (N creates, --no-wait)"),
+            n,
+            per_instance: 1,
+            parallelism,
+            latency,
+            m: apply,
+            extra: String::new(),
+        });
+        let recorded = run_with(
+            dir.path(),
+            &url,
+            &["plan", "--parallelism", &p, "--detailed-exitcode"],
+            None,
+        );
+        assert_eq!(recorded.code, 0, "nothing left to do on {place}");
+        rows.push(Row {
+            case: format!("{place}: plan, recorded estate"),
+            n,
+            per_instance: 1,
+            parallelism,
+            latency,
+            m: recorded,
+            extra: String::new(),
+        });
+    }
 }
 
 /// Configuration as code: N recorded instances that each declare a configuration, so that a
@@ -721,6 +828,27 @@ fn main() {
         for parallelism in [100, 10] {
             eprintln!("running N = 10000, parallelism {parallelism}…");
             estate_case(&rt, 10_000, parallelism, latency, None, &mut rows);
+        }
+        print_table(&rows);
+        return;
+    }
+    // `BENCH_ONLY=s3`: the state on S3 beside a local file (N = 1,000, or 200 quick).
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "s3") {
+        let Ok(endpoint) = std::env::var("FLEXFORM_TEST_S3_ENDPOINT") else {
+            eprintln!("skipped: FLEXFORM_TEST_S3_ENDPOINT names no S3 server");
+            return;
+        };
+        for (name, value) in [
+            ("AWS_ACCESS_KEY_ID", "AKIABENCH"),
+            ("AWS_SECRET_ACCESS_KEY", "bench-secret"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ] {
+            std::env::set_var(name, value);
+        }
+        let n = if quick { 200 } else { 1_000 };
+        for parallelism in [10, 100] {
+            eprintln!("running on S3: N = {n}, parallelism {parallelism}…");
+            s3_case(&rt, n, parallelism, latency, &endpoint, &mut rows);
         }
         print_table(&rows);
         return;
