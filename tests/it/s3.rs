@@ -143,7 +143,7 @@ async fn two_concurrent_applies_one_blocked_the_lease_renewed_no_duplicate() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Past the first lease: only a renewed lock still holds.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
     let second = t.run(&["apply", "--auto-approve"]).await;
     second.assert_exit(1).assert_stderr_contains("locked by");
     assert!(
@@ -161,7 +161,7 @@ async fn two_concurrent_applies_one_blocked_the_lease_renewed_no_duplicate() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_runners_lease_is_taken_over_and_its_pending_create_resolved() {
-    let Some((t, bucket)) = project("killed runner on s3", fast_sim(), "2s", 1).await else {
+    let Some((t, bucket)) = project("killed runner on s3", fast_sim(), "5s", 1).await else {
         return;
     };
     t.crash_during_held_create().await;
@@ -390,6 +390,87 @@ async fn a_proxy_that_strips_the_condition_headers_is_refused_before_twilio() {
             .instance("i1", &account(1)),
     );
     t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+}
+
+/// Two runs meet the same expired lock at once: each tries to take it over with `If-Match` on
+/// the expired lock's ETag, so only one can; the other finds the winner's live lock and is
+/// blocked. Nothing is created twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_runs_taking_over_one_expired_lock_only_one_wins() {
+    // Every answer takes a second: the winner holds the lock for seconds.
+    let sim = SimConfig {
+        latency: Duration::from_secs(1),
+        ..fast_sim()
+    };
+    let Some((t, bucket)) = project("two takers on s3", sim, "30s", 2).await else {
+        return;
+    };
+    let expired = serde_json::json!({
+        "id": "dead-run", "who": "ci@gone", "where": "process 1", "operation": "apply",
+        "created": "2026-01-01T00:00:00Z", "expires": "2026-01-01T00:00:30Z",
+        "flexform_version": "0.1.0"
+    });
+    bucket
+        .put(&lock_key(), &serde_json::to_vec(&expired).unwrap())
+        .await;
+    let runs = [
+        t.spawn(&["apply", "--auto-approve"]),
+        t.spawn(&["apply", "--auto-approve"]),
+    ];
+    let mut outcomes = Vec::new();
+    for run in runs {
+        outcomes.push(run.output().await);
+    }
+    let took_over = outcomes
+        .iter()
+        .filter(|o| o.stderr.contains("took over the lock") && o.stderr.contains("ci@gone"))
+        .count();
+    assert_eq!(
+        took_over, 1,
+        "exactly one run took the lock over: {outcomes:?}"
+    );
+    let winner = outcomes
+        .iter()
+        .find(|o| o.stderr.contains("took over"))
+        .unwrap();
+    winner.assert_exit(0);
+    let loser = outcomes
+        .iter()
+        .find(|o| !o.stderr.contains("took over"))
+        .unwrap();
+    loser.assert_exit(1).assert_stderr_contains("locked by");
+    assert_eq!(t.stats().creates, 2, "each account's instance once");
+    assert!(bucket.get(&lock_key()).await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_moves_an_estate_from_postgres_to_s3() {
+    let Some(url) = crate::common::database_url("postgres to s3") else {
+        return;
+    };
+    let Some(bucket) = S3Bucket::new("postgres to s3").await else {
+        return;
+    };
+    let estate = ConfigBuilder::new().instance("i1", &account(1));
+    let t = Test::with_sim(fast_sim())
+        .await
+        .s3_credentials()
+        .env("FLEXFORM_DATABASE_URL", &url)
+        .config(&estate.clone().postgres(&crate::common::workspace()));
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let pulled = t.run(&["state", "pull"]).await;
+    pulled.assert_exit(0);
+    t.write("estate.json", &pulled.stdout);
+    t.write_config(&estate.s3(&bucket, KEY, "30s"));
+    t.run(&["state", "push", "estate.json"])
+        .await
+        .assert_exit(0);
+    let on_s3 = bucket_state(&bucket).await;
+    let from_pg: State = serde_json::from_str(&pulled.stdout).unwrap();
+    assert_eq!(on_s3.instances, from_pg.instances);
+    assert_eq!(on_s3.lineage, from_pg.lineage);
+    t.run(&["plan", "--detailed-exitcode"]).await.assert_exit(0);
+    t.run(&["history", "verify"]).await.assert_exit(0);
 }
 
 /// HTTPS to the store, trusted through the system's store (`SSL_CERT_FILE` naming a CA made
