@@ -156,6 +156,15 @@ pub enum StateError {
         /// Who holds the lock now.
         holder: String,
     },
+    /// This run's lease ran out before it could be renewed: another run may have taken the
+    /// lock over, so this one writes nothing more.
+    #[error("the lock on {target} was not renewed within its lease ({lease}): this run was stalled, or the store stopped answering, and another run may have taken the lock over; nothing more is written by this run. Run again (`flexform plan` shows what this run left); raise `lock_lease` if runs stall this long")]
+    LeaseLapsed {
+        /// The bucket, key and endpoint.
+        target: String,
+        /// The lease.
+        lease: String,
+    },
     /// The variable that must hold the PostgreSQL connection string is unset or empty.
     #[error("environment variable {variable} is not set: it must hold the PostgreSQL connection string (named by `state.url_env` in {})", config.display())]
     MissingDatabaseUrl {

@@ -50,8 +50,15 @@ pub struct S3Location {
     pub endpoint: Option<String>,
     /// How long the lock holds without being renewed.
     pub lease: Duration,
-    /// The client, made at first use and shared by every clone.
-    client: Arc<tokio::sync::OnceCell<Arc<AmazonS3>>>,
+    /// The clients, made at first use and shared by every clone.
+    clients: Arc<tokio::sync::OnceCell<Clients>>,
+}
+
+/// Two clients of one store: reads and deletes retried by the client on a server error;
+/// writes never retried by it ([`S3Location::put`] reads an unknown outcome back first).
+struct Clients {
+    reads: Arc<AmazonS3>,
+    writes: Arc<AmazonS3>,
 }
 
 impl std::fmt::Debug for S3Location {
@@ -81,7 +88,7 @@ impl S3Location {
             region,
             endpoint,
             lease,
-            client: Arc::default(),
+            clients: Arc::default(),
         }
     }
 
@@ -111,44 +118,48 @@ impl S3Location {
         }
     }
 
-    /// The client (made once): the store's protocol from `object_store`, credentials from the
-    /// standard AWS chain. A conditional write is never retried by the client: an answer lost
-    /// is resolved by reading the object back ([`S3Location::put`]).
-    async fn client(&self) -> Result<Arc<AmazonS3>, StateError> {
-        self.client
+    /// The clients (made once): the store's protocol from `object_store`, credentials from the
+    /// standard AWS chain.
+    async fn clients(&self) -> Result<&Clients, StateError> {
+        self.clients
             .get_or_try_init(|| async {
-                let credentials = AwsChain::load(&self.region).await;
-                let mut options = ClientOptions::new()
-                    .with_connect_timeout(Duration::from_secs(10))
-                    .with_timeout(Duration::from_secs(60));
-                if self
-                    .endpoint
-                    .as_deref()
-                    .is_some_and(|e| e.starts_with("http://"))
-                {
-                    options = options.with_allow_http(true);
-                }
-                let mut builder = AmazonS3Builder::new()
-                    .with_bucket_name(&self.bucket)
-                    .with_region(&self.region)
-                    .with_credentials(Arc::new(credentials))
-                    .with_conditional_put(S3ConditionalPut::ETagMatch)
-                    .with_retry(RetryConfig {
-                        max_retries: 3,
-                        retry_timeout: Duration::from_secs(30),
-                        ..RetryConfig::default()
-                    })
-                    .with_client_options(options);
-                if let Some(endpoint) = &self.endpoint {
-                    builder = builder.with_endpoint(endpoint);
-                }
-                builder
-                    .build()
-                    .map(Arc::new)
-                    .map_err(|e| self.failed("", "setting up the S3 client", &e))
+                let credentials = Arc::new(AwsChain::load(&self.region).await);
+                let build = |max_retries: usize| {
+                    let mut options = ClientOptions::new()
+                        .with_connect_timeout(Duration::from_secs(10))
+                        .with_timeout(Duration::from_secs(60));
+                    if self
+                        .endpoint
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with("http://"))
+                    {
+                        options = options.with_allow_http(true);
+                    }
+                    let mut builder = AmazonS3Builder::new()
+                        .with_bucket_name(&self.bucket)
+                        .with_region(&self.region)
+                        .with_credentials(credentials.clone())
+                        .with_conditional_put(S3ConditionalPut::ETagMatch)
+                        .with_retry(RetryConfig {
+                            max_retries,
+                            retry_timeout: Duration::from_secs(30),
+                            ..RetryConfig::default()
+                        })
+                        .with_client_options(options);
+                    if let Some(endpoint) = &self.endpoint {
+                        builder = builder.with_endpoint(endpoint);
+                    }
+                    builder
+                        .build()
+                        .map(Arc::new)
+                        .map_err(|e| self.failed("", "setting up the S3 client", &e))
+                };
+                Ok(Clients {
+                    reads: build(3)?,
+                    writes: build(0)?,
+                })
             })
             .await
-            .cloned()
     }
 
     /// The object `suffix` names, with its ETag; `None`: there is none.
@@ -157,7 +168,7 @@ impl S3Location {
         suffix: &str,
         what: &str,
     ) -> Result<Option<(Bytes, Option<String>)>, StateError> {
-        let client = self.client().await?;
+        let client = &self.clients().await?.reads;
         let got = async {
             let result = client.get(&self.path(suffix)).await?;
             let etag = result.meta.e_tag.clone();
@@ -170,9 +181,12 @@ impl S3Location {
         }
     }
 
-    /// Writes `bytes` to `suffix` if `condition` holds. A write whose outcome is unknown (no
-    /// answer, a server error) is resolved by reading the object: written if it holds exactly
-    /// these bytes, else the error. Never sent twice.
+    /// Writes `bytes` to `suffix` if `condition` holds. Nothing is ever resent blindly: when
+    /// the outcome is unknown (no answer, a server error) or the condition refused the write
+    /// (which an earlier try of this same write that did land would also cause), the object is
+    /// read back: written if it holds exactly these bytes. A write that did not land is tried
+    /// again (at most three times, its condition unchanged) only after a server or transport
+    /// error.
     async fn put(
         &self,
         suffix: &str,
@@ -180,7 +194,7 @@ impl S3Location {
         condition: Condition,
         what: &str,
     ) -> Result<Written, StateError> {
-        let client = self.client().await?;
+        let client = &self.clients().await?.writes;
         let path = self.path(suffix);
         let mode = match &condition {
             Condition::Absent => PutMode::Create,
@@ -190,27 +204,45 @@ impl S3Location {
             }),
             Condition::None => PutMode::Overwrite,
         };
-        let payload = PutPayload::from(Bytes::from(bytes.clone()));
-        match client
-            .put_opts(&path, payload, PutOptions::from(mode))
-            .await
-        {
-            Ok(result) => Ok(Written::Done(result.e_tag)),
-            Err(
+        let mut pause = Duration::from_millis(200);
+        for attempt in 1.. {
+            let payload = PutPayload::from(Bytes::from(bytes.clone()));
+            let error = match client
+                .put_opts(&path, payload, PutOptions::from(mode.clone()))
+                .await
+            {
+                Ok(result) => return Ok(Written::Done(result.e_tag)),
+                Err(error) => error,
+            };
+            let refused = matches!(
+                error,
                 object_store::Error::AlreadyExists { .. }
-                | object_store::Error::Precondition { .. },
-            ) if condition != Condition::None => Ok(Written::Refused),
-            Err(error) => match self.get(suffix, what).await {
+                    | object_store::Error::Precondition { .. }
+            ) && condition != Condition::None;
+            // Did this write (this try or an earlier one) land after all?
+            match self.get(suffix, what).await {
                 Ok(Some((found, etag))) if found.as_ref() == bytes.as_slice() => {
-                    Ok(Written::Done(etag))
+                    return Ok(Written::Done(etag))
                 }
-                _ => Err(self.failed(suffix, what, &error)),
-            },
+                _ if refused => return Ok(Written::Refused),
+                _ => {}
+            }
+            let transient = matches!(error, object_store::Error::Generic { .. });
+            if !transient || attempt >= 4 {
+                return Err(self.failed(suffix, what, &error));
+            }
+            tracing::debug!(
+                "{what}: {} (trying again in {pause:?})",
+                store_message(&error)
+            );
+            tokio::time::sleep(pause).await;
+            pause *= 2;
         }
+        unreachable!("the loop returns")
     }
 
     async fn delete(&self, suffix: &str, what: &str) -> Result<(), StateError> {
-        let client = self.client().await?;
+        let client = &self.clients().await?.reads;
         match client.delete(&self.path(suffix)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.failed(suffix, what, &e)),
@@ -299,56 +331,68 @@ impl S3Location {
         let deadline = Instant::now() + wait.timeout;
         let mut delay = Duration::from_millis(200);
         let mut told = false;
+        let mut released = 0;
         loop {
             let mine = LockObject::new(operation, audit, self.lease);
+            let taken_at = Instant::now();
             match self
                 .put(LOCK, mine.to_bytes(), Condition::Absent, "taking the lock")
                 .await?
             {
-                Written::Done(etag) => return Ok(HeldLock::start(self, mine, etag)),
+                Written::Done(etag) => return HeldLock::start(self, mine, etag, taken_at).await,
                 Written::Refused => {}
             }
-            let Some((held, etag)) = self.read_lock().await? else {
-                continue; // released meanwhile
-            };
-            if let (Held::Lock(old), Some(etag)) = (&held, &etag) {
+            let held = self.read_lock().await?;
+            if held.is_none() && released < 3 {
+                released += 1; // released between the two requests: try again at once
+                continue;
+            }
+            if let Some((Held::Lock(old), Some(etag))) = &held {
                 if old.expired(SystemTime::now()) {
-                    match self
+                    crate::failpoint!("state::s3::before_takeover");
+                    let mine = LockObject::new(operation, audit, self.lease);
+                    let taken_at = Instant::now();
+                    let took = self
                         .put(
                             LOCK,
                             mine.to_bytes(),
                             Condition::Matches(etag.clone()),
                             "taking over an expired lock",
                         )
-                        .await?
-                    {
-                        Written::Done(etag) => {
-                            (wait.on_takeover)(&format!(
-                                "took over the lock on {} from {}: its lease ran out at {} (that run was killed or stalled; what it recorded is resolved by this run)",
-                                self.describe(),
-                                old.describe(),
-                                old.expires
-                            ));
-                            return Ok(HeldLock::start(self, mine, etag));
-                        }
-                        Written::Refused => continue, // another taker won; look again
+                        .await?;
+                    if let Written::Done(etag) = took {
+                        (wait.on_takeover)(&format!(
+                            "took over the lock on {} from {}: its lease ran out (that run was killed or stalled; what it recorded is resolved by this run)",
+                            self.describe(),
+                            old.describe(),
+                        ));
+                        return HeldLock::start(self, mine, etag, taken_at).await;
                     }
                 }
             }
+            // Busy (or just released, or just taken over by another run): say who holds it
+            // now, then wait, give up, or stop.
+            let holder = match self.read_lock().await? {
+                Some((held, _)) => (held.describe(), held.id()),
+                None => (
+                    "a run that has just released it".to_owned(),
+                    "<ID>".to_owned(),
+                ),
+            };
             if Instant::now() >= deadline {
                 return Err(StateError::Locked {
-                    holder: held.describe(),
-                    id: held.id(),
+                    holder: holder.0,
+                    id: holder.1,
                 });
             }
             if !told {
                 told = true;
-                (wait.on_wait)(&held.describe());
+                (wait.on_wait)(&holder.0);
             }
             tokio::select! {
                 _ = tokio::time::sleep(delay.min(deadline.saturating_duration_since(Instant::now()))) => {}
                 _ = wait.stop.requested() => {
-                    return Err(StateError::LockWaitStopped { holder: held.describe() });
+                    return Err(StateError::LockWaitStopped { holder: holder.0 });
                 }
             }
             delay = (delay * 2).min(Duration::from_secs(2));
@@ -511,69 +555,135 @@ impl Held {
     }
 }
 
-/// The lock this run holds: its lease renewed in the background until it is released. If a
-/// renewal finds the lock taken over, the run writes nothing more.
+/// The lock this run holds: its lease renewed in the background until it is released. The
+/// run writes nothing more once a renewal finds the lock taken over, or once its lease has run
+/// out without a renewal (a stalled run, a store that stopped answering).
 struct HeldLock {
     info: LockObject,
-    lost: Arc<std::sync::Mutex<Option<String>>>,
+    lease: Duration,
+    shared: Arc<std::sync::Mutex<Lease>>,
     stop: tokio::sync::watch::Sender<bool>,
     renewing: tokio::task::JoinHandle<()>,
 }
 
+/// What the renewal task and the run share.
+struct Lease {
+    /// When the lease now in the store was written (before its request was sent).
+    renewed: Instant,
+    /// Who took the lock over, once a renewal found it taken.
+    lost: Option<String>,
+}
+
+/// Why this run may no longer write under its lock.
+enum Gone {
+    /// Taken over by this holder.
+    TakenOver(String),
+    /// The lease ran out without a renewal.
+    Lapsed,
+}
+
 impl HeldLock {
-    fn start(location: &S3Location, info: LockObject, etag: Option<String>) -> Self {
-        let etag = Arc::new(tokio::sync::Mutex::new(etag));
-        let lost = Arc::new(std::sync::Mutex::new(None));
+    /// Starts renewing the lock just written (`etag`; looked up when the store gave none),
+    /// its lease counted from `taken_at`.
+    async fn start(
+        location: &S3Location,
+        info: LockObject,
+        etag: Option<String>,
+        taken_at: Instant,
+    ) -> Result<Self, StateError> {
+        let etag = match etag {
+            Some(etag) => Some(etag),
+            None => match location.read_lock().await? {
+                Some((Held::Lock(lock), etag)) if lock.id == info.id => etag,
+                _ => None,
+            },
+        };
+        let shared = Arc::new(std::sync::Mutex::new(Lease {
+            renewed: taken_at,
+            lost: etag
+                .is_none()
+                .then(|| "another run (the lock has no ETag to renew by)".to_owned()),
+        }));
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let period = location.lease / 3;
         let renewing = {
-            let (location, etag, lost, info) =
-                (location.clone(), etag.clone(), lost.clone(), info.clone());
+            let (location, shared, info) = (location.clone(), shared.clone(), info.clone());
             tokio::spawn(async move {
+                let Some(mut tag) = etag else { return };
                 loop {
                     tokio::select! {
                         _ = tokio::time::sleep(period) => {}
                         _ = stopped.changed() => return,
                     }
-                    let mut current = etag.lock().await;
-                    let Some(tag) = current.clone() else { return };
                     let mut renewed = info.clone();
+                    let sent_at = Instant::now();
                     renewed.expires = rfc3339(SystemTime::now() + location.lease);
-                    match location
-                        .put(
-                            LOCK,
-                            renewed.to_bytes(),
-                            Condition::Matches(tag),
-                            "renewing the lock",
-                        )
-                        .await
-                    {
-                        Ok(Written::Done(tag)) => *current = tag,
-                        Ok(Written::Refused) => {
-                            let holder = match location.read_lock().await {
-                                Ok(Some((held, _))) => held.describe(),
-                                _ => "another run".to_owned(),
-                            };
-                            *lost.lock().expect("lock-lost flag") = Some(holder);
+                    let renewal = location.put(
+                        LOCK,
+                        renewed.to_bytes(),
+                        Condition::Matches(tag.clone()),
+                        "renewing the lock",
+                    );
+                    // A renewal slower than a period is a failed one: the next tries again.
+                    match tokio::time::timeout(period, renewal).await {
+                        Ok(Ok(Written::Done(Some(next)))) => {
+                            tag = next;
+                            shared.lock().expect("the lease").renewed = sent_at;
+                        }
+                        Ok(Ok(Written::Done(None))) => {
+                            let lost = "another run (the renewed lock has no ETag)".to_owned();
+                            shared.lock().expect("the lease").lost = Some(lost);
                             return;
                         }
-                        // Tried again at the next tick; the lease outlasts two of them.
-                        Err(e) => tracing::warn!("{e}"),
+                        Ok(Ok(Written::Refused)) => {
+                            let holder = match location.read_lock().await {
+                                Ok(Some((held, _))) => held.describe(),
+                                _ => "another run (the lock is gone: force-unlocked?)".to_owned(),
+                            };
+                            shared.lock().expect("the lease").lost = Some(holder);
+                            return;
+                        }
+                        Ok(Err(e)) => tracing::warn!("{e}"),
+                        Err(_) => tracing::warn!(
+                            "renewing the lock on {} took longer than {period:?}; trying again",
+                            location.describe()
+                        ),
                     }
                 }
             })
         };
-        Self {
+        Ok(Self {
             info,
-            lost,
+            lease: location.lease,
+            shared,
             stop,
             renewing,
+        })
+    }
+
+    /// Whether this run may no longer write under its lock, and why.
+    fn gone(&self) -> Option<Gone> {
+        let lease = self.shared.lock().expect("the lease");
+        match &lease.lost {
+            Some(holder) => Some(Gone::TakenOver(holder.clone())),
+            None if lease.renewed.elapsed() >= self.lease => Some(Gone::Lapsed),
+            None => None,
         }
     }
 
-    /// Who took the lock over, if it was.
-    fn lost(&self) -> Option<String> {
-        self.lost.lock().expect("lock-lost flag").clone()
+    /// The error of a write this run may no longer make.
+    fn check(&self, location: &S3Location) -> Result<(), StateError> {
+        match self.gone() {
+            None => Ok(()),
+            Some(Gone::TakenOver(holder)) => Err(StateError::LockLost {
+                target: location.describe(),
+                holder,
+            }),
+            Some(Gone::Lapsed) => Err(StateError::LeaseLapsed {
+                target: location.describe(),
+                lease: humantime::format_duration(self.lease).to_string(),
+            }),
+        }
     }
 
     /// For a store dropped without [`Store::release`] (a run that ended early on an error):
@@ -582,7 +692,7 @@ impl HeldLock {
     fn release_now(self, location: &S3Location) {
         let _ = self.stop.send(true);
         self.renewing.abort();
-        if self.lost().is_some() {
+        if self.gone().is_some() {
             return;
         }
         let location = S3Location::new(
@@ -613,16 +723,26 @@ impl HeldLock {
     }
 
     /// Stops renewing (a renewal on the wire finishes first) and deletes the lock if it is
-    /// still this run's.
+    /// still this run's: not when it was taken over, nor once its lease has run out (another
+    /// run may be taking it over).
     async fn release(self, location: &S3Location) {
         let _ = self.stop.send(true);
-        let lost = self.lost.clone();
-        let _ = self.renewing.await;
-        if lost.lock().expect("lock-lost flag").is_some() {
-            return;
+        let Self {
+            info,
+            lease,
+            shared,
+            renewing,
+            ..
+        } = self;
+        let _ = renewing.await;
+        {
+            let lease_now = shared.lock().expect("the lease");
+            if lease_now.lost.is_some() || lease_now.renewed.elapsed() >= lease {
+                return;
+            }
         }
         if let Ok(Some((Held::Lock(lock), _))) = location.read_lock().await {
-            if lock.id == self.info.id {
+            if lock.id == info.id {
                 let _ = location.delete(LOCK, "releasing the lock").await;
             }
         }
@@ -645,12 +765,22 @@ impl std::fmt::Debug for AwsChain {
 
 impl AwsChain {
     async fn load(region: &str) -> Self {
-        use aws_smithy_http_client::tls;
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
+        use aws_smithy_http_client::{proxy::ProxyConfig, tls, Connector};
+        // STS, SSO and the metadata endpoints through the environment's proxy, as the store.
+        let http = aws_smithy_http_client::Builder::new().build_with_connector_fn(
+            |settings, components| {
+                let mut connector = Connector::builder()
+                    .proxy_config(ProxyConfig::from_env())
+                    .tls_provider(tls::Provider::Rustls(
+                        tls::rustls_provider::CryptoMode::Ring,
+                    ));
+                connector.set_connector_settings(settings.cloned());
+                if let Some(components) = components {
+                    connector.set_sleep_impl(components.sleep_impl());
+                }
+                connector.build()
+            },
+        );
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_owned()))
             .http_client(http)
@@ -878,18 +1008,29 @@ impl S3Store {
     /// twice. Returns how many are in the trail, and why the rest are not.
     async fn append_lines(&self, lines: &[String]) -> (usize, Option<String>) {
         let location = &self.location;
+        if let Some(Err(e)) = self.lock.as_ref().map(|l| l.check(location)) {
+            return (0, Some(e.to_string()));
+        }
         let (existing, etag) = match location.get(TRAIL, "reading the audit trail").await {
             Ok(Some((bytes, etag))) => (bytes.to_vec(), etag),
             Ok(None) => (Vec::new(), None),
             Err(e) => return (0, Some(e.to_string())),
         };
-        let newest = trail::parse_file(&existing).pop().map(|l| l.bytes);
+        // As on a local trail: a line among the trail's last lines is one an earlier run wrote
+        // before it could say so in the state; it is not written twice.
+        let tail: Vec<&[u8]> = existing
+            .split(|&b| b == b'\n')
+            .rev()
+            .skip(1) // the part after the last newline: empty, or a cut line
+            .take(lines.len() + 1)
+            .collect();
         let mut next = existing.clone();
-        if !next.is_empty() && !next.ends_with(b"\n") {
+        let cut = !next.is_empty() && !next.ends_with(b"\n");
+        if cut {
             next.push(b'\n'); // closes a cut line: the first new one starts on its own
         }
         for line in lines {
-            if newest.as_deref() == Some(line.as_bytes()) {
+            if !cut && tail.contains(&line.as_bytes()) {
                 continue;
             }
             next.extend_from_slice(line.as_bytes());
@@ -923,11 +1064,8 @@ impl S3Store {
     /// Writes `next` with serial `serial`, conditional on the ETag this run last read or
     /// wrote (or on there being no state yet).
     async fn write(&mut self, mut next: State, serial: u64) -> Result<(), StateError> {
-        if let Some(holder) = self.lock.as_ref().and_then(HeldLock::lost) {
-            return Err(StateError::LockLost {
-                target: self.location.describe(),
-                holder,
-            });
+        if let Some(lock) = &self.lock {
+            lock.check(&self.location)?;
         }
         next.serial = serial;
         next.flexform_version = env!("CARGO_PKG_VERSION").to_owned();

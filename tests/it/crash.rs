@@ -538,5 +538,5 @@ async fn chaos_on_an_s3_state() {
     })
     .await
     .s3_credentials();
-    chaos(&t, 4, ConfigBuilder::new().s3(&bucket, S3_KEY, "2s")).await;
+    chaos(&t, 4, ConfigBuilder::new().s3(&bucket, S3_KEY, "5s")).await;
 }

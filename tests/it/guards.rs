@@ -228,7 +228,7 @@ async fn a_signal_while_waiting_for_the_s3_lock_ends_the_wait_and_the_holder_rel
     .s3_credentials()
     .config(
         &ConfigBuilder::new()
-            .s3(&bucket, key, "3s")
+            .s3(&bucket, key, "4s")
             .instance("a", &account(1)),
     );
     let holder = t.spawn(&["apply", "--auto-approve"]);
@@ -242,7 +242,7 @@ async fn a_signal_while_waiting_for_the_s3_lock_ends_the_wait_and_the_holder_rel
     let mut lines = stderr_lines(&mut waiter);
     line_with(&mut lines, "Waiting for the state lock").await;
     // Past the holder's first lease: it renews, so the waiter keeps waiting.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     send(&waiter, libc::SIGINT);
     let outcome = ended(waiter).await;
     outcome.assert_exit(130);

@@ -125,12 +125,12 @@ async fn state_pull_of_a_key_not_yet_written_prints_an_empty_state() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_concurrent_applies_one_blocked_the_lease_renewed_no_duplicate() {
-    let Some((t, bucket)) = project("concurrent applies on s3", fast_sim(), "1s", 3).await else {
+    let Some((t, bucket)) = project("concurrent applies on s3", fast_sim(), "4s", 3).await else {
         return;
     };
-    // The creates' answers are held 4 s: the first apply runs past several 1 s leases.
+    // The creates' answers are held 12 s: the first apply runs past several 4 s leases.
     t.sim().set_faults(Faults {
-        hold_create_response_ms: Some(4_000),
+        hold_create_response_ms: Some(12_000),
         ..Faults::default()
     });
     let first = t.spawn(&["apply", "--auto-approve"]);
@@ -143,7 +143,7 @@ async fn two_concurrent_applies_one_blocked_the_lease_renewed_no_duplicate() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Past the first lease: only a renewed lock still holds.
-    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    tokio::time::sleep(Duration::from_millis(6_000)).await;
     let second = t.run(&["apply", "--auto-approve"]).await;
     second.assert_exit(1).assert_stderr_contains("locked by");
     assert!(
@@ -161,7 +161,7 @@ async fn two_concurrent_applies_one_blocked_the_lease_renewed_no_duplicate() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_runners_lease_is_taken_over_and_its_pending_create_resolved() {
-    let Some((t, bucket)) = project("killed runner on s3", fast_sim(), "5s", 1).await else {
+    let Some((t, bucket)) = project("killed runner on s3", fast_sim(), "10s", 1).await else {
         return;
     };
     t.crash_during_held_create().await;
@@ -229,7 +229,7 @@ async fn a_lost_update_is_refused_and_nothing_is_merged() {
         return;
     };
     t.sim().set_faults(Faults {
-        hold_create_response_ms: Some(1_500),
+        hold_create_response_ms: Some(3_000),
         ..Faults::default()
     });
     let run = t.spawn(&["apply", "--auto-approve"]);
@@ -392,17 +392,14 @@ async fn a_proxy_that_strips_the_condition_headers_is_refused_before_twilio() {
     t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
 }
 
-/// Two runs meet the same expired lock at once: each tries to take it over with `If-Match` on
-/// the expired lock's ETag, so only one can; the other finds the winner's live lock and is
+/// Two runs meet the same expired lock at once: both read it, both wait at the failpoint
+/// before taking it over (so that their takeovers overlap), both send `If-Match` on the
+/// expired lock's ETag: only one can win; the other finds the winner's live lock and is
 /// blocked. Nothing is created twice.
+#[cfg(feature = "failpoints")]
 #[tokio::test(flavor = "multi_thread")]
 async fn of_two_runs_taking_over_one_expired_lock_only_one_wins() {
-    // Every answer takes a second: the winner holds the lock for seconds.
-    let sim = SimConfig {
-        latency: Duration::from_secs(1),
-        ..fast_sim()
-    };
-    let Some((t, bucket)) = project("two takers on s3", sim, "30s", 2).await else {
+    let Some((t, bucket)) = project("two takers on s3", fast_sim(), "30s", 2).await else {
         return;
     };
     let expired = serde_json::json!({
@@ -413,34 +410,127 @@ async fn of_two_runs_taking_over_one_expired_lock_only_one_wins() {
     bucket
         .put(&lock_key(), &serde_json::to_vec(&expired).unwrap())
         .await;
+    let pause = [("FAILPOINTS", Some("state::s3::before_takeover=sleep(2000)"))];
     let runs = [
-        t.spawn(&["apply", "--auto-approve"]),
-        t.spawn(&["apply", "--auto-approve"]),
-    ];
-    let mut outcomes = Vec::new();
-    for run in runs {
-        outcomes.push(run.output().await);
-    }
-    let took_over = outcomes
+        t.command_with_env(&["apply", "--auto-approve"], &pause),
+        t.command_with_env(&["apply", "--auto-approve"], &pause),
+    ]
+    .map(|mut command| command.spawn().expect("flexform starts"));
+    let outcomes: Vec<_> = runs
+        .into_iter()
+        .map(|child| crate::common::Outcome::from(child.wait_with_output().unwrap()))
+        .collect();
+    let took_over: Vec<_> = outcomes
         .iter()
         .filter(|o| o.stderr.contains("took over the lock") && o.stderr.contains("ci@gone"))
-        .count();
+        .collect();
     assert_eq!(
-        took_over, 1,
+        took_over.len(),
+        1,
         "exactly one run took the lock over: {outcomes:?}"
     );
-    let winner = outcomes
-        .iter()
-        .find(|o| o.stderr.contains("took over"))
-        .unwrap();
-    winner.assert_exit(0);
+    took_over[0].assert_exit(0);
     let loser = outcomes
         .iter()
         .find(|o| !o.stderr.contains("took over"))
         .unwrap();
-    loser.assert_exit(1).assert_stderr_contains("locked by");
+    loser
+        .assert_exit(1)
+        .assert_stderr_contains("locked by")
+        .assert_stderr_contains("apply since");
+    assert!(
+        !loser.stderr.contains("ci@gone"),
+        "names the winner: {loser:?}"
+    );
     assert_eq!(t.stats().creates, 2, "each account's instance once");
     assert!(bucket.get(&lock_key()).await.is_none());
+}
+
+/// A write that lands but whose answer is lost (a gateway's 500) is read back, found written,
+/// and the run carries on: neither resent blindly (which would meet its own write's 412 and
+/// take it for another writer's) nor reported as failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_state_write_whose_answer_is_lost_is_read_back_not_resent() {
+    let Some(bucket) = S3Bucket::new("lost answers on s3").await else {
+        return;
+    };
+    let proxy = s3_proxy(bucket.endpoint.clone(), S3Fault::LoseStateWriteAnswers).await;
+    let config = ConfigBuilder::new()
+        .section(&format!(
+            "state:\n  backend: s3\n  bucket: {}\n  key: {KEY}\n  endpoint: {proxy}\n",
+            bucket.bucket
+        ))
+        .instance("i1", &account(1))
+        .instance("i2", &account(2));
+    let t = Test::with_sim(fast_sim())
+        .await
+        .s3_credentials()
+        .config(&config);
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    assert_eq!(t.stats().creates, 2);
+    let state = bucket_state(&bucket).await;
+    assert_eq!(state.instances.len(), 2);
+    assert!(state.pending.is_empty() && state.history_unwritten.is_empty());
+    t.run(&["plan", "--detailed-exitcode"]).await.assert_exit(0);
+    t.run(&["history", "verify"]).await.assert_exit(0);
+}
+
+/// A run stalled past its lease (SIGSTOP, as a suspended VM) whose lock another run took over
+/// and wrote under: resumed, it writes nothing more and says why; what it made is found and
+/// adopted by the next run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_run_whose_lock_was_taken_over_writes_nothing_more() {
+    let Some((t, bucket)) = project("stalled run on s3", fast_sim(), "2s", 1).await else {
+        return;
+    };
+    t.sim().set_faults(Faults {
+        hold_create_response_ms: Some(6_000),
+        ..Faults::default()
+    });
+    let stalled = t.spawn(&["apply", "--auto-approve"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !bucket_state_has_pending(&bucket).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pending create was written"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // SAFETY: plain FFI calls on a child this test started and has not reaped.
+    unsafe { libc::kill(stalled.id() as libc::pid_t, libc::SIGSTOP) };
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // Another run takes the lock over and forgets the interrupted create.
+    let other = t.run(&["state", "rm", "i1", "--lock-timeout", "20s"]).await;
+    other
+        .assert_exit(0)
+        .assert_stderr_contains("took over the lock");
+    let theirs = bucket.get(KEY).await.unwrap();
+    unsafe { libc::kill(stalled.id() as libc::pid_t, libc::SIGCONT) };
+    let outcome = stalled.output().await;
+    outcome.assert_exit(1);
+    assert!(
+        outcome.stderr.contains("was taken over by")
+            || outcome.stderr.contains("was not renewed within its lease"),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        bucket.get(KEY).await.unwrap(),
+        theirs,
+        "nothing more was written"
+    );
+    // The instance it made is found by discovery and adopted; nothing is made twice.
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    assert_eq!(t.stats().creates, 1);
+    assert_eq!(bucket_state(&bucket).await.instances.len(), 1);
+}
+
+async fn bucket_state_has_pending(bucket: &S3Bucket) -> bool {
+    match bucket.get(KEY).await {
+        Some(bytes) => serde_json::from_slice::<State>(&bytes)
+            .map(|s| !s.pending.is_empty())
+            .unwrap_or(false),
+        None => false,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

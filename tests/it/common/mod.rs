@@ -235,6 +235,10 @@ pub enum S3Fault {
     StripConditions,
     /// Answers every write of an audit trail (`….history.jsonl`) with S3's 503 SlowDown.
     RefuseTrailWrites,
+    /// Passes every write of a state object (`….state.json`) on, then answers it with S3's
+    /// 500 InternalError instead of the store's answer: the write landed, the writer cannot
+    /// know.
+    LoseStateWriteAnswers,
 }
 
 /// A reverse proxy in front of the S3 server at `upstream`, doing `fault`; its endpoint.
@@ -259,6 +263,8 @@ pub async fn s3_proxy(upstream: String, fault: S3Fault) -> String {
                     .unwrap();
             }
             let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let wrote_state =
+                parts.method == axum::http::Method::PUT && parts.uri.path().ends_with(".state.json");
             let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
             let mut headers = parts.headers.clone();
             headers.remove("host");
@@ -273,6 +279,16 @@ pub async fn s3_proxy(upstream: String, fault: S3Fault) -> String {
                 .send()
                 .await
                 .unwrap();
+            let state_write =
+                wrote_state && answer.status().is_success() && fault == S3Fault::LoseStateWriteAnswers;
+            if state_write {
+                return Response::builder()
+                    .status(500)
+                    .body(Body::from(
+                        "<?xml version=\"1.0\"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again. (test)</Message></Error>",
+                    ))
+                    .unwrap();
+            }
             let mut response = Response::builder().status(answer.status());
             for (name, value) in answer.headers() {
                 if name != "transfer-encoding" && name != "content-length" {
