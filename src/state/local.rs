@@ -165,12 +165,7 @@ impl LocalStore {
         self.compact()?;
         let mut next = self.state.clone();
         change(&mut next);
-        if next.instances == self.state.instances
-            && next.pending == self.state.pending
-            && next.history_sha256 == self.state.history_sha256
-            && next.history_unwritten == self.state.history_unwritten
-            && self.existed
-        {
+        if next.records_the_same_as(&self.state) && self.existed {
             return Ok(false);
         }
         self.write_file(next).map(|_| true)

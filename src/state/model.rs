@@ -333,6 +333,15 @@ pub fn pushed_serial(pushed: u64, current: u64) -> Result<u64, super::StateError
 }
 
 impl State {
+    /// Whether `other` records the same: the instances, the pending creates and the audit
+    /// trail's anchor and waiting entries (what a write would change; not the serial).
+    pub fn records_the_same_as(&self, other: &State) -> bool {
+        self.instances == other.instances
+            && self.pending == other.pending
+            && self.history_sha256 == other.history_sha256
+            && self.history_unwritten == other.history_unwritten
+    }
+
     /// A new, empty state with a fresh lineage (serial 0: nothing written yet).
     pub fn empty() -> Self {
         Self {

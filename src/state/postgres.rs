@@ -459,22 +459,9 @@ impl PgStore {
         let Ok(last) = self.last_line().await else {
             return Ok(None);
         };
-        // The serial the newest entry the state vouches for ended at (0: no entry yet).
-        let vouched = match &last {
-            None if self.state.history_sha256.is_none() => 0,
-            None => return Ok(None),
-            Some(last) => match &last.entry {
-                Ok(newest)
-                    if self.state.history_sha256.as_deref() == Some(last.digest().as_str()) =>
-                {
-                    newest.serial_after
-                }
-                _ => return Ok(None),
-            },
-        };
-        if !self.exists || self.state.serial <= vouched {
+        let Some(vouched) = trail::unvouched(&self.state, self.exists, last.as_ref()) else {
             return Ok(None);
-        }
+        };
         let backup = self
             .client
             .query_opt(
@@ -484,17 +471,8 @@ impl PgStore {
             .await
             .ok()
             .flatten()
-            .and_then(|row| serde_json::from_str::<State>(&row.get::<_, String>(0)).ok())
-            .filter(|b| b.serial == vouched);
-        // Before the first entry there was nothing; else the backup the run's first write kept.
-        let before = match (vouched, backup) {
-            (0, _) => Some(State::empty()),
-            (_, backup) => backup,
-        };
-        let changes = before.map_or_else(Vec::new, |before| {
-            trail::changes_between(&before, &self.state, trail::INTERRUPTED)
-        });
-        let mut entry = HistoryEntry::by(&self.audit.runner, "recover", vouched, 0, changes);
+            .and_then(|row| serde_json::from_str::<State>(&row.get::<_, String>(0)).ok());
+        let mut entry = trail::recover_entry(&self.audit.runner, vouched, backup, &self.state);
         self.finish(&mut entry, |_| {}).await
     }
 
@@ -679,12 +657,7 @@ impl PgStore {
     pub async fn commit(&mut self, change: impl FnOnce(&mut State)) -> Result<bool, StateError> {
         let mut next = self.state.clone();
         change(&mut next);
-        if next.instances == self.state.instances
-            && next.pending == self.state.pending
-            && next.history_sha256 == self.state.history_sha256
-            && next.history_unwritten == self.state.history_unwritten
-            && self.exists
-        {
+        if next.records_the_same_as(&self.state) && self.exists {
             return Ok(false);
         }
         let serial = super::model::next_serial(self.state.serial)?;

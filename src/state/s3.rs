@@ -967,35 +967,14 @@ impl S3Store {
         let Ok((lines, _)) = self.location.read_trail().await else {
             return Ok(None);
         };
-        let vouched = match lines.last() {
-            None if self.state.history_sha256.is_none() => 0,
-            None => return Ok(None),
-            Some(last) => match &last.entry {
-                Ok(newest)
-                    if self.state.history_sha256.as_deref() == Some(last.digest().as_str()) =>
-                {
-                    newest.serial_after
-                }
-                _ => return Ok(None),
-            },
-        };
-        if !self.exists || self.state.serial <= vouched {
+        let Some(vouched) = trail::unvouched(&self.state, self.exists, lines.last()) else {
             return Ok(None);
-        }
+        };
         let backup = match self.location.get(BACKUP, "reading the backup").await {
-            Ok(Some((bytes, _))) => serde_json::from_slice::<State>(&bytes)
-                .ok()
-                .filter(|b| b.serial == vouched),
+            Ok(Some((bytes, _))) => serde_json::from_slice::<State>(&bytes).ok(),
             _ => None,
         };
-        let before = match (vouched, backup) {
-            (0, _) => Some(State::empty()),
-            (_, backup) => backup,
-        };
-        let changes = before.map_or_else(Vec::new, |before| {
-            trail::changes_between(&before, &self.state, trail::INTERRUPTED)
-        });
-        let mut entry = HistoryEntry::by(&self.audit.runner, "recover", vouched, 0, changes);
+        let mut entry = trail::recover_entry(&self.audit.runner, vouched, backup, &self.state);
         self.finish(&mut entry, |_| {}).await
     }
 
@@ -1130,12 +1109,7 @@ impl S3Store {
     async fn commit(&mut self, change: impl FnOnce(&mut State)) -> Result<bool, StateError> {
         let mut next = self.state.clone();
         change(&mut next);
-        if next.instances == self.state.instances
-            && next.pending == self.state.pending
-            && next.history_sha256 == self.state.history_sha256
-            && next.history_unwritten == self.state.history_unwritten
-            && self.exists
-        {
+        if next.records_the_same_as(&self.state) && self.exists {
             return Ok(false);
         }
         let serial = super::model::next_serial(self.state.serial)?;

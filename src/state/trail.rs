@@ -284,6 +284,43 @@ pub fn append_file(state_path: &Path, lines: &[String]) -> (usize, Option<std::i
 /// The note of a `recover` entry's changes.
 pub const INTERRUPTED: &str = "recorded by an interrupted run";
 
+/// At a writer's open, on a backend without a journal: when the state (which exists) moved
+/// past the serial its trail's newest entry vouches for (`last`, anchored by the state), that
+/// serial: a run died after recording, before its entry. `None`: nothing to recover (or the
+/// trail does not show what the state vouches for, which `verify` reports).
+pub fn unvouched(state: &State, exists: bool, last: Option<&TrailLine>) -> Option<u64> {
+    let vouched = match last {
+        None if state.history_sha256.is_none() => 0,
+        None => return None,
+        Some(last) => match &last.entry {
+            Ok(newest) if state.history_sha256.as_deref() == Some(last.digest().as_str()) => {
+                newest.serial_after
+            }
+            _ => return None,
+        },
+    };
+    (exists && state.serial > vouched).then_some(vouched)
+}
+
+/// The `recover` entry for what an interrupted run recorded after serial `vouched`: the
+/// changes from `backup` (the state its first write kept, used only if it is at `vouched`;
+/// nothing before the first entry) to `state`.
+pub fn recover_entry(
+    runner: &super::history::Runner,
+    vouched: u64,
+    backup: Option<State>,
+    state: &State,
+) -> HistoryEntry {
+    let before = match vouched {
+        0 => Some(State::empty()),
+        _ => backup.filter(|b| b.serial == vouched),
+    };
+    let changes = before.map_or_else(Vec::new, |before| {
+        changes_between(&before, state, INTERRUPTED)
+    });
+    HistoryEntry::by(runner, "recover", vouched, 0, changes)
+}
+
 /// The changes between two states, as history lines: what a `recover` entry lists (the
 /// records an interrupted run left, `note` "recorded by an interrupted run") and what a
 /// `state push` entry lists (`note` "pushed"), so that no recorded change goes without its
@@ -414,6 +451,54 @@ mod tests {
         assert!(parse_line(1, forged.as_bytes(), true).entry.is_err());
         let forged = line.replacen('{', "{\"approved_by\":\"cfo\",", 1);
         assert!(parse_line(1, forged.as_bytes(), true).entry.is_err());
+    }
+
+    #[test]
+    fn a_state_past_the_serial_its_newest_entry_vouches_for_gets_a_recover_entry_from_there() {
+        let mut entry = HistoryEntry::new("apply", 0, 3, Vec::new());
+        let line = seal(&mut entry, CHAIN_START.to_owned(), None).unwrap();
+        let last = parse_line(1, line.as_bytes(), true);
+        let mut state = State::empty();
+        state.serial = 5;
+        state.history_sha256 = Some(last.digest());
+        // Past serial 3: a run recorded after its entry's serial, then died.
+        assert_eq!(unvouched(&state, true, Some(&last)), Some(3));
+        // At it: nothing to recover; no state (nothing recorded): nothing either.
+        state.serial = 3;
+        assert_eq!(unvouched(&state, true, Some(&last)), None);
+        assert_eq!(unvouched(&state, false, Some(&last)), None);
+        // An anchor the trail's last line does not match: verify's to report, not recover's.
+        state.serial = 5;
+        state.history_sha256 = Some("0".repeat(64));
+        assert_eq!(unvouched(&state, true, Some(&last)), None);
+        // No trail and no anchor: everything since the start.
+        state.history_sha256 = None;
+        assert_eq!(unvouched(&state, true, None), Some(0));
+
+        let runner = crate::state::history::Runner::default();
+        let mut after = State::empty();
+        after.serial = 5;
+        let record = serde_json::json!({
+            "account_sid": "AC0123456789abcdef0123456789abcdef",
+            "flex_instance_sid": "GO0123456789abcdef0123456789abcdef",
+            "origin": "created", "status": "ready"
+        });
+        after
+            .instances
+            .insert("a".into(), serde_json::from_value(record).unwrap());
+        let from_start = recover_entry(&runner, 0, None, &after);
+        assert_eq!(from_start.command, "recover");
+        assert_eq!(from_start.changes.len(), 1, "{from_start:?}");
+        let mut backup = State::empty();
+        backup.serial = 3;
+        let since_backup = recover_entry(&runner, 3, Some(backup.clone()), &after);
+        assert_eq!(since_backup.changes.len(), 1, "{since_backup:?}");
+        backup.serial = 2;
+        let unknown = recover_entry(&runner, 3, Some(backup), &after);
+        assert!(
+            unknown.changes.is_empty(),
+            "a backup of another serial is not used: {unknown:?}"
+        );
     }
 
     #[test]
