@@ -374,6 +374,10 @@ impl S3Location {
             // now, then wait, give up, or stop.
             let holder = match self.read_lock().await? {
                 Some((held, _)) => (held.describe(), held.id()),
+                None if released < 3 => {
+                    released += 1; // the winner of a takeover has already let it go
+                    continue;
+                }
                 None => (
                     "a run that has just released it".to_owned(),
                     "<ID>".to_owned(),
