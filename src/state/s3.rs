@@ -254,7 +254,10 @@ impl S3Location {
         match self.get("", "reading the state").await? {
             None => Ok(None),
             Some((bytes, etag)) => {
-                let state = State::from_bytes(std::path::Path::new(&self.describe()), &bytes)?;
+                // Named as `s3://bucket/key`, so that the error's advice (restore it from
+                // `<it>.backup`) names the backup object as it is.
+                let url = format!("s3://{}/{}", self.bucket, self.key);
+                let state = State::from_bytes(std::path::Path::new(&url), &bytes)?;
                 Ok(Some((state, etag)))
             }
         }

@@ -299,6 +299,36 @@ async fn push_and_pull_move_an_estate_from_a_file_to_s3_and_back() {
     t.run(&["plan", "--detailed-exitcode"]).await.assert_exit(0);
 }
 
+/// A state object that does not parse is an error naming it, its line and its backup object,
+/// for reading and writing commands alike; it is never overwritten.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_state_object_is_named_with_its_line_and_backup_and_left_alone() {
+    let Some((t, bucket)) = project("corrupt state on s3", fast_sim(), "30s", 1).await else {
+        return;
+    };
+    t.run(&["apply", "--auto-approve"]).await.assert_exit(0);
+    let corrupt = b"{\n  \"serial\": \"three\"\n}\n".to_vec();
+    bucket.put(KEY, &corrupt).await;
+    let url = format!("s3://{}/{KEY}", bucket.bucket);
+    for args in [
+        &["plan"][..],
+        &["apply", "--auto-approve"],
+        &["state", "pull"],
+    ] {
+        let outcome = t.run(args).await;
+        outcome
+            .assert_exit(1)
+            .assert_stderr_contains(&format!("state file {url}:2:"))
+            .assert_stderr_contains(&format!("Restore it from {url}.backup"));
+    }
+    assert_eq!(bucket.get(KEY).await.unwrap(), corrupt, "left as it was");
+    assert!(
+        bucket.get(&lock_key()).await.is_none(),
+        "no lock left behind"
+    );
+    assert_eq!(t.stats().creates, 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn history_verify_on_s3_finds_a_changed_line() {
     let Some((t, bucket)) = project("verify on s3", fast_sim(), "30s", 1).await else {
